@@ -1,0 +1,124 @@
+/**
+ * The environment file loader: bytes → YAML → preset applied → schema → resolved environment.
+ * Every problem is collected and thrown at once as a ConfigError; nothing is half-loaded.
+ */
+import { readFileSync } from "node:fs";
+import { LineCounter, parseDocument } from "yaml";
+import { ConfigError } from "./errors";
+import { ProblemCollector } from "./locate";
+import { ResolvedEnvironment } from "./model";
+import { PRESETS, PresetName } from "./presets/agfa-ei";
+import { resolveEnvironment } from "./resolve";
+import { environmentSchema } from "./schema";
+import { reportSchemaIssues } from "./schema-problems";
+
+/** Loads, validates and resolves an environment file. Throws ConfigError listing every problem. */
+export function loadEnvironment(file: string): ResolvedEnvironment {
+  return parseEnvironment(readEnvironmentFile(file), file);
+}
+
+/** Reads the file as UTF-8, rejecting other encodings with a clear problem. */
+export function readEnvironmentFile(file: string): string {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory, expected a YAML file" : `cannot be read (${code ?? String(e)})`;
+    throw new ConfigError([{ file, path: "", message: why }]);
+  }
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    throw new ConfigError([{ file, path: "", message: "the file is UTF-16; expected UTF-8 (save it as UTF-8)" }]);
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    const bad = firstInvalidUtf8(bytes);
+    const line = bytes.subarray(0, bad).toString("latin1").split("\n").length;
+    throw new ConfigError([{ file, line, path: "", message: `not valid UTF-8 (byte 0x${bytes[bad].toString(16).padStart(2, "0")} at offset ${bad}); expected a UTF-8 text file (save it as UTF-8)` }]);
+  }
+}
+
+function firstInvalidUtf8(bytes: Buffer): number {
+  for (let i = 0; i < bytes.length; i++) {
+    try {
+      new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(0, i + 1), { stream: true });
+    } catch {
+      return i;
+    }
+  }
+  return 0;
+}
+
+interface Parsed {
+  readonly raw: Record<string, unknown>;
+  readonly collector: ProblemCollector;
+}
+
+function parseYaml(text: string, file: string): Parsed {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const collector = new ProblemCollector(file, doc, lines);
+  for (const err of doc.errors) {
+    const pos = err.linePos?.[0];
+    collector.addAt(pos?.line, pos?.col, `YAML syntax: ${err.message.split("\n")[0]}`);
+  }
+  if (!collector.empty) throw new ConfigError(collector.problems);
+  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  if (raw === null || raw === undefined) {
+    throw new ConfigError([{ file, path: "", message: "the file is empty; expected a mapping with name, region, network, loadBalancer, vips, services, servers, access and admin (try `imaging-lb init`)" }]);
+  }
+  if (typeof raw !== "object" || Array.isArray(raw)) {
+    collector.add([], `expected a mapping of environment fields, got ${Array.isArray(raw) ? "a list" : JSON.stringify(raw)}`);
+    throw new ConfigError(collector.problems);
+  }
+  return { raw: raw as Record<string, unknown>, collector };
+}
+
+/** The file's own services laid over the preset's: user fields win, maps merge, lists replace. */
+export function applyPreset(raw: Record<string, unknown>): Record<string, unknown> {
+  const preset = raw.preset;
+  if (typeof preset !== "string" || !(preset in PRESETS)) return raw;
+  const base = PRESETS[preset as PresetName];
+  const own = raw.services && typeof raw.services === "object" && !Array.isArray(raw.services) ? (raw.services as Record<string, unknown>) : {};
+  const merged: Record<string, unknown> = {};
+  for (const [name, svc] of Object.entries(base)) merged[name] = deepMerge(svc, own[name]);
+  for (const [name, svc] of Object.entries(own)) if (!(name in merged)) merged[name] = svc;
+  return { ...raw, services: merged };
+}
+
+function deepMerge(base: unknown, over: unknown): unknown {
+  if (over === undefined) return base;
+  if (isPlainObject(base) && isPlainObject(over)) {
+    const out: Record<string, unknown> = { ...base };
+    for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+    return out;
+  }
+  return over;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Parses environment text (named `file` in messages). Throws ConfigError listing every problem. */
+export function parseEnvironment(text: string, file: string): ResolvedEnvironment {
+  const { raw, collector } = parseYaml(text, file);
+  const expanded = applyPreset(raw);
+  const parsed = environmentSchema.safeParse(expanded);
+  if (!parsed.success) {
+    reportSchemaIssues(parsed.error.issues, expanded, environmentSchema, collector);
+    throw new ConfigError(collector.problems);
+  }
+  const env = resolveEnvironment(parsed.data, file, collector);
+  if (!env || !collector.empty) throw new ConfigError(collector.problems);
+  return env;
+}
+
+/**
+ * The environment with the preset applied and schema defaults filled in, as plain data (for
+ * `imaging-lb expand`). Validates first: throws ConfigError on any problem.
+ */
+export function expandEnvironment(text: string, file: string): Record<string, unknown> {
+  parseEnvironment(text, file);
+  const { raw } = parseYaml(text, file);
+  return environmentSchema.parse(applyPreset(raw)) as unknown as Record<string, unknown>;
+}

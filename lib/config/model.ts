@@ -1,0 +1,181 @@
+/**
+ * The resolved environment: the environment file after the preset is applied, validated, and with
+ * every default filled in. Renderers (haproxy.cfg, keepalived.conf, cloud-init) and constructs read
+ * only this. Collections are sorted by the user's names so output never depends on file order.
+ */
+import type { Network } from "./schema";
+
+export type Layout = Network["layout"];
+export type ServiceMode = "http" | "tcp";
+export type Balance = "leastconn" | "roundrobin" | "source" | "active-backup";
+export type PersistenceType = "none" | "source-ip" | "cookie" | "cookie-source";
+export type CheckType = "tcp" | "tls" | "http" | "dicom-echo" | "none";
+export type TlsMode = "none" | "terminate" | "reencrypt" | "passthrough";
+export type ClientAddressMode = "snat" | "forwarded-for" | "tproxy" | "source";
+export type VipMode = "secondary-ip" | "elastic-ip" | "route-table";
+
+export interface ResolvedNode {
+  /** Key in loadBalancer.nodes; also the hostname and the HAProxy peer name. */
+  readonly name: string;
+  readonly role: "primary" | "secondary";
+  readonly internalAddress: string;
+  readonly externalAddress?: string;
+}
+
+export interface ResolvedVip {
+  readonly name: string;
+  readonly address: string;
+  readonly elasticIp: boolean;
+}
+
+export interface ResolvedMember {
+  /** Key in servers. */
+  readonly name: string;
+  readonly address: string;
+  /** Port on the server; undefined means the port the client connected to. */
+  readonly port?: number;
+  readonly weight: number;
+  readonly backup: boolean;
+  readonly aeTitle?: string;
+}
+
+export interface ResolvedHealthCheck {
+  readonly type: CheckType;
+  readonly port?: number;
+  readonly path: string;
+  readonly method: "GET" | "HEAD" | "OPTIONS";
+  readonly host?: string;
+  readonly expectStatus: string;
+  readonly ssl: boolean;
+  readonly calledAeTitle?: string;
+  readonly callingAeTitle: string;
+  readonly variant: "c-echo" | "associate";
+  readonly interval: string;
+  readonly fall: number;
+  readonly rise: number;
+}
+
+export interface ResolvedTimeouts {
+  readonly connect: string;
+  readonly client: string;
+  readonly server: string;
+  readonly queue: string;
+  readonly check: string;
+  readonly httpRequest?: string;
+  readonly httpKeepAlive?: string;
+  readonly tunnel?: string;
+}
+
+export interface ResolvedHeaderRules {
+  readonly set: ReadonlyArray<readonly [string, string]>;
+  readonly add: ReadonlyArray<readonly [string, string]>;
+  readonly delete: readonly string[];
+  readonly replace: ReadonlyArray<{ readonly name: string; readonly match: string; readonly with: string }>;
+}
+
+export interface ResolvedRoute {
+  readonly name: string;
+  readonly pathPrefixes: readonly string[];
+  readonly members: readonly ResolvedMember[];
+  readonly stripPrefix: boolean;
+}
+
+export interface ResolvedCertificate {
+  readonly name: string;
+  readonly secretArn: string;
+  /** Where the bootstrap writes the PEM on the load balancer. */
+  readonly path: string;
+}
+
+export interface ResolvedService {
+  readonly name: string;
+  readonly description?: string;
+  readonly vip: ResolvedVip;
+  readonly frontendPorts: readonly number[];
+  readonly backendPort?: number;
+  readonly mode: ServiceMode;
+  readonly balance: Balance;
+  readonly persistence: { readonly type: PersistenceType; readonly timeout: string; readonly cookieName: string };
+  readonly healthCheck: ResolvedHealthCheck;
+  readonly timeouts: ResolvedTimeouts;
+  readonly tls: {
+    readonly mode: TlsMode;
+    readonly certificate?: ResolvedCertificate;
+    readonly hsts: boolean;
+    readonly redirectHttpPort?: number;
+    readonly verifyServer: "required" | "none";
+    readonly serverName?: string;
+  };
+  readonly requestHeaders: ResolvedHeaderRules;
+  readonly responseHeaders: ResolvedHeaderRules;
+  readonly routes: readonly ResolvedRoute[];
+  readonly rewrites: ReadonlyArray<{ readonly match: string; readonly replace: string }>;
+  readonly clientAddress: ClientAddressMode;
+  /** The source address HAProxy uses towards the servers when clientAddress is `source`. */
+  readonly sourceAddress?: string;
+  readonly clientCidrs: readonly string[];
+  readonly tcpKeepalive: boolean;
+  readonly maxConnections?: number;
+  readonly sorryServer?: { readonly address: string; readonly port: number };
+  readonly members: readonly ResolvedMember[];
+  readonly extraDirectives: { readonly frontend: readonly string[]; readonly backend: readonly string[] };
+}
+
+export interface ResolvedEnvironment {
+  readonly name: string;
+  readonly region: string;
+  /** The file it was loaded from, as named by the user. */
+  readonly sourceFile: string;
+  readonly network: Network;
+  readonly loadBalancer: {
+    readonly instanceType: string;
+    readonly os: "ubuntu-24.04" | "al2023";
+    readonly amiSsmParameter?: string;
+    readonly haproxy: { readonly source: "distribution" | "ppa"; readonly version?: string };
+    readonly rootVolumeGiB: number;
+  };
+  /** Sorted by name; the first is the primary. */
+  readonly nodes: readonly ResolvedNode[];
+  readonly ha?: {
+    readonly vipMode: VipMode;
+    readonly virtualRouterId: number;
+    readonly advertIntervalSeconds: number;
+    readonly preempt: boolean;
+    readonly routeTableIds?: readonly string[];
+  };
+  readonly vips: readonly ResolvedVip[];
+  readonly services: readonly ResolvedService[];
+  readonly certificates: readonly ResolvedCertificate[];
+  readonly access: { readonly clientCidrs: readonly string[]; readonly adminCidrs: readonly string[] };
+  readonly admin: {
+    readonly statsPort: number;
+    readonly statsUser: string;
+    readonly statsPasswordSecretArn: string;
+    readonly prometheus: boolean;
+    readonly cloudWatchLogGroup?: string;
+  };
+  readonly stateBackend?: { readonly bucket: string; readonly key: string; readonly region: string };
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+/** True when any enabled service needs TProxy (forwarding, mangle rules, source/dest check off). */
+export function usesTproxy(env: ResolvedEnvironment): boolean {
+  return env.services.some((s) => s.clientAddress === "tproxy");
+}
+
+/** The subnet CIDR on the client (VIP) side: eth1's in two-arm, eth0's in one-arm. */
+export function clientSideCidr(network: Network): string {
+  return network.layout === "two-arm" ? network.external.cidr : network.subnet.cidr;
+}
+
+/** The subnet CIDR on the server side: eth0's in both layouts. */
+export function serverSideCidr(network: Network): string {
+  return network.layout === "two-arm" ? network.internal.cidr : network.subnet.cidr;
+}
+
+/** Path of the environment file through which HAProxy reads secrets handed over at boot. */
+export const HAPROXY_ENV_FILE = "/etc/imaging-lb/haproxy.env";
+/** Environment variable holding the stats password inside haproxy.cfg (never the value itself). */
+export const STATS_PASSWORD_VAR = "IMAGING_LB_STATS_PASSWORD";
+/** Folder of the TLS PEM files on the load balancer. */
+export const CERT_DIR = "/etc/haproxy/certs";

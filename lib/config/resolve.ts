@@ -1,0 +1,431 @@
+/**
+ * Parsed environment → resolved environment: per-mode defaults, references between sections, and the
+ * cross-field rules a schema cannot express. Every problem is reported to the collector; nothing throws.
+ */
+import { aeTitleProblem } from "../haproxy/dicom-check";
+import { FieldPath, ProblemCollector } from "./locate";
+import {
+  CERT_DIR,
+  ResolvedCertificate,
+  ResolvedEnvironment,
+  ResolvedHeaderRules,
+  ResolvedMember,
+  ResolvedNode,
+  ResolvedService,
+  ResolvedVip,
+  clientSideCidr,
+} from "./model";
+import { cidrContains, cidrWithin, cidrsOverlap, durationMs, isAwsReserved, isNetworkAddress } from "./net";
+import type { Environment, HeaderRules, Service } from "./schema";
+
+const DICOM_DEFAULT_CALLED_AE = "ANY-SCP";
+
+/** Resolves a parsed environment; returns undefined when any problem was found (all are reported). */
+export function resolveEnvironment(env: Environment, sourceFile: string, out: ProblemCollector): ResolvedEnvironment | undefined {
+  const before = out.problems.length;
+  checkNetwork(env, out);
+  const nodes = resolveNodes(env, out);
+  const vips = resolveVips(env, out);
+  const certificates: ResolvedCertificate[] = Object.entries(env.tls?.certificates ?? {})
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, c]) => ({ name, secretArn: c.secretArn, path: `${CERT_DIR}/${name}.pem` }));
+
+  const enabled = Object.entries(env.services)
+    .filter(([, s]) => s.enabled !== false)
+    .sort(([a], [b]) => a.localeCompare(b));
+  const serviceNames = new Set(Object.keys(env.services));
+  checkServerReferences(env, serviceNames, out);
+
+  const services = enabled.map(([name, s]) => resolveService(env, name, s, vips, certificates, out));
+  checkPortCollisions(env, services, out);
+  if (services.length === 0) {
+    out.add(["services"], "no enabled service: define at least one service, or use `preset: agfa-ei`", "key");
+  }
+
+  if (out.problems.length > before) return undefined;
+  const ha = env.loadBalancer.ha ?? (nodes.length === 2 ? { vipMode: "secondary-ip" as const, virtualRouterId: 51, advertIntervalSeconds: 1, preempt: true } : undefined);
+  return {
+    name: env.name,
+    region: env.region,
+    sourceFile,
+    network: env.network,
+    loadBalancer: {
+      instanceType: env.loadBalancer.instanceType,
+      os: env.loadBalancer.os,
+      amiSsmParameter: env.loadBalancer.amiSsmParameter,
+      haproxy: env.loadBalancer.haproxy,
+      rootVolumeGiB: env.loadBalancer.rootVolumeGiB,
+    },
+    nodes,
+    ha,
+    vips,
+    services,
+    certificates,
+    access: env.access,
+    admin: env.admin,
+    stateBackend: env.stateBackend && {
+      bucket: env.stateBackend.bucket,
+      key: env.stateBackend.key ?? `imaging-lb/${env.name}.tfstate`,
+      region: env.stateBackend.region ?? env.region,
+    },
+    tags: env.tags ?? {},
+  };
+}
+
+function checkNetwork(env: Environment, out: ProblemCollector): void {
+  const net = env.network;
+  const subnets: Array<[string, { cidr: string; subnetId?: string }]> =
+    net.layout === "two-arm" ? [["internal", net.internal], ["external", net.external]] : [["subnet", net.subnet]];
+  if (!net.vpcId && !net.vpcCidr) {
+    out.add(["network"], "missing vpcCidr: a new VPC needs its CIDR block (or set vpcId to adopt an existing VPC)", "key");
+  }
+  if (net.vpcCidr && !isNetworkAddress(net.vpcCidr)) {
+    out.add(["network", "vpcCidr"], `expected a network address (host bits zero), got "${net.vpcCidr}"`);
+  }
+  for (const [key, subnet] of subnets) {
+    if (!isNetworkAddress(subnet.cidr)) {
+      out.add(["network", key, "cidr"], `expected a network address (host bits zero), got "${subnet.cidr}"`);
+    }
+    if (net.vpcCidr && !cidrWithin(subnet.cidr, net.vpcCidr)) {
+      out.add(["network", key, "cidr"], `expected a subnet inside the VPC CIDR ${net.vpcCidr}, got "${subnet.cidr}"`);
+    }
+    if (subnet.subnetId && !net.vpcId) {
+      out.add(["network", key, "subnetId"], "an adopted subnet needs network.vpcId (the VPC it belongs to)");
+    }
+    if (net.vpcId && !subnet.subnetId) {
+      out.add(["network", key], "missing subnetId: in an adopted VPC (network.vpcId) every subnet is adopted by id", "key");
+    }
+  }
+  if (net.layout === "two-arm" && cidrsOverlap(net.internal.cidr, net.external.cidr)) {
+    const same = net.internal.cidr === net.external.cidr;
+    out.add(
+      ["network", "external", "cidr"],
+      `expected a subnet ${same ? "different from" : "not overlapping"} the internal subnet ${net.internal.cidr}, got "${net.external.cidr}": two-arm needs two separate subnets`,
+    );
+  }
+}
+
+function resolveNodes(env: Environment, out: ProblemCollector): ResolvedNode[] {
+  const net = env.network;
+  const entries = Object.entries(env.loadBalancer.nodes).sort(([a], [b]) => a.localeCompare(b));
+  if (entries.length < 1 || entries.length > 2) {
+    out.add(["loadBalancer", "nodes"], `expected 1 node (single load balancer) or 2 (HA pair), got ${entries.length}`);
+  }
+  if (env.loadBalancer.ha && entries.length !== 2) {
+    out.add(["loadBalancer", "ha"], "HA settings need exactly 2 nodes in loadBalancer.nodes", "key");
+  }
+  const internalCidr = net.layout === "two-arm" ? net.internal.cidr : net.subnet.cidr;
+  const seen = new Map<string, string>();
+  const checkAddress = (path: FieldPath, address: string, cidr: string, side: string) => {
+    if (!cidrContains(cidr, address)) {
+      out.add(path, `expected an address in the ${side} subnet ${cidr}, got "${address}"`);
+    } else if (isAwsReserved(cidr, address)) {
+      out.add(path, `"${address}" is reserved by AWS (the first four and the last address of ${cidr}); choose another`);
+    }
+    const other = seen.get(address);
+    if (other) out.add(path, `"${address}" is already used by ${other}`);
+    seen.set(address, path.join("."));
+  };
+  return entries.map(([name, node], i) => {
+    const base: FieldPath = ["loadBalancer", "nodes", name];
+    checkAddress([...base, "internalAddress"], node.internalAddress, internalCidr, net.layout === "two-arm" ? "internal" : "load balancer");
+    if (net.layout === "two-arm") {
+      if (!node.externalAddress) out.add(base, "missing externalAddress: two-arm nodes need an eth1 address in the external subnet", "key");
+      else checkAddress([...base, "externalAddress"], node.externalAddress, net.external.cidr, "external");
+    } else if (node.externalAddress) {
+      out.add([...base, "externalAddress"], "one-arm nodes have a single interface (eth0): remove externalAddress or use layout two-arm", "key");
+    }
+    return { name, role: i === 0 ? "primary" : "secondary", internalAddress: node.internalAddress, externalAddress: node.externalAddress };
+  });
+}
+
+function resolveVips(env: Environment, out: ProblemCollector): ResolvedVip[] {
+  const cidr = clientSideCidr(env.network);
+  const routeTable = env.loadBalancer.ha?.vipMode === "route-table";
+  const nodeAddresses = new Set(Object.values(env.loadBalancer.nodes).flatMap((n) => [n.internalAddress, n.externalAddress]));
+  const seen = new Map<string, string>();
+  const entries = Object.entries(env.vips).sort(([a], [b]) => a.localeCompare(b));
+  if (entries.length === 0) out.add(["vips"], "expected at least one VIP");
+  return entries.map(([name, vip]) => {
+    const path: FieldPath = ["vips", name, "address"];
+    if (routeTable) {
+      if (env.network.vpcCidr && cidrContains(env.network.vpcCidr, vip.address)) {
+        out.add(path, `route-table VIPs must lie outside the VPC CIDR ${env.network.vpcCidr}, got "${vip.address}"`);
+      }
+    } else if (!cidrContains(cidr, vip.address)) {
+      out.add(path, `expected an address in the client-side subnet ${cidr}, got "${vip.address}"`);
+    } else if (isAwsReserved(cidr, vip.address)) {
+      out.add(path, `"${vip.address}" is reserved by AWS (the first four and the last address of ${cidr}); choose another`);
+    }
+    if (nodeAddresses.has(vip.address)) out.add(path, `"${vip.address}" is a node's own address; a VIP needs an address of its own`);
+    const other = seen.get(vip.address);
+    if (other) out.add(path, `"${vip.address}" is already VIP '${other}'`);
+    seen.set(vip.address, name);
+    return { name, address: vip.address, elasticIp: vip.elasticIp };
+  });
+}
+
+function checkServerReferences(env: Environment, serviceNames: Set<string>, out: ProblemCollector): void {
+  for (const [name, server] of Object.entries(env.servers)) {
+    for (const svc of Object.keys(server.services ?? {})) {
+      if (!serviceNames.has(svc)) {
+        out.add(["servers", name, "services", svc], `unknown service '${svc}'; services defined: ${[...serviceNames].sort().join(", ") || "none"}`, "key");
+      }
+    }
+  }
+}
+
+function members(env: Environment, serviceName: string, backendPort: number | undefined): ResolvedMember[] {
+  return Object.entries(env.servers)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .filter(([, s]) => !s.services || serviceName in s.services)
+    .map(([name, s]) => {
+      const per = s.services?.[serviceName] ?? {};
+      return {
+        name,
+        address: s.address,
+        port: per.port ?? backendPort,
+        weight: per.weight ?? s.weight,
+        backup: per.backup ?? false,
+        aeTitle: s.aeTitle,
+      };
+    });
+}
+
+function headerRules(rules: HeaderRules | undefined): ResolvedHeaderRules {
+  const sorted = (r: Record<string, string> | undefined) => Object.entries(r ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  return {
+    set: sorted(rules?.set),
+    add: sorted(rules?.add),
+    delete: [...(rules?.delete ?? [])].sort(),
+    replace: Object.entries(rules?.replace ?? {})
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, r]) => ({ name, match: r.match, with: r.with })),
+  };
+}
+
+function resolveService(
+  env: Environment,
+  name: string,
+  s: Service,
+  vips: ResolvedVip[],
+  certificates: ResolvedCertificate[],
+  out: ProblemCollector,
+): ResolvedService {
+  const at = (...rest: Array<string | number>): FieldPath => ["services", name, ...rest];
+  const mode = s.mode ?? "tcp";
+  const http = mode === "http";
+
+  // VIP
+  let vip = vips.find((v) => v.name === s.vip);
+  if (s.vip === undefined) {
+    if (vips.length === 1) vip = vips[0];
+    else out.add(at(), `missing vip: there are ${vips.length} VIPs (${vips.map((v) => v.name).join(", ")}); name one`, "key");
+  } else if (!vip) {
+    out.add(at("vip"), `VIP '${s.vip}' is not defined in vips (defined: ${vips.map((v) => v.name).join(", ") || "none"})`);
+  }
+  vip ??= { name: s.vip ?? "?", address: "0.0.0.0", elasticIp: false };
+
+  if (!s.frontendPorts) out.add(at(), "missing frontendPorts: the ports the VIP listens on for this service", "key");
+  const frontendPorts = [...(s.frontendPorts ?? [])];
+  if (new Set(frontendPorts).size !== frontendPorts.length) out.add(at("frontendPorts"), "a port is listed twice");
+
+  // TLS
+  const tlsMode = s.tls?.mode ?? "none";
+  let certificate: ResolvedCertificate | undefined;
+  if (tlsMode === "terminate" || tlsMode === "reencrypt") {
+    if (!s.tls?.certificate) {
+      out.add(at("tls"), `missing certificate: TLS mode ${tlsMode} needs a certificate name from tls.certificates`, "key");
+    } else {
+      certificate = certificates.find((c) => c.name === s.tls?.certificate);
+      if (!certificate) {
+        out.add(at("tls", "certificate"), `certificate '${s.tls.certificate}' is not defined in tls.certificates (defined: ${certificates.map((c) => c.name).join(", ") || "none"})`);
+      }
+    }
+  } else if (s.tls?.certificate) {
+    out.add(at("tls", "certificate"), `a certificate is only used with tls.mode terminate or reencrypt, not ${tlsMode}`, "key");
+  }
+  if (tlsMode === "passthrough" && http) out.add(at("tls", "mode"), "passthrough needs mode tcp: an http service must see the request (use terminate or reencrypt)");
+  if (s.tls?.redirectHttpPort !== undefined && !(http && (tlsMode === "terminate" || tlsMode === "reencrypt"))) {
+    out.add(at("tls", "redirectHttpPort"), "an HTTP→HTTPS redirect needs mode http with tls.mode terminate or reencrypt", "key");
+  }
+  if (s.tls?.hsts && !(http && (tlsMode === "terminate" || tlsMode === "reencrypt"))) {
+    out.add(at("tls", "hsts"), "HSTS needs mode http with tls.mode terminate or reencrypt", "key");
+  }
+
+  // HTTP-only features
+  const httpOnly: Array<[keyof Service, string]> = [
+    ["requestHeaders", "header rules"],
+    ["responseHeaders", "header rules"],
+    ["routes", "path routing"],
+    ["rewrites", "URL rewrites"],
+  ];
+  for (const [field, what] of httpOnly) {
+    if (!http && s[field] !== undefined) out.add(at(field), `${what} need mode http (this service is mode tcp)`, "key");
+  }
+  const persistenceType = s.persistence?.type ?? "none";
+  if (!http && (persistenceType === "cookie" || persistenceType === "cookie-source")) {
+    out.add(at("persistence", "type"), `cookie persistence needs mode http; use source-ip in mode tcp, got "${persistenceType}"`);
+  }
+
+  // Client address
+  const clientAddress = s.clientAddress ?? (http ? "forwarded-for" : "snat");
+  if (clientAddress === "forwarded-for" && !http) {
+    out.add(at("clientAddress"), "forwarded-for inserts an HTTP header and needs mode http; use snat or tproxy in mode tcp, got \"forwarded-for\"");
+  }
+  if (clientAddress === "tproxy" && env.network.layout === "one-arm") {
+    out.add(at("clientAddress"), "tproxy needs layout two-arm: the servers' replies must route back through the load balancer, which one-arm cannot guarantee");
+  }
+  let sourceAddress: string | undefined;
+  if (clientAddress === "source") {
+    if (!s.sourceAddress) out.add(at(), "missing sourceAddress: clientAddress source needs 'vip' or an address of the load balancer", "key");
+    else sourceAddress = s.sourceAddress === "vip" ? vip.address : s.sourceAddress;
+  } else if (s.sourceAddress !== undefined) {
+    out.add(at("sourceAddress"), `sourceAddress is only used with clientAddress source, not ${clientAddress}`, "key");
+  }
+
+  // Servers
+  const serviceMembers = members(env, name, s.backendPort);
+  if (serviceMembers.length === 0) {
+    out.add(at(), "no servers: no entry in servers serves this service (a server without a services list serves all)", "key");
+  }
+  const balance = s.balance ?? "leastconn";
+  let resolvedMembers = serviceMembers;
+  if (balance === "active-backup") {
+    if (serviceMembers.length < 2) out.add(at("balance"), "active-backup needs at least 2 servers");
+    if (!serviceMembers.some((m) => m.backup) && serviceMembers.length > 0) {
+      resolvedMembers = serviceMembers.map((m, i) => ({ ...m, backup: i > 0 }));
+    }
+  }
+  if (serviceMembers.length > 0 && serviceMembers.every((m) => m.backup)) {
+    out.add(at(), "every server of this service is a backup: at least one must be active");
+  }
+
+  // Routes
+  const serverNames = new Set(Object.keys(env.servers));
+  const routes = Object.entries(s.routes ?? {})
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([routeName, r]) => {
+      for (const [i, srv] of (r.servers ?? []).entries()) {
+        if (!serverNames.has(srv)) out.add(at("routes", routeName, "servers", i), `unknown server '${srv}'; servers defined: ${[...serverNames].sort().join(", ")}`);
+      }
+      const chosen = r.servers ? resolvedMembers.filter((m) => r.servers!.includes(m.name)) : resolvedMembers;
+      const port = r.backendPort ?? s.backendPort;
+      return {
+        name: routeName,
+        pathPrefixes: r.pathPrefixes,
+        members: chosen.map((m) => ({ ...m, backup: false, port })),
+        stripPrefix: r.stripPrefix ?? false,
+      };
+    });
+
+  // Health check
+  const hc = s.healthCheck;
+  const checkType = hc?.type ?? (http ? "http" : "tcp");
+  const checkPort = hc?.port ?? s.backendPort ?? (serviceMembers.some((m) => m.port === undefined) ? frontendPorts[0] : undefined);
+  const callingAe = hc?.callingAeTitle ?? "LBHEALTH";
+  if (checkType === "dicom-echo") {
+    if (mode !== "tcp") out.add(at("healthCheck", "type"), "dicom-echo checks need mode tcp");
+    const called = hc?.calledAeTitle ?? DICOM_DEFAULT_CALLED_AE;
+    for (const [field, value] of [["calledAeTitle", called], ["callingAeTitle", callingAe]] as const) {
+      const problem = aeTitleProblem(value);
+      if (problem) out.add(at("healthCheck", field), `expected ${problem}, got "${value}"`);
+    }
+  }
+  for (const field of ["path", "method", "host", "expectStatus", "ssl"] as const) {
+    if (hc?.[field] !== undefined && checkType !== "http") out.add(at("healthCheck", field), `only used by http checks, not ${checkType}`, "key");
+  }
+  for (const field of ["calledAeTitle", "callingAeTitle", "variant"] as const) {
+    if (hc?.[field] !== undefined && checkType !== "dicom-echo") out.add(at("healthCheck", field), `only used by dicom-echo checks, not ${checkType}`, "key");
+  }
+  const interval = hc?.interval ?? (checkType === "dicom-echo" ? "10s" : "5s");
+
+  // Timeouts: per-mode defaults (inferred, see the domain reference)
+  const t = s.timeouts ?? {};
+  const timeouts = {
+    connect: t.connect ?? "5s",
+    client: t.client ?? (http ? "10m" : "1h"),
+    server: t.server ?? (http ? "10m" : "1h"),
+    queue: t.queue ?? "30s",
+    check: t.check ?? (checkType === "dicom-echo" ? "5s" : "3s"),
+    httpRequest: http ? (t.httpRequest ?? "30s") : undefined,
+    httpKeepAlive: http ? (t.httpKeepAlive ?? "10s") : undefined,
+    tunnel: http ? (t.tunnel ?? "1h") : undefined,
+  };
+  for (const field of ["httpRequest", "httpKeepAlive", "tunnel"] as const) {
+    if (!http && t[field] !== undefined) out.add(at("timeouts", field), `only used in mode http (this service is mode tcp; use client/server)`, "key");
+  }
+  if (durationMs(timeouts.check) > durationMs(interval)) {
+    out.add(at("timeouts", "check"), `expected a check timeout no longer than the check interval ${interval}, got "${timeouts.check}"`);
+  }
+
+  return {
+    name,
+    description: s.description,
+    vip,
+    frontendPorts,
+    backendPort: s.backendPort,
+    mode,
+    balance,
+    persistence: { type: persistenceType, timeout: s.persistence?.timeout ?? "60m", cookieName: s.persistence?.cookieName ?? "SERVERID" },
+    healthCheck: {
+      type: checkType,
+      port: checkPort,
+      path: hc?.path ?? "/",
+      method: hc?.method ?? "GET",
+      host: hc?.host,
+      expectStatus: hc?.expectStatus ?? "200-399",
+      ssl: hc?.ssl ?? tlsMode === "reencrypt",
+      calledAeTitle: checkType === "dicom-echo" ? (hc?.calledAeTitle ?? DICOM_DEFAULT_CALLED_AE) : undefined,
+      callingAeTitle: callingAe,
+      variant: hc?.variant ?? "c-echo",
+      interval,
+      fall: hc?.fall ?? 3,
+      rise: hc?.rise ?? 2,
+    },
+    timeouts,
+    tls: {
+      mode: tlsMode,
+      certificate,
+      hsts: s.tls?.hsts ?? false,
+      redirectHttpPort: s.tls?.redirectHttpPort,
+      verifyServer: s.tls?.verifyServer ?? "required",
+      serverName: s.tls?.serverName,
+    },
+    requestHeaders: headerRules(s.requestHeaders),
+    responseHeaders: headerRules(s.responseHeaders),
+    routes,
+    rewrites: s.rewrites ?? [],
+    clientAddress,
+    sourceAddress,
+    clientCidrs: s.clientCidrs ?? env.access.clientCidrs,
+    tcpKeepalive: s.tcpKeepalive ?? !http,
+    maxConnections: s.maxConnections,
+    sorryServer: s.sorryServer,
+    members: resolvedMembers,
+    extraDirectives: { frontend: s.extraDirectives?.frontend ?? [], backend: s.extraDirectives?.backend ?? [] },
+  };
+}
+
+/** Two services may not listen on the same VIP port; nor may a service use the stats port. */
+function checkPortCollisions(env: Environment, services: ResolvedService[], out: ProblemCollector): void {
+  const taken = new Map<string, string>();
+  for (const s of services) {
+    const ports: Array<[number, FieldPath]> = [
+      ...s.frontendPorts.map((p, i): [number, FieldPath] => [p, ["services", s.name, "frontendPorts", i]]),
+      ...(s.tls.redirectHttpPort !== undefined ? [[s.tls.redirectHttpPort, ["services", s.name, "tls", "redirectHttpPort"]] as [number, FieldPath]] : []),
+    ];
+    for (const [port, path] of ports) {
+      const key = `${s.vip.address}:${port}`;
+      const other = taken.get(key);
+      if (other && other !== s.name) {
+        out.add(path, `VIP '${s.vip.name}' port ${port} is already used by service '${other}'; use another port or VIP`);
+      } else if (other === undefined) {
+        taken.set(key, s.name);
+      }
+      if (port === env.admin.statsPort) {
+        out.add(path, `port ${port} is the stats port (admin.statsPort); use another port or change admin.statsPort`);
+      }
+    }
+  }
+}

@@ -1,0 +1,287 @@
+/**
+ * The environment file schema: one source for validation, the TypeScript types and the published JSON
+ * Schema (editor completion). Pure data: imports nothing from cdktf, @cdktf/* or constructs.
+ *
+ * Defaults that depend on other fields (per-mode timeouts, checks) are applied after parsing by
+ * `resolveEnvironment`, not here, so a preset can supply them and the user can override any of them.
+ */
+import { z } from "zod";
+
+const NAME_RE = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$/;
+const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const CIDR_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\/(3[0-2]|[12]?\d)$/;
+const DURATION_RE = /^[1-9]\d*(ms|s|m|h|d)$/;
+const HEADER_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+
+/** A name chosen by the user: becomes part of HAProxy section names and construct ids. */
+export const nameSchema = z
+  .string()
+  .regex(NAME_RE, { error: "expected a name of 1-32 characters: lower-case letters, digits and '-', starting with a letter" });
+
+export const ipv4Schema = z.string().regex(IPV4_RE, { error: "expected an IPv4 address such as 10.20.1.10" });
+export const cidrSchema = z.string().regex(CIDR_RE, { error: "expected an IPv4 CIDR block such as 10.20.0.0/16" });
+export const portSchema = z.int({ error: "expected a port number 1-65535" }).min(1, { error: "expected a port number 1-65535" }).max(65535, { error: "expected a port number 1-65535" });
+/** An HAProxy time value: a whole number with a unit. */
+export const durationSchema = z
+  .string()
+  .regex(DURATION_RE, { error: "expected a duration such as 500ms, 30s, 10m, 1h or 1d" });
+const awsIdSchema = (prefix: string, example: string) =>
+  z.string().regex(new RegExp(`^${prefix}-[0-9a-f]{8,17}$`), { error: `expected an id such as ${example}` });
+const secretArnSchema = z
+  .string()
+  .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/, {
+    error: "expected a Secrets Manager secret ARN such as arn:aws:secretsmanager:eu-west-1:123456789012:secret:lb/tls-AbCdEf",
+  });
+const cidrList = z.array(cidrSchema).min(1, { error: "expected at least one CIDR block" });
+
+const subnetSchema = z
+  .strictObject({
+    cidr: cidrSchema.describe("The subnet's CIDR block (inside the VPC CIDR)."),
+    availabilityZone: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, { error: "expected an availability zone such as eu-west-1a" })
+      .describe("Availability zone of the subnet."),
+    subnetId: awsIdSchema("subnet", "subnet-0a1b2c3d4e5f60718")
+      .optional()
+      .describe("Adopt this existing subnet instead of creating one (network.vpcId must be set)."),
+  })
+  .describe("A subnet: created from cidr, or adopted by subnetId.");
+
+const networkCommon = {
+  vpcId: awsIdSchema("vpc", "vpc-0a1b2c3d4e5f60718")
+    .optional()
+    .describe("Adopt this existing VPC (hospital VPCs are usually already joined to the site network). @default a new VPC is created"),
+  vpcCidr: cidrSchema.optional().describe("CIDR block of the VPC: required when the VPC is created, and used for checks when adopted."),
+};
+
+export const networkSchema = z
+  .discriminatedUnion("layout", [
+    z.strictObject({
+      layout: z.literal("one-arm").describe("One interface (eth0): VIPs and real servers are reached through it."),
+      ...networkCommon,
+      subnet: subnetSchema.describe("The single subnet of the load balancer's eth0 and its VIPs."),
+    }),
+    z.strictObject({
+      layout: z.literal("two-arm").describe("eth0 internal (server side), eth1 external (client/VIP side)."),
+      ...networkCommon,
+      internal: subnetSchema.describe("Server-side subnet: eth0 of each node (device index 0)."),
+      external: subnetSchema.describe("Client-side subnet: eth1 of each node (device index 1) carrying the VIPs."),
+    }),
+  ])
+  .describe("Network layout: one-arm or two-arm (Loadbalancer.org convention: eth0 internal, eth1 external).");
+
+const nodeSchema = z.strictObject({
+  internalAddress: ipv4Schema.describe("Private IPv4 of eth0 (internal / server side; the only interface in one-arm)."),
+  externalAddress: ipv4Schema.optional().describe("Private IPv4 of eth1 (external / client side). Required in two-arm, not allowed in one-arm."),
+});
+
+export const haSchema = z.strictObject({
+  vipMode: z
+    .enum(["secondary-ip", "elastic-ip", "route-table"])
+    .default("secondary-ip")
+    .describe("How a VIP moves on failover: secondary private IP reassigned (one subnet), Elastic IP re-associated, or a route-table overlay VIP outside the VPC CIDR."),
+  virtualRouterId: z.int().min(1).max(255).default(51).describe("VRRP virtual router id, unique among keepalived pairs that can hear each other. @default 51"),
+  advertIntervalSeconds: z.int().min(1).max(255).default(1).describe("VRRP advertisement interval. @default 1"),
+  preempt: z.boolean().default(true).describe("Whether the primary takes the VIPs back when it recovers. @default true"),
+  routeTableIds: z.array(awsIdSchema("rtb", "rtb-0a1b2c3d4e5f60718")).optional().describe("route-table mode: the route tables whose VIP route moves (adopted VPCs)."),
+});
+
+export const loadBalancerSchema = z.strictObject({
+  instanceType: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { error: "expected an EC2 instance type such as c6i.large" }).default("c6i.large").describe("EC2 instance type. @default c6i.large"),
+  os: z.enum(["ubuntu-24.04", "al2023"]).default("ubuntu-24.04").describe("Operating system (AMI from the public SSM parameter). @default ubuntu-24.04"),
+  amiSsmParameter: z.string().startsWith("/", { error: "expected an SSM parameter name starting with /" }).optional().describe("Override the SSM parameter the AMI id is read from."),
+  haproxy: z
+    .strictObject({
+      source: z.enum(["distribution", "ppa"]).default("distribution").describe("distribution package, or the vbernat PPA (Ubuntu only). @default distribution"),
+      version: z.string().regex(/^\d+\.\d+$/, { error: "expected an HAProxy LTS branch such as 2.8 or 3.0" }).optional().describe("LTS branch for the PPA, e.g. 3.0."),
+    })
+    .default({ source: "distribution" }),
+  rootVolumeGiB: z.int().min(8).max(1024).default(20).describe("Encrypted gp3 root volume size. @default 20"),
+  nodes: z
+    .record(nameSchema, nodeSchema)
+    .describe("One node (single load balancer) or two (HA pair), keyed by the node's hostname."),
+  ha: haSchema.optional().describe("HA pair settings (two nodes)."),
+});
+
+export const vipSchema = z.strictObject({
+  address: ipv4Schema.describe("The VIP: a secondary private IP on the client-side interface (or an overlay address in route-table mode)."),
+  elasticIp: z.boolean().default(false).describe("Also give this VIP an Elastic IP (internet-facing). @default false"),
+});
+
+const healthCheckSchema = z
+  .strictObject({
+    type: z.enum(["tcp", "tls", "http", "dicom-echo", "none"]).describe("tcp connect, TLS handshake, HTTP request, DICOM C-ECHO association, or no check."),
+    port: portSchema.optional().describe("Port to check. @default the backend port (or the first front-end port)"),
+    path: z.string().startsWith("/", { error: "expected a path starting with /" }).optional().describe("http: request path. @default /"),
+    method: z.enum(["GET", "HEAD", "OPTIONS"]).optional().describe("http: request method. @default GET"),
+    host: z.string().regex(/^[A-Za-z0-9.-]+$/, { error: "expected a host name" }).optional().describe("http: Host header."),
+    expectStatus: z.string().regex(/^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$/, { error: "expected status codes such as 200 or 200-399" }).optional().describe("http: accepted status codes. @default 200-399"),
+    ssl: z.boolean().optional().describe("http: check over TLS (re-encrypting services default to true)."),
+    calledAeTitle: z.string().optional().describe("dicom-echo: the server's AE title. @default the server's aeTitle, then ANY-SCP"),
+    callingAeTitle: z.string().optional().describe("dicom-echo: the AE title the checks use, so the PACS can recognise them. @default LBHEALTH"),
+    variant: z.enum(["c-echo", "associate"]).optional().describe("dicom-echo: full C-ECHO, or associate-and-abort. @default c-echo"),
+    interval: durationSchema.optional().describe("Time between checks. @default 5s (DICOM: 10s; every DICOM check is an association in the PACS audit log)"),
+    fall: z.int().min(1).max(100).optional().describe("Failed checks before DOWN. @default 3"),
+    rise: z.int().min(1).max(100).optional().describe("Passed checks before UP. @default 2"),
+  })
+  .describe("Health check of the real servers.");
+
+const timeoutsSchema = z
+  .strictObject({
+    connect: durationSchema.optional(),
+    client: durationSchema.optional(),
+    server: durationSchema.optional(),
+    httpRequest: durationSchema.optional(),
+    httpKeepAlive: durationSchema.optional(),
+    tunnel: durationSchema.optional(),
+    queue: durationSchema.optional(),
+    check: durationSchema.optional(),
+  })
+  .describe("HAProxy timeouts for this service (idle timeouts for long DICOM/HL7 sessions).");
+
+const persistenceSchema = z.strictObject({
+  type: z.enum(["none", "source-ip", "cookie", "cookie-source"]).describe("none, source-IP stick table, inserted cookie, or cookie with a source-IP fallback."),
+  timeout: durationSchema.optional().describe("How long a client stays on its server. @default 60m"),
+  cookieName: z.string().regex(/^[A-Za-z0-9_-]+$/, { error: "expected a cookie name of letters, digits, _ and -" }).optional().describe("Cookie name. @default SERVERID"),
+});
+
+const tlsSchema = z.strictObject({
+  mode: z.enum(["none", "terminate", "reencrypt", "passthrough"]).describe("Terminate TLS on the LB, terminate and re-encrypt to the servers, or pass it through (tcp)."),
+  certificate: nameSchema.optional().describe("Name of a certificate in tls.certificates (terminate/reencrypt)."),
+  hsts: z.boolean().optional().describe("Send Strict-Transport-Security (max-age one year). @default false"),
+  redirectHttpPort: portSchema.optional().describe("Also listen on this port and redirect HTTP to HTTPS (http mode)."),
+  verifyServer: z.enum(["required", "none"]).optional().describe("reencrypt: verify the servers' certificates against the system CA store. @default required"),
+  serverName: z.string().regex(/^[A-Za-z0-9.-]+$/, { error: "expected a host name" }).optional().describe("reencrypt: SNI and the name verified in the servers' certificates."),
+});
+
+const headerName = z.string().regex(HEADER_RE, { error: "expected an HTTP header name" });
+const headerRulesSchema = z.strictObject({
+  set: z.record(headerName, z.string()).optional().describe("Headers set (replaced if present)."),
+  add: z.record(headerName, z.string()).optional().describe("Headers added."),
+  delete: z.array(headerName).optional().describe("Headers removed."),
+  replace: z
+    .record(headerName, z.strictObject({ match: z.string().min(1), with: z.string() }))
+    .optional()
+    .describe("Header values rewritten by regular expression."),
+});
+
+const routeSchema = z.strictObject({
+  pathPrefixes: z.array(z.string().startsWith("/", { error: "expected a path starting with /" })).min(1).describe("Requests whose path starts with one of these go to this route's servers."),
+  servers: z.array(nameSchema).optional().describe("Servers of this route. @default the service's servers"),
+  backendPort: portSchema.optional().describe("Port on the servers. @default the service's backend port"),
+  stripPrefix: z.boolean().optional().describe("Remove the matched prefix before forwarding. @default false"),
+});
+
+const rewriteSchema = z.strictObject({
+  match: z.string().min(1).describe("Regular expression on the path."),
+  replace: z.string().describe("Replacement path (\\1 for groups)."),
+});
+
+export const serviceSchema = z.strictObject({
+  enabled: z.boolean().optional().describe("Render this service. @default true (preset services may default to false)"),
+  description: z.string().optional(),
+  vip: nameSchema.optional().describe("Name of the VIP in vips. @default the only VIP"),
+  frontendPorts: z.array(portSchema).min(1, { error: "expected at least one port" }).optional().describe("Ports the VIP listens on."),
+  backendPort: portSchema.optional().describe("Port on the real servers (port translation). @default the port the client connected to"),
+  mode: z.enum(["http", "tcp"]).optional().describe("http (L7, headers/cookies/routing) or tcp. @default tcp"),
+  balance: z.enum(["leastconn", "roundrobin", "source", "active-backup"]).optional().describe("@default leastconn"),
+  persistence: persistenceSchema.optional(),
+  healthCheck: healthCheckSchema.optional(),
+  timeouts: timeoutsSchema.optional(),
+  tls: tlsSchema.optional(),
+  requestHeaders: headerRulesSchema.optional().describe("http: request header rules."),
+  responseHeaders: headerRulesSchema.optional().describe("http: response header rules."),
+  routes: z.record(nameSchema, routeSchema).optional().describe("http: path routing to other server groups, keyed by route name."),
+  rewrites: z.array(rewriteSchema).optional().describe("http: path rewrites, applied in order."),
+  clientAddress: z
+    .enum(["snat", "forwarded-for", "tproxy", "source"])
+    .optional()
+    .describe("What the servers see: the LB's address (snat), snat + X-Forwarded-For (http), the client's address (tproxy, two-arm only), or sourceAddress. @default snat (forwarded-for in http mode)"),
+  sourceAddress: z.union([z.literal("vip"), ipv4Schema]).optional().describe("clientAddress source: 'vip' or an address of the LB."),
+  clientCidrs: cidrList.optional().describe("Clients allowed to reach this service. @default access.clientCidrs"),
+  tcpKeepalive: z.boolean().optional().describe("TCP keep-alives on both sides (long idle DICOM/HL7 sessions). @default true in tcp mode"),
+  maxConnections: z.int().min(1).max(1000000).optional().describe("Front-end maxconn."),
+  sorryServer: z.strictObject({ address: ipv4Schema, port: portSchema }).optional().describe("Used when every server is down."),
+  extraDirectives: z
+    .strictObject({ frontend: z.array(z.string()).optional(), backend: z.array(z.string()).optional() })
+    .optional()
+    .describe("Escape hatch: raw HAProxy directives appended to this service's frontend/backend, after the generated ones and before the servers."),
+});
+
+const serverServiceSchema = z.strictObject({
+  weight: z.int().min(0).max(256).optional().describe("HAProxy weight for this service. @default the server's weight"),
+  backup: z.boolean().optional().describe("Only used when the active servers are down. @default false"),
+  port: portSchema.optional().describe("Back-end port on this server, overriding the service's."),
+});
+
+export const serverSchema = z.strictObject({
+  address: ipv4Schema.describe("The real server's IPv4 address (IP literal: haproxy -c must not depend on DNS)."),
+  weight: z.int().min(0).max(256).default(1).describe("@default 1"),
+  aeTitle: z.string().optional().describe("The server's DICOM AE title, used as the called AE title of DICOM checks."),
+  services: z
+    .record(nameSchema, serverServiceSchema)
+    .optional()
+    .describe("The services this server serves, with per-service options. @default every service"),
+});
+
+export const certificateSchema = z.strictObject({
+  secretArn: secretArnSchema.describe("Secrets Manager secret holding the PEM (certificate chain + private key), fetched at boot by the instance role."),
+});
+
+export const accessSchema = z.strictObject({
+  clientCidrs: cidrList.describe("Clients allowed to reach the services (per-service clientCidrs override)."),
+  adminCidrs: cidrList.describe("Admin networks allowed to reach the stats page and Prometheus endpoint."),
+});
+
+export const adminSchema = z.strictObject({
+  statsPort: portSchema.default(8404).describe("Stats page and /metrics port, on the internal interface. @default 8404"),
+  statsUser: z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: "expected a user name" }).default("admin").describe("@default admin"),
+  statsPasswordSecretArn: secretArnSchema.describe("Secrets Manager secret with the stats password, fetched at boot (never in Terraform state or user data)."),
+  prometheus: z.boolean().default(true).describe("Serve Prometheus metrics at /metrics. @default true"),
+  cloudWatchLogGroup: z.string().optional().describe("Also ship HAProxy logs to this CloudWatch Logs group."),
+});
+
+export const stateBackendSchema = z.strictObject({
+  bucket: z.string().min(3),
+  key: z.string().optional().describe("@default imaging-lb/<name>.tfstate"),
+  region: z.string().optional().describe("@default the environment's region"),
+});
+
+export const environmentSchema = z
+  .strictObject({
+    name: nameSchema.describe("Environment name: the Terraform stack and resource name prefix."),
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { error: "expected an AWS region such as eu-west-1" }).describe("AWS region."),
+    preset: z.enum(["agfa-ei"]).optional().describe("Service catalog to start from; services entries override it."),
+    network: networkSchema,
+    loadBalancer: loadBalancerSchema,
+    vips: z.record(nameSchema, vipSchema).describe("Virtual IP addresses, keyed by name."),
+    services: z.record(nameSchema, serviceSchema).default({}).describe("Load-balanced services, keyed by name."),
+    servers: z.record(nameSchema, serverSchema).describe("Real servers, keyed by name."),
+    tls: z
+      .strictObject({ certificates: z.record(nameSchema, certificateSchema).default({}) })
+      .optional()
+      .describe("TLS material, by reference only."),
+    access: accessSchema,
+    admin: adminSchema,
+    stateBackend: stateBackendSchema.optional().describe("Remote state in S3 (encrypted, with a lock file)."),
+    tags: z.record(z.string(), z.string()).optional().describe("Tags added to every AWS resource."),
+  })
+  .describe("imaging-lb environment: one site's Layer 7 SNAT load balancer(s).");
+
+export type EnvironmentInput = z.input<typeof environmentSchema>;
+export type Environment = z.output<typeof environmentSchema>;
+export type Service = z.output<typeof serviceSchema>;
+export type Server = z.output<typeof serverSchema>;
+export type Network = z.output<typeof networkSchema>;
+export type HealthCheck = z.output<typeof healthCheckSchema>;
+export type Timeouts = z.output<typeof timeoutsSchema>;
+export type HeaderRules = z.output<typeof headerRulesSchema>;
+export type Route = z.output<typeof routeSchema>;
+export type Persistence = z.output<typeof persistenceSchema>;
+export type ServiceTls = z.output<typeof tlsSchema>;
+
+/** JSON Schema (draft 2020-12) of the environment file, for editors. */
+export function environmentJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(environmentSchema, { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
+  return { ...schema, $id: "https://imaging-lb.dev/schema/environment.schema.json", title: "imaging-lb environment" };
+}

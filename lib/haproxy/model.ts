@@ -1,0 +1,150 @@
+/**
+ * A typed model of the haproxy.cfg this package writes, in HAProxy's own vocabulary. The renderer
+ * (render.ts) owns directive order; nothing here is free-form except the documented `extra` lines of
+ * the `extraDirectives` escape hatch.
+ */
+
+export type ProxyMode = "http" | "tcp";
+export type BalanceAlgorithm = "leastconn" | "roundrobin" | "source" | "first";
+
+/** HAProxy `timeout` directives (values are HAProxy time strings such as 30s). */
+export interface ProxyTimeouts {
+  readonly connect?: string;
+  readonly client?: string;
+  readonly server?: string;
+  readonly httpRequest?: string;
+  readonly httpKeepAlive?: string;
+  readonly queue?: string;
+  readonly tunnel?: string;
+  readonly check?: string;
+  readonly clientFin?: string;
+  readonly serverFin?: string;
+}
+
+/** A rule with an optional ACL condition: `<keyword> <action> [if|unless <condition>]`. */
+export interface Rule {
+  readonly action: string;
+  /** Condition including `if`/`unless`, e.g. `if { ssl_fc }`. */
+  readonly condition?: string;
+}
+
+export interface Acl {
+  readonly name: string;
+  readonly criterion: string;
+}
+
+export interface Bind {
+  /** IPv4 address or empty for all addresses. */
+  readonly address: string;
+  readonly port: number;
+  /** Terminate TLS with this PEM (certificate chain + key). */
+  readonly crt?: string;
+  readonly alpn?: readonly string[];
+  /** Bind to this interface only (SO_BINDTODEVICE), e.g. the internal eth0 for admin endpoints. */
+  readonly interface?: string;
+}
+
+export interface GlobalSection {
+  readonly log: readonly string[];
+  readonly chroot?: string;
+  readonly user?: string;
+  readonly group?: string;
+  readonly maxconn: number;
+  readonly statsSocket: string;
+  readonly statsTimeout: string;
+  readonly hardStopAfter: string;
+  readonly sslDefaultBindCiphers: string;
+  readonly sslDefaultBindCiphersuites: string;
+  readonly sslDefaultBindOptions: string;
+  readonly sslDefaultServerCiphers: string;
+  readonly sslDefaultServerCiphersuites: string;
+  readonly sslDefaultServerOptions: string;
+  /** Folder relative `crt` paths are read from. */
+  readonly crtBase: string;
+}
+
+export interface DefaultsSection {
+  readonly mode: ProxyMode;
+  readonly log: "global";
+  readonly options: readonly string[];
+  readonly retries: number;
+  readonly timeouts: ProxyTimeouts;
+  readonly defaultServer: readonly string[];
+}
+
+export interface PeersSection {
+  readonly name: string;
+  readonly peers: ReadonlyArray<{ readonly name: string; readonly address: string; readonly port: number }>;
+}
+
+export interface UserlistSection {
+  readonly name: string;
+  /** `user <name> insecure-password "<value>"`; the value is an environment-variable reference. */
+  readonly users: ReadonlyArray<{ readonly name: string; readonly insecurePassword: string }>;
+}
+
+export interface FrontendSection {
+  readonly name: string;
+  readonly description?: string;
+  readonly mode: ProxyMode;
+  readonly binds: readonly Bind[];
+  readonly maxconn?: number;
+  readonly options: readonly string[];
+  readonly timeouts: ProxyTimeouts;
+  readonly acls: readonly Acl[];
+  readonly tcpRequestConnection: readonly Rule[];
+  readonly httpRequest: readonly Rule[];
+  readonly httpResponse: readonly Rule[];
+  /** `stats ...` lines of a stats frontend (enable, uri, refresh). */
+  readonly stats: readonly string[];
+  readonly useBackends: ReadonlyArray<{ readonly backend: string; readonly condition: string }>;
+  readonly defaultBackend?: string;
+  readonly extra: readonly string[];
+}
+
+export interface StickTable {
+  readonly type: "ip";
+  readonly size: string;
+  readonly expire: string;
+  readonly peers?: string;
+}
+
+export interface ServerLine {
+  readonly name: string;
+  readonly address: string;
+  /** Omitted: the port the client connected to. */
+  readonly port?: number;
+  readonly options: readonly string[];
+}
+
+export interface BackendSection {
+  readonly name: string;
+  readonly description?: string;
+  readonly mode: ProxyMode;
+  readonly balance: BalanceAlgorithm;
+  readonly options: readonly string[];
+  /** `option httpchk` / `option tcp-check` then their `http-check` / `tcp-check` rules, in order. */
+  readonly check: readonly string[];
+  readonly timeouts: ProxyTimeouts;
+  readonly retries?: number;
+  readonly source?: string;
+  readonly stickTable?: StickTable;
+  readonly stickOn?: string;
+  readonly cookie?: string;
+  readonly httpRequest: readonly Rule[];
+  readonly httpResponse: readonly Rule[];
+  readonly defaultServer: readonly string[];
+  readonly extra: readonly string[];
+  readonly servers: readonly ServerLine[];
+}
+
+export interface HaproxyConfig {
+  /** Comment lines at the top of the file (without `#`). */
+  readonly header: readonly string[];
+  readonly global: GlobalSection;
+  readonly defaults: DefaultsSection;
+  readonly peers?: PeersSection;
+  readonly userlists: readonly UserlistSection[];
+  readonly frontends: readonly FrontendSection[];
+  readonly backends: readonly BackendSection[];
+}
