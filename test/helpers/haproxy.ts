@@ -12,11 +12,19 @@ export interface HaproxyCheckResult {
   readonly output: string;
 }
 
+export interface HaproxyCheckOptions {
+  /** Local peer name (`-L`): an HA pair's `peers` section is only active on a node of that name. */
+  readonly localPeer?: string;
+  /** Extra environment (the stats password variable the bootstrap provides on the node). */
+  readonly env?: Record<string, string>;
+}
+
 /** Writes `config` to `dir/haproxy.cfg` and validates it with `haproxy -dW -c -f`. */
-export function haproxyCheck(dir: string, config: string): HaproxyCheckResult {
+export function haproxyCheck(dir: string, config: string, options: HaproxyCheckOptions = {}): HaproxyCheckResult {
   const haproxy = requireTool("haproxy", "haproxy");
   const file = join(dir, "haproxy.cfg");
   writeFileSync(file, config);
-  const run = spawnSync(haproxy, ["-dW", "-c", "-f", file], { encoding: "utf8", cwd: dir });
+  const args = [...(options.localPeer ? ["-L", options.localPeer] : []), "-dW", "-c", "-f", file];
+  const run = spawnSync(haproxy, args, { encoding: "utf8", cwd: dir, env: { ...process.env, ...options.env } });
   return { ok: run.status === 0, output: `${run.stdout}${run.stderr}` };
 }
