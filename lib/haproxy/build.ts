@@ -195,7 +195,10 @@ function serviceBackends(s: ResolvedService, pair: boolean): BackendSection[] {
   if (hc.type !== "none") {
     defaultServer.push("check", `inter ${hc.interval}`, `fall ${hc.fall}`, `rise ${hc.rise}`);
     if (hc.port !== undefined) defaultServer.push(`port ${hc.port}`);
-    if (hc.type === "tls" || (hc.type === "http" && hc.ssl)) defaultServer.push("check-ssl", "verify none");
+    if (hc.type === "tls" || (hc.type === "http" && hc.ssl)) {
+      // Checks of a re-encrypting service verify like its traffic; a TLS check of plain traffic only handshakes.
+      defaultServer.push(...(s.tls.mode === "reencrypt" ? ["check-ssl"] : ["check-ssl", "verify none"]));
+    }
   }
   if (s.tls.mode === "reencrypt") {
     defaultServer.push("ssl");

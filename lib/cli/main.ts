@@ -1,0 +1,156 @@
+#!/usr/bin/env node
+/**
+ * The `imaging-lb` command line. Exit codes: 0 success, 1 invalid environment file (problems on
+ * stderr, nothing on stdout), 2 wrong usage.
+ */
+import { parseArgs } from "node:util";
+import { stringify } from "yaml";
+import { ConfigError } from "../config/errors";
+import { expandEnvironment, loadEnvironment, readEnvironmentFile } from "../config/load";
+import { environmentJsonSchema } from "../config/schema";
+import { renderHaproxy } from "../haproxy/build";
+
+export const EXIT = { ok: 0, invalid: 1, usage: 2 } as const;
+
+class UsageError extends Error {}
+
+interface Io {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+}
+
+interface Command {
+  readonly summary: string;
+  readonly usage: string;
+  readonly help: string;
+  readonly run: (args: string[], io: Io) => number;
+}
+
+function positionals(args: string[], options: Record<string, { type: "string" | "boolean"; short?: string }> = {}) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+function oneFile(files: string[], usage: string): string {
+  if (files.length !== 1) throw new UsageError(`expected one environment file\nusage: ${usage}`);
+  return files[0];
+}
+
+const COMMANDS: Record<string, Command> = {
+  validate: {
+    summary: "check environment files; report every problem with file:line:col",
+    usage: "imaging-lb validate <env.yaml> [<env.yaml> ...]",
+    help: "Loads each file (preset applied), checks the schema and the cross-field rules, and prints one line per valid file.",
+    run(args, io) {
+      const { positionals: files } = positionals(args);
+      if (files.length === 0) throw new UsageError(`expected at least one environment file\nusage: ${this.usage}`);
+      const problems: string[] = [];
+      const lines: string[] = [];
+      for (const file of files) {
+        try {
+          const env = loadEnvironment(file);
+          const shape = env.nodes.length === 2 ? "HA pair" : "single load balancer";
+          lines.push(`ok ${file}: ${env.name}, ${env.network.layout}, ${shape}, ${env.services.length} services, ${env.vips.length} VIPs\n`);
+        } catch (e) {
+          if (!(e instanceof ConfigError)) throw e;
+          problems.push(`${e.message}\n`);
+        }
+      }
+      if (problems.length > 0) {
+        problems.forEach(io.err);
+        return EXIT.invalid;
+      }
+      lines.forEach(io.out);
+      return EXIT.ok;
+    },
+  },
+  render: {
+    summary: "print a rendered artifact: haproxy",
+    usage: "imaging-lb render haproxy <env.yaml>",
+    help: "Prints the exact haproxy.cfg the load balancer runs (identical on both nodes of a pair).",
+    run(args, io) {
+      const { positionals: rest } = positionals(args);
+      const [what, ...files] = rest;
+      if (what !== "haproxy") throw new UsageError(`expected an artifact: haproxy, got ${what ?? "nothing"}\nusage: ${this.usage}`);
+      const env = loadEnvironment(oneFile(files, this.usage));
+      io.out(renderHaproxy(env));
+      return EXIT.ok;
+    },
+  },
+  expand: {
+    summary: "print the environment with the preset applied and defaults filled in",
+    usage: "imaging-lb expand <env.yaml>",
+    help: "Shows every service the preset contributes, with your overrides applied, as YAML.",
+    run(args, io) {
+      const { positionals: files } = positionals(args);
+      const file = oneFile(files, this.usage);
+      io.out(stringify(expandEnvironment(readEnvironmentFile(file), file), { lineWidth: 0 }));
+      return EXIT.ok;
+    },
+  },
+  schema: {
+    summary: "print the JSON Schema of the environment file",
+    usage: "imaging-lb schema",
+    help: "The same schema is published as schema/environment.schema.json for editor completion.",
+    run(args, io) {
+      positionals(args);
+      io.out(`${JSON.stringify(environmentJsonSchema(), null, 2)}\n`);
+      return EXIT.ok;
+    },
+  },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  return [
+    "usage: imaging-lb <command> [options]",
+    "",
+    "commands:",
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    "",
+    "Run `imaging-lb <command> --help` for a command's usage.",
+    "Exit codes: 0 success, 1 invalid environment file, 2 wrong usage.",
+    "",
+  ].join("\n");
+}
+
+/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
+export function run(argv: string[], io: Io): number {
+  const [name, ...args] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    (name === undefined ? io.err : io.out)(usage());
+    return name === undefined ? EXIT.usage : EXIT.ok;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    io.err(`imaging-lb: unknown command '${name}'\n\n${usage()}`);
+    return EXIT.usage;
+  }
+  if (args.includes("--help") || args.includes("-h")) {
+    io.out(`usage: ${command.usage}\n\n${command.help}\n`);
+    return EXIT.ok;
+  }
+  try {
+    return command.run(args, io);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      io.err(`${e.message}\n`);
+      return EXIT.invalid;
+    }
+    if (e instanceof UsageError) {
+      io.err(`imaging-lb ${name}: ${e.message}\n`);
+      return EXIT.usage;
+    }
+    throw e;
+  }
+}
+
+if (require.main === module) {
+  process.exitCode = run(process.argv.slice(2), {
+    out: (t) => process.stdout.write(t),
+    err: (t) => process.stderr.write(t),
+  });
+}
