@@ -284,6 +284,18 @@ describe("haproxy.cfg renderer", () => {
     ]);
   });
 
+  it("answers keepalived's liveness probe on loopback only, without a backend", () => {
+    assert.deepEqual(section(render({}), "frontend fe_health"), [
+      "description Liveness for keepalived: 200 while HAProxy runs, loopback only",
+      "mode http",
+      "bind 127.0.0.1:8405",
+      "option dontlog-normal",
+      "timeout client 5s",
+      "timeout http-request 5s",
+      "monitor-uri /healthz",
+    ]);
+  });
+
   it("restricts each service to its own client CIDRs", () => {
     const cfg = render({ services: { app: { clientCidrs: ["192.168.10.0/24", "192.168.20.0/24"] } } });
     assert.ok(section(cfg, "frontend fe_app").includes("acl allowed_clients src 192.168.10.0/24 192.168.20.0/24"));

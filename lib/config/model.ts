@@ -179,3 +179,5 @@ export const HAPROXY_ENV_FILE = "/etc/imaging-lb/haproxy.env";
 export const STATS_PASSWORD_VAR = "IMAGING_LB_STATS_PASSWORD";
 /** Folder of the TLS PEM files on the load balancer. */
 export const CERT_DIR = "/etc/haproxy/certs";
+/** Loopback liveness endpoint of HAProxy that keepalived tracks: 200 at the path while HAProxy runs. */
+export const HEALTH_ENDPOINT = { address: "127.0.0.1", port: 8405, path: "/healthz" } as const;

@@ -6,6 +6,7 @@ import { aeTitleProblem } from "../haproxy/dicom-check";
 import { FieldPath, ProblemCollector } from "./locate";
 import {
   CERT_DIR,
+  HEALTH_ENDPOINT,
   ResolvedCertificate,
   ResolvedEnvironment,
   ResolvedHeaderRules,
@@ -38,6 +39,9 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
 
   const services = enabled.map(([name, s]) => resolveService(env, name, s, vips, certificates, out));
   checkPortCollisions(env, services, out);
+  if (env.admin.statsPort === HEALTH_ENDPOINT.port) {
+    out.add(["admin", "statsPort"], `port ${HEALTH_ENDPOINT.port} is HAProxy's loopback health endpoint (keepalived tracks it); choose another stats port`);
+  }
   if (services.length === 0) {
     out.add(["services"], "no enabled service: define at least one service, or use `preset: agfa-ei`", "key");
   }

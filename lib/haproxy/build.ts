@@ -3,7 +3,7 @@
  * layout lives in render.ts.
  */
 import { basename } from "node:path";
-import { CERT_DIR, HAPROXY_ENV_FILE, ResolvedEnvironment, ResolvedMember, ResolvedService, STATS_PASSWORD_VAR } from "../config/model";
+import { CERT_DIR, HAPROXY_ENV_FILE, HEALTH_ENDPOINT, ResolvedEnvironment, ResolvedMember, ResolvedService, STATS_PASSWORD_VAR } from "../config/model";
 import { dicomTcpCheckDirectives } from "./dicom-check";
 import type { Acl, BackendSection, Bind, FrontendSection, HaproxyConfig, Rule, ServerLine } from "./model";
 import { renderHaproxyConfig } from "./render";
@@ -80,7 +80,7 @@ export function buildHaproxyConfig(env: ResolvedEnvironment, options: HaproxyBui
       ? { name: PEERS_SECTION, peers: env.nodes.map((n) => ({ name: n.name, address: n.internalAddress, port: PEERS_PORT })) }
       : undefined,
     userlists: [{ name: "admins", users: [{ name: env.admin.statsUser, insecurePassword: `\${${STATS_PASSWORD_VAR}}` }] }],
-    frontends: [...env.services.map((s) => serviceFrontend(s)), statsFrontend(env)],
+    frontends: [...env.services.map((s) => serviceFrontend(s)), statsFrontend(env), healthFrontend()],
     backends: env.services.flatMap((s) => serviceBackends(s, pair)),
   };
 }
@@ -262,6 +262,25 @@ function serviceBackends(s: ResolvedService, pair: boolean): BackendSection[] {
 }
 
 const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+function healthFrontend(): FrontendSection {
+  return {
+    name: "fe_health",
+    description: "Liveness for keepalived: 200 while HAProxy runs, loopback only",
+    mode: "http",
+    binds: [{ address: HEALTH_ENDPOINT.address, port: HEALTH_ENDPOINT.port }],
+    options: ["dontlog-normal"],
+    timeouts: { client: "5s", httpRequest: "5s" },
+    acls: [],
+    tcpRequestConnection: [],
+    httpRequest: [],
+    httpResponse: [],
+    stats: [],
+    monitorUri: HEALTH_ENDPOINT.path,
+    useBackends: [],
+    extra: [],
+  };
+}
 
 function statsFrontend(env: ResolvedEnvironment): FrontendSection {
   const httpRequest: Rule[] = [{ action: "auth realm imaging-lb", condition: "unless { http_auth(admins) }" }];

@@ -95,6 +95,8 @@ export interface FrontendSection {
   readonly tcpRequestConnection: readonly Rule[];
   readonly httpRequest: readonly Rule[];
   readonly httpResponse: readonly Rule[];
+  /** `monitor-uri`: answer 200 on this path without a backend (liveness probes). */
+  readonly monitorUri?: string;
   /** `stats ...` lines of a stats frontend (enable, uri, refresh). */
   readonly stats: readonly string[];
   readonly useBackends: ReadonlyArray<{ readonly backend: string; readonly condition: string }>;

@@ -52,6 +52,7 @@ function frontend(f: FrontendSection): string {
     ...rules("tcp-request connection", f.tcpRequestConnection),
     ...rules("http-request", f.httpRequest),
     ...rules("http-response", f.httpResponse),
+    ...(f.monitorUri ? [`monitor-uri ${f.monitorUri}`] : []),
     ...f.stats.map((s) => `stats ${s}`),
     ...f.useBackends.map((u) => `use_backend ${u.backend} ${u.condition}`),
     ...(f.defaultBackend ? [`default_backend ${f.defaultBackend}`] : []),
