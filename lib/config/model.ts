@@ -14,18 +14,34 @@ export type TlsMode = "none" | "terminate" | "reencrypt" | "passthrough";
 export type ClientAddressMode = "snat" | "forwarded-for" | "tproxy" | "source";
 export type VipMode = "secondary-ip" | "elastic-ip" | "route-table";
 
+/** A subnet of the layout or of one node. */
+export interface ResolvedSubnet {
+  /** Stable name for construct ids: `internal`, `external`, `subnet`, or `<node>-internal` / `<node>-external`. */
+  readonly key: string;
+  readonly cidr: string;
+  readonly availabilityZone: string;
+  /** Adopted subnet; undefined means the stack creates it. */
+  readonly subnetId?: string;
+}
+
 export interface ResolvedNode {
   /** Key in loadBalancer.nodes; also the hostname and the HAProxy peer name. */
   readonly name: string;
   readonly role: "primary" | "secondary";
+  /** eth0: server side (the only interface in one-arm). */
   readonly internalAddress: string;
+  readonly internalSubnet: ResolvedSubnet;
+  /** eth1 (two-arm only): client side, carrying the VIPs. */
   readonly externalAddress?: string;
+  readonly externalSubnet?: ResolvedSubnet;
 }
 
 export interface ResolvedVip {
   readonly name: string;
   readonly address: string;
   readonly elasticIp: boolean;
+  /** An adopted Elastic IP; undefined with elasticIp means the stack allocates one. */
+  readonly elasticIpAllocationId?: string;
 }
 
 export interface ResolvedMember {
@@ -144,6 +160,8 @@ export interface ResolvedEnvironment {
     readonly routeTableIds?: readonly string[];
   };
   readonly vips: readonly ResolvedVip[];
+  /** Every subnet of the environment (layout and per-node), deduplicated by key. */
+  readonly subnets: readonly ResolvedSubnet[];
   readonly services: readonly ResolvedService[];
   readonly certificates: readonly ResolvedCertificate[];
   readonly access: { readonly clientCidrs: readonly string[]; readonly adminCidrs: readonly string[] };

@@ -13,6 +13,7 @@ import {
   ResolvedMember,
   ResolvedNode,
   ResolvedService,
+  ResolvedSubnet,
   ResolvedVip,
   clientSideCidr,
 } from "./model";
@@ -25,7 +26,7 @@ const DICOM_DEFAULT_CALLED_AE = "ANY-SCP";
 export function resolveEnvironment(env: Environment, sourceFile: string, out: ProblemCollector): ResolvedEnvironment | undefined {
   const before = out.problems.length;
   checkNetwork(env, out);
-  const nodes = resolveNodes(env, out);
+  const { nodes, subnets } = resolveNodes(env, out);
   const vips = resolveVips(env, out);
   const certificates: ResolvedCertificate[] = Object.entries(env.tls?.certificates ?? {})
     .sort(([a], [b]) => a.localeCompare(b))
@@ -63,6 +64,7 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
     nodes,
     ha,
     vips,
+    subnets,
     services,
     certificates,
     access: env.access,
@@ -76,30 +78,36 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
   };
 }
 
+type SubnetInput = { readonly cidr: string; readonly availabilityZone: string; readonly subnetId?: string };
+
+/** Rules every subnet follows, whether the layout's or a node's own. */
+function checkSubnet(env: Environment, path: FieldPath, subnet: SubnetInput, out: ProblemCollector): void {
+  const net = env.network;
+  if (!isNetworkAddress(subnet.cidr)) {
+    out.add([...path, "cidr"], `expected a network address (host bits zero), got "${subnet.cidr}"`);
+  }
+  if (net.vpcCidr && !cidrWithin(subnet.cidr, net.vpcCidr)) {
+    out.add([...path, "cidr"], `expected a subnet inside the VPC CIDR ${net.vpcCidr}, got "${subnet.cidr}"`);
+  }
+  if (subnet.subnetId && !net.vpcId) {
+    out.add([...path, "subnetId"], "an adopted subnet needs network.vpcId (the VPC it belongs to)");
+  }
+  if (net.vpcId && !subnet.subnetId) {
+    out.add(path, "missing subnetId: in an adopted VPC (network.vpcId) every subnet is adopted by id", "key");
+  }
+}
+
 function checkNetwork(env: Environment, out: ProblemCollector): void {
   const net = env.network;
-  const subnets: Array<[string, { cidr: string; subnetId?: string }]> =
-    net.layout === "two-arm" ? [["internal", net.internal], ["external", net.external]] : [["subnet", net.subnet]];
   if (!net.vpcId && !net.vpcCidr) {
     out.add(["network"], "missing vpcCidr: a new VPC needs its CIDR block (or set vpcId to adopt an existing VPC)", "key");
   }
   if (net.vpcCidr && !isNetworkAddress(net.vpcCidr)) {
     out.add(["network", "vpcCidr"], `expected a network address (host bits zero), got "${net.vpcCidr}"`);
   }
-  for (const [key, subnet] of subnets) {
-    if (!isNetworkAddress(subnet.cidr)) {
-      out.add(["network", key, "cidr"], `expected a network address (host bits zero), got "${subnet.cidr}"`);
-    }
-    if (net.vpcCidr && !cidrWithin(subnet.cidr, net.vpcCidr)) {
-      out.add(["network", key, "cidr"], `expected a subnet inside the VPC CIDR ${net.vpcCidr}, got "${subnet.cidr}"`);
-    }
-    if (subnet.subnetId && !net.vpcId) {
-      out.add(["network", key, "subnetId"], "an adopted subnet needs network.vpcId (the VPC it belongs to)");
-    }
-    if (net.vpcId && !subnet.subnetId) {
-      out.add(["network", key], "missing subnetId: in an adopted VPC (network.vpcId) every subnet is adopted by id", "key");
-    }
-  }
+  const subnets: Array<[string, SubnetInput]> =
+    net.layout === "two-arm" ? [["internal", net.internal], ["external", net.external]] : [["subnet", net.subnet]];
+  for (const [key, subnet] of subnets) checkSubnet(env, ["network", key], subnet, out);
   if (net.layout === "two-arm" && cidrsOverlap(net.internal.cidr, net.external.cidr)) {
     const same = net.internal.cidr === net.external.cidr;
     out.add(
@@ -109,16 +117,30 @@ function checkNetwork(env: Environment, out: ProblemCollector): void {
   }
 }
 
-function resolveNodes(env: Environment, out: ProblemCollector): ResolvedNode[] {
+function resolveNodes(env: Environment, out: ProblemCollector): { nodes: ResolvedNode[]; subnets: ResolvedSubnet[] } {
   const net = env.network;
   const entries = Object.entries(env.loadBalancer.nodes).sort(([a], [b]) => a.localeCompare(b));
   if (entries.length < 1 || entries.length > 2) {
     out.add(["loadBalancer", "nodes"], `expected 1 node (single load balancer) or 2 (HA pair), got ${entries.length}`);
   }
-  if (env.loadBalancer.ha && entries.length !== 2) {
+  const ha = env.loadBalancer.ha;
+  if (ha && entries.length !== 2) {
     out.add(["loadBalancer", "ha"], "HA settings need exactly 2 nodes in loadBalancer.nodes", "key");
   }
-  const internalCidr = net.layout === "two-arm" ? net.internal.cidr : net.subnet.cidr;
+  if (ha?.vipMode === "route-table" && !ha.routeTableIds?.length) {
+    out.add(["loadBalancer", "ha"], "missing routeTableIds: in vipMode route-table the takeover script points these route tables' VIP routes at the active node", "key");
+  }
+  if (ha?.vipMode === "elastic-ip" && !Object.values(env.vips).some((v) => v.elasticIp)) {
+    out.add(["loadBalancer", "ha", "vipMode"], "vipMode elastic-ip needs at least one VIP with elasticIp: true; use secondary-ip for private VIPs");
+  }
+  if (ha?.routeTableIds && ha.vipMode !== "route-table") {
+    out.add(["loadBalancer", "ha", "routeTableIds"], `only used with vipMode route-table, not ${ha.vipMode}`, "key");
+  }
+  const layoutInternal: ResolvedSubnet = net.layout === "two-arm" ? { key: "internal", ...net.internal } : { key: "subnet", ...net.subnet };
+  const layoutExternal: ResolvedSubnet | undefined = net.layout === "two-arm" ? { key: "external", ...net.external } : undefined;
+  const subnets = new Map<string, ResolvedSubnet>([[layoutInternal.key, layoutInternal]]);
+  if (layoutExternal) subnets.set(layoutExternal.key, layoutExternal);
+
   const seen = new Map<string, string>();
   const checkAddress = (path: FieldPath, address: string, cidr: string, side: string) => {
     if (!cidrContains(cidr, address)) {
@@ -130,17 +152,37 @@ function resolveNodes(env: Environment, out: ProblemCollector): ResolvedNode[] {
     if (other) out.add(path, `"${address}" is already used by ${other}`);
     seen.set(address, path.join("."));
   };
-  return entries.map(([name, node], i) => {
+  const nodes = entries.map(([name, node], i): ResolvedNode => {
     const base: FieldPath = ["loadBalancer", "nodes", name];
-    checkAddress([...base, "internalAddress"], node.internalAddress, internalCidr, net.layout === "two-arm" ? "internal" : "load balancer");
+    const own = (field: "internalSubnet" | "externalSubnet", fallback: ResolvedSubnet | undefined): ResolvedSubnet | undefined => {
+      const subnet = node[field];
+      if (!subnet) return fallback;
+      if (ha?.vipMode !== "route-table") {
+        out.add([...base, field], "a node's own subnet (a pair across availability zones) needs ha.vipMode route-table: secondary-ip and elastic-ip move an address within one subnet", "key");
+      }
+      if (field === "externalSubnet" && net.layout === "one-arm") {
+        out.add([...base, field], "one-arm nodes have a single interface (eth0): use internalSubnet", "key");
+      }
+      checkSubnet(env, [...base, field], subnet, out);
+      const resolved = { key: `${name}-${field === "internalSubnet" ? "internal" : "external"}`, ...subnet };
+      for (const other of subnets.values()) {
+        if (cidrsOverlap(other.cidr, subnet.cidr)) out.add([...base, field, "cidr"], `expected a subnet not overlapping subnet '${other.key}' ${other.cidr}, got "${subnet.cidr}"`);
+      }
+      subnets.set(resolved.key, resolved);
+      return resolved;
+    };
+    const internalSubnet = own("internalSubnet", layoutInternal)!;
+    const externalSubnet = own("externalSubnet", layoutExternal);
+    checkAddress([...base, "internalAddress"], node.internalAddress, internalSubnet.cidr, net.layout === "two-arm" ? "internal" : "load balancer");
     if (net.layout === "two-arm") {
       if (!node.externalAddress) out.add(base, "missing externalAddress: two-arm nodes need an eth1 address in the external subnet", "key");
-      else checkAddress([...base, "externalAddress"], node.externalAddress, net.external.cidr, "external");
+      else checkAddress([...base, "externalAddress"], node.externalAddress, externalSubnet!.cidr, "external");
     } else if (node.externalAddress) {
       out.add([...base, "externalAddress"], "one-arm nodes have a single interface (eth0): remove externalAddress or use layout two-arm", "key");
     }
-    return { name, role: i === 0 ? "primary" : "secondary", internalAddress: node.internalAddress, externalAddress: node.externalAddress };
+    return { name, role: i === 0 ? "primary" : "secondary", internalAddress: node.internalAddress, internalSubnet, externalAddress: node.externalAddress, externalSubnet };
   });
+  return { nodes, subnets: [...subnets.values()] };
 }
 
 function resolveVips(env: Environment, out: ProblemCollector): ResolvedVip[] {
@@ -165,7 +207,13 @@ function resolveVips(env: Environment, out: ProblemCollector): ResolvedVip[] {
     const other = seen.get(vip.address);
     if (other) out.add(path, `"${vip.address}" is already VIP '${other}'`);
     seen.set(vip.address, name);
-    return { name, address: vip.address, elasticIp: vip.elasticIp };
+    if (vip.elasticIpAllocationId && !vip.elasticIp) {
+      out.add(["vips", name, "elasticIpAllocationId"], "an Elastic IP allocation needs elasticIp: true", "key");
+    }
+    if (env.loadBalancer.ha?.vipMode === "elastic-ip" && vip.elasticIp && !vip.elasticIpAllocationId) {
+      out.add(["vips", name], "missing elasticIpAllocationId: in ha.vipMode elastic-ip the takeover script re-associates an existing Elastic IP; allocate one and name it here", "key");
+    }
+    return { name, address: vip.address, elasticIp: vip.elasticIp, elasticIpAllocationId: vip.elasticIpAllocationId };
   });
 }
 

@@ -73,6 +73,12 @@ export const networkSchema = z
 const nodeSchema = z.strictObject({
   internalAddress: ipv4Schema.describe("Private IPv4 of eth0 (internal / server side; the only interface in one-arm)."),
   externalAddress: ipv4Schema.optional().describe("Private IPv4 of eth1 (external / client side). Required in two-arm, not allowed in one-arm."),
+  internalSubnet: subnetSchema
+    .optional()
+    .describe("This node's own eth0 subnet, in another availability zone: an HA pair across AZs (ha.vipMode route-table only). @default network.internal (two-arm) or network.subnet (one-arm)"),
+  externalSubnet: subnetSchema
+    .optional()
+    .describe("two-arm: this node's own eth1 subnet, in another availability zone (ha.vipMode route-table only). @default network.external"),
 });
 
 export const haSchema = z.strictObject({
@@ -83,7 +89,7 @@ export const haSchema = z.strictObject({
   virtualRouterId: z.int().min(1).max(255).default(51).describe("VRRP virtual router id, unique among keepalived pairs that can hear each other. @default 51"),
   advertIntervalSeconds: z.int().min(1).max(255).default(1).describe("VRRP advertisement interval. @default 1"),
   preempt: z.boolean().default(true).describe("Whether the primary takes the VIPs back when it recovers. @default true"),
-  routeTableIds: z.array(awsIdSchema("rtb", "rtb-0a1b2c3d4e5f60718")).optional().describe("route-table mode: the route tables whose VIP route moves (adopted VPCs)."),
+  routeTableIds: z.array(awsIdSchema("rtb", "rtb-0a1b2c3d4e5f60718")).optional().describe("route-table mode: the route tables whose VIP routes move on failover (the clients' route tables; required in that mode)."),
 });
 
 export const loadBalancerSchema = z.strictObject({
@@ -106,6 +112,9 @@ export const loadBalancerSchema = z.strictObject({
 export const vipSchema = z.strictObject({
   address: ipv4Schema.describe("The VIP: a secondary private IP on the client-side interface (or an overlay address in route-table mode)."),
   elasticIp: z.boolean().default(false).describe("Also give this VIP an Elastic IP (internet-facing). @default false"),
+  elasticIpAllocationId: awsIdSchema("eipalloc", "eipalloc-0a1b2c3d4e5f60718")
+    .optional()
+    .describe("Adopt this existing Elastic IP (keeps the public address across rebuilds; required for an HA pair in elastic-ip mode)."),
 });
 
 const healthCheckSchema = z
