@@ -130,9 +130,6 @@ function resolveNodes(env: Environment, out: ProblemCollector): { nodes: Resolve
   if (ha?.vipMode === "route-table" && !ha.routeTableIds?.length) {
     out.add(["loadBalancer", "ha"], "missing routeTableIds: in vipMode route-table the takeover script points these route tables' VIP routes at the active node", "key");
   }
-  if (ha?.vipMode === "elastic-ip" && !Object.values(env.vips).some((v) => v.elasticIp)) {
-    out.add(["loadBalancer", "ha", "vipMode"], "vipMode elastic-ip needs at least one VIP with elasticIp: true; use secondary-ip for private VIPs");
-  }
   if (ha?.routeTableIds && ha.vipMode !== "route-table") {
     out.add(["loadBalancer", "ha", "routeTableIds"], `only used with vipMode route-table, not ${ha.vipMode}`, "key");
   }
@@ -210,8 +207,8 @@ function resolveVips(env: Environment, out: ProblemCollector): ResolvedVip[] {
     if (vip.elasticIpAllocationId && !vip.elasticIp) {
       out.add(["vips", name, "elasticIpAllocationId"], "an Elastic IP allocation needs elasticIp: true", "key");
     }
-    if (env.loadBalancer.ha?.vipMode === "elastic-ip" && vip.elasticIp && !vip.elasticIpAllocationId) {
-      out.add(["vips", name], "missing elasticIpAllocationId: in ha.vipMode elastic-ip the takeover script re-associates an existing Elastic IP; allocate one and name it here", "key");
+    if (env.loadBalancer.ha?.vipMode === "elastic-ip" && !(vip.elasticIp && vip.elasticIpAllocationId)) {
+      out.add(["vips", name], "in ha.vipMode elastic-ip every VIP moves as an existing Elastic IP: set elasticIp: true and elasticIpAllocationId (or use vipMode secondary-ip)", "key");
     }
     return { name, address: vip.address, elasticIp: vip.elasticIp, elasticIpAllocationId: vip.elasticIpAllocationId };
   });
