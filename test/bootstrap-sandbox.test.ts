@@ -1,0 +1,424 @@
+/**
+ * Runs the rendered bootstrap for real, with bash, in a sandbox:
+ * - cloud-init's `write_files` stage is simulated by writing the user data's files under a temp root;
+ * - `IMAGING_LB_ROOT=<root>` so every path the scripts write lands in the tree;
+ * - a SIMULATED IMDSv2 on 127.0.0.1 (test/helpers/fake-imds.ts) answers the metadata reads;
+ * - PATH holds only recording stubs for the commands that change the host (apt-get, systemctl, ip,
+ *   iptables, sysctl, netplan, hostnamectl, aws, ...) plus an allow-list of harmless real tools, so a
+ *   command the test did not foresee fails the run instead of touching this machine;
+ * - `haproxy` is the real binary behind a recording wrapper: `haproxy -dW -c` really validates.
+ * `ip` and `iptables` stubs keep state (rules added) so running twice shows whether rules are duplicated.
+ */
+import { strict as assert } from "node:assert";
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { parse } from "yaml";
+import { renderUserData, type BootstrapSpec } from "../lib/bootstrap";
+import { startFakeImds, type FakeEni, type FakeImds } from "./helpers/fake-imds";
+import { makeSelfSignedPem, requireTool, tempDir } from "./helpers/tools";
+
+const MAC0 = "0a:00:00:00:00:01";
+const MAC1 = "0a:00:00:00:00:02";
+const ENI0: FakeEni = { mac: MAC0, deviceNumber: 0, localIpv4s: ["10.0.1.10"], subnetCidr: "10.0.1.0/24" };
+const ENI1: FakeEni = { mac: MAC1, deviceNumber: 1, localIpv4s: ["10.0.2.10", "10.0.2.50"], subnetCidr: "10.0.2.0/24" };
+const CERT_ARN = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:imaging-lb/web-AbCdEf";
+
+/** Commands that change the host: recorded, never run. */
+const RECORDED = [
+  "apt-get", "add-apt-repository", "dnf", "snap", "systemctl", "sysctl", "netplan", "networkctl", "udevadm",
+  "hostnamectl", "dpkg", "amazon-cloudwatch-agent-ctl",
+];
+/** Real tools the scripts may use: they only read, or write below the sandbox root. */
+const ALLOWED = [
+  "bash", "cat", "chmod", "cmp", "cp", "curl", "cut", "date", "dirname", "flock", "grep", "head", "mkdir",
+  "mktemp", "mv", "rm", "sed", "sleep", "stat", "tr", "touch",
+];
+
+const RECORD = `{ printf '%s' "\${0##*/}"; printf ' %s' "$@"; printf '\\n'; } >>"$STUB_LOG"\n`;
+const STUBS: Record<string, string> = {
+  aws: `${RECORD}case "$1 $2" in
+  "secretsmanager get-secret-value")
+    case "$*" in
+      *stats-password*) echo "s3cr3t+/=Pw" ;;
+      *stats-port*) echo "18404" ;;
+      *) cat "$STUB_PEM" ;;
+    esac ;;
+  "s3 cp") : >"\${!#}" ;;
+esac
+`,
+  // State: $STUB_STATE/ip-rules (one selector per line) and $STUB_STATE/links ("name state mac" lines).
+  ip: `${RECORD}rules="$STUB_STATE/ip-rules" links="$STUB_STATE/links"
+touch "$rules" "$links"
+case "$*" in
+  "rule show "*) shift 2; grep -xF -- "$*" "$rules" || true ;;
+  "rule add "*) shift 2; echo "$*" >>"$rules" ;;
+  "-br link show") cat "$links" ;;
+  "link set dev "*" name "*) sed -i "s/^$4 /$6 /" "$links" ;;
+esac
+`,
+  // State: $STUB_STATE/iptables ("chain T NAME" and "rule T SPEC" lines).
+  iptables: `${RECORD}state="$STUB_STATE/iptables"
+touch "$state"
+table="$2" op="$3"
+shift 3
+case "$op" in
+  -n) grep -qxF "chain $table $2" "$state" ;;
+  -N) if grep -qxF "chain $table $1" "$state"; then exit 1; fi; echo "chain $table $1" >>"$state" ;;
+  -C) grep -qxF "rule $table $*" "$state" ;;
+  -A) echo "rule $table $*" >>"$state" ;;
+esac
+`,
+  haproxy: `${RECORD}exec "$REAL_HAPROXY" "$@"\n`,
+  dpkg: `${RECORD}if [ "$1" = --print-architecture ]; then echo amd64; fi\n`,
+};
+
+interface Sandbox {
+  readonly root: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly log: string;
+  readonly state: string;
+}
+
+/** Builds the stub and allow-list PATH and writes the user data's files under a fresh root. */
+function makeSandbox(dir: string, userData: string, pem: string): Sandbox {
+  const root = join(dir, "root");
+  const stubs = join(dir, "stubs");
+  const real = join(dir, "real");
+  const state = join(dir, "state");
+  for (const d of [root, stubs, real, state]) mkdirSync(d, { recursive: true });
+  for (const name of RECORDED) writeFileSync(join(stubs, name), `#!/bin/bash\n${RECORD}`, { mode: 0o755 });
+  for (const [name, body] of Object.entries(STUBS)) writeFileSync(join(stubs, name), `#!/bin/bash\n${body}`, { mode: 0o755 });
+  for (const tool of ALLOWED) symlinkSync(requireTool(tool, tool === "curl" ? "curl" : "coreutils"), join(real, tool));
+  writeCloudInitFiles(root, userData);
+  const log = join(dir, "commands.log");
+  writeFileSync(log, "");
+  return {
+    root,
+    log,
+    state,
+    env: {
+      PATH: `${stubs}:${real}`,
+      IMAGING_LB_ROOT: root,
+      IMAGING_LB_ENI_POLL_SECONDS: "0.2",
+      IMAGING_LB_ENI_WAIT_SECONDS: "15",
+      STUB_LOG: log,
+      STUB_STATE: state,
+      STUB_PEM: pem,
+      REAL_HAPROXY: requireTool("haproxy", "haproxy"),
+    },
+  };
+}
+
+/** What cloud-init's write_files does, below `root`. */
+function writeCloudInitFiles(root: string, userData: string): void {
+  const doc = parse(userData) as { write_files: Array<{ path: string; permissions: string; content: string }> };
+  for (const file of doc.write_files) {
+    const target = join(root, file.path);
+    mkdirSync(join(target, ".."), { recursive: true });
+    writeFileSync(target, file.content);
+    chmodSync(target, parseInt(file.permissions, 8));
+  }
+}
+
+interface Run {
+  readonly code: number | null;
+  readonly stderr: string;
+  /** The commands this run recorded. */
+  readonly commands: string[];
+}
+
+/** Runs the bootstrap asynchronously (the SIMULATED IMDS lives in this process's event loop). */
+function runBootstrap(sb: Sandbox, imdsUrl: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const before = readFileSync(sb.log, "utf8").split("\n").filter(Boolean).length;
+  return new Promise((resolve, reject) => {
+    const child = spawn(requireTool("bash", "bash"), [join(sb.root, "usr/local/sbin/imaging-lb-bootstrap")], {
+      env: { ...sb.env, IMAGING_LB_IMDS_URL: imdsUrl, ...extraEnv },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000); // a safety net for a hung run, not the speed budget
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      const commands = readFileSync(sb.log, "utf8").split("\n").filter(Boolean).slice(before);
+      resolve({ code, stderr, commands });
+    });
+  });
+}
+
+/** path → "mode sha256" of every file below `root`. */
+function snapshot(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else {
+        const hash = createHash("sha256").update(readFileSync(full)).digest("hex");
+        out.set(full.slice(root.length), `${(statSync(full).mode & 0o7777).toString(8)} ${hash}`);
+      }
+    }
+  };
+  walk(root);
+  return out;
+}
+
+const modeOf = (path: string): string => (statSync(path).mode & 0o777).toString(8);
+const indexOf = (commands: string[], prefix: string): number => commands.findIndex((c) => c.startsWith(prefix));
+
+/** A small but real configuration: TLS offload with the fetched PEM, and a TCP service. */
+function sandboxHaproxyConfig(certPath: string): string {
+  return [
+    "global",
+    "    log stdout format raw local0",
+    "    maxconn 4096",
+    "",
+    "defaults",
+    "    log global",
+    "    timeout connect 5s",
+    "    timeout client 10m",
+    "    timeout server 10m",
+    "    timeout http-request 30s",
+    "",
+    // Only valid when the bootstrap loaded HAProxy's environment file (the port comes from a secret).
+    'userlist admins',
+    '    user admin insecure-password "${IMAGING_LB_STATS_PASSWORD}"',
+    "",
+    "frontend stats",
+    "    mode http",
+    '    bind "127.0.0.1:${SANDBOX_STATS_PORT}"',
+    "    http-request auth unless { http_auth(admins) }",
+    "    stats enable",
+    "",
+    "frontend xero",
+    "    mode http",
+    `    bind :8443 ssl crt ${certPath}`,
+    "    http-request set-header X-Forwarded-Proto https if { ssl_fc }",
+    "    default_backend xero",
+    "",
+    "backend xero",
+    "    mode http",
+    "    balance leastconn",
+    "    server web1 192.0.2.10:443 check ssl verify none",
+    "",
+    "listen dicom",
+    "    mode tcp",
+    "    bind :11104",
+    "    balance leastconn",
+    "    server core1 192.0.2.20:104 check",
+    "",
+  ].join("\n");
+}
+
+describe("bootstrap sandbox (real bash, stubbed host commands, SIMULATED IMDSv2)", { concurrency: true }, () => {
+  let work: { path: string; cleanup: () => void };
+  let pem: string;
+  const servers: FakeImds[] = [];
+
+  before(() => {
+    requireTool("bash", "bash");
+    requireTool("curl", "curl");
+    requireTool("flock", "util-linux");
+    work = tempDir("bootstrap-sandbox");
+    pem = makeSelfSignedPem(work.path, "xero.imaging-lb.test");
+  });
+  after(async () => {
+    await Promise.all(servers.map((s) => s.close()));
+    work.cleanup();
+  });
+
+  const imds = async (enis: FakeEni[]): Promise<FakeImds> => {
+    const server = await startFakeImds(enis);
+    servers.push(server);
+    return server;
+  };
+
+  const twoArmSpec = (root: string, overrides: Partial<BootstrapSpec> = {}): BootstrapSpec => ({
+    envName: "prod",
+    nodeName: "lb-a",
+    region: "eu-central-1",
+    haproxy: { source: "ppa", version: "3.0" },
+    interfaces: [
+      { name: "eth0", role: "internal", deviceIndex: 0, subnetCidr: "10.0.1.0/24" },
+      { name: "eth1", role: "external", deviceIndex: 1, subnetCidr: "10.0.2.0/24" },
+    ],
+    haproxyConfig: sandboxHaproxyConfig(`${root}/etc/haproxy/certs/xero.pem`),
+    tlsCertificates: [{ secretArn: CERT_ARN, path: "/etc/haproxy/certs/xero.pem" }],
+    nonlocalBind: true,
+    tproxy: true,
+    cloudWatchLogGroup: "/imaging-lb/prod",
+    extraFiles: [
+      { path: "/etc/keepalived/keepalived.conf", content: "global_defs {\n  enable_script_security\n}\n", mode: "0640" },
+      { path: "/etc/keepalived/notify-master.sh", content: "#!/bin/sh\nexit 0\n", mode: "0755" },
+    ],
+    extraServices: ["keepalived"],
+    haproxyEnvironment: [
+      { name: "IMAGING_LB_STATS_PASSWORD", secretArn: "arn:aws:secretsmanager:eu-central-1:123456789012:secret:imaging-lb/stats-password-AbCdEf" },
+      { name: "SANDBOX_STATS_PORT", secretArn: "arn:aws:secretsmanager:eu-central-1:123456789012:secret:imaging-lb/stats-port-AbCdEf" },
+    ],
+    ...overrides,
+  });
+
+  it("two-arm Ubuntu: waits for the hot-plugged eth1, writes every file, validates before enabling, and a second run changes nothing", async () => {
+    const dir = join(work.path, "two-arm");
+    const root = join(dir, "root");
+    const spec = twoArmSpec(root);
+    const sb = makeSandbox(dir, renderUserData(spec), pem);
+    // eth0's lookup lists the MACs once, then eth1 is missing for two more listings before EC2 attaches it.
+    const server = await imds([ENI0, { ...ENI1, attached: false, attachAfterListings: 3 }]);
+
+    const first = await runBootstrap(sb, server.url);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stderr, /waiting for the ENI with device-number 1/);
+    assert.equal(server.unauthorized(), 0, "every IMDS read carried an IMDSv2 token");
+
+    // Network: both MACs named, policy routing for eth1 from its primary address and subnet.
+    const netplan = readFileSync(join(root, "etc/netplan/60-imaging-lb.yaml"), "utf8");
+    assert.match(netplan, new RegExp(`macaddress: "${MAC0}"\\n      set-name: eth0`));
+    assert.match(netplan, new RegExp(`macaddress: "${MAC1}"\\n      set-name: eth1`));
+    assert.match(netplan, /- from: 10\.0\.2\.10\/32\n {10}table: 1001/);
+    assert.match(netplan, /- to: 0\.0\.0\.0\/0\n {10}via: 10\.0\.2\.1\n {10}on-link: true\n {10}table: 1001/);
+    assert.equal(modeOf(join(root, "etc/netplan/60-imaging-lb.yaml")), "600");
+    assert.ok(first.commands.includes("netplan apply"));
+    // The real netplan accepts it and renders the networkd policy routing (in a copy: the tree stays as-is).
+    const netplanRoot = join(dir, "netplan-check");
+    mkdirSync(join(netplanRoot, "etc/netplan"), { recursive: true });
+    copyFileSync(join(root, "etc/netplan/60-imaging-lb.yaml"), join(netplanRoot, "etc/netplan/60-imaging-lb.yaml"));
+    const generate = spawnSync(requireTool("netplan", "netplan.io"), ["generate", "--root-dir", netplanRoot], { encoding: "utf8" });
+    assert.equal(generate.status, 0, generate.stderr);
+    const eth1Network = readFileSync(join(netplanRoot, "run/systemd/network/10-netplan-eth1.network"), "utf8");
+    assert.match(eth1Network, /\[RoutingPolicyRule\]\nFrom=10\.0\.2\.10\/32\nTable=1001\n/);
+    assert.match(eth1Network, /\[RoutingPolicyRule\]\nFrom=10\.0\.2\.0\/24\nTable=1001\n/);
+    assert.match(eth1Network, /Gateway=10\.0\.2\.1\nGatewayOnLink=true\nTable=1001/);
+    assert.match(readFileSync(join(netplanRoot, "run/systemd/network/10-netplan-eth1.link"), "utf8"), new RegExp(`MACAddress=${MAC1}[\\s\\S]*Name=eth1`));
+    assert.ok(existsSync(join(root, "etc/udev/rules.d/90-imaging-lb-eni.rules")));
+
+    // HAProxy: verbatim config, PEM 0600, validated before it is enabled and restarted.
+    assert.equal(readFileSync(join(root, "etc/haproxy/haproxy.cfg"), "utf8"), spec.haproxyConfig);
+    assert.equal(readFileSync(join(root, "etc/haproxy/certs/xero.pem"), "utf8"), readFileSync(pem, "utf8"));
+    assert.equal(modeOf(join(root, "etc/haproxy/certs/xero.pem")), "600");
+    // HAProxy's environment from secrets: 0600, and haproxy -dW -c ran with it (the stats bind needs it).
+    assert.equal(readFileSync(join(root, "etc/imaging-lb/haproxy.env"), "utf8"), "IMAGING_LB_STATS_PASSWORD=s3cr3t+/=Pw\nSANDBOX_STATS_PORT=18404\n");
+    assert.equal(modeOf(join(root, "etc/imaging-lb/haproxy.env")), "600");
+    assert.ok(first.commands.includes(`aws secretsmanager get-secret-value --region eu-central-1 --secret-id ${CERT_ARN} --query SecretString --output text`));
+    const check = indexOf(first.commands, "haproxy -dW -c -f");
+    const enable = first.commands.indexOf("systemctl enable haproxy.service");
+    const restart = first.commands.indexOf("systemctl restart haproxy.service");
+    assert.ok(check >= 0 && enable > check && restart > enable, first.commands.join("\n"));
+
+    // Kernel, hostname, packages, timers, extra files and services, log shipping.
+    const sysctl = readFileSync(join(root, "etc/sysctl.d/60-imaging-lb.conf"), "utf8");
+    assert.match(sysctl, /^net\.ipv4\.ip_nonlocal_bind = 1$/m);
+    assert.match(sysctl, /^net\.ipv4\.ip_forward = 1$/m);
+    assert.ok(first.commands.includes(`sysctl -p ${root}/etc/sysctl.d/60-imaging-lb.conf`));
+    assert.ok(first.commands.includes("hostnamectl set-hostname lb-a"));
+    assert.ok(first.commands.includes("add-apt-repository -y ppa:vbernat/haproxy-3.0"));
+    assert.ok(first.commands.some((c) => /^apt-get install .* haproxy iptables keepalived$/.test(c)));
+    assert.match(readFileSync(join(root, "etc/systemd/system/imaging-lb-refresh-certs.timer"), "utf8"), /^OnCalendar=daily$/m);
+    assert.ok(first.commands.includes("systemctl enable --now imaging-lb-refresh-certs.timer"));
+    assert.equal(modeOf(join(root, "etc/keepalived/notify-master.sh")), "755");
+    assert.equal(modeOf(join(root, "etc/keepalived/keepalived.conf")), "640");
+    assert.ok(first.commands.includes("systemctl restart keepalived.service"));
+    assert.match(readFileSync(join(root, "opt/aws/amazon-cloudwatch-agent/etc/imaging-lb.json"), "utf8"), /"log_group_name": "\/imaging-lb\/prod"/);
+
+    // TProxy: exactly one rule each.
+    assert.equal(readFileSync(join(sb.state, "ip-rules"), "utf8"), "fwmark 1 lookup 100\n");
+    assert.equal(
+      readFileSync(join(sb.state, "iptables"), "utf8"),
+      "chain mangle DIVERT\nrule mangle PREROUTING -p tcp -m socket -j DIVERT\nrule mangle DIVERT -j MARK --set-mark 1\nrule mangle DIVERT -j ACCEPT\n",
+    );
+
+    const tree = snapshot(root);
+    const state = snapshot(sb.state);
+    const second = await runBootstrap(sb, server.url);
+    assert.equal(second.code, 0, second.stderr);
+    assert.deepEqual(snapshot(root), tree, "the second run leaves the tree identical");
+    assert.deepEqual(snapshot(sb.state), state, "the second run adds no ip rule or iptables rule");
+    for (const disruptive of ["netplan apply", "ip rule add", "iptables -t mangle -A", "iptables -t mangle -N", "systemctl restart", "systemctl reload"]) {
+      assert.ok(!second.commands.some((c) => c.startsWith(disruptive)), `second run ran '${disruptive}':\n${second.commands.join("\n")}`);
+    }
+    assert.ok(second.commands.includes("systemctl start haproxy.service"));
+    assert.ok(indexOf(second.commands, "haproxy -dW -c -f") < second.commands.indexOf("systemctl enable haproxy.service"));
+  });
+
+  it("an invalid haproxy.cfg makes the bootstrap fail without enabling, starting or reloading HAProxy", async () => {
+    const dir = join(work.path, "invalid");
+    const root = join(dir, "root");
+    const spec = twoArmSpec(root, {
+      interfaces: [{ name: "eth0", role: "internal", deviceIndex: 0, subnetCidr: "10.0.1.0/24" }],
+      haproxyConfig: "defaults\n    mode http\n\nfrontend web\n    bind :8080\n    default_backend missing\n",
+      tlsCertificates: [],
+      tproxy: false,
+      cloudWatchLogGroup: undefined,
+      extraFiles: [],
+      extraServices: [],
+    });
+    const sb = makeSandbox(dir, renderUserData(spec), pem);
+    const server = await imds([ENI0]);
+    const run = await runBootstrap(sb, server.url);
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, /haproxy\.cfg failed haproxy -dW -c/);
+    assert.ok(indexOf(run.commands, "haproxy -dW -c -f") >= 0, "the real haproxy -c ran");
+    const touchedHaproxy = run.commands.filter((c) => /^systemctl .*haproxy/.test(c));
+    assert.deepEqual(touchedHaproxy, [], "no systemctl call touched haproxy");
+    assert.ok(!existsSync(join(root, "etc/haproxy/haproxy.cfg")), "the live haproxy.cfg was not replaced");
+  });
+
+  it("eth1 never attached: the wait is bounded, eth0 is configured and the udev rule will handle a later attach", async () => {
+    const dir = join(work.path, "no-eth1");
+    const root = join(dir, "root");
+    const spec = twoArmSpec(root, { tproxy: false, cloudWatchLogGroup: undefined, extraFiles: [], extraServices: [] });
+    const sb = makeSandbox(dir, renderUserData(spec), pem);
+    const server = await imds([ENI0, { ...ENI1, attached: false }]);
+    const run = await runBootstrap(sb, server.url, { IMAGING_LB_ENI_WAIT_SECONDS: "1" });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /no ENI with device-number 1 after 1s/);
+    const netplan = readFileSync(join(root, "etc/netplan/60-imaging-lb.yaml"), "utf8");
+    assert.match(netplan, /set-name: eth0/);
+    assert.doesNotMatch(netplan, /eth1/);
+    assert.match(readFileSync(join(root, "etc/udev/rules.d/90-imaging-lb-eni.rules"), "utf8"), /start imaging-lb-network\.service/);
+
+    // The ENI arrives; the hot-plug service re-runs the network script, which now adds eth1.
+    server.attach(MAC1);
+    const rerun = await new Promise<number | null>((resolve) => {
+      const child = spawn(requireTool("bash", "bash"), [join(root, "usr/local/sbin/imaging-lb-network")], {
+        env: { ...sb.env, IMAGING_LB_IMDS_URL: server.url },
+        stdio: "ignore",
+      });
+      child.on("close", resolve);
+    });
+    assert.equal(rerun, 0);
+    assert.match(readFileSync(join(root, "etc/netplan/60-imaging-lb.yaml"), "utf8"), new RegExp(`macaddress: "${MAC1}"\\n      set-name: eth1`));
+  });
+
+  it("two-arm AL2023: systemd .link/.network files by MAC, live renames once, dnf packages", async () => {
+    const dir = join(work.path, "al2023");
+    const root = join(dir, "root");
+    const spec = twoArmSpec(root, { os: "al2023", haproxy: { source: "distribution" }, tproxy: false, cloudWatchLogGroup: "/imaging-lb/prod" });
+    const sb = makeSandbox(dir, renderUserData(spec), pem);
+    writeFileSync(join(sb.state, "links"), `lo UNKNOWN 00:00:00:00:00:00 <LOOPBACK>\nens5 UP ${MAC0} <UP>\nens6 DOWN ${MAC1} <>\n`);
+    const server = await imds([ENI0, ENI1]);
+
+    const first = await runBootstrap(sb, server.url);
+    assert.equal(first.code, 0, first.stderr);
+    const net = join(root, "etc/systemd/network");
+    assert.equal(readFileSync(join(net, "10-imaging-lb-eth1.link"), "utf8"), `[Match]\nMACAddress=${MAC1}\n\n[Link]\nName=eth1\n`);
+    assert.match(readFileSync(join(net, "10-imaging-lb-eth1.network"), "utf8"), /\[RoutingPolicyRule\]\nFrom=10\.0\.2\.10\/32\nTable=1001\n/);
+    assert.ok(first.commands.includes("ip link set dev ens5 name eth0"));
+    assert.ok(first.commands.includes("ip link set dev ens6 name eth1"));
+    assert.ok(first.commands.includes("networkctl reconfigure eth0 eth1"));
+    assert.ok(first.commands.includes("dnf install -y haproxy keepalived awscli-2 amazon-cloudwatch-agent"));
+    assert.ok(!first.commands.some((c) => c.startsWith("apt-get") || c.startsWith("snap")));
+
+    const tree = snapshot(root);
+    const second = await runBootstrap(sb, server.url);
+    assert.equal(second.code, 0, second.stderr);
+    assert.deepEqual(snapshot(root), tree);
+    assert.ok(!second.commands.some((c) => c.startsWith("ip link set") || c.startsWith("networkctl")), second.commands.join("\n"));
+  });
+});

@@ -1,0 +1,115 @@
+/**
+ * SIMULATED EC2 instance metadata service (IMDSv2) for the bootstrap sandbox tests. It is NOT AWS: a
+ * Node http server on 127.0.0.1 (random port) that serves only what the imaging-lb bootstrap reads,
+ * with IMDSv2's token rule (PUT /latest/api/token with a TTL header first; every GET must carry the
+ * token, or gets 401). ENIs can be attached later to simulate EC2 hot-plugging eth1 after boot.
+ */
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/** One simulated ENI. */
+export interface FakeEni {
+  readonly mac: string;
+  /** IMDS `device-number` (the attachment's device index). */
+  readonly deviceNumber: number;
+  /** `local-ipv4s`, primary first. */
+  readonly localIpv4s: readonly string[];
+  /** `subnet-ipv4-cidr-block`. */
+  readonly subnetCidr: string;
+  /**
+   * Listed from the start; `false` until {@link FakeImds.attach} (hot-plug).
+   * @default true
+   */
+  readonly attached?: boolean;
+  /**
+   * Hot-plug deterministically: the ENI is attached right after the `macs/` listing has been served this
+   * many times without it (so the client has seen it missing).
+   * @default never (only {@link FakeImds.attach})
+   */
+  readonly attachAfterListings?: number;
+}
+
+/** A running SIMULATED IMDSv2. */
+export interface FakeImds {
+  /** Base URL for `IMAGING_LB_IMDS_URL`, e.g. `http://127.0.0.1:41234`. */
+  readonly url: string;
+  /** Every request, in order. */
+  readonly requests: ReadonlyArray<{ readonly method: string; readonly path: string; readonly status: number }>;
+  /** GETs refused because they carried no valid token. */
+  unauthorized(): number;
+  /** Simulates EC2 attaching the ENI with this MAC (it appears in `macs/`). */
+  attach(mac: string): void;
+  close(): Promise<void>;
+}
+
+/** Starts a SIMULATED IMDSv2 on 127.0.0.1 with a random port. */
+export async function startFakeImds(enis: readonly FakeEni[]): Promise<FakeImds> {
+  const attached = new Set(enis.filter((e) => e.attached !== false).map((e) => e.mac));
+  const tokens = new Set<string>();
+  let listings = 0;
+  const requests: Array<{ method: string; path: string; status: number }> = [];
+
+  const reply = (req: IncomingMessage, res: ServerResponse, status: number, body: string): void => {
+    requests.push({ method: req.method ?? "", path: req.url ?? "", status });
+    res.writeHead(status, { "content-type": "text/plain", "x-imaging-lb-test": "SIMULATED IMDSv2" });
+    res.end(body);
+  };
+
+  const server = createServer((req, res) => {
+    const path = req.url ?? "";
+    if (path === "/latest/api/token") {
+      const ttl = Number(req.headers["x-aws-ec2-metadata-token-ttl-seconds"]);
+      if (req.method !== "PUT") return reply(req, res, 405, "token: PUT only\n");
+      if (!(ttl >= 1 && ttl <= 21600)) return reply(req, res, 400, "token: TTL header 1-21600 required\n");
+      const token = randomBytes(16).toString("hex");
+      tokens.add(token);
+      return reply(req, res, 200, token);
+    }
+    const token = req.headers["x-aws-ec2-metadata-token"];
+    if (req.method !== "GET") return reply(req, res, 405, "GET only\n");
+    if (typeof token !== "string" || !tokens.has(token)) return reply(req, res, 401, "");
+
+    const prefix = "/latest/meta-data/network/interfaces/macs/";
+    if (!path.startsWith(prefix)) return reply(req, res, 404, "");
+    const rest = path.slice(prefix.length);
+    if (rest === "") {
+      listings += 1;
+      const listed = enis.filter((e) => attached.has(e.mac)).map((e) => `${e.mac}/`);
+      reply(req, res, 200, listed.join("\n"));
+      for (const e of enis) if (e.attachAfterListings === listings) attached.add(e.mac);
+      return;
+    }
+    const [mac, field] = rest.split("/");
+    const eni = enis.find((e) => e.mac === mac && attached.has(e.mac));
+    if (eni === undefined) return reply(req, res, 404, "");
+    switch (field) {
+      case "device-number":
+        return reply(req, res, 200, String(eni.deviceNumber));
+      case "local-ipv4s":
+        return reply(req, res, 200, eni.localIpv4s.join("\n"));
+      case "subnet-ipv4-cidr-block":
+        return reply(req, res, 200, eni.subnetCidr);
+      case "mac":
+        return reply(req, res, 200, eni.mac);
+      default:
+        return reply(req, res, 404, "");
+    }
+  });
+
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    unauthorized: () => requests.filter((r) => r.status === 401).length,
+    attach: (mac) => {
+      attached.add(mac);
+    },
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.closeAllConnections();
+        server.close((err) => (err ? reject(err) : resolve()));
+      }),
+  };
+}
