@@ -11,6 +11,7 @@ packages=(
   python3-hl7      # HL7 v2 MLLP peers
   shellcheck       # lint of the rendered bootstrap and notify scripts
   cloud-init       # cloud-init schema on the rendered user data
+  netplan.io       # netplan generate on the rendered network configuration
   awscli           # the notify script's real AWS CLI, against a simulated EC2 endpoint
   wrk              # HTTP load in the data-plane benchmark
   iproute2         # network namespaces, veth, bridges
