@@ -168,10 +168,10 @@ describe("haproxy.cfg renderer", () => {
     assert.deepEqual(rules, [
       "http-request del-header Proxy",
       "http-request del-header X-Secret",
-      'http-request replace-header Host "^(.*)\\\\.internal$" "\\\\1.example"',
-      'http-request set-header X-A "say \\"hi\\""',
-      'http-request set-header X-B "two words"',
-      'http-request add-header X-Site "st-mary"',
+      "http-request replace-header Host '^(.*)\\.internal$' '\\1.example'",
+      `http-request set-header X-A 'say "hi"'`,
+      "http-request set-header X-B 'two words'",
+      "http-request add-header X-Site 'st-mary'",
     ]);
     assert.ok(fe.includes("http-response del-header Server"));
   });
@@ -191,8 +191,8 @@ describe("haproxy.cfg renderer", () => {
     assert.deepEqual(fe.slice(-2), ["use_backend be_app_xtend if route_xtend", "default_backend be_app"]);
     const be = section(cfg, "backend be_app_xtend");
     assert.deepEqual(be.filter((l) => l.startsWith("http-request")), [
-      'http-request replace-path "^/xtend/?(.*)" "/\\\\1"',
-      'http-request replace-path "^/x2/?(.*)" "/\\\\1"',
+      "http-request replace-path '^/xtend/?(.*)' '/\\1'",
+      "http-request replace-path '^/x2/?(.*)' '/\\1'",
     ]);
     assert.deepEqual(be.slice(-1), ["server s2 10.20.1.22:8080"]);
   });
@@ -200,7 +200,12 @@ describe("haproxy.cfg renderer", () => {
   it("rewrites URLs in the order given", () => {
     const cfg = render({ services: { app: { mode: "http", rewrites: [{ match: "^/old/(.*)", replace: "/new/\\1" }, { match: "^/a$", replace: "/b" }] } } });
     const rules = section(cfg, "frontend fe_app").filter((l) => l.startsWith("http-request replace-path"));
-    assert.deepEqual(rules, ['http-request replace-path "^/old/(.*)" "/new/\\\\1"', 'http-request replace-path "^/a$" "/b"']);
+    assert.deepEqual(rules, ["http-request replace-path '^/old/(.*)' '/new/\\1'", "http-request replace-path '^/a$' '/b'"]);
+  });
+
+  it("header values are literal: no environment expansion (the stats password) and no %[...] evaluation", () => {
+    const cfg = render({ services: { app: { mode: "http", responseHeaders: { set: { "X-Debug": "${IMAGING_LB_STATS_PASSWORD} %[src] 100%" } } } } });
+    assert.ok(section(cfg, "frontend fe_app").includes("http-response set-header X-Debug '${IMAGING_LB_STATS_PASSWORD} %%[src] 100%%'"));
   });
 
   it("checks HTTP services with a real request and a status range, option httpchk first", () => {

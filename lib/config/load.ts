@@ -3,7 +3,7 @@
  * Every problem is collected and thrown at once as a ConfigError; nothing is half-loaded.
  */
 import { readFileSync } from "node:fs";
-import { LineCounter, parseDocument } from "yaml";
+import { LineCounter, parseDocument, visit } from "yaml";
 import { ConfigError } from "./errors";
 import { ProblemCollector } from "./locate";
 import { ResolvedEnvironment } from "./model";
@@ -60,11 +60,28 @@ function parseYaml(text: string, file: string): Parsed {
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const collector = new ProblemCollector(file, doc, lines);
   for (const err of doc.errors) {
-    const pos = err.linePos?.[0];
-    collector.addAt(pos?.line, pos?.col, `YAML syntax: ${err.message.split("\n")[0]}`);
+    const pos = lines.linePos(err.pos[0]);
+    const message =
+      err.code === "MULTIPLE_DOCS"
+        ? "a second YAML document ('---'): an environment file holds one environment; put each environment in its own file"
+        : `YAML syntax: ${err.message.split("\n")[0].replace(/ at line \d+, column \d+.*$/, "")}`;
+    collector.addAt(pos.line, pos.col, message);
   }
+  visit(doc, {
+    Alias(_, alias) {
+      if (!alias.resolve(doc)) {
+        const pos = alias.range ? lines.linePos(alias.range[0]) : undefined;
+        collector.addAt(pos?.line, pos?.col, `YAML alias *${alias.source} refers to no anchor &${alias.source} defined before it`);
+      }
+    },
+  });
   if (!collector.empty) throw new ConfigError(collector.problems);
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new ConfigError([{ file, path: "", message: `YAML aliases expand too far (${(e as Error).message.split("\n")[0]}); an environment file needs at most a few aliases` }]);
+  }
   if (raw === null || raw === undefined) {
     throw new ConfigError([{ file, path: "", message: "the file is empty; expected a mapping with name, region, network, loadBalancer, vips, services, servers, access and admin (try `imaging-lb init`)" }]);
   }

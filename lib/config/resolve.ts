@@ -216,6 +216,8 @@ function resolveVips(env: Environment, out: ProblemCollector): ResolvedVip[] {
 
 function checkServerReferences(env: Environment, serviceNames: Set<string>, out: ProblemCollector): void {
   for (const [name, server] of Object.entries(env.servers)) {
+    const aeProblem = server.aeTitle === undefined ? undefined : aeTitleProblem(server.aeTitle);
+    if (aeProblem) out.add(["servers", name, "aeTitle"], `expected ${aeProblem}, got "${server.aeTitle}"`);
     for (const svc of Object.keys(server.services ?? {})) {
       if (!serviceNames.has(svc)) {
         out.add(["servers", name, "services", svc], `unknown service '${svc}'; services defined: ${[...serviceNames].sort().join(", ") || "none"}`, "key");
@@ -277,7 +279,6 @@ function resolveService(
 
   if (!s.frontendPorts) out.add(at(), "missing frontendPorts: the ports the VIP listens on for this service", "key");
   const frontendPorts = [...(s.frontendPorts ?? [])];
-  if (new Set(frontendPorts).size !== frontendPorts.length) out.add(at("frontendPorts"), "a port is listed twice");
 
   // TLS
   const tlsMode = s.tls?.mode ?? "none";
@@ -373,9 +374,15 @@ function resolveService(
   const checkType = hc?.type ?? (http ? "http" : "tcp");
   const checkPort = hc?.port ?? s.backendPort ?? (serviceMembers.some((m) => m.port === undefined) ? frontendPorts[0] : undefined);
   const callingAe = hc?.callingAeTitle ?? "LBHEALTH";
+  let calledAeTitle: string | undefined;
   if (checkType === "dicom-echo") {
     if (mode !== "tcp") out.add(at("healthCheck", "type"), "dicom-echo checks need mode tcp");
-    const called = hc?.calledAeTitle ?? DICOM_DEFAULT_CALLED_AE;
+    const titles = [...new Set(serviceMembers.map((m) => m.aeTitle).filter((t): t is string => t !== undefined))];
+    if (hc?.calledAeTitle === undefined && titles.length > 1) {
+      out.add(at("healthCheck"), `missing calledAeTitle: this service's servers have different AE titles (${titles.join(", ")}) and a DICOM check is one per service; name the one to call`, "key");
+    }
+    calledAeTitle = hc?.calledAeTitle ?? (titles.length === 1 && serviceMembers.every((m) => m.aeTitle) ? titles[0] : DICOM_DEFAULT_CALLED_AE);
+    const called = calledAeTitle;
     for (const [field, value] of [["calledAeTitle", called], ["callingAeTitle", callingAe]] as const) {
       const problem = aeTitleProblem(value);
       if (problem) out.add(at("healthCheck", field), `expected ${problem}, got "${value}"`);
@@ -425,7 +432,7 @@ function resolveService(
       host: hc?.host,
       expectStatus: hc?.expectStatus ?? "200-399",
       ssl: hc?.ssl ?? tlsMode === "reencrypt",
-      calledAeTitle: checkType === "dicom-echo" ? (hc?.calledAeTitle ?? DICOM_DEFAULT_CALLED_AE) : undefined,
+      calledAeTitle,
       callingAeTitle: callingAe,
       variant: hc?.variant ?? "c-echo",
       interval,
@@ -467,9 +474,11 @@ function checkPortCollisions(env: Environment, services: ResolvedService[], out:
     for (const [port, path] of ports) {
       const key = `${s.vip.address}:${port}`;
       const other = taken.get(key);
-      if (other && other !== s.name) {
+      if (other === s.name) {
+        out.add(path, `VIP '${s.vip.name}' port ${port} is already a port of this service; each port once (and a redirect port apart from the TLS ports)`);
+      } else if (other) {
         out.add(path, `VIP '${s.vip.name}' port ${port} is already used by service '${other}'; use another port or VIP`);
-      } else if (other === undefined) {
+      } else {
         taken.set(key, s.name);
       }
       if (port === env.admin.statsPort) {

@@ -77,6 +77,7 @@ function expectation(issue: Extract<Issue, { code: "invalid_type" }>): string {
   if (own) return own;
   const names: Record<string, string> = {
     object: "a mapping",
+    record: "a mapping",
     array: "a list",
     string: "a string",
     number: "a number",

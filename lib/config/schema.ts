@@ -13,6 +13,19 @@ const CIDR_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1
 const DURATION_RE = /^[1-9]\d*(ms|s|m|h|d)$/;
 const HEADER_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 
+/** Free text that reaches haproxy.cfg: printable, no quotes, backslash, '#' or control characters. */
+const configText = (what: string) =>
+  z.string().regex(/^[^\x00-\x1f\x7f"'\\#]*[^\x00-\x1f\x7f"'\\#\s][^\x00-\x1f\x7f"'\\#]*$/, {
+    error: `expected ${what}: printable text without quotes, backslashes, '#' or line breaks`,
+  });
+/** A literal header value or replacement: printable, no single quote or control characters. */
+const literalText = (what: string) =>
+  z.string().regex(/^[^\x00-\x1f\x7f']+$/, { error: `expected ${what}: non-empty printable text without single quotes or line breaks` });
+/** A URL path (prefix): no spaces, quotes, backslashes, '#', '$', braces or control characters. */
+const urlPath = z.string().regex(/^\/[A-Za-z0-9._~!&()*+,;=:@%\/?-]*$/, {
+  error: "expected a URL path starting with / (letters, digits and . _ ~ ! & ( ) * + , ; = : @ % / ? -)",
+});
+
 /** A name chosen by the user: becomes part of HAProxy section names and construct ids. */
 export const nameSchema = z
   .string()
@@ -121,7 +134,7 @@ const healthCheckSchema = z
   .strictObject({
     type: z.enum(["tcp", "tls", "http", "dicom-echo", "none"]).describe("tcp connect, TLS handshake, HTTP request, DICOM C-ECHO association, or no check."),
     port: portSchema.optional().describe("Port to check. @default the backend port (or the first front-end port)"),
-    path: z.string().startsWith("/", { error: "expected a path starting with /" }).optional().describe("http: request path. @default /"),
+    path: urlPath.optional().describe("http: request path. @default /"),
     method: z.enum(["GET", "HEAD", "OPTIONS"]).optional().describe("http: request method. @default GET"),
     host: z.string().regex(/^[A-Za-z0-9.-]+$/, { error: "expected a host name" }).optional().describe("http: Host header."),
     expectStatus: z.string().regex(/^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$/, { error: "expected status codes such as 200 or 200-399" }).optional().describe("http: accepted status codes. @default 200-399"),
@@ -164,31 +177,32 @@ const tlsSchema = z.strictObject({
 });
 
 const headerName = z.string().regex(HEADER_RE, { error: "expected an HTTP header name" });
+const headerValue = literalText("a literal header value");
 const headerRulesSchema = z.strictObject({
-  set: z.record(headerName, z.string()).optional().describe("Headers set (replaced if present)."),
-  add: z.record(headerName, z.string()).optional().describe("Headers added."),
+  set: z.record(headerName, headerValue).optional().describe("Headers set (replaced if present). Values are literal: no %[...] or ${...} expansion."),
+  add: z.record(headerName, headerValue).optional().describe("Headers added. Values are literal."),
   delete: z.array(headerName).optional().describe("Headers removed."),
   replace: z
-    .record(headerName, z.strictObject({ match: z.string().min(1), with: z.string() }))
+    .record(headerName, z.strictObject({ match: literalText("a regular expression"), with: literalText("a literal replacement (\\1 for groups)") }))
     .optional()
     .describe("Header values rewritten by regular expression."),
 });
 
 const routeSchema = z.strictObject({
-  pathPrefixes: z.array(z.string().startsWith("/", { error: "expected a path starting with /" })).min(1).describe("Requests whose path starts with one of these go to this route's servers."),
+  pathPrefixes: z.array(urlPath).min(1).describe("Requests whose path starts with one of these go to this route's servers."),
   servers: z.array(nameSchema).optional().describe("Servers of this route. @default the service's servers"),
   backendPort: portSchema.optional().describe("Port on the servers. @default the service's backend port"),
   stripPrefix: z.boolean().optional().describe("Remove the matched prefix before forwarding. @default false"),
 });
 
 const rewriteSchema = z.strictObject({
-  match: z.string().min(1).describe("Regular expression on the path."),
-  replace: z.string().describe("Replacement path (\\1 for groups)."),
+  match: literalText("a regular expression").describe("Regular expression on the path."),
+  replace: literalText("a literal replacement path").describe("Replacement path (\\1 for groups)."),
 });
 
 export const serviceSchema = z.strictObject({
   enabled: z.boolean().optional().describe("Render this service. @default true (preset services may default to false)"),
-  description: z.string().optional(),
+  description: configText("a description").max(200).optional(),
   vip: nameSchema.optional().describe("Name of the VIP in vips. @default the only VIP"),
   frontendPorts: z.array(portSchema).min(1, { error: "expected at least one port" }).optional().describe("Ports the VIP listens on."),
   backendPort: portSchema.optional().describe("Port on the real servers (port translation). @default the port the client connected to"),
@@ -212,7 +226,10 @@ export const serviceSchema = z.strictObject({
   maxConnections: z.int().min(1).max(1000000).optional().describe("Front-end maxconn."),
   sorryServer: z.strictObject({ address: ipv4Schema, port: portSchema }).optional().describe("Used when every server is down."),
   extraDirectives: z
-    .strictObject({ frontend: z.array(z.string()).optional(), backend: z.array(z.string()).optional() })
+    .strictObject({
+      frontend: z.array(z.string().regex(/^[^\x00-\x1f\x7f]+$/, { error: "expected one directive per item, without line breaks" })).optional(),
+      backend: z.array(z.string().regex(/^[^\x00-\x1f\x7f]+$/, { error: "expected one directive per item, without line breaks" })).optional(),
+    })
     .optional()
     .describe("Escape hatch: raw HAProxy directives appended to this service's frontend/backend, after the generated ones and before the servers."),
 });

@@ -90,7 +90,13 @@ export function renderHaproxy(env: ResolvedEnvironment, options: HaproxyBuildOpt
   return renderHaproxyConfig(buildHaproxyConfig(env, options));
 }
 
-const quote = (value: string) => `"${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+/**
+ * Arguments from the environment file are single-quoted: HAProxy expands nothing there (no ${ENV}, so a
+ * header value can never leak the stats password). The schema keeps single quotes and control characters out.
+ */
+const regexArg = (value: string) => `'${value}'`;
+/** A literal log-format argument (header values, replacements): `%` is doubled so `%[...]` is not evaluated. */
+const literalArg = (value: string) => `'${value.replace(/%/g, "%%")}'`;
 const terminates = (s: ResolvedService) => s.tls.mode === "terminate" || s.tls.mode === "reencrypt";
 
 function serviceFrontend(s: ResolvedService): FrontendSection {
@@ -117,7 +123,7 @@ function serviceFrontend(s: ResolvedService): FrontendSection {
       { action: "set-header X-Forwarded-Port %[dst_port]" },
     );
     httpRequest.push(...headerRules(s.requestHeaders));
-    for (const r of s.rewrites) httpRequest.push({ action: `replace-path ${quote(r.match)} ${quote(r.replace)}` });
+    for (const r of s.rewrites) httpRequest.push({ action: `replace-path ${regexArg(r.match)} ${literalArg(r.replace)}` });
     for (const route of s.routes) {
       acls.push({ name: `route_${route.name}`, criterion: `path_beg ${route.pathPrefixes.join(" ")}` });
       useBackends.push({ backend: backendName(s.name, route.name), condition: `if route_${route.name}` });
@@ -151,9 +157,9 @@ function serviceFrontend(s: ResolvedService): FrontendSection {
 function headerRules(r: ResolvedService["requestHeaders"]): Rule[] {
   return [
     ...r.delete.map((name) => ({ action: `del-header ${name}` })),
-    ...r.replace.map((x) => ({ action: `replace-header ${x.name} ${quote(x.match)} ${quote(x.with)}` })),
-    ...r.set.map(([name, value]) => ({ action: `set-header ${name} ${quote(value)}` })),
-    ...r.add.map(([name, value]) => ({ action: `add-header ${name} ${quote(value)}` })),
+    ...r.replace.map((x) => ({ action: `replace-header ${x.name} ${regexArg(x.match)} ${literalArg(x.with)}` })),
+    ...r.set.map(([name, value]) => ({ action: `set-header ${name} ${literalArg(value)}` })),
+    ...r.add.map(([name, value]) => ({ action: `add-header ${name} ${literalArg(value)}` })),
   ];
 }
 
@@ -252,7 +258,7 @@ function serviceBackends(s: ResolvedService, pair: boolean): BackendSection[] {
       name: backendName(s.name, r.name),
       description: `${s.name}: paths ${r.pathPrefixes.join(" ")}`,
       httpRequest: r.stripPrefix
-        ? r.pathPrefixes.map((p) => ({ action: `replace-path ${quote(`^${escapeRegex(p.replace(/\/$/, ""))}/?(.*)`)} ${quote("/\\1")}` }))
+        ? r.pathPrefixes.map((p) => ({ action: `replace-path ${regexArg(`^${escapeRegex(p.replace(/\/$/, ""))}/?(.*)`)} '/\\1'` }))
         : [],
       extra: [],
       servers: r.members.map((m) => ({ name: m.name, address: m.address, port: m.port, options: serverOptions(m, false) })),
