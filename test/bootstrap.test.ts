@@ -255,6 +255,15 @@ describe("bootstrap user data", () => {
     assert.match(library, /haproxy_check\(\) \{[\s\S]*while IFS='=' read -r name value; do export "\$name=\$value"; done/);
   });
 
+  it("configures a single node's VIPs as /32 addresses on their interface (netplan and networkd)", () => {
+    const eth1 = { name: "eth1" as const, role: "external" as const, deviceIndex: 1 as const, subnetCidr: "10.0.2.0/24", addresses: ["10.0.2.100", "10.0.2.101"] };
+    const ubuntu = renderUserData(spec({ interfaces: [ETH0, eth1] }));
+    const network = fileAt(ubuntu, "/usr/local/sbin/imaging-lb-network") ?? "";
+    assert.match(network, /set-name: eth1\n {6}dhcp4: true\n {6}dhcp6: false\n {6}addresses:\n {8}- 10\.0\.2\.100\/32\n {8}- 10\.0\.2\.101\/32\n/);
+    const al = fileAt(renderUserData(spec({ os: "al2023", interfaces: [ETH0, eth1] })), "/usr/local/sbin/imaging-lb-network") ?? "";
+    assert.match(al, /DHCP=ipv4\nAddress=10\.0\.2\.100\/32\nAddress=10\.0\.2\.101\/32\n/);
+  });
+
   it("creates the system users other components need before starting their services", () => {
     const text = renderUserData(spec({ systemUsers: ["keepalived_script"], extraServices: ["keepalived"] }));
     const bootstrap = fileAt(text, "/usr/local/sbin/imaging-lb-bootstrap") ?? "";

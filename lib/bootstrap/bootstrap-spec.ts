@@ -31,6 +31,12 @@ export interface BootstrapInterface {
   readonly deviceIndex: 0 | 1;
   /** The ENI's subnet, e.g. `"10.20.1.0/24"`; its router (base + 1) is the default gateway of the ENI's table. */
   readonly subnetCidr: string;
+  /**
+   * Extra addresses configured on the interface as /32, e.g. a single node's VIPs (EC2 secondary private
+   * IPs are not configured by DHCP). An HA pair's VIPs are not listed: keepalived adds them on the MASTER.
+   * @default []
+   */
+  readonly addresses?: readonly string[];
 }
 
 /** A TLS certificate fetched from Secrets Manager at boot (and daily after) with the instance role. */
@@ -131,6 +137,7 @@ export class BootstrapSpecError extends Error {
 
 /** An ENI with its derived routing values. */
 export interface ResolvedInterface extends BootstrapInterface {
+  readonly addresses: readonly string[];
   /** Policy routing table of this ENI (two-arm only): 1000 + device index. */
   readonly table: number;
   /** The VPC router of the subnet: subnet base + 1. */
@@ -256,7 +263,10 @@ export function resolveBootstrapSpec(spec: BootstrapSpec): ResolvedBootstrap {
     } else if (!cidr.normalised) {
       bad(`${path}.subnetCidr`, eni.subnetCidr, `the network address (${ipv4(cidr.base)}/${cidr.prefix})`);
     } else {
-      interfaces.push({ ...eni, table: ROUTE_TABLE_BASE + eni.deviceIndex, router: ipv4(cidr.base + 1) });
+      (eni.addresses ?? []).forEach((a, j) => {
+        if (!/^(\d{1,3})(\.\d{1,3}){3}$/.test(a) || a.split(".").some((o) => Number(o) > 255)) bad(`${path}.addresses[${j}]`, a, "an IPv4 address");
+      });
+      interfaces.push({ ...eni, addresses: [...(eni.addresses ?? [])], table: ROUTE_TABLE_BASE + eni.deviceIndex, router: ipv4(cidr.base + 1) });
     }
   });
   interfaces.sort((a, b) => a.deviceIndex - b.deviceIndex);

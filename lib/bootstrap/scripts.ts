@@ -124,6 +124,7 @@ function netplanStanza(eni: ResolvedInterface, twoArm: boolean): string {
     `      set-name: ${eni.name}`,
     `      dhcp4: true`,
     `      dhcp6: false`,
+    ...(eni.addresses.length > 0 ? [`      addresses:`, ...eni.addresses.map((a) => `        - ${a}/32`)] : []),
   ];
   if (twoArm) {
     // eth1's DHCP routes stay out of the main table: the main default route leaves by eth0.
@@ -153,7 +154,7 @@ function netplanStanza(eni: ResolvedInterface, twoArm: boolean): string {
 
 function networkdFiles(eni: ResolvedInterface, twoArm: boolean): { link: string; network: string } {
   const link = `[Match]\nMACAddress=@MAC@\n\n[Link]\nName=${eni.name}\n`;
-  const network = [`[Match]`, `MACAddress=@MAC@`, ``, `[Network]`, `DHCP=ipv4`, ``];
+  const network = [`[Match]`, `MACAddress=@MAC@`, ``, `[Network]`, `DHCP=ipv4`, ...eni.addresses.map((a) => `Address=${a}/32`), ``];
   if (twoArm) {
     network.push(`[DHCPv4]`, `RouteMetric=${100 * (eni.deviceIndex + 1)}`);
     if (eni.deviceIndex === 1) network.push(`UseRoutes=false`);
