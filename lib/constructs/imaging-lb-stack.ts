@@ -1,0 +1,230 @@
+/**
+ * One Terraform stack per environment: the AWS provider (region, default tags), the optional S3 backend,
+ * the network, the instance role, the node(s), the VIPs' Elastic IPs or routes, the guardrails and the
+ * outputs operators need.
+ */
+import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-identity";
+import { Eip } from "@cdktf/provider-aws/lib/eip";
+import { EipAssociation } from "@cdktf/provider-aws/lib/eip-association";
+import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
+import { Route } from "@cdktf/provider-aws/lib/route";
+import { Aspects, S3Backend, TerraformOutput, TerraformStack } from "cdktf";
+import { Construct } from "constructs";
+import { ResolvedEnvironment } from "../config/model";
+import { PEERS_PORT } from "../haproxy/build";
+import { ImagingLbGuardrails } from "./guardrails";
+import { LoadBalancerInstanceRole, partitionOf } from "./instance-role";
+import { LoadBalancerNode, amiParameter } from "./load-balancer-node";
+import { subnetsOfSide } from "./interface-plan";
+import { DEFAULT_INTERFACE_ENDPOINTS, ImagingLbNetwork } from "./network";
+
+/** Tag every resource carries, with the environment name as value. */
+export const ENVIRONMENT_TAG = "imaging-lb:environment";
+
+/** Properties of {@link ImagingLbStack}. */
+export interface ImagingLbStackProps {
+  /** The resolved environment (from `loadEnvironment`). */
+  readonly environment: ResolvedEnvironment;
+  /**
+   * Interface VPC endpoints to create (short service names).
+   * @default created VPC: DEFAULT_INTERFACE_ENDPOINTS, plus `logs` when admin.cloudWatchLogGroup is set;
+   * adopted VPC: none (the VPC's owner usually has them; AWS allows one private-DNS endpoint per service)
+   */
+  readonly interfaceEndpoints?: readonly string[];
+  /**
+   * Destinations of the nodes' HTTPS egress (eth0): AWS APIs and package mirrors.
+   * @default ["0.0.0.0/0"]
+   */
+  readonly httpsEgressCidrs?: readonly string[];
+  /**
+   * Replace a node when its user data changes (see {@link LoadBalancerNodeProps.userDataReplaceOnChange}).
+   * @default true
+   */
+  readonly userDataReplaceOnChange?: boolean;
+}
+
+/**
+ * The stack of one environment. Its id is the environment name.
+ *
+ * @example
+ * const app = new App();
+ * new ImagingLbStack(app, env.name, { environment: loadEnvironment("prod.yaml") });
+ * app.synth();
+ */
+export class ImagingLbStack extends TerraformStack {
+  /** The environment the stack was built from. */
+  readonly environment: ResolvedEnvironment;
+  /** The network (created or adopted). */
+  readonly network: ImagingLbNetwork;
+  /** The nodes' role and instance profile. */
+  readonly instanceRole: LoadBalancerInstanceRole;
+  /** The nodes by name. */
+  readonly nodes: Readonly<Record<string, LoadBalancerNode>>;
+  /** Elastic IPs allocated by the stack, by VIP name (VIPs with elasticIp and no elasticIpAllocationId). */
+  readonly elasticIps: Readonly<Record<string, Eip>>;
+  /** Associations of adopted Elastic IPs (single node), by VIP name. */
+  readonly elasticIpAssociations: Readonly<Record<string, EipAssociation>>;
+  /** route-table mode: the `<vip>/32` routes, by `<route table>/<vip>`. */
+  readonly vipRoutes: Readonly<Record<string, Route>>;
+  private account?: string;
+
+  constructor(scope: Construct, id: string, props: ImagingLbStackProps) {
+    super(scope, id);
+    const env = props.environment;
+    this.environment = env;
+    const ha = env.ha;
+    const pair = env.nodes.length === 2;
+
+    new AwsProvider(this, "aws", {
+      region: env.region,
+      defaultTags: [{ tags: { ...env.tags, [ENVIRONMENT_TAG]: env.name } }],
+    });
+    if (env.stateBackend) {
+      const backend = new S3Backend(this, {
+        bucket: env.stateBackend.bucket,
+        key: env.stateBackend.key,
+        region: env.stateBackend.region,
+        encrypt: true,
+      });
+      // Terraform >= 1.10 S3-native state locking; cdktf 0.21's S3Backend has no property for it.
+      backend.addOverride("use_lockfile", true);
+    }
+    Aspects.of(this).add(new ImagingLbGuardrails({ adminPorts: [env.admin.statsPort, PEERS_PORT] }));
+
+    const adopted = env.network.vpcId !== undefined;
+    const elasticVips = env.vips.filter((v) => v.elasticIp);
+    if (pair && elasticVips.length > 0 && ha?.vipMode !== "elastic-ip") {
+      throw new Error(
+        `${env.sourceFile}: vips.${elasticVips[0].name}.elasticIp: in an HA pair an Elastic IP follows the active node only with ha.vipMode elastic-ip (got ${ha?.vipMode}); set vipMode elastic-ip with elasticIpAllocationId, or remove elasticIp`,
+      );
+    }
+    this.network = new ImagingLbNetwork(this, "network", {
+      environmentName: env.name,
+      region: env.region,
+      vpcId: env.network.vpcId,
+      vpcCidr: env.network.vpcCidr,
+      subnets: env.subnets,
+      publicSubnetKeys: elasticVips.length > 0 ? subnetsOfSide(env, "client").map((s) => s.key) : [],
+      endpointSubnetKeys: subnetsOfSide(env, "server").map((s) => s.key),
+      interfaceEndpoints:
+        props.interfaceEndpoints ?? (adopted ? undefined : [...DEFAULT_INTERFACE_ENDPOINTS, ...(env.admin.cloudWatchLogGroup ? ["logs"] : [])]),
+    });
+
+    this.instanceRole = new LoadBalancerInstanceRole(this, "instance-role", {
+      environmentName: env.name,
+      region: env.region,
+      secretArns: [...env.certificates.map((c) => c.secretArn), env.admin.statsPasswordSecretArn],
+      cloudWatchLogGroup: env.admin.cloudWatchLogGroup,
+    });
+
+    const imageId = amiParameter(this, "ami", env).insecureValue;
+    const nodes: Record<string, LoadBalancerNode> = {};
+    for (const node of env.nodes) {
+      nodes[node.name] = new LoadBalancerNode(this, `node-${node.name}`, {
+        environment: env,
+        nodeName: node.name,
+        network: this.network,
+        instanceProfileName: this.instanceRole.instanceProfile.name,
+        imageId,
+        httpsEgressCidrs: props.httpsEgressCidrs,
+        userDataReplaceOnChange: props.userDataReplaceOnChange,
+      });
+    }
+    this.nodes = nodes;
+    const primary = nodes[env.nodes[0].name];
+
+    // Elastic IPs. Single node: Terraform associates each with the VIP's private address on the client ENI
+    // (a new allocation, or the adopted one). Pair (elastic-ip mode, adopted allocations only): no
+    // association in Terraform at all: keepalived's takeover script associates them on the active node,
+    // and a Terraform-managed association would be re-created on the old node after every failover.
+    const partition = partitionOf(env.region);
+    const elasticIps: Record<string, Eip> = {};
+    const elasticIpAssociations: Record<string, EipAssociation> = {};
+    const elasticIpArns: string[] = [];
+    for (const vip of elasticVips) {
+      if (vip.elasticIpAllocationId) {
+        elasticIpArns.push(`arn:${partition}:ec2:${env.region}:${this.accountId()}:elastic-ip/${vip.elasticIpAllocationId}`);
+        if (!pair) {
+          elasticIpAssociations[vip.name] = new EipAssociation(this, `eip-association-${vip.name}`, {
+            allocationId: vip.elasticIpAllocationId,
+            networkInterfaceId: primary.clientInterface.id,
+            privateIpAddress: vip.address,
+            dependsOn: this.network.internetGateway ? [this.network.internetGateway] : undefined,
+          });
+        }
+      } else {
+        const eip = new Eip(this, `eip-${vip.name}`, {
+          domain: "vpc",
+          networkInterface: pair ? undefined : primary.clientInterface.id,
+          associateWithPrivateIp: pair ? undefined : vip.address,
+          tags: { Name: `${env.name}-${vip.name}` },
+          dependsOn: this.network.internetGateway ? [this.network.internetGateway] : undefined,
+        });
+        elasticIps[vip.name] = eip;
+        elasticIpArns.push(eip.arn);
+      }
+    }
+    this.elasticIps = elasticIps;
+    this.elasticIpAssociations = elasticIpAssociations;
+
+    // route-table mode: <vip>/32 → the primary's client ENI in each listed route table; the takeover script
+    // replaces the target on failover, so Terraform ignores it afterwards.
+    const vipRoutes: Record<string, Route> = {};
+    const routeTableIds = ha?.vipMode === "route-table" && pair ? (ha.routeTableIds ?? []) : [];
+    for (const rtb of routeTableIds) {
+      for (const vip of env.vips) {
+        vipRoutes[`${rtb}/${vip.name}`] = new Route(this, `vip-route-${rtb}-${vip.name}`, {
+          routeTableId: rtb,
+          destinationCidrBlock: `${vip.address}/32`,
+          networkInterfaceId: primary.clientInterface.id,
+          lifecycle: { ignoreChanges: ["network_interface_id"] },
+        });
+      }
+    }
+    this.vipRoutes = vipRoutes;
+
+    if (pair && ha) {
+      this.instanceRole.grantVipFailover({
+        vipMode: ha.vipMode,
+        networkInterfaceArns: env.nodes.map((n) => nodes[n.name].clientInterface.arn),
+        elasticIpArns,
+        routeTableArns: routeTableIds.map((rtb) => `arn:${partition}:ec2:${env.region}:${this.accountId()}:route-table/${rtb}`),
+      });
+    }
+
+    new TerraformOutput(this, "vip_addresses", {
+      description: "VIP addresses by VIP name",
+      value: Object.fromEntries(env.vips.map((v) => [v.name, v.address])),
+    });
+    new TerraformOutput(this, "instance_ids", {
+      description: "EC2 instance id by node",
+      value: Object.fromEntries(env.nodes.map((n) => [n.name, nodes[n.name].instance.id])),
+    });
+    new TerraformOutput(this, "eni_ids", {
+      description: "ENI id by node and interface (eth0 internal, eth1 external)",
+      value: Object.fromEntries(
+        env.nodes.map((n) => [n.name, Object.fromEntries(Object.entries(nodes[n.name].interfaces).map(([name, eni]) => [name, eni.id]))]),
+      ),
+    });
+    new TerraformOutput(this, "stats_urls", {
+      description: "HAProxy stats page by node (admin networks only, authenticated; Prometheus at /metrics)",
+      value: Object.fromEntries(env.nodes.map((n) => [n.name, statsUrl(env, n.internalAddress)])),
+    });
+    if (elasticVips.length > 0) {
+      new TerraformOutput(this, "elastic_ips", {
+        description: "Elastic IP of each internet-facing VIP: public address (allocated here) or allocation id (adopted)",
+        value: Object.fromEntries(elasticVips.map((v) => [v.name, elasticIps[v.name]?.publicIp ?? v.elasticIpAllocationId])),
+      });
+    }
+  }
+
+  private accountId(): string {
+    this.account ??= new DataAwsCallerIdentity(this, "account").accountId;
+    return this.account;
+  }
+}
+
+/** The stats page URL of a node (its eth0 address). */
+export function statsUrl(env: ResolvedEnvironment, internalAddress: string): string {
+  return `http://${internalAddress}:${env.admin.statsPort}/`;
+}

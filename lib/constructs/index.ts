@@ -1,0 +1,9 @@
+/** The CDKTF constructs of imaging-lb (the only layer that touches cdktf). Re-exports only. */
+export * from "./guardrails";
+export * from "./imaging-lb-stack";
+export * from "./instance-role";
+export * from "./interface-plan";
+export * from "./load-balancer-node";
+export * from "./network";
+export * from "./security-groups";
+export * from "./security-rules";

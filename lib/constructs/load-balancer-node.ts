@@ -1,0 +1,176 @@
+/**
+ * One load balancer node: its ENIs (eth0 primary, eth1 attached at device index 1 in two-arm), their
+ * security groups, and the hardened EC2 instance booting from the rendered user data.
+ */
+import { DataAwsSsmParameter } from "@cdktf/provider-aws/lib/data-aws-ssm-parameter";
+import { Instance } from "@cdktf/provider-aws/lib/instance";
+import { NetworkInterface } from "@cdktf/provider-aws/lib/network-interface";
+import { NetworkInterfaceAttachmentA } from "@cdktf/provider-aws/lib/network-interface-attachment";
+import { Construct } from "constructs";
+import { ResolvedEnvironment, ResolvedNode } from "../config/model";
+import { nodeArtifacts } from "../artifacts";
+import { encodeUserData } from "../bootstrap";
+import { InterfaceName, InterfacePlan, initialVipAddresses, planInterfaces, vipsFloat } from "./interface-plan";
+import { LoadBalancerSecurityGroups } from "./security-groups";
+
+/** Public SSM parameters of the supported operating systems' current AMIs. */
+export const AMI_SSM_PARAMETERS = {
+  "ubuntu-24.04": "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id",
+  al2023: "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
+} as const;
+
+/**
+ * The data source reading the environment's AMI id from its public SSM parameter (`insecureValue`: the
+ * parameter is a plain String, and `value` would be marked sensitive for no reason).
+ */
+export function amiParameter(scope: Construct, id: string, env: ResolvedEnvironment): DataAwsSsmParameter {
+  return new DataAwsSsmParameter(scope, id, { name: env.loadBalancer.amiSsmParameter ?? AMI_SSM_PARAMETERS[env.loadBalancer.os] });
+}
+
+
+/** Where a node's subnets are (an {@link ImagingLbNetwork} satisfies it). */
+export interface SubnetLookup {
+  /** The VPC id. */
+  readonly vpcId: string;
+  /** The id of the subnet with key `key` (a `ResolvedSubnet.key`). */
+  subnetId(key: string): string;
+}
+
+/** Properties of {@link LoadBalancerNode}. */
+export interface LoadBalancerNodeProps {
+  /** The resolved environment. */
+  readonly environment: ResolvedEnvironment;
+  /** Name of the node in `loadBalancer.nodes`. */
+  readonly nodeName: string;
+  /** The VPC and subnets. */
+  readonly network: SubnetLookup;
+  /** Name of the instance profile (see {@link LoadBalancerInstanceRole}). */
+  readonly instanceProfileName: string;
+  /**
+   * Replace the instance when its user data changes. The load balancer is immutable: a changed
+   * haproxy.cfg or bootstrap yields a new instance on the same ENIs (same addresses, VIPs and Elastic IPs),
+   * so the box always runs exactly what Terraform shows. `false` makes AWS stop the instance, swap the user
+   * data and start it again, and cloud-init does not re-run per-instance modules on that boot.
+   * @default true
+   */
+  readonly userDataReplaceOnChange?: boolean;
+  /**
+   * Destinations of eth0's HTTPS egress (AWS APIs, package mirrors).
+   * @default ["0.0.0.0/0"]
+   */
+  readonly httpsEgressCidrs?: readonly string[];
+  /**
+   * The AMI id.
+   * @default read from the OS's public SSM parameter (or loadBalancer.amiSsmParameter) by this node
+   */
+  readonly imageId?: string;
+  /**
+   * The cloud-init user data (text; encoded here like the bootstrap's: base64, gzipped when over 16 KB).
+   * @default the rendered `nodeArtifacts(environment, nodeName).userData`
+   */
+  readonly userData?: string;
+}
+
+/**
+ * An EC2 instance whose eth0 is its own `aws_network_interface` (internal subnet, the node's
+ * internalAddress), plus eth1 (external subnet, externalAddress) attached at device index 1 in two-arm.
+ * The VIPs are secondary private IPs of the client-side ENI; in a pair only the primary gets them at
+ * creation and Terraform then ignores the ENIs' private IP lists, because keepalived moves them.
+ *
+ * Hardening: IMDSv2 only (hop limit 1), encrypted gp3 root volume, no key pair, no SSH (Session Manager),
+ * user data base64-encoded (`${` and `%{` reach cloud-init untouched). The AMI comes from the public SSM
+ * parameter and AMI drift is ignored, so a new image does not replace the load balancer.
+ */
+export class LoadBalancerNode extends Construct {
+  /** The node as resolved. */
+  readonly lbNode: ResolvedNode;
+  /** The EC2 instance. */
+  readonly instance: Instance;
+  /** The ENIs by interface name. */
+  readonly interfaces: Readonly<Partial<Record<InterfaceName, NetworkInterface>>>;
+  /** The interface plans (subnet, address, side, device index). */
+  readonly plans: readonly InterfacePlan[];
+  /** The ENI carrying the VIPs (eth1 in two-arm, eth0 in one-arm). */
+  readonly clientInterface: NetworkInterface;
+  /** The ENI towards servers, admins and the peer (eth0). */
+  readonly serverInterface: NetworkInterface;
+  /** The security groups, one per ENI. */
+  readonly securityGroups: LoadBalancerSecurityGroups;
+  /** VIP addresses assigned to the client ENI at creation. */
+  readonly initialVips: readonly string[];
+
+  constructor(scope: Construct, id: string, props: LoadBalancerNodeProps) {
+    super(scope, id);
+    const env = props.environment;
+    const node = env.nodes.find((n) => n.name === props.nodeName);
+    if (!node) throw new Error(`environment '${env.name}' has no node '${props.nodeName}' (nodes: ${env.nodes.map((n) => n.name).join(", ")})`);
+    this.lbNode = node;
+    this.plans = planInterfaces(env, node);
+    this.initialVips = initialVipAddresses(env, node);
+    const floating = vipsFloat(env);
+
+    this.securityGroups = new LoadBalancerSecurityGroups(this, "security-groups", {
+      environment: env,
+      node,
+      interfaces: this.plans,
+      vpcId: props.network.vpcId,
+      httpsEgressCidrs: props.httpsEgressCidrs,
+    });
+
+    const interfaces: Partial<Record<InterfaceName, NetworkInterface>> = {};
+    for (const plan of this.plans) {
+      const vips = plan.clientSide ? this.initialVips : [];
+      interfaces[plan.name] = new NetworkInterface(this, plan.name, {
+        description: `imaging-lb ${env.name} ${node.name} ${plan.name}`,
+        subnetId: props.network.subnetId(plan.subnet.key),
+        privateIpListEnabled: true,
+        privateIpList: [plan.address, ...vips],
+        securityGroups: [this.securityGroups.groupId(plan.name)],
+        sourceDestCheck: plan.sourceDestCheck,
+        tags: { Name: `${env.name}-${node.name}-${plan.name}` },
+        lifecycle: plan.clientSide && floating ? { ignoreChanges: ["private_ip_list", "private_ips", "private_ips_count"] } : undefined,
+      });
+    }
+    this.interfaces = interfaces;
+    const byName = (name: InterfaceName) => {
+      const eni = interfaces[name];
+      if (!eni) throw new Error(`node '${node.name}' has no ${name}`);
+      return eni;
+    };
+    const clientPlan = this.plans.find((p) => p.clientSide);
+    this.clientInterface = byName(clientPlan ? clientPlan.name : "eth0");
+    this.serverInterface = byName("eth0");
+
+    const imageId = props.imageId ?? amiParameter(this, "ami", env).insecureValue;
+    let userDataBase64: string | undefined;
+    try {
+      userDataBase64 = encodeUserData(props.userData ?? nodeArtifacts(env, node.name).userData);
+    } catch (e) {
+      const message = (e as Error).message;
+      this.node.addValidation({ validate: () => [`node '${node.name}': ${message}`] });
+    }
+
+    this.instance = new Instance(this, "instance", {
+      ami: imageId,
+      instanceType: env.loadBalancer.instanceType,
+      iamInstanceProfile: props.instanceProfileName,
+      primaryNetworkInterface: { networkInterfaceId: this.serverInterface.id },
+      metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1, instanceMetadataTags: "disabled" },
+      rootBlockDevice: { volumeType: "gp3", volumeSize: env.loadBalancer.rootVolumeGiB, encrypted: true, deleteOnTermination: true },
+      userDataBase64,
+      userDataReplaceOnChange: props.userDataReplaceOnChange ?? true,
+      tags: { Name: `${env.name}-${node.name}`, "imaging-lb:node": node.name, "imaging-lb:role": node.role },
+      volumeTags: { Name: `${env.name}-${node.name}` },
+      lifecycle: { ignoreChanges: ["ami"] },
+    });
+
+    for (const plan of this.plans) {
+      if (plan.deviceIndex === 0) continue;
+      new NetworkInterfaceAttachmentA(this, `${plan.name}-attachment`, {
+        instanceId: this.instance.id,
+        networkInterfaceId: byName(plan.name).id,
+        deviceIndex: plan.deviceIndex,
+      });
+    }
+  }
+}

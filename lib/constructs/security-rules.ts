@@ -1,0 +1,108 @@
+/**
+ * The security group rules of one ENI, computed from the environment: what may reach the load balancer
+ * and what it may reach, nothing else. Pure (no cdktf): the security-groups construct only turns these
+ * into `aws_vpc_security_group_{ingress,egress}_rule` resources, keyed by {@link SecurityRule.key}.
+ */
+import { ResolvedEnvironment, ResolvedNode, ResolvedService } from "../config/model";
+import { PEERS_PORT } from "../haproxy/build";
+import { InterfacePlan } from "./interface-plan";
+
+/** IP protocol number of VRRP (keepalived's advertisements, unicast between the peers). */
+export const VRRP_PROTOCOL = "112";
+
+/** Port of HTTPS: the AWS APIs (SSM, Secrets Manager, EC2, CloudWatch Logs) and package mirrors. */
+export const HTTPS_PORT = 443;
+
+/** One rule of an ENI's security group. */
+export interface SecurityRule {
+  /**
+   * Stable id derived from the rule's content (`ingress-tcp-443-10-0-0-0_8`), used as the construct id:
+   * adding or removing a service never renumbers the other rules.
+   */
+  readonly key: string;
+  /** `ingress`: to the load balancer; `egress`: from it. */
+  readonly direction: "ingress" | "egress";
+  /** `tcp`, or `112` (VRRP, no ports). */
+  readonly protocol: "tcp" | typeof VRRP_PROTOCOL;
+  /** TCP port; absent for VRRP. */
+  readonly port?: number;
+  /** The peer: source CIDR for ingress, destination CIDR for egress. */
+  readonly cidr: string;
+  /** Why the rule exists (every reason when several needs share one rule). */
+  readonly description: string;
+}
+
+/** Options of {@link securityRules}. */
+export interface SecurityRuleOptions {
+  /**
+   * Destinations of the HTTPS (443) egress of eth0, for the AWS APIs and package mirrors. Use the VPC CIDR
+   * (interface endpoints) plus your proxy or mirror, or `[]` when everything is reached through endpoints.
+   * @default ["0.0.0.0/0"]
+   */
+  readonly httpsEgressCidrs?: readonly string[];
+}
+
+/** The back-end ports of a service per real server address: member ports, route ports, check port. */
+function backendTargets(s: ResolvedService): Map<string, Set<number>> {
+  const targets = new Map<string, Set<number>>();
+  const add = (address: string, ports: readonly number[]) => {
+    const set = targets.get(address) ?? new Set<number>();
+    for (const p of ports) set.add(p);
+    targets.set(address, set);
+  };
+  const portsOf = (port: number | undefined) => (port !== undefined ? [port] : s.frontendPorts);
+  for (const m of s.members) add(m.address, portsOf(m.port));
+  for (const r of s.routes) for (const m of r.members) add(m.address, portsOf(m.port));
+  if (s.healthCheck.type !== "none" && s.healthCheck.port !== undefined) {
+    for (const m of [...s.members, ...s.routes.flatMap((r) => r.members)]) add(m.address, [s.healthCheck.port]);
+  }
+  if (s.sorryServer) add(s.sorryServer.address, [s.sorryServer.port]);
+  return targets;
+}
+
+const hostCidr = (address: string) => `${address}/32`;
+
+/**
+ * The rules of `iface` of `node`:
+ * - client side: each service's front-end ports (and HTTP redirect port) from that service's clientCidrs;
+ * - server side (eth0): the stats/metrics port from the admin CIDRs; egress to each real server (/32) on the
+ *   ports the service uses there; HTTPS egress for the AWS APIs; in a pair, VRRP (IP protocol 112) and
+ *   TCP {@link PEERS_PORT} to and from the peer's eth0 address only.
+ * No SSH, no other 0.0.0.0/0 rule. Sorted by key, duplicates merged.
+ */
+export function securityRules(env: ResolvedEnvironment, node: ResolvedNode, iface: InterfacePlan, options: SecurityRuleOptions = {}): readonly SecurityRule[] {
+  const rules = new Map<string, SecurityRule>();
+  const add = (direction: SecurityRule["direction"], protocol: SecurityRule["protocol"], port: number | undefined, cidr: string, why: string) => {
+    const what = protocol === VRRP_PROTOCOL ? "vrrp" : `tcp-${port}`;
+    const key = `${direction}-${what}-${cidr.replace(/\./g, "-").replace("/", "_")}`;
+    const existing = rules.get(key);
+    const description = existing ? (existing.description.split("; ").includes(why) ? existing.description : `${existing.description}; ${why}`) : why;
+    rules.set(key, { key, direction, protocol, ...(port !== undefined ? { port } : {}), cidr, description: description.slice(0, 255) });
+  };
+
+  if (iface.clientSide) {
+    for (const s of env.services) {
+      const ports = [...s.frontendPorts, ...(s.tls.redirectHttpPort !== undefined ? [s.tls.redirectHttpPort] : [])];
+      for (const port of ports) for (const cidr of s.clientCidrs) add("ingress", "tcp", port, cidr, `clients of ${s.name}`);
+    }
+  }
+  if (iface.serverSide) {
+    for (const cidr of env.access.adminCidrs) add("ingress", "tcp", env.admin.statsPort, cidr, "admin: stats and metrics");
+    for (const s of env.services) {
+      for (const [address, ports] of backendTargets(s)) {
+        for (const port of [...ports].sort((a, b) => a - b)) add("egress", "tcp", port, hostCidr(address), `servers of ${s.name}`);
+      }
+    }
+    for (const cidr of options.httpsEgressCidrs ?? ["0.0.0.0/0"]) add("egress", "tcp", HTTPS_PORT, cidr, "AWS APIs and package mirrors");
+    if (env.nodes.length === 2) {
+      const peer = env.nodes.find((n) => n.name !== node.name);
+      if (peer) {
+        for (const direction of ["ingress", "egress"] as const) {
+          add(direction, VRRP_PROTOCOL, undefined, hostCidr(peer.internalAddress), `VRRP with ${peer.name}`);
+          add(direction, "tcp", PEERS_PORT, hostCidr(peer.internalAddress), `HAProxy peers with ${peer.name}`);
+        }
+      }
+    }
+  }
+  return [...rules.values()].sort((a, b) => a.key.localeCompare(b.key));
+}

@@ -1,0 +1,237 @@
+/**
+ * The CDKTF app: one stack per environment file.
+ *
+ * Which files: `IMAGING_LB_ENVIRONMENTS` (comma- or space-separated files, folders or globs), else the
+ * `environments` context (cdktf.json `context.environments`, a string or a list), else the bundled
+ * examples. Every file is validated before anything is synthesized: on any problem the problems are
+ * printed to stderr, the exit code is 1, and no `cdktf.out` is written (synthesis goes to a temporary
+ * folder that replaces the output folder only on success).
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { ConfigError } from "./lib/config/errors";
+import { loadEnvironment } from "./lib/config/load";
+import { ResolvedEnvironment } from "./lib/config/model";
+
+/** Environment variable naming the environment files. */
+export const ENVIRONMENTS_VAR = "IMAGING_LB_ENVIRONMENTS";
+
+const YAML_RE = /\.ya?ml$/i;
+const GLOB_RE = /[*?[]/;
+
+/** A glob segment as a regular expression (`*`, `?`, `[...]`). */
+function segmentRegex(segment: string): RegExp {
+  let re = "";
+  for (let i = 0; i < segment.length; i++) {
+    const c = segment[i];
+    if (c === "*") re += "[^/]*";
+    else if (c === "?") re += "[^/]";
+    else if (c === "[") {
+      const end = segment.indexOf("]", i);
+      if (end < 0) re += "\\[";
+      else {
+        re += `[${segment.slice(i + 1, end).replace(/^!/, "^")}]`;
+        i = end;
+      }
+    } else re += c.replace(/[.+^${}()|\\]/g, "\\$&");
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/** Expands a glob (`*`, `?`, `[...]`, `**`) relative to `base`. Sorted, files only. */
+function expandGlob(pattern: string, base: string): string[] {
+  const absolute = isAbsolute(pattern);
+  const segments = pattern.split("/").filter((s, i) => s !== "" || i === 0);
+  let current = [absolute ? "/" : base];
+  const startIndex = absolute ? 1 : 0;
+  for (let i = startIndex; i < segments.length; i++) {
+    const seg = segments[i];
+    const next: string[] = [];
+    for (const dir of current) {
+      if (seg === "**") {
+        const walk = (d: string) => {
+          next.push(d);
+          for (const e of safeReaddir(d)) if (statSafe(join(d, e))?.isDirectory()) walk(join(d, e));
+        };
+        walk(dir);
+      } else if (!GLOB_RE.test(seg)) {
+        const p = join(dir, seg);
+        if (existsSync(p)) next.push(p);
+      } else {
+        const re = segmentRegex(seg);
+        for (const e of safeReaddir(dir)) if (re.test(e)) next.push(join(dir, e));
+      }
+    }
+    current = [...new Set(next)];
+  }
+  return current.filter((p) => statSafe(p)?.isFile()).sort();
+}
+
+const safeReaddir = (d: string) => {
+  try {
+    return readdirSync(d).sort();
+  } catch {
+    return [];
+  }
+};
+const statSafe = (p: string) => {
+  try {
+    return statSync(p);
+  } catch {
+    return undefined;
+  }
+};
+
+/** The environment files named by the user (or the bundled examples), and problems finding them. */
+export function environmentFiles(cwd = process.cwd()): { files: string[]; problems: string[]; source: string } {
+  const fromEnv = process.env[ENVIRONMENTS_VAR]?.trim();
+  let entries: string[] | undefined;
+  let source = "";
+  if (fromEnv) {
+    entries = fromEnv.split(/[\s,]+/).filter(Boolean);
+    source = ENVIRONMENTS_VAR;
+  } else {
+    const context = contextEnvironments(cwd);
+    if (context) {
+      entries = context;
+      source = "context.environments";
+    }
+  }
+  if (!entries) {
+    const examples = [resolve(__dirname, "..", "examples"), resolve(__dirname, "examples")].find((d) => statSafe(d)?.isDirectory());
+    entries = examples ? [examples] : [];
+    source = "bundled examples";
+  }
+  const files: string[] = [];
+  const problems: string[] = [];
+  for (const entry of entries) {
+    const path = isAbsolute(entry) ? entry : join(cwd, entry);
+    const stat = statSafe(path);
+    if (stat?.isDirectory()) {
+      const found = safeReaddir(path).filter((f) => YAML_RE.test(f)).map((f) => join(entry, f));
+      if (found.length === 0) problems.push(`${entry}: no .yaml or .yml file in this folder (from ${source})`);
+      files.push(...found);
+    } else if (stat?.isFile()) {
+      files.push(entry);
+    } else if (GLOB_RE.test(entry)) {
+      const found = expandGlob(entry, cwd).filter((f) => YAML_RE.test(f));
+      if (found.length === 0) problems.push(`${entry}: no environment file matches this pattern (from ${source})`);
+      files.push(...found.map((f) => (isAbsolute(entry) ? f : f.slice(cwd.length + 1))));
+    } else {
+      problems.push(`${entry}: no such file or folder (from ${source}); expected an environment file, a folder of them, or a glob`);
+    }
+  }
+  if (entries.length === 0) problems.push(`no environment file given: set ${ENVIRONMENTS_VAR} or cdktf.json context.environments`);
+  return { files: [...new Set(files)], problems, source };
+}
+
+/** `environments` from the cdktf CLI's context (CDKTF_CONTEXT_JSON) or ./cdktf.json. */
+function contextEnvironments(cwd: string): string[] | undefined {
+  const sources: Array<() => unknown> = [
+    () => (process.env.CDKTF_CONTEXT_JSON ? JSON.parse(process.env.CDKTF_CONTEXT_JSON) : undefined),
+    () => {
+      const file = join(cwd, "cdktf.json");
+      return existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as { context?: unknown }).context : undefined;
+    },
+  ];
+  for (const read of sources) {
+    let context: unknown;
+    try {
+      context = read();
+    } catch {
+      continue;
+    }
+    const value = (context as { environments?: unknown } | undefined)?.environments;
+    if (typeof value === "string") return value.split(/[\s,]+/).filter(Boolean);
+    if (Array.isArray(value)) return value.map(String);
+  }
+  return undefined;
+}
+
+/** Counts of a synthesized stack. */
+interface StackCounts {
+  readonly resources: number;
+  readonly dataSources: number;
+}
+
+function countStack(outdir: string, stackId: string): StackCounts {
+  const file = join(outdir, "stacks", stackId, "cdk.tf.json");
+  const json = JSON.parse(readFileSync(file, "utf8")) as { resource?: Record<string, object>; data?: Record<string, object> };
+  const count = (block?: Record<string, object>) => Object.values(block ?? {}).reduce((n, byId) => n + Object.keys(byId).length, 0);
+  return { resources: count(json.resource), dataSources: count(json.data) };
+}
+
+/** A file as the user would type it: relative to the working folder when inside it. */
+function display(file: string): string {
+  const rel = relative(process.cwd(), resolve(file));
+  return rel.startsWith("..") || isAbsolute(rel) ? file : rel;
+}
+
+function fail(lines: readonly string[]): number {
+  for (const line of lines) process.stderr.write(`${line}\n`);
+  return 1;
+}
+
+/**
+ * Runs the app; resolves to the exit code. cdktf and the constructs are loaded only once every file is
+ * valid, so a problem is reported without that cost.
+ */
+export async function main(): Promise<number> {
+  const { files, problems } = environmentFiles();
+  const messages = [...problems];
+  const environments: ResolvedEnvironment[] = [];
+  for (const file of files) {
+    try {
+      environments.push(loadEnvironment(file));
+    } catch (e) {
+      if (e instanceof ConfigError) messages.push(e.message);
+      else throw e;
+    }
+  }
+  const byName = new Map<string, string>();
+  for (const env of environments) {
+    const other = byName.get(env.name);
+    if (other) messages.push(`${env.sourceFile}: name '${env.name}' is already used by ${other}; every environment needs its own name (it is the stack name)`);
+    byName.set(env.name, env.sourceFile);
+  }
+  if (messages.length > 0) return fail(["imaging-lb: nothing synthesized.", ...messages]);
+
+  const outdir = resolve(process.env.CDKTF_OUTDIR ?? "cdktf.out");
+  const staging = mkdtempSync(join(dirname(outdir), `.${basename(outdir)}.staging-`));
+  try {
+    const { App } = await import("cdktf");
+    const { ImagingLbStack } = await import("./lib/constructs/imaging-lb-stack");
+    const app = new App({ outdir: staging });
+    for (const env of environments) new ImagingLbStack(app, env.name, { environment: env });
+    app.synth();
+  } catch (e) {
+    rmSync(staging, { recursive: true, force: true });
+    const message = e instanceof Error ? e.message : String(e);
+    return fail(["imaging-lb: nothing synthesized.", message]);
+  }
+  rmSync(outdir, { recursive: true, force: true });
+  renameSync(staging, outdir);
+
+  const lines = [`imaging-lb: ${environments.length} stack${environments.length === 1 ? "" : "s"} synthesized to ${outdir}`];
+  for (const env of environments) {
+    const counts = countStack(outdir, env.name);
+    const vips = env.vips.map((v) => `${v.name}=${v.address}${v.elasticIp ? " (+EIP)" : ""}`).join(", ");
+    const shape = `${env.network.layout}, ${env.nodes.length === 2 ? `HA pair (${env.ha?.vipMode})` : "single node"}`;
+    const data = `${counts.dataSources} data source${counts.dataSources === 1 ? "" : "s"}`;
+    lines.push(`  ${env.name} (${display(env.sourceFile)}): ${shape}; ${counts.resources} resources, ${data}; VIPs ${vips}`);
+  }
+  process.stdout.write(`${lines.join("\n")}\n`);
+  return 0;
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`imaging-lb: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,181 @@
+/**
+ * Security groups: exactly the rules a sample environment needs, per ENI, and nothing else.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Testing } from "cdktf";
+import { parseEnvironment } from "../lib/config/load";
+import { ImagingLbStack, ImagingLbStackProps } from "../lib/constructs/imaging-lb-stack";
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const SAMPLE = {
+  name: "sg",
+  region: "eu-west-1",
+  network: {
+    layout: "two-arm",
+    vpcCidr: "10.20.0.0/16",
+    internal: { cidr: "10.20.1.0/24", availabilityZone: "eu-west-1a" },
+    external: { cidr: "10.20.2.0/24", availabilityZone: "eu-west-1a" },
+  },
+  loadBalancer: { nodes: { "lb-a": { internalAddress: "10.20.1.10", externalAddress: "10.20.2.10" } } },
+  vips: { web: { address: "10.20.2.100" }, core: { address: "10.20.2.101" } },
+  services: {
+    // port translation, own client CIDRs, explicit check port
+    web: { vip: "web", frontendPorts: [443], backendPort: 8443, mode: "tcp", clientCidrs: ["10.1.0.0/16"], healthCheck: { type: "tcp", port: 9000 } },
+    // no backendPort: the servers get the front-end ports
+    dicom: { vip: "core", frontendPorts: [104, 110], mode: "tcp" },
+    // HTTP redirect port and a path route to another port
+    viewer: {
+      vip: "core",
+      frontendPorts: [443],
+      backendPort: 8080,
+      mode: "http",
+      tls: { mode: "terminate", certificate: "web", redirectHttpPort: 80 },
+      routes: { xt: { pathPrefixes: ["/x/"], backendPort: 9090 } },
+    },
+  },
+  servers: {
+    s1: { address: "10.20.1.21" },
+    s2: { address: "10.20.1.22", services: { web: { port: 8444 } } }, // serves only web, on its own port
+  },
+  tls: { certificates: { web: { secretArn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:sg/web-AbCdEf" } } },
+  access: { clientCidrs: ["10.0.0.0/8"], adminCidrs: ["10.99.0.0/24"] },
+  admin: { statsPasswordSecretArn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:sg/stats-AbCdEf" },
+};
+
+function synth(raw: object, props: Partial<ImagingLbStackProps> = {}): Json {
+  const env = parseEnvironment(JSON.stringify(raw), "test.yaml");
+  const stack = new ImagingLbStack(Testing.app(), env.name, { environment: env, ...props });
+  return JSON.parse(Testing.synth(stack, true)) as Json;
+}
+
+/** The rules of each security group, as "direction protocol port cidr" lines, by group id prefix. */
+function rulesByGroup(json: Json): Map<string, string[]> {
+  const groups = new Map<string, string[]>();
+  for (const [type, direction] of [["aws_vpc_security_group_ingress_rule", "ingress"], ["aws_vpc_security_group_egress_rule", "egress"]] as const) {
+    for (const rule of Object.values(json.resource[type] ?? {}) as Json[]) {
+      const group = /aws_security_group\.(.*)_[0-9A-F]{8}\.id/.exec(rule.security_group_id)?.[1] ?? "?";
+      const port = rule.from_port === undefined ? "-" : rule.from_port === rule.to_port ? String(rule.from_port) : `${rule.from_port}-${rule.to_port}`;
+      const list = groups.get(group) ?? [];
+      list.push(`${direction} ${rule.ip_protocol} ${port} ${rule.cidr_ipv4 ?? rule.cidr_ipv6 ?? rule.referenced_security_group_id}`);
+      groups.set(group, list);
+    }
+  }
+  for (const list of groups.values()) list.sort();
+  return groups;
+}
+
+describe("security groups", () => {
+  const single = synth(SAMPLE);
+  const singleRules = rulesByGroup(single);
+
+  it("eth1 (client side): each service's front-end and redirect ports from that service's client CIDRs only", () => {
+    assert.deepEqual(singleRules.get("node-lb-a_security-groups_eth1"), [
+      "ingress tcp 104 10.0.0.0/8",
+      "ingress tcp 110 10.0.0.0/8",
+      "ingress tcp 443 10.0.0.0/8",
+      "ingress tcp 443 10.1.0.0/16",
+      "ingress tcp 80 10.0.0.0/8",
+    ]);
+  });
+
+  it("eth0 (server side): stats from the admin CIDRs; egress to each server /32 on the ports it serves, checks included; HTTPS egress", () => {
+    assert.deepEqual(singleRules.get("node-lb-a_security-groups_eth0"), [
+      "egress tcp 104 10.20.1.21/32", // dicom: no backendPort, front-end ports
+      "egress tcp 110 10.20.1.21/32",
+      "egress tcp 443 0.0.0.0/0", // AWS APIs and package mirrors
+      "egress tcp 8080 10.20.1.21/32", // viewer backendPort (and its HTTP check)
+      "egress tcp 8443 10.20.1.21/32", // web backendPort
+      "egress tcp 8444 10.20.1.22/32", // web, s2's own port
+      "egress tcp 9000 10.20.1.21/32", // web's check port
+      "egress tcp 9000 10.20.1.22/32",
+      "egress tcp 9090 10.20.1.21/32", // viewer route xt
+      "ingress tcp 8404 10.99.0.0/24",
+    ]);
+  });
+
+  it("only the node's two groups and the endpoints' group exist; the endpoints accept HTTPS from the VPC only", () => {
+    assert.deepEqual([...singleRules.keys()].sort(), ["network_endpoints", "node-lb-a_security-groups_eth0", "node-lb-a_security-groups_eth1"]);
+    assert.deepEqual(singleRules.get("network_endpoints"), ["ingress tcp 443 10.20.0.0/16"]);
+    for (const group of Object.values(single.resource.aws_security_group) as Json[]) {
+      assert.equal(group.ingress, undefined, "no inline ingress");
+      assert.equal(group.egress, undefined, "no inline egress (Terraform removes the default allow-all)");
+    }
+  });
+
+  it("one-arm: a single group with the client, admin and server rules together", () => {
+    const json = synth({
+      ...SAMPLE,
+      network: { layout: "one-arm", vpcCidr: "10.20.0.0/16", subnet: { cidr: "10.20.1.0/24", availabilityZone: "eu-west-1a" } },
+      loadBalancer: { nodes: { "lb-a": { internalAddress: "10.20.1.10" } } },
+      vips: { web: { address: "10.20.1.100" }, core: { address: "10.20.1.101" } },
+    });
+    const rules = rulesByGroup(json);
+    assert.deepEqual([...rules.keys()].sort(), ["network_endpoints", "node-lb-a_security-groups_eth0"]);
+    const expected = [...singleRules.get("node-lb-a_security-groups_eth0")!, ...singleRules.get("node-lb-a_security-groups_eth1")!].sort();
+    assert.deepEqual(rules.get("node-lb-a_security-groups_eth0"), expected);
+  });
+
+  it("HA pair: VRRP (IP protocol 112) and TCP 10000 between the two nodes' eth0 only", () => {
+    const json = synth({
+      ...SAMPLE,
+      loadBalancer: {
+        nodes: {
+          "lb-a": { internalAddress: "10.20.1.10", externalAddress: "10.20.2.10" },
+          "lb-b": { internalAddress: "10.20.1.11", externalAddress: "10.20.2.11" },
+        },
+        ha: { vipMode: "secondary-ip" },
+      },
+    });
+    const rules = rulesByGroup(json);
+    const peerRules = (group: string) => rules.get(group)!.filter((r) => / 112 | 10000 /.test(r));
+    assert.deepEqual(peerRules("node-lb-a_security-groups_eth0"), [
+      "egress 112 - 10.20.1.11/32",
+      "egress tcp 10000 10.20.1.11/32",
+      "ingress 112 - 10.20.1.11/32",
+      "ingress tcp 10000 10.20.1.11/32",
+    ]);
+    assert.deepEqual(peerRules("node-lb-b_security-groups_eth0"), [
+      "egress 112 - 10.20.1.10/32",
+      "egress tcp 10000 10.20.1.10/32",
+      "ingress 112 - 10.20.1.10/32",
+      "ingress tcp 10000 10.20.1.10/32",
+    ]);
+    assert.deepEqual(peerRules("node-lb-a_security-groups_eth1"), []);
+    assert.deepEqual(rules.get("node-lb-b_security-groups_eth1"), singleRules.get("node-lb-a_security-groups_eth1"));
+  });
+
+  it("no port 22 anywhere and no 0.0.0.0/0 rule other than HTTPS egress", () => {
+    for (const json of [single]) {
+      for (const [group, rules] of rulesByGroup(json)) {
+        for (const rule of rules) {
+          assert.doesNotMatch(rule, / 22 /, `${group}: ${rule}`);
+          if (rule.endsWith(" 0.0.0.0/0")) assert.equal(rule, "egress tcp 443 0.0.0.0/0", `${group}: ${rule}`);
+          assert.doesNotMatch(rule, / -1 /, `${group}: all-protocol rule ${rule}`);
+        }
+      }
+    }
+  });
+
+  it("httpsEgressCidrs replaces the 0.0.0.0/0 HTTPS egress (e.g. endpoints only)", () => {
+    const rules = rulesByGroup(synth(SAMPLE, { httpsEgressCidrs: ["10.20.0.0/16"] }));
+    const https = rules.get("node-lb-a_security-groups_eth0")!.filter((r) => r.startsWith("egress tcp 443"));
+    assert.deepEqual(https, ["egress tcp 443 10.20.0.0/16"]);
+  });
+
+  it("rule ids come from the rule content, never from list positions", () => {
+    const ids = Object.keys(single.resource.aws_vpc_security_group_ingress_rule);
+    assert.ok(ids.some((id) => id.startsWith("node-lb-a_security-groups_eth1_ingress-tcp-443-10-1-0-0_16_")), ids.join(", "));
+  });
+
+  it("more rules than AWS's default quota of 60 per group: a warning on the group", () => {
+    const servers = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`s${i}`, { address: `10.20.1.${30 + i}` }]));
+    const env = parseEnvironment(JSON.stringify({ ...SAMPLE, servers }), "test.yaml");
+    const stack = new ImagingLbStack(Testing.app(), env.name, { environment: env });
+    Testing.synth(stack, true);
+    const warnings = stack.node.findAll().flatMap((c) => c.node.metadata.filter((m) => m.type === "@cdktf/warn").map((m) => `${c.node.path}: ${m.data}`));
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.match(warnings[0], /^sg\/node-lb-a\/security-groups\/eth0: \d+ egress rules exceed AWS's default quota of 60 per security group/);
+  });
+});

@@ -1,0 +1,110 @@
+/**
+ * The CDKTF app (`node dist/main.js`): which files it reads, the summary, and clean failure without a
+ * partial cdktf.out.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+
+const MAIN = join(__dirname, "..", "main.js");
+const EXAMPLES = join(__dirname, "..", "..", "examples");
+const root = mkdtempSync(join(tmpdir(), "imaging-lb-main-"));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+let counter = 0;
+/** A fresh working folder with the examples copied into ./envs. */
+function workdir(): string {
+  const dir = join(root, `w${counter++}`);
+  mkdirSync(dir);
+  cpSync(EXAMPLES, join(dir, "envs"), { recursive: true });
+  return dir;
+}
+function run(cwd: string, environments?: string): { status: number | null; stdout: string; stderr: string } {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.CDKTF_OUTDIR;
+  delete env.CDKTF_CONTEXT_JSON;
+  if (environments === undefined) delete env.IMAGING_LB_ENVIRONMENTS;
+  else env.IMAGING_LB_ENVIRONMENTS = environments;
+  const r = spawnSync(process.execPath, [MAIN], { cwd, env, encoding: "utf8" });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+const stacksOf = (cwd: string) => Object.keys((JSON.parse(readFileSync(join(cwd, "cdktf.out", "manifest.json"), "utf8")) as { stacks: object }).stacks).sort();
+
+/** The one-arm example with its node moved out of its subnet, and the line of the mistake. */
+const ONE_ARM = readFileSync(join(EXAMPLES, "agfa-ei-one-arm.yaml"), "utf8");
+const BAD = ONE_ARM.replace("name: ei-one-arm", "name: broken").replace("lb-1: { internalAddress: 10.30.1.10 }", "lb-1: { internalAddress: 10.99.1.10 }");
+const BAD_LINE = BAD.split("\n").findIndex((l) => l.includes("10.99.1.10")) + 1;
+
+describe("cdktf app (main.js)", () => {
+  it("a bad file: exit 1, the problems with file:line:col on stderr, no stack trace, no cdktf.out", () => {
+    const cwd = workdir();
+    writeFileSync(join(cwd, "bad.yaml"), BAD);
+    const r = run(cwd, "envs/agfa-ei-one-arm.yaml, bad.yaml");
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^imaging-lb: nothing synthesized\.\n/);
+    assert.match(r.stderr, new RegExp(`bad\\.yaml:${BAD_LINE}:\\d+ `));
+    assert.match(r.stderr, /bad\.yaml:\d+:\d+ loadBalancer\.nodes\.lb-1\.internalAddress: expected an address in the load balancer subnet 10\.30\.1\.0\/24, got "10\.99\.1\.10"/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+    assert.equal(r.stdout, "");
+    assert.deepEqual(readdirSync(cwd).sort(), ["bad.yaml", "envs"], "no cdktf.out, no staging folder left");
+  });
+
+  it("a file the stacks refuse (after the loader accepted it): exit 1, the reason, no cdktf.out", () => {
+    const cwd = workdir();
+    const pair = readFileSync(join(EXAMPLES, "agfa-ei-ha-pair.yaml"), "utf8").replace("web: { address: 10.40.2.100 }", "web: { address: 10.40.2.100, elasticIp: true }");
+    writeFileSync(join(cwd, "pair.yaml"), pair);
+    const r = run(cwd, "pair.yaml");
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^imaging-lb: nothing synthesized\.\npair\.yaml: vips\.web\.elasticIp: in an HA pair an Elastic IP follows the active node only with ha\.vipMode elastic-ip/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+    assert.deepEqual(readdirSync(cwd).sort(), ["envs", "pair.yaml"], "no cdktf.out, no staging folder left");
+  });
+
+  it("missing files, patterns matching nothing and duplicate environment names are all reported at once", () => {
+    const cwd = workdir();
+    cpSync(join(cwd, "envs", "agfa-ei-two-arm.yaml"), join(cwd, "copy.yaml"));
+    const r = run(cwd, "nope.yaml envs/*.json,envs/agfa-ei-two-arm.yaml copy.yaml");
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /nope\.yaml: no such file or folder \(from IMAGING_LB_ENVIRONMENTS\)/);
+    assert.match(r.stderr, /envs\/\*\.json: no environment file matches this pattern/);
+    assert.match(r.stderr, /copy\.yaml: name 'ei-two-arm' is already used by envs\/agfa-ei-two-arm\.yaml/);
+    assert.equal(existsSync(join(cwd, "cdktf.out")), false);
+  });
+
+  const success = workdir();
+  it("default: the bundled examples, one stack each, and a summary with resource counts and VIPs", () => {
+    const r = run(success);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(stacksOf(success), ["ei-ha-pair", "ei-one-arm", "ei-two-arm"]);
+    const lines = r.stdout.trim().split("\n");
+    assert.match(lines[0], /^imaging-lb: 3 stacks synthesized to .*cdktf\.out$/);
+    assert.match(lines[1], /^ {2}ei-ha-pair \(.*agfa-ei-ha-pair\.yaml\): two-arm, HA pair \(secondary-ip\); \d+ resources, 1 data source; VIPs core=10\.40\.2\.101, web=10\.40\.2\.100$/);
+    assert.match(lines[2], /^ {2}ei-one-arm \(.*agfa-ei-one-arm\.yaml\): one-arm, single node; \d+ resources, 1 data source; VIPs core=10\.30\.1\.101, web=10\.30\.1\.100$/);
+    const count = Number(/(\d+) resources/.exec(lines[3])?.[1]);
+    const json = JSON.parse(readFileSync(join(success, "cdktf.out", "stacks", "ei-two-arm", "cdk.tf.json"), "utf8")) as { resource: Record<string, object> };
+    assert.equal(count, Object.values(json.resource).reduce((n, byId) => n + Object.keys(byId).length, 0));
+    assert.equal(r.stderr, "");
+  });
+
+  it("a failed run leaves the previous cdktf.out untouched", () => {
+    writeFileSync(join(success, "bad.yaml"), BAD);
+    assert.equal(run(success, "bad.yaml").status, 1);
+    assert.deepEqual(stacksOf(success), ["ei-ha-pair", "ei-one-arm", "ei-two-arm"]);
+  });
+
+  it("globs (IMAGING_LB_ENVIRONMENTS) and cdktf.json context.environments select the files", () => {
+    const cwd = workdir();
+    const glob = run(cwd, "envs/*two-arm.y?ml");
+    assert.equal(glob.status, 0, glob.stderr);
+    assert.deepEqual(stacksOf(cwd), ["ei-two-arm"]);
+    assert.match(glob.stdout, /ei-two-arm \(envs\/agfa-ei-two-arm\.yaml\)/);
+
+    writeFileSync(join(cwd, "cdktf.json"), JSON.stringify({ app: "node dist/main.js", context: { environments: ["envs/agfa-ei-one-arm.yaml"] } }));
+    const context = run(cwd);
+    assert.equal(context.status, 0, context.stderr);
+    assert.deepEqual(stacksOf(cwd), ["ei-one-arm"]);
+  });
+});
