@@ -112,6 +112,11 @@ export interface BootstrapSpec {
    */
   readonly haproxyEnvironment?: ReadonlyArray<{ readonly name: string; readonly secretArn: string }>;
   /**
+   * Extra packages installed (no service), e.g. `["socat"]` for the runtime API.
+   * @default []
+   */
+  readonly extraPackages?: ReadonlyArray<string>;
+  /**
    * System users created before the extra services start, e.g. keepalived's `script_user`.
    * @default []
    */
@@ -165,6 +170,7 @@ export interface ResolvedBootstrap {
   readonly extraFiles: readonly BootstrapExtraFile[];
   readonly extraServices: readonly string[];
   readonly haproxyEnvironment: ReadonlyArray<{ readonly name: string; readonly secretArn: string }>;
+  readonly extraPackages: readonly string[];
   readonly systemUsers: readonly string[];
   /** The AWS CLI is needed (certificates or the CloudWatch agent download). */
   readonly needsAwsCli: boolean;
@@ -332,6 +338,10 @@ export function resolveBootstrapSpec(spec: BootstrapSpec): ResolvedBootstrap {
     if (!/^[A-Z_][A-Z0-9_]{0,63}$/.test(v.name)) bad(`haproxyEnvironment[${i}].name`, v.name, "an upper-case environment variable name");
     if (!SECRET_ARN.test(v.secretArn)) bad(`haproxyEnvironment[${i}].secretArn`, v.secretArn, "arn:aws:secretsmanager:<region>:<account>:secret:<name>");
   });
+  const extraPackages = [...(spec.extraPackages ?? [])];
+  extraPackages.forEach((name, i) => {
+    if (!PACKAGE.test(name)) bad(`extraPackages[${i}]`, name, "a package name such as socat");
+  });
   const systemUsers = [...(spec.systemUsers ?? [])];
   systemUsers.forEach((u, i) => {
     if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(u)) bad(`systemUsers[${i}]`, u, "a system user name such as keepalived_script");
@@ -355,6 +365,7 @@ export function resolveBootstrapSpec(spec: BootstrapSpec): ResolvedBootstrap {
     extraFiles,
     extraServices,
     haproxyEnvironment,
+    extraPackages,
     systemUsers,
     needsAwsCli: spec.tlsCertificates.length > 0 || haproxyEnvironment.length > 0 || (spec.cloudWatchLogGroup !== undefined && os === "ubuntu-24.04"),
   };

@@ -416,7 +416,7 @@ fi
 }
 
 function installPackages(r: ResolvedBootstrap): string {
-  const packages = ["haproxy", ...(r.tproxy ? ["iptables"] : []), ...r.extraServices];
+  const packages = ["haproxy", ...(r.tproxy ? ["iptables"] : []), ...r.extraPackages, ...r.extraServices];
   if (r.os === "al2023") {
     if (r.haproxyVersion !== undefined) packages[0] = `haproxy-${r.haproxyVersion}.*`;
     if (r.tproxy) packages[packages.indexOf("iptables")] = "iptables-nft";
