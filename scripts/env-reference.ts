@@ -86,7 +86,7 @@ function typeOf(s: JsonSchema, patterns: ReturnType<typeof namedPatterns>): stri
     case "object":
       if (typeof s.additionalProperties === "object") {
         const value = s.additionalProperties;
-        return `map: ${s.propertyNames?.pattern ? "name" : "key"} → ${value.type === "object" && value.properties ? "object" : typeOf(value, patterns)}`;
+        return `map: ${s.propertyNames?.pattern === patternOf(nameSchema) ? "name" : "key"} → ${value.type === "object" && value.properties ? "object" : typeOf(value, patterns)}`;
       }
       return "object";
     default:

@@ -68,6 +68,38 @@ describe("imaging-lb CLI", () => {
     assert.match(r.stderr, /problems in/);
   });
 
+  it("render keepalived: a pair node's keepalived.conf by name or role, its takeover script on request", () => {
+    const byRole = cli("render", "keepalived", "examples/agfa-ei-ha-pair.yaml", "--node", "secondary");
+    assert.equal(byRole.code, 0, byRole.stderr);
+    assert.match(byRole.stdout, /keepalived\.conf for environment "ei-ha-pair", secondary node/);
+    assert.match(byRole.stdout, /unicast_src_ip 10\.40\.1\.11\n/);
+    assert.equal(cli("render", "keepalived", "examples/agfa-ei-ha-pair.yaml", "--node", "lb-b").stdout, byRole.stdout);
+    const script = cli("render", "keepalived", "examples/agfa-ei-ha-pair.yaml", "--node", "lb-a", "--takeover-script");
+    assert.match(script.stdout, /^#!\/usr\/bin\/env bash\n/);
+    assert.match(script.stdout, /assign-private-ip-addresses/);
+  });
+
+  it("render keepalived: a single load balancer or an unknown node is a usage error naming the nodes", () => {
+    const single = cli("render", "keepalived", "examples/agfa-ei-two-arm.yaml", "--node", "primary");
+    assert.equal(single.code, 2);
+    assert.match(single.stderr, /single load balancer: keepalived runs only in an HA pair/);
+    const unknown = cli("render", "keepalived", "examples/agfa-ei-ha-pair.yaml", "--node", "lb-z");
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /no node 'lb-z': nodes of ei-ha-pair are lb-a \(primary\), lb-b \(secondary\)/);
+  });
+
+  it("render user-data: the node's cloud-config with its hostname and haproxy.cfg, no secrets", () => {
+    const r = cli("render", "user-data", "examples/agfa-ei-ha-pair.yaml", "--node", "lb-b");
+    assert.equal(r.code, 0, r.stderr);
+    const doc = parse(r.stdout);
+    assert.equal(doc.hostname, "lb-b");
+    const files = doc.write_files.map((f: { path: string }) => f.path);
+    assert.ok(files.includes("/etc/imaging-lb/haproxy.cfg"));
+    assert.ok(files.some((f: string) => f.includes("keepalived.conf")));
+    assert.doesNotMatch(r.stdout, /PRIVATE KEY/);
+    assert.match(r.stdout, /arn:aws:secretsmanager:eu-west-1:123456789012:secret:ei-ha-pair\/stats-AbCdEf/);
+  });
+
   it("render: an unknown artifact or a missing file argument is a usage error (exit 2)", () => {
     assert.equal(cli("render", "nginx", "examples/agfa-ei-two-arm.yaml").code, 2);
     assert.equal(cli("render", "haproxy").code, 2);
@@ -96,10 +128,10 @@ describe("imaging-lb CLI", () => {
   it("--help lists the commands; each command has --help; an unknown command exits 2", () => {
     const help = cli("--help");
     assert.equal(help.code, 0);
-    for (const c of ["validate", "render", "expand", "schema"]) assert.match(help.stdout, new RegExp(`\\n  ${c} `));
+    for (const c of ["validate", "render", "init", "diagram", "expand", "schema"]) assert.match(help.stdout, new RegExp(`\\n  ${c} `));
     const sub = cli("render", "--help");
     assert.equal(sub.code, 0);
-    assert.match(sub.stdout, /^usage: imaging-lb render haproxy <env\.yaml>/);
+    assert.match(sub.stdout, /^usage: imaging-lb render haproxy\|keepalived\|user-data <env\.yaml>/);
     const unknown = cli("frobnicate");
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /unknown command 'frobnicate'/);

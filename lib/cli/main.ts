@@ -8,7 +8,10 @@ import { stringify } from "yaml";
 import { ConfigError } from "../config/errors";
 import { expandEnvironment, loadEnvironment, readEnvironmentFile } from "../config/load";
 import { environmentJsonSchema } from "../config/schema";
+import { nodeArtifacts } from "../artifacts";
 import { renderHaproxy } from "../haproxy/build";
+import { diagramCommand } from "./commands/diagram";
+import { initCommand } from "./commands/init";
 
 export const EXIT = { ok: 0, invalid: 1, usage: 2 } as const;
 
@@ -68,18 +71,45 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   render: {
-    summary: "print a rendered artifact: haproxy",
-    usage: "imaging-lb render haproxy <env.yaml>",
-    help: "Prints the exact haproxy.cfg the load balancer runs (identical on both nodes of a pair).",
+    summary: "print a rendered artifact: haproxy, keepalived or user-data",
+    usage: "imaging-lb render haproxy|keepalived|user-data <env.yaml> [--node <name|primary|secondary>]",
+    help: [
+      "haproxy     the haproxy.cfg the load balancers run (identical on both nodes of a pair)",
+      "keepalived  a pair node's keepalived.conf (--node; add --takeover-script for its VIP takeover script)",
+      "user-data   a node's cloud-init user data, as text (--node; the first node by default)",
+    ].join("\n"),
     run(args, io) {
-      const { positionals: rest } = positionals(args);
+      const { positionals: rest, values } = positionals(args, {
+        node: { type: "string" },
+        "takeover-script": { type: "boolean" },
+      });
       const [what, ...files] = rest;
-      if (what !== "haproxy") throw new UsageError(`expected an artifact: haproxy, got ${what ?? "nothing"}\nusage: ${this.usage}`);
+      const kinds = ["haproxy", "keepalived", "user-data"];
+      if (!kinds.includes(what)) throw new UsageError(`expected an artifact: ${kinds.join(", ")}, got ${what ?? "nothing"}\nusage: ${this.usage}`);
       const env = loadEnvironment(oneFile(files, this.usage));
-      io.out(renderHaproxy(env));
+      if (what === "haproxy") {
+        io.out(renderHaproxy(env));
+        return EXIT.ok;
+      }
+      const wanted = values.node ?? (what === "keepalived" ? undefined : env.nodes[0].name);
+      const node = env.nodes.find((n) => n.name === wanted || n.role === wanted);
+      if (!node) {
+        const names = env.nodes.map((n) => `${n.name} (${n.role})`).join(", ");
+        throw new UsageError(`${wanted === undefined ? "missing --node" : `no node '${wanted}'`}: nodes of ${env.name} are ${names}`);
+      }
+      const artifacts = nodeArtifacts(env, node.name);
+      if (what === "user-data") {
+        io.out(artifacts.userData);
+      } else if (!artifacts.keepalivedConf) {
+        throw new UsageError(`${env.name} has a single load balancer: keepalived runs only in an HA pair (two nodes)`);
+      } else {
+        io.out(values["takeover-script"] ? artifacts.takeoverScript! : artifacts.keepalivedConf);
+      }
       return EXIT.ok;
     },
   },
+  init: initCommand,
+  diagram: diagramCommand,
   expand: {
     summary: "print the environment with the preset applied and defaults filled in",
     usage: "imaging-lb expand <env.yaml>",

@@ -5,10 +5,14 @@ import { stringify } from "yaml";
 import { parseEnvironment } from "../../lib/config/load";
 import { ResolvedEnvironment } from "../../lib/config/model";
 
+/** A loosely typed environment object: tests patch it freely, and the real loader validates it. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Fixture = Record<string, any>;
+
 export const SECRET = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:test/${name}-AbCdEf`;
 
 /** A valid two-arm, single-node environment with one tcp service `app` on VIP `main`. */
-export function baseEnvironment(): Record<string, any> {
+export function baseEnvironment(): Fixture {
   return {
     name: "test-env",
     region: "eu-west-1",
@@ -29,8 +33,8 @@ export function baseEnvironment(): Record<string, any> {
 }
 
 /** Deep-merges `patch` into the base environment (null deletes a key). */
-export function environment(patch: Record<string, unknown> = {}): Record<string, any> {
-  return merge(baseEnvironment(), patch) as Record<string, any>;
+export function environment(patch: Record<string, unknown> = {}): Fixture {
+  return merge(baseEnvironment(), patch) as Fixture;
 }
 
 function merge(base: unknown, patch: unknown): unknown {
