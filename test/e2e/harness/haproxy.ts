@@ -23,6 +23,13 @@ export interface HaproxyOptions {
   readonly strictCheck?: boolean;
   /** @default 10000 */
   readonly startTimeoutMs?: number;
+  /**
+   * Extra environment variables for the check and the running HAProxy (e.g. the product's
+   * `IMAGING_LB_STATS_PASSWORD`), added to this process's environment. @default {}
+   */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Extra command-line arguments for the running HAProxy (not the check), e.g. `["-n", "9000"]`. @default [] */
+  readonly args?: readonly string[];
 }
 
 /** A running HAProxy. */
@@ -46,9 +53,10 @@ export async function startHaproxy(topology: Topology, options: HaproxyOptions):
   const haproxy = requireTool("haproxy", "haproxy");
   const configFile = join(topology.workDir, `haproxy-${options.host}.cfg`);
   writeFileSync(configFile, options.config);
-  const check = await topology.exec(options.host, haproxy, [...(options.strictCheck === false ? [] : ["-dW"]), "-c", "-f", configFile]);
+  const env = { ...process.env, ...options.env };
+  const check = await topology.exec(options.host, haproxy, [...(options.strictCheck === false ? [] : ["-dW"]), "-c", "-f", configFile], { env });
   if (check.code !== 0) throw new Error(`haproxy -c rejected ${configFile}:\n${check.stdout}${check.stderr}`);
-  const proc = topology.spawn(options.host, haproxy, ["-f", configFile, "-db"], { logFile: join(topology.workDir, `haproxy-${options.host}.log`) });
+  const proc = topology.spawn(options.host, haproxy, ["-f", configFile, "-db", ...(options.args ?? [])], { logFile: join(topology.workDir, `haproxy-${options.host}.log`), env });
   const timeoutMs = options.startTimeoutMs ?? 10_000;
   for (const listener of options.waitFor ?? []) {
     await topology.waitForListen(options.host, listener.address, listener.port, { timeoutMs, process: proc });

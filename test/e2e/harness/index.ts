@@ -8,3 +8,7 @@ export * from "./hl7";
 export * from "./mllp-client";
 export * from "./dicom";
 export * from "./haproxy";
+export * from "./curl";
+export * from "./product";
+export * from "./dicom-session";
+export * from "./testbed";

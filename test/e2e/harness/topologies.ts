@@ -17,6 +17,11 @@ export interface LayoutOptions {
    * (keepalived or the test moves them). @default false
    */
   readonly haPair?: boolean;
+  /**
+   * Add an admin workstation `admin1` (198.51.100.5/24) on the server-side segment, e.g. as the only
+   * address of `access.adminCidrs` when testing the stats page and `/metrics` on LB eth0. @default false
+   */
+  readonly adminHost?: boolean;
 }
 
 /** Options of {@link buildTwoArm}. */
@@ -44,6 +49,8 @@ export interface LbTopology {
   readonly topology: Topology;
   /** Client host keys (`client1`, ...). */
   readonly clients: readonly string[];
+  /** The admin workstation (`admin1`, 198.51.100.5) when built with `adminHost`. */
+  readonly admin: { readonly host: string; readonly address: string } | undefined;
   /** Real-server host keys (`srv1`, ...), index-aligned with {@link serverAddresses}. */
   readonly servers: readonly string[];
   readonly serverAddresses: readonly string[];
@@ -62,6 +69,13 @@ const INTERNAL_NET = "198.51.100";
 const EXTERNAL_NET = "203.0.113";
 /** Sysctls of an LB node: a full proxy does not forward; non-local bind lets HAProxy bind a VIP it does not hold yet. */
 const LB_SYSCTLS = { "net.ipv4.ip_forward": 0, "net.ipv4.ip_nonlocal_bind": 1 } as const;
+
+/** The admin workstation of {@link LayoutOptions.adminHost}: on the server-side segment, no default route. */
+const ADMIN = { host: "admin1", address: `${INTERNAL_NET}.5` } as const;
+
+function adminHosts(options: LayoutOptions, segment: string): Record<string, HostSpec> {
+  return options.adminHost ? { [ADMIN.host]: { interfaces: { eth0: { segment, addresses: [`${ADMIN.address}/24`] } } } } : {};
+}
 
 function range(count: number, first: number, net: string): string[] {
   return Array.from({ length: count }, (_, i) => `${net}.${first + i}`);
@@ -118,12 +132,13 @@ export function buildTwoArm(options: TwoArmOptions = {}): LbTopology {
   });
   const spec: TopologySpec = {
     segments: { cli: { description: "clients 192.0.2.0/24" }, ext: { description: "external 203.0.113.0/24" }, int: { description: "internal 198.51.100.0/24" } },
-    hosts,
+    hosts: { ...hosts, ...adminHosts(options, "int") },
   };
   return {
     layout: "two-arm",
     topology: buildTopology(spec),
     clients: Object.keys(clientHosts(clients)),
+    admin: options.adminHost ? ADMIN : undefined,
     servers: serverAddresses.map((_, i) => `srv${i + 1}`),
     serverAddresses,
     lbs,
@@ -169,12 +184,13 @@ export function buildOneArm(options: OneArmOptions = {}): LbTopology {
   });
   const spec: TopologySpec = {
     segments: { cli: { description: "clients 192.0.2.0/24" }, vpc: { description: "VPC subnet 198.51.100.0/24" } },
-    hosts,
+    hosts: { ...hosts, ...adminHosts(options, "vpc") },
   };
   return {
     layout: "one-arm",
     topology: buildTopology(spec),
     clients: Object.keys(clientHosts(clients)),
+    admin: options.adminHost ? ADMIN : undefined,
     servers: serverAddresses.map((_, i) => `srv${i + 1}`),
     serverAddresses,
     lbs,
