@@ -50,7 +50,7 @@ describe("imaging-lb CLI", () => {
     assert.equal(r.stdout, "");
     assert.match(r.stderr, /^2 problems in .*bad\.yaml:\n/);
     assert.match(r.stderr, /bad\.yaml:8:7 name: expected a name of 1-32 characters.*got "Bad_Name"/);
-    assert.match(r.stderr, /bad\.yaml:20:42 loadBalancer\.nodes\.lb-1\.adress: unknown field; allowed here: internalAddress, externalAddress, internalSubnet, externalSubnet\n/);
+    assert.match(r.stderr, /bad\.yaml:21:42 loadBalancer\.nodes\.lb-1\.adress: unknown field; allowed here: internalAddress, externalAddress, internalSubnet, externalSubnet\n/);
     assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
   });
 

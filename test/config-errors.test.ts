@@ -55,12 +55,12 @@ const CASES: readonly Case[] = [
   {
     behaviour: "rejects a port given as a quoted string, showing the string",
     input: { fixture: "port-as-string.yaml" },
-    problems: [{ path: "admin.statsPort", line: 37, column: 14, message: [PORT_RULE, /got "8404"$/] }],
+    problems: [{ path: "admin.statsPort", line: 38, column: 14, message: [PORT_RULE, /got "8404"$/] }],
   },
   {
     behaviour: "rejects a list where a mapping of named VIPs is expected, in plain words (not zod's 'record')",
     input: { fixture: "list-for-mapping.yaml" },
-    problems: [{ path: "vips", line: 15, column: 7, message: /^expected a mapping.*, got a list$/ }],
+    problems: [{ path: "vips", line: 16, column: 7, message: /^expected a mapping.*, got a list$/ }],
     defect: "D1: says 'expected record, got a list'",
   },
   {
@@ -72,25 +72,25 @@ const CASES: readonly Case[] = [
   {
     behaviour: "rejects front-end port 0, pointing at the list item",
     input: { fixture: "port-zero.yaml" },
-    problems: [{ path: "services.dicom.frontendPorts.0", line: 21, column: 21, message: [PORT_RULE, /got 0$/] }],
+    problems: [{ path: "services.dicom.frontendPorts.0", line: 22, column: 21, message: [PORT_RULE, /got 0$/] }],
   },
   {
     behaviour: "rejects front-end port 70000, pointing at the second list item",
     input: { fixture: "port-70000.yaml" },
-    problems: [{ path: "services.hl7.frontendPorts.1", line: 21, column: 27, message: [PORT_RULE, /got 70000$/] }],
+    problems: [{ path: "services.hl7.frontendPorts.1", line: 22, column: 27, message: [PORT_RULE, /got 70000$/] }],
   },
   // --- names ---------------------------------------------------------------------------------------
   {
     behaviour: "rejects a server name with upper-case letters, pointing at the key",
     input: { fixture: "name-upper-case.yaml" },
-    problems: [{ path: "servers.EI-Core-1", line: 24, column: 3, message: [/invalid name "EI-Core-1"/, NAME_RULE] }],
+    problems: [{ path: "servers.EI-Core-1", line: 25, column: 3, message: [/invalid name "EI-Core-1"/, NAME_RULE] }],
   },
   {
     behaviour: "rejects underscores in the environment name and in a node name, both at once",
     input: { fixture: "name-underscore.yaml" },
     problems: [
       { path: "name", line: 2, column: 7, message: [NAME_RULE, /got "ei_one_arm"$/] },
-      { path: "loadBalancer.nodes.lb_1", line: 13, column: 5, message: [/invalid name "lb_1"/, NAME_RULE] },
+      { path: "loadBalancer.nodes.lb_1", line: 14, column: 5, message: [/invalid name "lb_1"/, NAME_RULE] },
     ],
   },
   {
@@ -103,67 +103,67 @@ const CASES: readonly Case[] = [
     behaviour: "rejects two services listening on the same port of one VIP, naming the other service",
     input: { fixture: "duplicate-vip-port.yaml" },
     problems: [
-      { path: "services.dicom-tls.frontendPorts.1", line: 22, column: 27, message: /VIP 'core' port 104 is already used by service 'dicom'; use another port or VIP/ },
+      { path: "services.dicom-tls.frontendPorts.1", line: 23, column: 27, message: /VIP 'core' port 104 is already used by service 'dicom'; use another port or VIP/ },
     ],
   },
   {
     behaviour: "rejects an HTTP redirect port that another service on the VIP already listens on",
     input: { fixture: "redirect-port-collision.yaml" },
     problems: [
-      { path: "services.xero.tls.redirectHttpPort", line: 25, column: 30, message: /VIP 'web' port 80 is already used by service 'admin-portal'/ },
+      { path: "services.xero.tls.redirectHttpPort", line: 26, column: 30, message: /VIP 'web' port 80 is already used by service 'admin-portal'/ },
     ],
   },
   {
     behaviour: "rejects an HTTP redirect port equal to the service's own TLS port (two binds on VIP:443)",
     input: { fixture: "redirect-port-own-port.yaml" },
-    problems: [{ path: "services.xero.tls.redirectHttpPort", line: 21, column: 30, message: [/443/, /frontendPorts|front-end port|already/] }],
+    problems: [{ path: "services.xero.tls.redirectHttpPort", line: 22, column: 30, message: [/443/, /frontendPorts|front-end port|already/] }],
     defect: "D6: accepted; the rendered frontend binds 10.30.1.100:443 twice (TLS and plain)",
   },
   // --- references between sections ----------------------------------------------------------------
   {
     behaviour: "rejects a service no server serves, pointing at the service",
     input: { fixture: "service-without-servers.yaml" },
-    problems: [{ path: "services.worklist", line: 20, column: 3, message: /^no servers: no entry in servers serves this service/ }],
+    problems: [{ path: "services.worklist", line: 21, column: 3, message: /^no servers: no entry in servers serves this service/ }],
   },
   {
     behaviour: "rejects a server listing an unknown service, listing the services there are",
     input: { fixture: "server-unknown-service.yaml" },
     problems: [
-      { path: "servers.ei-core-2.services.hl7s", line: 27, column: 28, message: /unknown service 'hl7s'; services defined: core, dicom, hl7, xero, xero-xtend/ },
+      { path: "servers.ei-core-2.services.hl7s", line: 28, column: 28, message: /unknown service 'hl7s'; services defined: core, dicom, hl7, xero, xero-xtend/ },
     ],
   },
   {
     behaviour: "rejects a route naming an unknown server, pointing at the list item",
     input: { fixture: "route-unknown-server.yaml" },
     problems: [
-      { path: "services.xero-xtend.routes.xtend.servers.1", line: 25, column: 37, message: /unknown server 'ei-xtend-1'; servers defined: ei-core-1, ei-core-2/ },
+      { path: "services.xero-xtend.routes.xtend.servers.1", line: 26, column: 37, message: /unknown server 'ei-xtend-1'; servers defined: ei-core-1, ei-core-2/ },
     ],
   },
   {
     behaviour: "rejects TLS termination without a certificate name",
     input: { fixture: "tls-terminate-without-certificate.yaml" },
-    problems: [{ path: "services.portal.tls", line: 24, column: 5, message: /missing certificate: TLS mode terminate needs a certificate name from tls.certificates/ }],
+    problems: [{ path: "services.portal.tls", line: 25, column: 5, message: /missing certificate: TLS mode terminate needs a certificate name from tls.certificates/ }],
   },
   {
     behaviour: "rejects a certificate name not defined in tls.certificates, listing the defined ones",
     input: { fixture: "tls-undefined-certificate.yaml" },
-    problems: [{ path: "services.xero.tls.certificate", line: 21, column: 25, message: /certificate 'web-tls' is not defined in tls.certificates \(defined: web\)/ }],
+    problems: [{ path: "services.xero.tls.certificate", line: 22, column: 25, message: /certificate 'web-tls' is not defined in tls.certificates \(defined: web\)/ }],
   },
   // --- network -------------------------------------------------------------------------------------
   {
     behaviour: "rejects overlapping two-arm subnets",
     input: { fixture: "two-arm-subnets-overlap.yaml" },
-    problems: [{ path: "network.external.cidr", line: 10, column: 21, message: /not overlapping the internal subnet 10\.20\.0\.0\/22, got "10\.20\.2\.0\/24"/ }],
+    problems: [{ path: "network.external.cidr", line: 11, column: 21, message: /not overlapping the internal subnet 10\.20\.0\.0\/22, got "10\.20\.2\.0\/24"/ }],
   },
   {
     behaviour: "rejects equal two-arm subnets",
     input: { fixture: "two-arm-subnets-equal.yaml" },
-    problems: [{ path: "network.external.cidr", line: 10, column: 21, message: /different from the internal subnet 10\.20\.1\.0\/24, got "10\.20\.1\.0\/24"/ }],
+    problems: [{ path: "network.external.cidr", line: 11, column: 21, message: /different from the internal subnet 10\.20\.1\.0\/24, got "10\.20\.1\.0\/24"/ }],
   },
   {
     behaviour: "rejects a subnet outside the VPC CIDR",
     input: { fixture: "subnet-outside-vpc.yaml" },
-    problems: [{ path: "network.subnet.cidr", line: 9, column: 19, message: /expected a subnet inside the VPC CIDR 10\.30\.0\.0\/16, got "10\.31\.1\.0\/24"/ }],
+    problems: [{ path: "network.subnet.cidr", line: 10, column: 19, message: /expected a subnet inside the VPC CIDR 10\.30\.0\.0\/16, got "10\.31\.1\.0\/24"/ }],
   },
   {
     behaviour: "rejects malformed CIDR blocks (a /33, an octet of 256), both at once",
@@ -176,56 +176,56 @@ const CASES: readonly Case[] = [
   {
     behaviour: "rejects a subnet CIDR with host bits set",
     input: { fixture: "cidr-host-bits.yaml" },
-    problems: [{ path: "network.subnet.cidr", line: 9, column: 19, message: /expected a network address \(host bits zero\), got "10\.30\.1\.7\/24"/ }],
+    problems: [{ path: "network.subnet.cidr", line: 10, column: 19, message: /expected a network address \(host bits zero\), got "10\.30\.1\.7\/24"/ }],
   },
   // --- addresses -----------------------------------------------------------------------------------
   {
     behaviour: "rejects a node address outside its subnet",
     input: { fixture: "node-outside-subnet.yaml" },
-    problems: [{ path: "loadBalancer.nodes.lb-1.internalAddress", line: 13, column: 30, message: /expected an address in the load balancer subnet 10\.30\.1\.0\/24, got "10\.30\.2\.10"/ }],
+    problems: [{ path: "loadBalancer.nodes.lb-1.internalAddress", line: 14, column: 30, message: /expected an address in the load balancer subnet 10\.30\.1\.0\/24, got "10\.30\.2\.10"/ }],
   },
   {
     behaviour: "rejects a two-arm VIP in the internal subnet (VIPs live on the client side)",
     input: { fixture: "vip-outside-subnet.yaml" },
-    problems: [{ path: "vips.core.address", line: 18, column: 20, message: /expected an address in the client-side subnet 10\.20\.2\.0\/24, got "10\.20\.1\.101"/ }],
+    problems: [{ path: "vips.core.address", line: 19, column: 20, message: /expected an address in the client-side subnet 10\.20\.2\.0\/24, got "10\.20\.1\.101"/ }],
   },
   {
     behaviour: "rejects addresses AWS reserves (.3, the broadcast .255, the network .0), all at once",
     input: { fixture: "aws-reserved-addresses.yaml" },
     problems: [
-      { path: "loadBalancer.nodes.lb-1.internalAddress", line: 13, column: 30, message: /"10\.30\.1\.3" is reserved by AWS .*; choose another/ },
-      { path: "vips.web.address", line: 16, column: 19, message: /"10\.30\.1\.255" is reserved by AWS/ },
-      { path: "vips.core.address", line: 17, column: 20, message: /"10\.30\.1\.0" is reserved by AWS/ },
+      { path: "loadBalancer.nodes.lb-1.internalAddress", line: 14, column: 30, message: /"10\.30\.1\.3" is reserved by AWS .*; choose another/ },
+      { path: "vips.web.address", line: 17, column: 19, message: /"10\.30\.1\.255" is reserved by AWS/ },
+      { path: "vips.core.address", line: 18, column: 20, message: /"10\.30\.1\.0" is reserved by AWS/ },
     ],
   },
   {
     behaviour: "rejects a VIP equal to a node's own address",
     input: { fixture: "vip-equals-node.yaml" },
-    problems: [{ path: "vips.web.address", line: 16, column: 19, message: /"10\.30\.1\.10" is a node's own address; a VIP needs an address of its own/ }],
+    problems: [{ path: "vips.web.address", line: 17, column: 19, message: /"10\.30\.1\.10" is a node's own address; a VIP needs an address of its own/ }],
   },
   {
     behaviour: "rejects externalAddress on a one-arm node, saying how to fix it",
     input: { fixture: "external-address-one-arm.yaml" },
-    problems: [{ path: "loadBalancer.nodes.lb-1.externalAddress", line: 13, column: 42, message: /remove externalAddress or use layout two-arm/ }],
+    problems: [{ path: "loadBalancer.nodes.lb-1.externalAddress", line: 14, column: 42, message: /remove externalAddress or use layout two-arm/ }],
   },
   {
     behaviour: "rejects a two-arm node without externalAddress, pointing at the node",
     input: { fixture: "external-address-missing-two-arm.yaml" },
-    problems: [{ path: "loadBalancer.nodes.lb-a", line: 14, column: 5, message: /missing externalAddress: two-arm nodes need an eth1 address in the external subnet/ }],
+    problems: [{ path: "loadBalancer.nodes.lb-a", line: 15, column: 5, message: /missing externalAddress: two-arm nodes need an eth1 address in the external subnet/ }],
   },
   // --- nodes and HA --------------------------------------------------------------------------------
   {
     behaviour: "rejects three nodes, and the HA settings that need exactly two, both at once",
     input: { fixture: "three-nodes.yaml" },
     problems: [
-      { path: "loadBalancer.nodes", line: 14, column: 5, message: /expected 1 node \(single load balancer\) or 2 \(HA pair\), got 3/ },
-      { path: "loadBalancer.ha", line: 17, column: 3, message: /HA settings need exactly 2 nodes/ },
+      { path: "loadBalancer.nodes", line: 15, column: 5, message: /expected 1 node \(single load balancer\) or 2 \(HA pair\), got 3/ },
+      { path: "loadBalancer.ha", line: 18, column: 3, message: /HA settings need exactly 2 nodes/ },
     ],
   },
   {
     behaviour: "rejects HA settings with a single node",
     input: { fixture: "ha-one-node.yaml" },
-    problems: [{ path: "loadBalancer.ha", line: 14, column: 3, message: /HA settings need exactly 2 nodes in loadBalancer.nodes/ }],
+    problems: [{ path: "loadBalancer.ha", line: 15, column: 3, message: /HA settings need exactly 2 nodes in loadBalancer.nodes/ }],
   },
   // --- required and unknown fields -----------------------------------------------------------------
   {
@@ -251,49 +251,49 @@ const CASES: readonly Case[] = [
     behaviour: "rejects a misspelt key inside services.dicom.healthCheck with a did-you-mean hint",
     input: { fixture: "unknown-health-check-key.yaml" },
     problems: [
-      { path: "services.dicom.healthCheck.intervall", line: 24, column: 7, message: [/^unknown field \(did you mean 'interval'\?\)/, /allowed here: type, port, path/] },
+      { path: "services.dicom.healthCheck.intervall", line: 25, column: 7, message: [/^unknown field \(did you mean 'interval'\?\)/, /allowed here: type, port, path/] },
     ],
   },
   {
     behaviour: "rejects a misspelt key inside a node with a did-you-mean hint, and the address it left missing",
     input: { fixture: "unknown-node-key.yaml" },
     problems: [
-      { path: "loadBalancer.nodes.lb-1.internalAdress", line: 13, column: 13, message: /^unknown field \(did you mean 'internalAddress'\?\); allowed here: internalAddress, externalAddress/ },
-      { path: "loadBalancer.nodes.lb-1.internalAddress", line: 13, column: 11, message: MISSING },
+      { path: "loadBalancer.nodes.lb-1.internalAdress", line: 14, column: 13, message: /^unknown field \(did you mean 'internalAddress'\?\); allowed here: internalAddress, externalAddress/ },
+      { path: "loadBalancer.nodes.lb-1.internalAddress", line: 14, column: 11, message: MISSING },
     ],
   },
   // --- rules that depend on mode and layout --------------------------------------------------------
   {
     behaviour: "rejects TProxy in one-arm",
     input: { fixture: "tproxy-one-arm.yaml" },
-    problems: [{ path: "services.core.clientAddress", line: 21, column: 20, message: /tproxy needs layout two-arm/ }],
+    problems: [{ path: "services.core.clientAddress", line: 22, column: 20, message: /tproxy needs layout two-arm/ }],
   },
   {
     behaviour: "rejects cookie persistence in tcp mode, suggesting source-ip",
     input: { fixture: "cookie-persistence-tcp.yaml" },
-    problems: [{ path: "services.core.persistence.type", line: 21, column: 26, message: /cookie persistence needs mode http; use source-ip in mode tcp, got "cookie"/ }],
+    problems: [{ path: "services.core.persistence.type", line: 22, column: 26, message: /cookie persistence needs mode http; use source-ip in mode tcp, got "cookie"/ }],
   },
   {
     behaviour: "rejects forwarded-for in tcp mode",
     input: { fixture: "forwarded-for-tcp.yaml" },
-    problems: [{ path: "services.hl7.clientAddress", line: 21, column: 20, message: /forwarded-for inserts an HTTP header and needs mode http/ }],
+    problems: [{ path: "services.hl7.clientAddress", line: 22, column: 20, message: /forwarded-for inserts an HTTP header and needs mode http/ }],
   },
   {
     behaviour: "rejects HSTS on a service that does not terminate TLS",
     input: { fixture: "hsts-without-tls.yaml" },
-    problems: [{ path: "services.portal.tls.hsts", line: 24, column: 24, message: /HSTS needs mode http with tls.mode terminate or reencrypt/ }],
+    problems: [{ path: "services.portal.tls.hsts", line: 25, column: 24, message: /HSTS needs mode http with tls.mode terminate or reencrypt/ }],
   },
   // --- free text that ends up in haproxy.cfg -------------------------------------------------------
   {
     behaviour: "rejects a header value with a line break (it would split the haproxy.cfg line and inject a header)",
     input: { fixture: "header-value-newline.yaml" },
-    problems: [{ path: "services.xero.requestHeaders.set.X-Site", line: 22, column: 22, message: /got "radiology\\nX-Injected: 1"/ }],
+    problems: [{ path: "services.xero.requestHeaders.set.X-Site", line: 23, column: 22, message: /got "radiology\\nX-Injected: 1"/ }],
     defect: "D7: accepted; haproxy -dW -c then fails with 'unmatched quote'",
   },
   {
     behaviour: "rejects an HTTP check path with a space (it would become a second http-check argument)",
     input: { fixture: "health-check-path-space.yaml" },
-    problems: [{ path: "services.xero.healthCheck.path", line: 21, column: 38, message: /got "\/status page"/ }],
+    problems: [{ path: "services.xero.healthCheck.path", line: 22, column: 38, message: /got "\/status page"/ }],
     defect: "D8: accepted; haproxy -dW -c then fails on 'http-check send'",
   },
   // --- durations and health checks -----------------------------------------------------------------
@@ -301,25 +301,25 @@ const CASES: readonly Case[] = [
     behaviour: "rejects durations HAProxy does not take ('24 hours', '0s'), both at once",
     input: { fixture: "bad-duration.yaml" },
     problems: [
-      { path: "services.hl7.timeouts.client", line: 21, column: 25, message: [DURATION_RULE, /got "24 hours"$/] },
-      { path: "services.dicom.healthCheck.interval", line: 23, column: 48, message: [DURATION_RULE, /got "0s"$/] },
+      { path: "services.hl7.timeouts.client", line: 22, column: 25, message: [DURATION_RULE, /got "24 hours"$/] },
+      { path: "services.dicom.healthCheck.interval", line: 24, column: 48, message: [DURATION_RULE, /got "0s"$/] },
     ],
   },
   {
     behaviour: "rejects a 17-character called AE title for a dicom-echo check",
     input: { fixture: "ae-title-17-chars.yaml" },
-    problems: [{ path: "services.dicom.healthCheck.calledAeTitle", line: 21, column: 53, message: [AE_RULE, /got "EI_CORE_ARCHIVE_1"$/] }],
+    problems: [{ path: "services.dicom.healthCheck.calledAeTitle", line: 22, column: 53, message: [AE_RULE, /got "EI_CORE_ARCHIVE_1"$/] }],
   },
   {
     behaviour: "rejects a 17-character AE title on a server",
     input: { fixture: "server-ae-title-17-chars.yaml" },
-    problems: [{ path: "servers.ei-core-1.aeTitle", line: 24, column: 46, message: [AE_RULE, /EI_CORE_ARCHIVE_1/] }],
+    problems: [{ path: "servers.ei-core-1.aeTitle", line: 25, column: 46, message: [AE_RULE, /EI_CORE_ARCHIVE_1/] }],
     defect: "D3: accepted (servers.*.aeTitle is not validated)",
   },
   {
     behaviour: "rejects a check timeout longer than the check interval",
     input: { fixture: "check-timeout-over-interval.yaml" },
-    problems: [{ path: "services.hl7.timeouts.check", line: 21, column: 24, message: /expected a check timeout no longer than the check interval 5s, got "10s"/ }],
+    problems: [{ path: "services.hl7.timeouts.check", line: 22, column: 24, message: /expected a check timeout no longer than the check interval 5s, got "10s"/ }],
   },
   // --- YAML ----------------------------------------------------------------------------------------
   {
@@ -415,6 +415,27 @@ const CASES: readonly Case[] = [
     },
     problems: [{ path: "", line: null, message: /is a directory, expected a YAML file/ }],
   },
+  // --- network egress and HA modes ------------------------------------------------------------------
+  {
+    behaviour: "rejects a created VPC without a NAT subnet (the nodes could not install HAProxy at boot)",
+    input: { fixture: "created-vpc-without-nat.yaml" },
+    problems: [{ path: "network", line: 6, column: 1, message: /missing natSubnet: a created VPC needs a public subnet for a NAT gateway/ }],
+  },
+  {
+    behaviour: "rejects a NAT subnet in an adopted VPC",
+    input: { fixture: "nat-with-adopted-vpc.yaml" },
+    problems: [{ path: "network.natSubnet", line: 11, column: 3, message: /only for a created VPC/ }],
+  },
+  {
+    behaviour: "rejects route-table failover in a created VPC (the clients' route tables predate the stack)",
+    input: { fixture: "route-table-created-vpc.yaml" },
+    problems: [{ path: "loadBalancer.ha.vipMode", line: 19, column: 14, message: /route-table needs an adopted VPC \(network\.vpcId\)/ }],
+  },
+  {
+    behaviour: "rejects an Elastic IP on a VIP of a secondary-ip pair (it would not follow the VIP)",
+    input: { fixture: "eip-in-secondary-ip-pair.yaml" },
+    problems: [{ path: "vips.web.elasticIp", line: 25, column: 43, message: /Elastic IP moves only with ha\.vipMode elastic-ip \(now secondary-ip\)/ }],
+  },
 ];
 
 /** Words that betray a message written for developers, not for the person editing the file. */
@@ -488,7 +509,7 @@ describe("environment loader: how problems read", () => {
   it("formats a problem as file:line:column path: message", () => {
     const file = join(FIXTURES, "port-70000.yaml");
     const [p] = loadError(file).problems;
-    assert.equal(formatProblem(p), `${file}:21:27 services.hl7.frontendPorts.1: expected a port number 1-65535, got 70000`);
+    assert.equal(formatProblem(p), `${file}:22:27 services.hl7.frontendPorts.1: expected a port number 1-65535, got 70000`);
   });
 
   it("lists every problem in the error message, counted and sorted by line", () => {
@@ -498,7 +519,7 @@ describe("environment loader: how problems read", () => {
     assert.equal(lines[0], `3 problems in ${file}:`);
     assert.deepEqual(
       lines.slice(1).map((l) => l.trim().split(" ")[0]),
-      [`${file}:13:30`, `${file}:16:19`, `${file}:17:20`],
+      [`${file}:14:30`, `${file}:17:19`, `${file}:18:20`],
     );
     assert.doesNotMatch(err.message, /\n\s+at /, "no stack frames in the message");
   });
@@ -510,7 +531,7 @@ describe("environment loader: how problems read", () => {
       process.chdir(join(__dirname, "..", ".."));
       const err = loadError(relative);
       assert.equal(err.problems[0].file, relative);
-      assert.match(err.message, /^1 problem in test\/fixtures\/bad\/port-zero\.yaml:\n {2}test\/fixtures\/bad\/port-zero\.yaml:21:21 /);
+      assert.match(err.message, /^1 problem in test\/fixtures\/bad\/port-zero\.yaml:\n {2}test\/fixtures\/bad\/port-zero\.yaml:22:21 /);
     } finally {
       process.chdir(cwd);
     }

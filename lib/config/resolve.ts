@@ -108,6 +108,30 @@ function checkNetwork(env: Environment, out: ProblemCollector): void {
   const subnets: Array<[string, SubnetInput]> =
     net.layout === "two-arm" ? [["internal", net.internal], ["external", net.external]] : [["subnet", net.subnet]];
   for (const [key, subnet] of subnets) checkSubnet(env, ["network", key], subnet, out);
+  if (net.vpcId && net.natSubnet) {
+    out.add(["network", "natSubnet"], "only for a created VPC: an adopted VPC (vpcId) brings its own egress (NAT, proxy or endpoints)", "key");
+  } else if (!net.vpcId && !net.natSubnet) {
+    out.add(["network"], "missing natSubnet: a created VPC needs a public subnet for a NAT gateway, or the nodes cannot install HAProxy at boot (or adopt your VPC with vpcId)", "key");
+  } else if (net.natSubnet) {
+    if (!isNetworkAddress(net.natSubnet.cidr)) out.add(["network", "natSubnet", "cidr"], `expected a network address (host bits zero), got "${net.natSubnet.cidr}"`);
+    if (net.vpcCidr && !cidrWithin(net.natSubnet.cidr, net.vpcCidr)) {
+      out.add(["network", "natSubnet", "cidr"], `expected a subnet inside the VPC CIDR ${net.vpcCidr}, got "${net.natSubnet.cidr}"`);
+    }
+    if (net.natSubnet.subnetId) out.add(["network", "natSubnet", "subnetId"], "the NAT subnet of a created VPC is created too; remove subnetId", "key");
+    for (const [key, subnet] of subnets) {
+      if (cidrsOverlap(subnet.cidr, net.natSubnet.cidr)) out.add(["network", "natSubnet", "cidr"], `expected a subnet not overlapping ${key} ${subnet.cidr}, got "${net.natSubnet.cidr}"`);
+    }
+  }
+  if (env.loadBalancer.ha?.vipMode === "route-table" && !net.vpcId) {
+    out.add(["loadBalancer", "ha", "vipMode"], "route-table needs an adopted VPC (network.vpcId): its ha.routeTableIds are the clients' route tables, which exist before this stack");
+  }
+  if (Object.keys(env.loadBalancer.nodes).length === 2) {
+    for (const [name, vip] of Object.entries(env.vips)) {
+      if (vip.elasticIp && env.loadBalancer.ha?.vipMode !== "elastic-ip") {
+        out.add(["vips", name, "elasticIp"], `in an HA pair an Elastic IP moves only with ha.vipMode elastic-ip (now ${env.loadBalancer.ha?.vipMode ?? "secondary-ip"})`);
+      }
+    }
+  }
   if (net.layout === "two-arm" && cidrsOverlap(net.internal.cidr, net.external.cidr)) {
     const same = net.internal.cidr === net.external.cidr;
     out.add(

@@ -65,6 +65,9 @@ const networkCommon = {
     .optional()
     .describe("Adopt this existing VPC (hospital VPCs are usually already joined to the site network). @default a new VPC is created"),
   vpcCidr: cidrSchema.optional().describe("CIDR block of the VPC: required when the VPC is created, and used for checks when adopted."),
+  natSubnet: subnetSchema
+    .optional()
+    .describe("Created VPC only: a public subnet holding a NAT gateway, so the nodes reach package mirrors and AWS APIs at boot. Required when the VPC is created (an adopted VPC brings its own egress)."),
 };
 
 export const networkSchema = z

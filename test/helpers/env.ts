@@ -21,6 +21,7 @@ export function baseEnvironment(): Fixture {
       vpcCidr: "10.20.0.0/16",
       internal: { cidr: "10.20.1.0/24", availabilityZone: "eu-west-1a" },
       external: { cidr: "10.20.2.0/24", availabilityZone: "eu-west-1a" },
+      natSubnet: { cidr: "10.20.0.0/24", availabilityZone: "eu-west-1a" },
     },
     loadBalancer: { nodes: { "lb-a": { internalAddress: "10.20.1.10", externalAddress: "10.20.2.10" } } },
     vips: { main: { address: "10.20.2.100" } },
