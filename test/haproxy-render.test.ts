@@ -195,6 +195,34 @@ describe("haproxy.cfg renderer", () => {
       "http-request replace-path '^/x2/?(.*)' '/\\1'",
     ]);
     assert.deepEqual(be.slice(-1), ["server s2 10.20.1.22:8080"]);
+    assert.ok(be.includes("default-server check inter 5s fall 3 rise 2 port 8080"), "a route's servers are checked on the route's port");
+  });
+
+  it("keeps clients on their server in route backends too (same persistence as the service)", () => {
+    const cfg = render({
+      services: {
+        app: {
+          mode: "http",
+          frontendPorts: [80],
+          persistence: { type: "cookie-source" },
+          routes: { xtend: { pathPrefixes: ["/xtend/"], backendPort: 8080 } },
+        },
+      },
+    });
+    const be = section(cfg, "backend be_app_xtend");
+    assert.ok(be.includes("stick-table type ip size 200k expire 60m"));
+    assert.ok(be.includes("stick on src"));
+    assert.ok(be.includes("cookie SERVERID insert indirect nocache httponly maxidle 60m"));
+    assert.deepEqual(be.slice(-2), ["server s1 10.20.1.21:8080 cookie s1", "server s2 10.20.1.22:8080 cookie s2"]);
+  });
+
+  it("redispatches on every retry, so a client stuck to a dead server moves on at once", () => {
+    assert.ok(section(render({}), "defaults").includes("option redispatch 1"));
+  });
+
+  it("caps the default check timeout by the check interval", () => {
+    const cfg = render({ services: { app: { healthCheck: { type: "tcp", interval: "2s" } } } });
+    assert.ok(section(cfg, "backend be_app").includes("timeout check 2s"));
   });
 
   it("rewrites URLs in the order given", () => {

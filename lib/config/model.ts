@@ -94,6 +94,8 @@ export interface ResolvedRoute {
   readonly pathPrefixes: readonly string[];
   readonly members: readonly ResolvedMember[];
   readonly stripPrefix: boolean;
+  /** Port the route's servers are checked on: the service's explicit check port, else the route's port. */
+  readonly checkPort?: number;
 }
 
 export interface ResolvedCertificate {

@@ -390,6 +390,7 @@ function resolveService(
         pathPrefixes: r.pathPrefixes,
         members: chosen.map((m) => ({ ...m, backup: false, port })),
         stripPrefix: r.stripPrefix ?? false,
+        checkPort: s.healthCheck?.port ?? port ?? s.frontendPorts?.[0],
       };
     });
 
@@ -427,7 +428,8 @@ function resolveService(
     client: t.client ?? (http ? "10m" : "1h"),
     server: t.server ?? (http ? "10m" : "1h"),
     queue: t.queue ?? "30s",
-    check: t.check ?? (checkType === "dicom-echo" ? "5s" : "3s"),
+    // A check may not outlast its interval: the default is capped by it.
+    check: t.check ?? shorter(checkType === "dicom-echo" ? "5s" : "3s", interval),
     httpRequest: http ? (t.httpRequest ?? "30s") : undefined,
     httpKeepAlive: http ? (t.httpKeepAlive ?? "10s") : undefined,
     tunnel: http ? (t.tunnel ?? "1h") : undefined,
@@ -485,6 +487,11 @@ function resolveService(
     members: resolvedMembers,
     extraDirectives: { frontend: s.extraDirectives?.frontend ?? [], backend: s.extraDirectives?.backend ?? [] },
   };
+}
+
+/** The shorter of two HAProxy durations. */
+function shorter(a: string, b: string): string {
+  return durationMs(a) <= durationMs(b) ? a : b;
 }
 
 /** Two services may not listen on the same VIP port; nor may a service use the stats port. */

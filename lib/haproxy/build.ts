@@ -71,7 +71,8 @@ export function buildHaproxyConfig(env: ResolvedEnvironment, options: HaproxyBui
     defaults: {
       mode: "tcp",
       log: "global",
-      options: ["dontlognull", "redispatch"],
+      // Redispatch on every retry: a client stuck to a dead server moves on at once, not after the last retry.
+      options: ["dontlognull", "redispatch 1"],
       retries: 3,
       timeouts: { connect: "5s", client: "1m", server: "1m", queue: "30s", check: "3s" },
       defaultServer: ["on-marked-down shutdown-sessions"],
@@ -195,32 +196,37 @@ function serverOptions(m: ResolvedMember, cookie: boolean): string[] {
   ];
 }
 
-function serviceBackends(s: ResolvedService, pair: boolean): BackendSection[] {
+/** `default-server` options of a backend of `s` whose servers are checked on `checkPort`. */
+function defaultServerOptions(s: ResolvedService, checkPort: number | undefined): string[] {
   const hc = s.healthCheck;
-  const defaultServer: string[] = [];
+  const options: string[] = [];
   if (hc.type !== "none") {
-    defaultServer.push("check", `inter ${hc.interval}`, `fall ${hc.fall}`, `rise ${hc.rise}`);
-    if (hc.port !== undefined) defaultServer.push(`port ${hc.port}`);
+    options.push("check", `inter ${hc.interval}`, `fall ${hc.fall}`, `rise ${hc.rise}`);
+    if (checkPort !== undefined) options.push(`port ${checkPort}`);
     if (hc.type === "tls" || (hc.type === "http" && hc.ssl)) {
       // Checks of a re-encrypting service verify like its traffic; a TLS check of plain traffic only handshakes.
-      defaultServer.push(...(s.tls.mode === "reencrypt" ? ["check-ssl"] : ["check-ssl", "verify none"]));
+      options.push(...(s.tls.mode === "reencrypt" ? ["check-ssl"] : ["check-ssl", "verify none"]));
     }
   }
   if (s.tls.mode === "reencrypt") {
-    defaultServer.push("ssl");
+    options.push("ssl");
     if (s.tls.verifyServer === "required") {
-      defaultServer.push("verify required", "ca-file @system-ca");
-      if (s.tls.serverName) defaultServer.push(`sni str(${s.tls.serverName})`, `verifyhost ${s.tls.serverName}`);
+      options.push("verify required", "ca-file @system-ca");
+      if (s.tls.serverName) options.push(`sni str(${s.tls.serverName})`, `verifyhost ${s.tls.serverName}`);
     } else {
-      defaultServer.push("verify none");
+      options.push("verify none");
     }
   }
+  return options;
+}
+
+function serviceBackends(s: ResolvedService, pair: boolean): BackendSection[] {
   const source =
     s.clientAddress === "tproxy" ? "0.0.0.0 usesrc clientip" : s.clientAddress === "source" ? s.sourceAddress : undefined;
   const persistence = s.persistence;
   const sticky = persistence.type === "source-ip" || persistence.type === "cookie-source";
   const cookie = persistence.type === "cookie" || persistence.type === "cookie-source";
-  const base = {
+  const base: Omit<BackendSection, "name" | "description" | "defaultServer" | "httpRequest" | "extra" | "servers"> = {
     mode: s.mode,
     balance: s.balance === "active-backup" ? "roundrobin" : s.balance,
     options: s.tcpKeepalive ? ["srvtcpka"] : [],
@@ -234,17 +240,18 @@ function serviceBackends(s: ResolvedService, pair: boolean): BackendSection[] {
     },
     source,
     httpResponse: [],
-    defaultServer,
-  } as const;
-  const main: BackendSection = {
-    ...base,
-    name: backendName(s.name),
-    description: s.description,
+    // Every backend of the service (its routes too) keeps clients on their server the same way.
     stickTable: sticky ? { type: "ip", size: "200k", expire: persistence.timeout, peers: pair ? PEERS_SECTION : undefined } : undefined,
     stickOn: sticky ? "src" : undefined,
     cookie: cookie
       ? `${persistence.cookieName} insert indirect nocache httponly${terminates(s) ? " secure" : ""} maxidle ${persistence.timeout}`
       : undefined,
+  };
+  const main: BackendSection = {
+    ...base,
+    name: backendName(s.name),
+    description: s.description,
+    defaultServer: defaultServerOptions(s, s.healthCheck.port),
     httpRequest: [],
     extra: s.extraDirectives.backend,
     servers: [
@@ -260,8 +267,9 @@ function serviceBackends(s: ResolvedService, pair: boolean): BackendSection[] {
       httpRequest: r.stripPrefix
         ? r.pathPrefixes.map((p) => ({ action: `replace-path ${regexArg(`^${escapeRegex(p.replace(/\/$/, ""))}/?(.*)`)} '/\\1'` }))
         : [],
+      defaultServer: defaultServerOptions(s, r.checkPort),
       extra: [],
-      servers: r.members.map((m) => ({ name: m.name, address: m.address, port: m.port, options: serverOptions(m, false) })),
+      servers: r.members.map((m) => ({ name: m.name, address: m.address, port: m.port, options: serverOptions(m, cookie) })),
     }),
   );
   return [main, ...routes];
