@@ -304,12 +304,8 @@ function validate(spec: KeepalivedNodeSpec): void {
       );
     }
   }
-  if (spec.advertIntervalSeconds !== undefined) {
-    checkInteger(issues, "advertIntervalSeconds", spec.advertIntervalSeconds, 1, 255);
-  }
-  if (spec.priority !== undefined) {
-    checkInteger(issues, "priority", spec.priority, 1, 254);
-  }
+  checkInteger(issues, "advertIntervalSeconds", spec.advertIntervalSeconds, 1, 255, true);
+  checkInteger(issues, "priority", spec.priority, 1, 254, true);
   if (spec.preempt !== undefined && typeof spec.preempt !== "boolean") {
     issues.add("preempt", "true or false", spec.preempt);
   }
@@ -335,21 +331,11 @@ function validate(spec: KeepalivedNodeSpec): void {
     issues.add("scriptUser", "an unprivileged user", spec.scriptUser, "health checks must not run as root");
   }
   const check = spec.haproxyCheck ?? {};
-  if (check.intervalSeconds !== undefined) {
-    checkInteger(issues, "haproxyCheck.intervalSeconds", check.intervalSeconds, 1, 3600);
-  }
-  if (check.fall !== undefined) {
-    checkInteger(issues, "haproxyCheck.fall", check.fall, 1, 100);
-  }
-  if (check.rise !== undefined) {
-    checkInteger(issues, "haproxyCheck.rise", check.rise, 1, 100);
-  }
-  if (check.weight !== undefined) {
-    checkInteger(issues, "haproxyCheck.weight", check.weight, -253, 0);
-  }
-  if (check.healthTimeoutSeconds !== undefined) {
-    checkInteger(issues, "haproxyCheck.healthTimeoutSeconds", check.healthTimeoutSeconds, 1, 60);
-  }
+  checkInteger(issues, "haproxyCheck.intervalSeconds", check.intervalSeconds, 1, 3600, true);
+  checkInteger(issues, "haproxyCheck.fall", check.fall, 1, 100, true);
+  checkInteger(issues, "haproxyCheck.rise", check.rise, 1, 100, true);
+  checkInteger(issues, "haproxyCheck.weight", check.weight, -253, 0, true);
+  checkInteger(issues, "haproxyCheck.healthTimeoutSeconds", check.healthTimeoutSeconds, 1, 60, true);
   if (check.processCommand !== undefined && !SAFE_COMMAND.test(check.processCommand)) {
     issues.add(
       "haproxyCheck.processCommand",

@@ -365,18 +365,10 @@ function validate(spec: NotifyScriptSpec): void {
     issues.add("region", "an AWS region such as eu-west-1", spec.region);
   }
   checkInterfaceName(issues, "interfaceName", spec.interfaceName);
-  if (spec.maxAttempts !== undefined) {
-    checkInteger(issues, "maxAttempts", spec.maxAttempts, 1, 100);
-  }
-  if (spec.initialBackoffMs !== undefined) {
-    checkInteger(issues, "initialBackoffMs", spec.initialBackoffMs, 1, 600_000);
-  }
-  if (spec.maxBackoffMs !== undefined) {
-    checkInteger(issues, "maxBackoffMs", spec.maxBackoffMs, 1, 600_000);
-  }
-  if (spec.httpTimeoutSeconds !== undefined) {
-    checkInteger(issues, "httpTimeoutSeconds", spec.httpTimeoutSeconds, 1, 300);
-  }
+  checkInteger(issues, "maxAttempts", spec.maxAttempts, 1, 100, true);
+  checkInteger(issues, "initialBackoffMs", spec.initialBackoffMs, 1, 600_000, true);
+  checkInteger(issues, "maxBackoffMs", spec.maxBackoffMs, 1, 600_000, true);
+  checkInteger(issues, "httpTimeoutSeconds", spec.httpTimeoutSeconds, 1, 300, true);
   if (spec.lockFile !== undefined) {
     checkAbsolutePath(issues, "lockFile", spec.lockFile);
   }

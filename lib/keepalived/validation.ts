@@ -58,7 +58,8 @@ export function isIpv4(value: unknown): value is string {
 }
 
 /** Checks that `value` is an integer in `[min, max]`. */
-export function checkInteger(issues: IssueList, path: string, value: unknown, min: number, max: number): void {
+export function checkInteger(issues: IssueList, path: string, value: unknown, min: number, max: number, optional = false): void {
+  if (optional && value === undefined) return; // absent: the default applies
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
     issues.add(path, `an integer ${min < 0 ? `${min} to ${max}` : `${min}-${max}`}`, value);
   }
