@@ -149,7 +149,8 @@ export interface ResolvedEnvironment {
     readonly instanceType: string;
     readonly os: "ubuntu-24.04" | "al2023";
     readonly amiSsmParameter?: string;
-    readonly haproxy: { readonly source: "distribution" | "ppa"; readonly version?: string };
+    /** The package source and the LTS series it is pinned to. */
+    readonly haproxy: { readonly source: "distribution" | "ppa"; readonly version: string };
     readonly rootVolumeGiB: number;
   };
   /** Sorted by name; the first is the primary. */

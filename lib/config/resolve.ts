@@ -58,7 +58,10 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
       instanceType: env.loadBalancer.instanceType,
       os: env.loadBalancer.os,
       amiSsmParameter: env.loadBalancer.amiSsmParameter,
-      haproxy: env.loadBalancer.haproxy,
+      haproxy: {
+        source: env.loadBalancer.haproxy.source,
+        version: env.loadBalancer.haproxy.version ?? (env.loadBalancer.haproxy.source === "ppa" ? "3.0" : "2.8"),
+      },
       rootVolumeGiB: env.loadBalancer.rootVolumeGiB,
     },
     nodes,

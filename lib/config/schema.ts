@@ -115,7 +115,11 @@ export const loadBalancerSchema = z.strictObject({
   haproxy: z
     .strictObject({
       source: z.enum(["distribution", "ppa"]).default("distribution").describe("distribution package, or the vbernat PPA (Ubuntu only). @default distribution"),
-      version: z.string().regex(/^\d+\.\d+$/, { error: "expected an HAProxy LTS branch such as 2.8 or 3.0" }).optional().describe("LTS branch for the PPA, e.g. 3.0."),
+      version: z
+        .string()
+        .regex(/^\d+\.\d*[02468]$/, { error: "expected an HAProxy LTS branch (even minor) such as 2.8 or 3.0" })
+        .optional()
+        .describe("LTS branch the package is pinned to. @default 2.8 from the distribution (Ubuntu 24.04 and AL2023 ship it), 3.0 from the PPA"),
     })
     .default({ source: "distribution" }),
   rootVolumeGiB: z.int().min(8).max(1024).default(20).describe("Encrypted gp3 root volume size. @default 20"),
