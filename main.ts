@@ -167,6 +167,21 @@ function display(file: string): string {
   return rel.startsWith("..") || isAbsolute(rel) ? file : rel;
 }
 
+/**
+ * cdktf's validation failure as lines for the user: each `[<stack>/<construct>] problem` line prefixed
+ * with the stack's environment file, without the advice to skip validation.
+ */
+function synthFailure(message: string, environments: readonly ResolvedEnvironment[]): string[] {
+  const files = new Map(environments.map((env) => [env.name, env.sourceFile]));
+  return message
+    .split("\n")
+    .filter((line) => line.trim() !== "" && !line.startsWith("If you wish to ignore these validations"))
+    .map((line) => {
+      const file = files.get(/^\s*\[([^/\]]+)[/\]]/.exec(line)?.[1] ?? "");
+      return file === undefined ? line : `${display(file)}: ${line.trim()}`;
+    });
+}
+
 function fail(lines: readonly string[]): number {
   for (const line of lines) process.stderr.write(`${line}\n`);
   return 1;
@@ -198,16 +213,25 @@ export async function main(): Promise<number> {
 
   const outdir = resolve(process.env.CDKTF_OUTDIR ?? "cdktf.out");
   const staging = mkdtempSync(join(dirname(outdir), `.${basename(outdir)}.staging-`));
+  const refused: string[] = [];
   try {
     const { App } = await import("cdktf");
     const { ImagingLbStack } = await import("./lib/constructs/imaging-lb-stack");
     const app = new App({ outdir: staging });
-    for (const env of environments) new ImagingLbStack(app, env.name, { environment: env });
-    app.synth();
+    for (const env of environments) {
+      try {
+        new ImagingLbStack(app, env.name, { environment: env });
+      } catch (e) {
+        refused.push(e instanceof Error ? e.message : String(e));
+      }
+    }
+    if (refused.length === 0) app.synth();
   } catch (e) {
+    refused.push(...synthFailure(e instanceof Error ? e.message : String(e), environments));
+  }
+  if (refused.length > 0) {
     rmSync(staging, { recursive: true, force: true });
-    const message = e instanceof Error ? e.message : String(e);
-    return fail(["imaging-lb: nothing synthesized.", message]);
+    return fail(["imaging-lb: nothing synthesized.", ...refused]);
   }
   rmSync(outdir, { recursive: true, force: true });
   renameSync(staging, outdir);

@@ -20,6 +20,7 @@ const BASE = {
     vpcCidr: "10.20.0.0/16",
     internal: { cidr: "10.20.1.0/24", availabilityZone: "eu-west-1a" },
     external: { cidr: "10.20.2.0/24", availabilityZone: "eu-west-1a" },
+    natSubnet: { cidr: "10.20.0.0/24", availabilityZone: "eu-west-1a" },
   },
   loadBalancer: { nodes: { "lb-a": { internalAddress: "10.20.1.10", externalAddress: "10.20.2.10" } } },
   vips: { web: { address: "10.20.2.100" } },
@@ -96,7 +97,7 @@ describe("instance role", () => {
   it("secondary-ip one-arm pair: the client-side ENI is eth0", () => {
     const json = synth({
       ...BASE,
-      network: { layout: "one-arm", vpcCidr: "10.20.0.0/16", subnet: { cidr: "10.20.1.0/24", availabilityZone: "eu-west-1a" } },
+      network: { layout: "one-arm", vpcCidr: "10.20.0.0/16", subnet: { cidr: "10.20.1.0/24", availabilityZone: "eu-west-1a" }, natSubnet: { cidr: "10.20.0.0/24", availabilityZone: "eu-west-1a" } },
       loadBalancer: { nodes: { "lb-a": { internalAddress: "10.20.1.10" }, "lb-b": { internalAddress: "10.20.1.11" } }, ha: { vipMode: "secondary-ip" } },
       vips: { web: { address: "10.20.1.100" } },
     });

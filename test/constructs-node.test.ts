@@ -10,7 +10,8 @@ import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { TerraformStack, Testing } from "cdktf";
 import { decodeUserData } from "../lib/bootstrap";
 import { parseEnvironment } from "../lib/config/load";
-import { ImagingLbStack } from "../lib/constructs/imaging-lb-stack";
+import { ConfigError } from "../lib/config/errors";
+import { ImagingLbStack, ImagingLbStackProps } from "../lib/constructs/imaging-lb-stack";
 import { LoadBalancerNode, LoadBalancerNodeProps } from "../lib/constructs/load-balancer-node";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -24,6 +25,7 @@ const TWO_ARM = {
     vpcCidr: "10.20.0.0/16",
     internal: { cidr: "10.20.1.0/24", availabilityZone: "eu-west-1a" },
     external: { cidr: "10.20.2.0/24", availabilityZone: "eu-west-1a" },
+    natSubnet: { cidr: "10.20.0.0/24", availabilityZone: "eu-west-1a" },
   },
   loadBalancer: { nodes: { "lb-a": { internalAddress: "10.20.1.10", externalAddress: "10.20.2.10" } } },
   vips: { web: { address: "10.20.2.100" }, core: { address: "10.20.2.101" } },
@@ -38,10 +40,18 @@ const TWO_ARM = {
 const ONE_ARM = {
   ...TWO_ARM,
   name: "t1",
-  network: { layout: "one-arm", vpcCidr: "10.30.0.0/16", subnet: { cidr: "10.30.1.0/24", availabilityZone: "eu-west-1a" } },
+  network: { layout: "one-arm", vpcCidr: "10.30.0.0/16", subnet: { cidr: "10.30.1.0/24", availabilityZone: "eu-west-1a" }, natSubnet: { cidr: "10.30.0.0/24", availabilityZone: "eu-west-1a" } },
   loadBalancer: { nodes: { "lb-1": { internalAddress: "10.30.1.10" } } },
   vips: { web: { address: "10.30.1.100" }, core: { address: "10.30.1.101" } },
   servers: { s1: { address: "10.30.1.21" } },
+};
+/** TWO_ARM's subnets in an adopted VPC (route-table mode needs one: its route tables exist already). */
+const ADOPTED_NETWORK = {
+  layout: "two-arm",
+  vpcId: "vpc-0a1b2c3d4e5f60718",
+  vpcCidr: "10.20.0.0/16",
+  internal: { cidr: "10.20.1.0/24", availabilityZone: "eu-west-1a", subnetId: "subnet-0a1b2c3d4e5f60711" },
+  external: { cidr: "10.20.2.0/24", availabilityZone: "eu-west-1a", subnetId: "subnet-0a1b2c3d4e5f60722" },
 };
 const PAIR = {
   ...TWO_ARM,
@@ -55,9 +65,9 @@ const PAIR = {
   },
 };
 
-function synth(raw: object): Json {
+function synth(raw: object, props: Partial<ImagingLbStackProps> = {}): Json {
   const env = parseEnvironment(JSON.stringify(raw), "test.yaml");
-  const stack = new ImagingLbStack(Testing.app(), env.name, { environment: env });
+  const stack = new ImagingLbStack(Testing.app(), env.name, { environment: env, ...props });
   return JSON.parse(Testing.synth(stack, true)) as Json;
 }
 const byPrefix = (block: Json | undefined, prefix: string): Json[] =>
@@ -162,6 +172,7 @@ describe("load balancer node", () => {
   it("route-table pair: no VIP on any ENI, source/dest check off on the client side, <vip>/32 routes to the primary's eth1", () => {
     const json = synth({
       ...PAIR,
+      network: ADOPTED_NETWORK,
       vips: { web: { address: "192.168.50.10" } },
       services: { web: TWO_ARM.services.web },
       loadBalancer: { ...PAIR.loadBalancer, ha: { vipMode: "route-table", routeTableIds: ["rtb-0a1b2c3d4e5f60711"] } },
@@ -180,27 +191,31 @@ describe("load balancer node", () => {
   });
 
   it("route-table pair across availability zones: each node's ENIs in its own subnets", () => {
-    const json = synth({
-      ...PAIR,
-      vips: { web: { address: "192.168.50.10" } },
-      services: { web: TWO_ARM.services.web },
-      loadBalancer: {
-        nodes: {
-          "lb-a": { internalAddress: "10.20.1.10", externalAddress: "10.20.2.10" },
-          "lb-b": {
-            internalAddress: "10.20.11.10",
-            externalAddress: "10.20.12.10",
-            internalSubnet: { cidr: "10.20.11.0/24", availabilityZone: "eu-west-1b" },
-            externalSubnet: { cidr: "10.20.12.0/24", availabilityZone: "eu-west-1b" },
+    const json = synth(
+      {
+        ...PAIR,
+        network: ADOPTED_NETWORK,
+        vips: { web: { address: "192.168.50.10" } },
+        services: { web: TWO_ARM.services.web },
+        loadBalancer: {
+          nodes: {
+            "lb-a": { internalAddress: "10.20.1.10", externalAddress: "10.20.2.10" },
+            "lb-b": {
+              internalAddress: "10.20.11.10",
+              externalAddress: "10.20.12.10",
+              internalSubnet: { cidr: "10.20.11.0/24", availabilityZone: "eu-west-1b", subnetId: "subnet-0a1b2c3d4e5f60733" },
+              externalSubnet: { cidr: "10.20.12.0/24", availabilityZone: "eu-west-1b", subnetId: "subnet-0a1b2c3d4e5f60744" },
+            },
           },
+          ha: { vipMode: "route-table", routeTableIds: ["rtb-0a1b2c3d4e5f60711"] },
         },
-        ha: { vipMode: "route-table", routeTableIds: ["rtb-0a1b2c3d4e5f60711"] },
       },
-    });
-    assert.match(one(json.resource.aws_network_interface, "node-lb-a_eth0").subnet_id, /network_subnet-internal_/);
-    assert.match(one(json.resource.aws_network_interface, "node-lb-b_eth0").subnet_id, /network_subnet-lb-b-internal_/);
-    assert.match(one(json.resource.aws_network_interface, "node-lb-b_eth1").subnet_id, /network_subnet-lb-b-external_/);
-    assert.equal(one(json.resource.aws_subnet, "network_subnet-lb-b-internal").availability_zone, "eu-west-1b");
+      { interfaceEndpoints: ["ec2"] },
+    );
+    assert.match(one(json.resource.aws_network_interface, "node-lb-a_eth0").subnet_id, /data\.aws_subnet\.network_subnet-internal_/);
+    assert.match(one(json.resource.aws_network_interface, "node-lb-b_eth0").subnet_id, /data\.aws_subnet\.network_subnet-lb-b-internal_/);
+    assert.match(one(json.resource.aws_network_interface, "node-lb-b_eth1").subnet_id, /data\.aws_subnet\.network_subnet-lb-b-external_/);
+    assert.equal(one(json.data.aws_subnet, "network_subnet-lb-b-internal").id, "subnet-0a1b2c3d4e5f60733");
     const endpoint = one(json.resource.aws_vpc_endpoint, "network_endpoint-ec2_");
     assert.equal(endpoint.subnet_ids.length, 2, "one endpoint subnet per availability zone");
   });
@@ -218,7 +233,7 @@ describe("load balancer node", () => {
 
   it("Elastic IP, single node, adopted allocation: an association only", () => {
     const json = synth({ ...TWO_ARM, vips: { ...TWO_ARM.vips, web: { address: "10.20.2.100", elasticIp: true, elasticIpAllocationId: "eipalloc-0a1b2c3d4e5f60718" } } });
-    assert.equal(json.resource.aws_eip, undefined);
+    assert.equal(byPrefix(json.resource.aws_eip, "eip-").length, 0, "no VIP Elastic IP allocated (only the NAT gateway's)");
     const association = one(json.resource.aws_eip_association, "eip-association-web");
     assert.equal(association.allocation_id, "eipalloc-0a1b2c3d4e5f60718");
     assert.equal(association.private_ip_address, "10.20.2.100");
@@ -232,14 +247,17 @@ describe("load balancer node", () => {
       services: { web: TWO_ARM.services.web },
       loadBalancer: { ...PAIR.loadBalancer, ha: { vipMode: "elastic-ip" } },
     });
-    assert.equal(json.resource.aws_eip, undefined);
+    assert.equal(byPrefix(json.resource.aws_eip, "eip-").length, 0, "no VIP Elastic IP allocated (only the NAT gateway's)");
     assert.equal(json.resource.aws_eip_association, undefined);
     assert.deepEqual(one(json.resource.aws_network_interface, "node-lb-a_eth1").private_ip_list, ["10.20.2.10", "10.20.2.100"]);
   });
 
-  it("Elastic IP in a secondary-ip pair is refused with the fix", () => {
-    const env = parseEnvironment(JSON.stringify({ ...PAIR, vips: { ...TWO_ARM.vips, web: { address: "10.20.2.100", elasticIp: true } } }), "pair.yaml");
-    assert.throws(() => new ImagingLbStack(Testing.app(), env.name, { environment: env }), /pair\.yaml: vips\.web\.elasticIp: .*set vipMode elastic-ip/);
+  it("Elastic IP in a secondary-ip pair is refused by the loader, before any stack", () => {
+    const text = JSON.stringify({ ...PAIR, vips: { ...TWO_ARM.vips, web: { address: "10.20.2.100", elasticIp: true } } });
+    assert.throws(
+      () => parseEnvironment(text, "pair.yaml"),
+      (e: unknown) => e instanceof ConfigError && /pair\.yaml:\d+:\d+ vips\.web\.elasticIp: in an HA pair an Elastic IP moves only with ha\.vipMode elastic-ip/.test(e.message),
+    );
   });
 
   describe("standalone, with a given subnet lookup and user data", () => {

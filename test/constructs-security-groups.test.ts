@@ -17,6 +17,7 @@ const SAMPLE = {
     vpcCidr: "10.20.0.0/16",
     internal: { cidr: "10.20.1.0/24", availabilityZone: "eu-west-1a" },
     external: { cidr: "10.20.2.0/24", availabilityZone: "eu-west-1a" },
+    natSubnet: { cidr: "10.20.0.0/24", availabilityZone: "eu-west-1a" },
   },
   loadBalancer: { nodes: { "lb-a": { internalAddress: "10.20.1.10", externalAddress: "10.20.2.10" } } },
   vips: { web: { address: "10.20.2.100" }, core: { address: "10.20.2.101" } },
@@ -80,11 +81,12 @@ describe("security groups", () => {
     ]);
   });
 
-  it("eth0 (server side): stats from the admin CIDRs; egress to each server /32 on the ports it serves, checks included; HTTPS egress", () => {
+  it("eth0 (server side): stats from the admin CIDRs; egress to each server /32 on the ports it serves, checks included; package and API egress", () => {
     assert.deepEqual(singleRules.get("node-lb-a_security-groups_eth0"), [
       "egress tcp 104 10.20.1.21/32", // dicom: no backendPort, front-end ports
       "egress tcp 110 10.20.1.21/32",
-      "egress tcp 443 0.0.0.0/0", // AWS APIs and package mirrors
+      "egress tcp 443 0.0.0.0/0", // AWS APIs and package mirrors (HTTPS)
+      "egress tcp 80 0.0.0.0/0", // package mirrors (Ubuntu's EC2 mirrors are plain HTTP)
       "egress tcp 8080 10.20.1.21/32", // viewer backendPort (and its HTTP check)
       "egress tcp 8443 10.20.1.21/32", // web backendPort
       "egress tcp 8444 10.20.1.22/32", // web, s2's own port
@@ -92,6 +94,17 @@ describe("security groups", () => {
       "egress tcp 9000 10.20.1.22/32",
       "egress tcp 9090 10.20.1.21/32", // viewer route xt
       "ingress tcp 8404 10.99.0.0/24",
+    ]);
+  });
+
+  it("package and API egress: one rule per port, each saying what it is for", () => {
+    const egress = Object.entries(single.resource.aws_vpc_security_group_egress_rule)
+      .filter(([, r]) => (r as Json).cidr_ipv4 === "0.0.0.0/0")
+      .map(([id, r]) => [id.replace(/_[0-9A-F]{8}$/, ""), (r as Json).description])
+      .sort();
+    assert.deepEqual(egress, [
+      ["node-lb-a_security-groups_eth0_egress-tcp-443-0-0-0-0_0", "AWS APIs and package mirrors (HTTPS)"],
+      ["node-lb-a_security-groups_eth0_egress-tcp-80-0-0-0-0_0", "package mirrors (HTTP)"],
     ]);
   });
 
@@ -107,7 +120,7 @@ describe("security groups", () => {
   it("one-arm: a single group with the client, admin and server rules together", () => {
     const json = synth({
       ...SAMPLE,
-      network: { layout: "one-arm", vpcCidr: "10.20.0.0/16", subnet: { cidr: "10.20.1.0/24", availabilityZone: "eu-west-1a" } },
+      network: { layout: "one-arm", vpcCidr: "10.20.0.0/16", subnet: { cidr: "10.20.1.0/24", availabilityZone: "eu-west-1a" }, natSubnet: { cidr: "10.20.0.0/24", availabilityZone: "eu-west-1a" } },
       loadBalancer: { nodes: { "lb-a": { internalAddress: "10.20.1.10" } } },
       vips: { web: { address: "10.20.1.100" }, core: { address: "10.20.1.101" } },
     });
@@ -146,22 +159,24 @@ describe("security groups", () => {
     assert.deepEqual(rules.get("node-lb-b_security-groups_eth1"), singleRules.get("node-lb-a_security-groups_eth1"));
   });
 
-  it("no port 22 anywhere and no 0.0.0.0/0 rule other than HTTPS egress", () => {
+  it("no port 22 anywhere and no 0.0.0.0/0 rule other than the package and API egress (TCP 80, 443)", () => {
     for (const json of [single]) {
       for (const [group, rules] of rulesByGroup(json)) {
         for (const rule of rules) {
           assert.doesNotMatch(rule, / 22 /, `${group}: ${rule}`);
-          if (rule.endsWith(" 0.0.0.0/0")) assert.equal(rule, "egress tcp 443 0.0.0.0/0", `${group}: ${rule}`);
+          if (rule.endsWith(" 0.0.0.0/0")) assert.ok(["egress tcp 443 0.0.0.0/0", "egress tcp 80 0.0.0.0/0"].includes(rule), `${group}: ${rule}`);
           assert.doesNotMatch(rule, / -1 /, `${group}: all-protocol rule ${rule}`);
         }
       }
     }
   });
 
-  it("httpsEgressCidrs replaces the 0.0.0.0/0 HTTPS egress (e.g. endpoints only)", () => {
-    const rules = rulesByGroup(synth(SAMPLE, { httpsEgressCidrs: ["10.20.0.0/16"] }));
-    const https = rules.get("node-lb-a_security-groups_eth0")!.filter((r) => r.startsWith("egress tcp 443"));
-    assert.deepEqual(https, ["egress tcp 443 10.20.0.0/16"]);
+  it("packageEgressCidrs replaces 0.0.0.0/0 in the package and API egress (e.g. endpoints plus a mirror)", () => {
+    const rules = rulesByGroup(synth(SAMPLE, { packageEgressCidrs: ["10.20.0.0/16", "192.168.7.8/32"] }));
+    const egress = rules.get("node-lb-a_security-groups_eth0")!.filter((r) => /^egress tcp (80|443) /.test(r));
+    assert.deepEqual(egress, ["egress tcp 443 10.20.0.0/16", "egress tcp 443 192.168.7.8/32", "egress tcp 80 10.20.0.0/16", "egress tcp 80 192.168.7.8/32"]);
+    const none = rulesByGroup(synth(SAMPLE, { packageEgressCidrs: [] }));
+    assert.deepEqual(none.get("node-lb-a_security-groups_eth0")!.filter((r) => !r.endsWith("/32") && r.startsWith("egress")), []);
   });
 
   it("rule ids come from the rule content, never from list positions", () => {

@@ -33,6 +33,17 @@ describe("renderStarter", () => {
       assert.ok(text.startsWith("# yaml-language-server: $schema=../schema/environment.schema.json\n"));
     });
 
+    it(`${layout}${pair ? ", HA pair" : ""}: creates its VPC, so it has a natSubnet explained by a comment; no mode that needs an adopted VPC`, () => {
+      const text = renderStarter({ layout, pair, preset: "agfa-ei" });
+      const env = parseEnvironment(text, `starter-${layout}.yaml`);
+      assert.equal(env.network.vpcId, undefined);
+      assert.deepEqual(env.network.natSubnet, { cidr: "10.80.0.0/24", availabilityZone: "eu-west-1a" });
+      const lines = text.split("\n");
+      const at = lines.indexOf("  natSubnet:");
+      assert.ok(at > 0 && lines[at - 1].startsWith("  # "), "a comment right above natSubnet");
+      assert.notEqual(env.ha?.vipMode, "route-table");
+    });
+
     it(`${layout}${pair ? ", HA pair" : ""}: every address, CIDR, zone, AE title and ARN is marked CHANGE ME`, () => {
       const text = renderStarter({ layout, pair, preset: "agfa-ei" });
       const values = text
@@ -81,11 +92,18 @@ network:
   # one-arm: a single interface (eth0) carries the VIPs and reaches the real servers.
   layout: one-arm
   # CIDR of the VPC created for the load balancers. To adopt an existing VPC instead, set
-  # vpcId: vpc-... (keep vpcCidr for the checks) and add a subnetId to every subnet below.
+  # vpcId: vpc-... (keep vpcCidr for the checks), add a subnetId to every subnet below and
+  # remove natSubnet (an adopted VPC brings its own egress).
   vpcCidr: 10.80.0.0/16             # CHANGE ME
   # The load balancer's subnet: eth0 of each node and the VIPs. Inside vpcCidr.
   subnet:
     cidr: 10.80.1.0/24              # CHANGE ME
+    availabilityZone: eu-west-1a    # CHANGE ME
+  # Public subnet of the NAT gateway created with the VPC: the nodes' way out to the package mirrors
+  # and AWS APIs at boot. Inside vpcCidr, not overlapping the other subnets. The stack's output
+  # nat_public_ip is the nodes' public source address (allow-list it where egress is filtered).
+  natSubnet:
+    cidr: 10.80.0.0/24              # CHANGE ME
     availabilityZone: eu-west-1a    # CHANGE ME
 
 loadBalancer:

@@ -53,14 +53,32 @@ describe("cdktf app (main.js)", () => {
   });
 
   it("a file the stacks refuse (after the loader accepted it): exit 1, the reason, no cdktf.out", () => {
+    // The loader accepts any admin CIDR; the stack's guardrails refuse the stats port open to the internet.
     const cwd = workdir();
-    const pair = readFileSync(join(EXAMPLES, "agfa-ei-ha-pair.yaml"), "utf8").replace("web: { address: 10.40.2.100 }", "web: { address: 10.40.2.100, elasticIp: true }");
-    writeFileSync(join(cwd, "pair.yaml"), pair);
-    const r = run(cwd, "pair.yaml");
+    writeFileSync(join(cwd, "open.yaml"), ONE_ARM.replace("name: ei-one-arm", "name: open").replace(/adminCidrs: \[[^\]]*\]/, "adminCidrs: [0.0.0.0/0]"));
+    const r = run(cwd, "envs/agfa-ei-two-arm.yaml, open.yaml");
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /^imaging-lb: nothing synthesized\.\npair\.yaml: vips\.web\.elasticIp: in an HA pair an Elastic IP follows the active node only with ha\.vipMode elastic-ip/);
+    assert.match(r.stderr, /^imaging-lb: nothing synthesized\.\n/);
+    assert.match(r.stderr, /\nopen\.yaml: \[open\/node-lb-1\/security-groups\/eth0\/[^\]]+\] \[guardrail admin-port-open-to-internet\] .* opens admin port 8404 to 0\.0\.0\.0\/0; allow only access\.adminCidrs\n/);
+    assert.doesNotMatch(r.stderr, /skipValidation/, "no advice to skip the guardrails");
     assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
-    assert.deepEqual(readdirSync(cwd).sort(), ["envs", "pair.yaml"], "no cdktf.out, no staging folder left");
+    assert.equal(r.stdout, "");
+    assert.deepEqual(readdirSync(cwd).sort(), ["envs", "open.yaml"], "no cdktf.out, no staging folder left");
+  });
+
+  it("the loader's network rules reach main.js as a clean exit 1 with file:line:col (HA pair Elastic IP, route-table without vpcId)", () => {
+    const cwd = workdir();
+    const pair = readFileSync(join(EXAMPLES, "agfa-ei-ha-pair.yaml"), "utf8");
+    writeFileSync(join(cwd, "eip.yaml"), pair.replace("name: ei-ha-pair", "name: eip").replace("web: { address: 10.40.2.100 }", "web: { address: 10.40.2.100, elasticIp: true }"));
+    writeFileSync(join(cwd, "rtb.yaml"), pair.replace("name: ei-ha-pair", "name: rtb").replace("vipMode: secondary-ip", "vipMode: route-table\n    routeTableIds: [rtb-0a1b2c3d4e5f60711]"));
+    const r = run(cwd, "eip.yaml rtb.yaml");
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^imaging-lb: nothing synthesized\.\n/);
+    assert.match(r.stderr, /eip\.yaml:\d+:\d+ vips\.web\.elasticIp: in an HA pair an Elastic IP moves only with ha\.vipMode elastic-ip/);
+    assert.match(r.stderr, /rtb\.yaml:\d+:\d+ loadBalancer\.ha\.vipMode: route-table needs an adopted VPC \(network\.vpcId\)/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+    assert.equal(r.stdout, "");
+    assert.deepEqual(readdirSync(cwd).sort(), ["eip.yaml", "envs", "rtb.yaml"], "no cdktf.out, no staging folder left");
   });
 
   it("missing files, patterns matching nothing and duplicate environment names are all reported at once", () => {

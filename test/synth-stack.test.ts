@@ -53,13 +53,34 @@ describe("environment stack", () => {
     assert.equal(pair.output.elastic_ips, undefined);
   });
 
+  it("outputs: the NAT gateway's public IP of a created VPC (allow-lists), none for an adopted VPC", () => {
+    for (const json of [onearm, twoarm, pair]) {
+      const eip = Object.keys(json.resource.aws_eip).find((id) => id.startsWith("network_nat-eip_"));
+      assert.equal(json.output.nat_public_ip.value, `\${aws_eip.${eip}.public_ip}`);
+    }
+    const env = loadEnvironment(join(EXAMPLES, "agfa-ei-two-arm.yaml"));
+    const adopted = {
+      ...env,
+      network: { ...env.network, vpcId: "vpc-0a1b2c3d4e5f60718", natSubnet: undefined },
+      subnets: env.subnets.map((s, i) => ({ ...s, subnetId: `subnet-0a1b2c3d4e5f6071${i}` })),
+    };
+    const json = JSON.parse(Testing.synth(new ImagingLbStack(Testing.app(), "adopted", { environment: adopted }), true)) as Json;
+    assert.equal(json.output.nat_public_ip, undefined);
+  });
+
   it("outputs: the Elastic IPs when a VIP has one", () => {
     const text = JSON.stringify({
       name: "eip",
       region: "eu-west-1",
-      network: { layout: "one-arm", vpcCidr: "10.30.0.0/16", subnet: { cidr: "10.30.1.0/24", availabilityZone: "eu-west-1a" } },
-      loadBalancer: { nodes: { "lb-1": { internalAddress: "10.30.1.10" } } },
-      vips: { web: { address: "10.30.1.100", elasticIp: true } },
+      network: {
+        layout: "two-arm",
+        vpcCidr: "10.30.0.0/16",
+        internal: { cidr: "10.30.1.0/24", availabilityZone: "eu-west-1a" },
+        external: { cidr: "10.30.2.0/24", availabilityZone: "eu-west-1a" },
+        natSubnet: { cidr: "10.30.0.0/24", availabilityZone: "eu-west-1a" },
+      },
+      loadBalancer: { nodes: { "lb-1": { internalAddress: "10.30.1.10", externalAddress: "10.30.2.10" } } },
+      vips: { web: { address: "10.30.2.100", elasticIp: true } },
       services: { web: { frontendPorts: [443], mode: "tcp" } },
       servers: { s1: { address: "10.30.1.21" } },
       access: { clientCidrs: ["0.0.0.0/0"], adminCidrs: ["10.99.0.0/24"] },
@@ -67,9 +88,9 @@ describe("environment stack", () => {
     });
     const env = parseEnvironment(text, "eip.yaml");
     const json = JSON.parse(Testing.synth(new ImagingLbStack(Testing.app(), env.name, { environment: env }), true)) as Json;
-    assert.match(json.output.elastic_ips.value.web, /^\$\{aws_eip\.eip-web\.public_ip\}$/);
-    const eip = Object.values(json.resource.aws_eip)[0] as Json;
-    assert.equal(eip.lifecycle, undefined, "single node: Terraform keeps the association");
+    assert.deepEqual(json.output.elastic_ips.value, { web: "${aws_eip.eip-web.public_ip}" });
+    assert.equal(json.resource.aws_eip["eip-web"].lifecycle, undefined, "single node: Terraform keeps the association");
+    assert.match(json.output.nat_public_ip.value, /^\$\{aws_eip\.network_nat-eip_[0-9A-F]{8}\.public_ip\}$/, "the NAT gateway's address is its own output");
   });
 
   it("user data reaches Terraform base64-encoded, never as interpolatable text", () => {

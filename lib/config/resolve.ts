@@ -128,6 +128,13 @@ function checkNetwork(env: Environment, out: ProblemCollector): void {
   if (env.loadBalancer.ha?.vipMode === "route-table" && !net.vpcId) {
     out.add(["loadBalancer", "ha", "vipMode"], "route-table needs an adopted VPC (network.vpcId): its ha.routeTableIds are the clients' route tables, which exist before this stack");
   }
+  if (net.layout === "one-arm" && !net.vpcId) {
+    for (const [name, vip] of Object.entries(env.vips)) {
+      if (vip.elasticIp) {
+        out.add(["vips", name, "elasticIp"], "an Elastic IP in a one-arm created VPC would make the only subnet public, and the nodes could no longer reach package mirrors through the NAT; use layout two-arm (public external subnet) or adopt your VPC");
+      }
+    }
+  }
   if (Object.keys(env.loadBalancer.nodes).length === 2) {
     for (const [name, vip] of Object.entries(env.vips)) {
       if (vip.elasticIp && env.loadBalancer.ha?.vipMode !== "elastic-ip") {

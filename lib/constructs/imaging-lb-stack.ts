@@ -1,7 +1,7 @@
 /**
  * One Terraform stack per environment: the AWS provider (region, default tags), the optional S3 backend,
- * the network, the instance role, the node(s), the VIPs' Elastic IPs or routes, the guardrails and the
- * outputs operators need.
+ * the network (with its NAT egress when created), the instance role, the node(s), the VIPs' Elastic IPs or
+ * routes, the guardrails and the outputs operators need.
  */
 import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-identity";
 import { Eip } from "@cdktf/provider-aws/lib/eip";
@@ -32,10 +32,12 @@ export interface ImagingLbStackProps {
    */
   readonly interfaceEndpoints?: readonly string[];
   /**
-   * Destinations of the nodes' HTTPS egress (eth0): AWS APIs and package mirrors.
+   * Destinations of the nodes' package and API egress (eth0, TCP 80 and 443): package mirrors (Ubuntu's EC2
+   * mirrors are plain HTTP) and AWS APIs. Use the VPC CIDR (interface endpoints) plus your proxy or mirror
+   * to narrow it.
    * @default ["0.0.0.0/0"]
    */
-  readonly httpsEgressCidrs?: readonly string[];
+  readonly packageEgressCidrs?: readonly string[];
   /**
    * Replace a node when its user data changes (see {@link LoadBalancerNodeProps.userDataReplaceOnChange}).
    * @default true
@@ -95,7 +97,17 @@ export class ImagingLbStack extends TerraformStack {
     const elasticVips = env.vips.filter((v) => v.elasticIp);
     if (pair && elasticVips.length > 0 && ha?.vipMode !== "elastic-ip") {
       throw new Error(
-        `${env.sourceFile}: vips.${elasticVips[0].name}.elasticIp: in an HA pair an Elastic IP follows the active node only with ha.vipMode elastic-ip (got ${ha?.vipMode}); set vipMode elastic-ip with elasticIpAllocationId, or remove elasticIp`,
+        `${env.sourceFile}: vips.${elasticVips[0].name}.elasticIp: in an HA pair an Elastic IP follows the active node only with ha.vipMode elastic-ip (got ${ha?.vipMode}); the loader should have rejected this`,
+      );
+    }
+    // A VIP with an Elastic IP makes its client-side subnet public (0.0.0.0/0 → internet gateway, so replies
+    // leave from the Elastic IP). A server-side interface in that subnet (one-arm) would then have no egress:
+    // its own address has no public IP and the subnet's default route cannot also point at the NAT gateway.
+    const publicSubnets = elasticVips.length > 0 ? subnetsOfSide(env, "client").map((s) => s.key) : [];
+    const serverSide = new Set(subnetsOfSide(env, "server").map((s) => s.key));
+    if (!adopted && publicSubnets.some((key) => serverSide.has(key))) {
+      throw new Error(
+        `${env.sourceFile}: vips.${elasticVips[0].name}.elasticIp: in a created one-arm VPC an Elastic IP makes the load balancer's only subnet public, and the nodes' own address then has no way out (no NAT gateway for a public subnet), so they cannot install HAProxy at boot; use layout two-arm (the VIPs' external subnet public, eth0 behind the NAT gateway) or adopt a VPC (network.vpcId)`,
       );
     }
     this.network = new ImagingLbNetwork(this, "network", {
@@ -104,7 +116,8 @@ export class ImagingLbStack extends TerraformStack {
       vpcId: env.network.vpcId,
       vpcCidr: env.network.vpcCidr,
       subnets: env.subnets,
-      publicSubnetKeys: elasticVips.length > 0 ? subnetsOfSide(env, "client").map((s) => s.key) : [],
+      natSubnet: env.network.natSubnet,
+      publicSubnetKeys: publicSubnets,
       endpointSubnetKeys: subnetsOfSide(env, "server").map((s) => s.key),
       interfaceEndpoints:
         props.interfaceEndpoints ?? (adopted ? undefined : [...DEFAULT_INTERFACE_ENDPOINTS, ...(env.admin.cloudWatchLogGroup ? ["logs"] : [])]),
@@ -126,7 +139,7 @@ export class ImagingLbStack extends TerraformStack {
         network: this.network,
         instanceProfileName: this.instanceRole.instanceProfile.name,
         imageId,
-        httpsEgressCidrs: props.httpsEgressCidrs,
+        packageEgressCidrs: props.packageEgressCidrs,
         userDataReplaceOnChange: props.userDataReplaceOnChange,
       });
     }
@@ -210,6 +223,12 @@ export class ImagingLbStack extends TerraformStack {
       description: "HAProxy stats page by node (admin networks only, authenticated; Prometheus at /metrics)",
       value: Object.fromEntries(env.nodes.map((n) => [n.name, statsUrl(env, n.internalAddress)])),
     });
+    if (this.network.natElasticIp) {
+      new TerraformOutput(this, "nat_public_ip", {
+        description: "Public address of the NAT gateway: the nodes' source address towards the internet (package mirrors); allow-list it where outbound traffic is filtered",
+        value: this.network.natElasticIp.publicIp,
+      });
+    }
     if (elasticVips.length > 0) {
       new TerraformOutput(this, "elastic_ips", {
         description: "Elastic IP of each internet-facing VIP: public address (allocated here) or allocation id (adopted)",

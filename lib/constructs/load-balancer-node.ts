@@ -55,10 +55,10 @@ export interface LoadBalancerNodeProps {
    */
   readonly userDataReplaceOnChange?: boolean;
   /**
-   * Destinations of eth0's HTTPS egress (AWS APIs, package mirrors).
+   * Destinations of eth0's package and API egress (TCP 80 and 443: package mirrors, AWS APIs).
    * @default ["0.0.0.0/0"]
    */
-  readonly httpsEgressCidrs?: readonly string[];
+  readonly packageEgressCidrs?: readonly string[];
   /**
    * The AMI id.
    * @default read from the OS's public SSM parameter (or loadBalancer.amiSsmParameter) by this node
@@ -114,7 +114,7 @@ export class LoadBalancerNode extends Construct {
       node,
       interfaces: this.plans,
       vpcId: props.network.vpcId,
-      httpsEgressCidrs: props.httpsEgressCidrs,
+      packageEgressCidrs: props.packageEgressCidrs,
     });
 
     const interfaces: Partial<Record<InterfaceName, NetworkInterface>> = {};

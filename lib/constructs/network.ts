@@ -1,10 +1,13 @@
 /**
- * The load balancer's network: a new VPC with the environment's subnets, or an existing VPC and subnets
- * adopted by id. Optional pieces (internet gateway, interface endpoints) only when asked.
+ * The load balancer's network: a new VPC with the environment's subnets and its own way out (a public NAT
+ * subnet, an internet gateway and a NAT gateway), or an existing VPC and subnets adopted by id, whose
+ * routing and egress belong to its owner. Interface endpoints as asked.
  */
 import { DataAwsSubnet } from "@cdktf/provider-aws/lib/data-aws-subnet";
 import { DataAwsVpc } from "@cdktf/provider-aws/lib/data-aws-vpc";
+import { Eip } from "@cdktf/provider-aws/lib/eip";
 import { InternetGateway } from "@cdktf/provider-aws/lib/internet-gateway";
+import { NatGateway } from "@cdktf/provider-aws/lib/nat-gateway";
 import { Route } from "@cdktf/provider-aws/lib/route";
 import { RouteTable } from "@cdktf/provider-aws/lib/route-table";
 import { RouteTableAssociation } from "@cdktf/provider-aws/lib/route-table-association";
@@ -39,9 +42,16 @@ export interface ImagingLbNetworkProps {
   /** Every subnet, created from cidr/availabilityZone or adopted by subnetId; construct ids from their keys. */
   readonly subnets: readonly ResolvedSubnet[];
   /**
-   * Keys of the subnets routed to a new internet gateway (client-side subnets of VIPs with an Elastic
-   * IP). Ignored for an adopted VPC, whose routing belongs to its owner.
-   * @default [] (no internet gateway, no route table)
+   * The public subnet of the NAT gateway (network.natSubnet): required without vpcId, not allowed with it.
+   * The created VPC gets an internet gateway, a NAT gateway with its own Elastic IP in this subnet, and a
+   * default route through the NAT gateway for every subnet that is not public.
+   */
+  readonly natSubnet?: { readonly cidr: string; readonly availabilityZone: string };
+  /**
+   * Keys of the subnets routed straight to the internet gateway instead of the NAT gateway (client-side
+   * subnets of VIPs with an Elastic IP: replies must leave from the Elastic IP). Ignored for an adopted VPC,
+   * whose routing belongs to its owner.
+   * @default [] (every subnet behind the NAT gateway)
    */
   readonly publicSubnetKeys?: readonly string[];
   /**
@@ -59,10 +69,18 @@ export interface ImagingLbNetworkProps {
 }
 
 /**
- * Creates or adopts the VPC and the subnets.
+ * Creates the VPC, its subnets and its egress (internet gateway, NAT gateway in the public NAT subnet,
+ * the public and private route tables), or adopts an existing VPC and subnets (nothing of the network
+ * created but the requested endpoints).
  *
  * @example
- * const net = new ImagingLbNetwork(this, "network", { environmentName: env.name, region: env.region, vpcCidr: "10.20.0.0/16", subnets: env.subnets });
+ * const net = new ImagingLbNetwork(this, "network", {
+ *   environmentName: env.name,
+ *   region: env.region,
+ *   vpcCidr: "10.20.0.0/16",
+ *   subnets: env.subnets,
+ *   natSubnet: { cidr: "10.20.0.0/24", availabilityZone: "eu-west-1a" },
+ * });
  * net.subnetId("internal");
  */
 export class ImagingLbNetwork extends Construct {
@@ -74,10 +92,20 @@ export class ImagingLbNetwork extends Construct {
   readonly adopted: boolean;
   /** The created VPC, when not adopted. */
   readonly vpc?: Vpc;
-  /** The internet gateway, when created. */
+  /** The internet gateway (created VPC). */
   readonly internetGateway?: InternetGateway;
-  /** The public subnets' route table, when created. */
+  /** The public subnets' route table (created VPC): the NAT subnet and any Elastic IP VIP subnet, 0.0.0.0/0 → internet gateway. */
   readonly publicRouteTable?: RouteTable;
+  /** The NAT gateway's public subnet (created VPC). */
+  readonly natSubnet?: Subnet;
+  /** The NAT gateway's Elastic IP (created VPC): the nodes' public source address. */
+  readonly natElasticIp?: Eip;
+  /** The NAT gateway (created VPC). */
+  readonly natGateway?: NatGateway;
+  /** The private subnets' route table (created VPC): 0.0.0.0/0 → NAT gateway. */
+  readonly privateRouteTable?: RouteTable;
+  /** Keys of the subnets behind the NAT gateway (created VPC); empty for an adopted VPC. */
+  readonly privateSubnetKeys: readonly string[];
   /** The interface endpoints by short service name. */
   readonly endpoints: Readonly<Record<string, VpcEndpoint>>;
   private readonly subnetIds = new Map<string, string>();
@@ -86,8 +114,10 @@ export class ImagingLbNetwork extends Construct {
     super(scope, id);
     const name = props.environmentName;
     this.adopted = props.vpcId !== undefined;
+    let privateKeys: string[] = [];
 
     if (props.vpcId !== undefined) {
+      if (props.natSubnet) throw new Error("network.natSubnet: only for a created VPC; an adopted VPC brings its own egress (the loader should have rejected this)");
       const vpc = new DataAwsVpc(this, "vpc", { id: props.vpcId });
       this.vpcId = vpc.id;
       this.vpcCidr = vpc.cidrBlock;
@@ -111,18 +141,49 @@ export class ImagingLbNetwork extends Construct {
         });
         this.subnetIds.set(subnet.key, created.id);
       }
+      if (!props.natSubnet) throw new Error("network.natSubnet: a created VPC needs the public subnet of its NAT gateway (the loader should have rejected this)");
       const publicKeys = [...new Set(props.publicSubnetKeys ?? [])];
-      if (publicKeys.length > 0) {
-        const igw = new InternetGateway(this, "internet-gateway", { vpcId: vpc.id, tags: { Name: name } });
-        const table = new RouteTable(this, "public-route-table", { vpcId: vpc.id, tags: { Name: `${name}-public` } });
-        new Route(this, "public-default-route", { routeTableId: table.id, destinationCidrBlock: "0.0.0.0/0", gatewayId: igw.id });
-        for (const key of publicKeys) {
-          new RouteTableAssociation(this, `public-${key}`, { routeTableId: table.id, subnetId: this.subnetId(key) });
-        }
-        this.internetGateway = igw;
-        this.publicRouteTable = table;
+
+      // Public side: the NAT subnet (and any Elastic IP VIP subnet) → internet gateway.
+      const igw = new InternetGateway(this, "internet-gateway", { vpcId: vpc.id, tags: { Name: name } });
+      const publicTable = new RouteTable(this, "public-route-table", { vpcId: vpc.id, tags: { Name: `${name}-public` } });
+      new Route(this, "public-default-route", { routeTableId: publicTable.id, destinationCidrBlock: "0.0.0.0/0", gatewayId: igw.id });
+      const natSubnet = new Subnet(this, "nat-subnet", {
+        vpcId: vpc.id,
+        cidrBlock: props.natSubnet.cidr,
+        availabilityZone: props.natSubnet.availabilityZone,
+        mapPublicIpOnLaunch: false,
+        tags: { Name: `${name}-nat` },
+      });
+      new RouteTableAssociation(this, "public-nat-subnet", { routeTableId: publicTable.id, subnetId: natSubnet.id });
+      for (const key of publicKeys) {
+        new RouteTableAssociation(this, `public-${key}`, { routeTableId: publicTable.id, subnetId: this.subnetId(key) });
       }
+
+      // Private side: every other subnet → NAT gateway (package mirrors and AWS APIs at boot).
+      const natEip = new Eip(this, "nat-eip", { domain: "vpc", tags: { Name: `${name}-nat` }, dependsOn: [igw] });
+      const nat = new NatGateway(this, "nat-gateway", {
+        connectivityType: "public",
+        allocationId: natEip.allocationId,
+        subnetId: natSubnet.id,
+        tags: { Name: name },
+        dependsOn: [igw],
+      });
+      privateKeys = props.subnets.map((s) => s.key).filter((key) => !publicKeys.includes(key));
+      const privateTable = new RouteTable(this, "private-route-table", { vpcId: vpc.id, tags: { Name: `${name}-private` } });
+      new Route(this, "private-default-route", { routeTableId: privateTable.id, destinationCidrBlock: "0.0.0.0/0", natGatewayId: nat.id });
+      for (const key of privateKeys) {
+        new RouteTableAssociation(this, `private-${key}`, { routeTableId: privateTable.id, subnetId: this.subnetId(key) });
+      }
+
+      this.internetGateway = igw;
+      this.publicRouteTable = publicTable;
+      this.natSubnet = natSubnet;
+      this.natElasticIp = natEip;
+      this.natGateway = nat;
+      this.privateRouteTable = privateTable;
     }
+    this.privateSubnetKeys = privateKeys;
 
     const services = [...new Set(props.interfaceEndpoints ?? (this.adopted ? [] : DEFAULT_INTERFACE_ENDPOINTS))].sort();
     const endpoints: Record<string, VpcEndpoint> = {};

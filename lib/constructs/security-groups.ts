@@ -24,10 +24,10 @@ export interface LoadBalancerSecurityGroupsProps {
   /** The VPC of the groups. */
   readonly vpcId: string;
   /**
-   * Destinations of eth0's HTTPS egress (AWS APIs, package mirrors).
+   * Destinations of eth0's package and API egress (TCP 80 and 443: package mirrors, AWS APIs).
    * @default ["0.0.0.0/0"]
    */
-  readonly httpsEgressCidrs?: readonly string[];
+  readonly packageEgressCidrs?: readonly string[];
 }
 
 /**
@@ -57,7 +57,7 @@ export class LoadBalancerSecurityGroups extends Construct {
         vpcId: props.vpcId,
         tags: { Name: `${env.name}-${node.name}-${iface.name}` },
       });
-      const list = securityRules(env, node, iface, { httpsEgressCidrs: props.httpsEgressCidrs });
+      const list = securityRules(env, node, iface, { packageEgressCidrs: props.packageEgressCidrs });
       for (const rule of list) {
         const config = {
           securityGroupId: group.id,

@@ -10,7 +10,9 @@ import { InterfacePlan } from "./interface-plan";
 /** IP protocol number of VRRP (keepalived's advertisements, unicast between the peers). */
 export const VRRP_PROTOCOL = "112";
 
-/** Port of HTTPS: the AWS APIs (SSM, Secrets Manager, EC2, CloudWatch Logs) and package mirrors. */
+/** Port of HTTP: package mirrors (Ubuntu's EC2 mirrors and the PPA are plain HTTP; packages are signed). */
+export const HTTP_PORT = 80;
+/** Port of HTTPS: the AWS APIs (SSM, Secrets Manager, EC2, CloudWatch Logs) and HTTPS package mirrors. */
 export const HTTPS_PORT = 443;
 
 /** One rule of an ENI's security group. */
@@ -35,11 +37,12 @@ export interface SecurityRule {
 /** Options of {@link securityRules}. */
 export interface SecurityRuleOptions {
   /**
-   * Destinations of the HTTPS (443) egress of eth0, for the AWS APIs and package mirrors. Use the VPC CIDR
-   * (interface endpoints) plus your proxy or mirror, or `[]` when everything is reached through endpoints.
+   * Destinations of eth0's package and API egress: TCP 80 (package mirrors) and 443 (AWS APIs, HTTPS
+   * mirrors). Use the VPC CIDR (interface endpoints) plus your proxy or mirror, or `[]` when everything is
+   * reached through endpoints and the AMI already has HAProxy.
    * @default ["0.0.0.0/0"]
    */
-  readonly httpsEgressCidrs?: readonly string[];
+  readonly packageEgressCidrs?: readonly string[];
 }
 
 /** The back-end ports of a service per real server address: member ports, route ports, check port. */
@@ -66,7 +69,8 @@ const hostCidr = (address: string) => `${address}/32`;
  * The rules of `iface` of `node`:
  * - client side: each service's front-end ports (and HTTP redirect port) from that service's clientCidrs;
  * - server side (eth0): the stats/metrics port from the admin CIDRs; egress to each real server (/32) on the
- *   ports the service uses there; HTTPS egress for the AWS APIs; in a pair, VRRP (IP protocol 112) and
+ *   ports the service uses there; package and API egress (TCP 80 and 443 to
+ *   {@link SecurityRuleOptions.packageEgressCidrs}); in a pair, VRRP (IP protocol 112) and
  *   TCP {@link PEERS_PORT} to and from the peer's eth0 address only.
  * No SSH, no other 0.0.0.0/0 rule. Sorted by key, duplicates merged.
  */
@@ -93,7 +97,10 @@ export function securityRules(env: ResolvedEnvironment, node: ResolvedNode, ifac
         for (const port of [...ports].sort((a, b) => a - b)) add("egress", "tcp", port, hostCidr(address), `servers of ${s.name}`);
       }
     }
-    for (const cidr of options.httpsEgressCidrs ?? ["0.0.0.0/0"]) add("egress", "tcp", HTTPS_PORT, cidr, "AWS APIs and package mirrors");
+    for (const cidr of options.packageEgressCidrs ?? ["0.0.0.0/0"]) {
+      add("egress", "tcp", HTTP_PORT, cidr, "package mirrors (HTTP)");
+      add("egress", "tcp", HTTPS_PORT, cidr, "AWS APIs and package mirrors (HTTPS)");
+    }
     if (env.nodes.length === 2) {
       const peer = env.nodes.find((n) => n.name !== node.name);
       if (peer) {

@@ -97,7 +97,8 @@ export function renderStarter(options: StarterOptions): string {
   }
   lines.push(
     "  # CIDR of the VPC created for the load balancers. To adopt an existing VPC instead, set",
-    "  # vpcId: vpc-... (keep vpcCidr for the checks) and add a subnetId to every subnet below.",
+    "  # vpcId: vpc-... (keep vpcCidr for the checks), add a subnetId to every subnet below and",
+    "  # remove natSubnet (an adopted VPC brings its own egress).",
     at("  vpcCidr: 10.80.0.0/16", CHANGE_ME),
   );
   if (twoArm) {
@@ -120,6 +121,12 @@ export function renderStarter(options: StarterOptions): string {
     );
   }
   lines.push(
+    "  # Public subnet of the NAT gateway created with the VPC: the nodes' way out to the package mirrors",
+    "  # and AWS APIs at boot. Inside vpcCidr, not overlapping the other subnets. The stack's output",
+    "  # nat_public_ip is the nodes' public source address (allow-list it where egress is filtered).",
+    "  natSubnet:",
+    at("    cidr: 10.80.0.0/24", CHANGE_ME),
+    at("    availabilityZone: eu-west-1a", CHANGE_ME),
     "",
     "loadBalancer:",
     "  # EC2 instance type of each node.",
@@ -145,7 +152,8 @@ export function renderStarter(options: StarterOptions): string {
       "  # HA pair: keepalived (unicast VRRP, IP protocol 112 between the nodes) moves the VIPs to the healthy node.",
       "  ha:",
       "    # How a VIP moves: secondary-ip (reassigned in one subnet), elastic-ip (re-associated), or",
-      "    # route-table (an overlay address outside the VPC CIDR, routed to the active node).",
+      "    # route-table (an overlay address outside the VPC CIDR, routed to the active node; needs an",
+      "    # adopted VPC, network.vpcId, whose client route tables go in routeTableIds).",
       "    vipMode: secondary-ip",
       "    # VRRP virtual router id 1-255: unique among keepalived pairs that can hear each other.",
       "    virtualRouterId: 51",
