@@ -9,6 +9,7 @@
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { globSync } from "tinyglobby";
 import { ConfigError } from "./lib/config/errors";
 import { loadEnvironment } from "./lib/config/load";
 import { ResolvedEnvironment } from "./lib/config/model";
@@ -18,54 +19,6 @@ export const ENVIRONMENTS_VAR = "IMAGING_LB_ENVIRONMENTS";
 
 const YAML_RE = /\.ya?ml$/i;
 const GLOB_RE = /[*?[]/;
-
-/** A glob segment as a regular expression (`*`, `?`, `[...]`). */
-function segmentRegex(segment: string): RegExp {
-  let re = "";
-  for (let i = 0; i < segment.length; i++) {
-    const c = segment[i];
-    if (c === "*") re += "[^/]*";
-    else if (c === "?") re += "[^/]";
-    else if (c === "[") {
-      const end = segment.indexOf("]", i);
-      if (end < 0) re += "\\[";
-      else {
-        re += `[${segment.slice(i + 1, end).replace(/^!/, "^")}]`;
-        i = end;
-      }
-    } else re += c.replace(/[.+^${}()|\\]/g, "\\$&");
-  }
-  return new RegExp(`^${re}$`);
-}
-
-/** Expands a glob (`*`, `?`, `[...]`, `**`) relative to `base`. Sorted, files only. */
-function expandGlob(pattern: string, base: string): string[] {
-  const absolute = isAbsolute(pattern);
-  const segments = pattern.split("/").filter((s, i) => s !== "" || i === 0);
-  let current = [absolute ? "/" : base];
-  const startIndex = absolute ? 1 : 0;
-  for (let i = startIndex; i < segments.length; i++) {
-    const seg = segments[i];
-    const next: string[] = [];
-    for (const dir of current) {
-      if (seg === "**") {
-        const walk = (d: string) => {
-          next.push(d);
-          for (const e of safeReaddir(d)) if (statSafe(join(d, e))?.isDirectory()) walk(join(d, e));
-        };
-        walk(dir);
-      } else if (!GLOB_RE.test(seg)) {
-        const p = join(dir, seg);
-        if (existsSync(p)) next.push(p);
-      } else {
-        const re = segmentRegex(seg);
-        for (const e of safeReaddir(dir)) if (re.test(e)) next.push(join(dir, e));
-      }
-    }
-    current = [...new Set(next)];
-  }
-  return current.filter((p) => statSafe(p)?.isFile()).sort();
-}
 
 const safeReaddir = (d: string) => {
   try {
@@ -114,9 +67,11 @@ export function environmentFiles(cwd = process.cwd()): { files: string[]; proble
     } else if (stat?.isFile()) {
       files.push(entry);
     } else if (GLOB_RE.test(entry)) {
-      const found = expandGlob(entry, cwd).filter((f) => YAML_RE.test(f));
+      const found = globSync(entry, { cwd, onlyFiles: true, absolute: isAbsolute(entry), expandDirectories: false })
+        .filter((f) => YAML_RE.test(f))
+        .sort();
       if (found.length === 0) problems.push(`${entry}: no environment file matches this pattern (from ${source})`);
-      files.push(...found.map((f) => (isAbsolute(entry) ? f : f.slice(cwd.length + 1))));
+      files.push(...found);
     } else {
       problems.push(`${entry}: no such file or folder (from ${source}); expected an environment file, a folder of them, or a glob`);
     }
