@@ -54,7 +54,15 @@ export function pairFiles(env: ResolvedEnvironment, node: ResolvedNode): PairFil
     advertIntervalSeconds: env.ha.advertIntervalSeconds,
     preempt: env.ha.preempt,
     notifyMasterScript: TAKEOVER_SCRIPT_PATH,
-    haproxyCheck: { healthUrl: `http://${HEALTH_ENDPOINT.address}:${HEALTH_ENDPOINT.port}${HEALTH_ENDPOINT.path}` },
+    // Checks as often as advertisements: a dead HAProxy is seen within 2 intervals, so with a 1 s
+    // advertisement the VIPs move in about 2-3 s.
+    haproxyCheck: {
+      healthUrl: `http://${HEALTH_ENDPOINT.address}:${HEALTH_ENDPOINT.port}${HEALTH_ENDPOINT.path}`,
+      intervalSeconds: env.ha.advertIntervalSeconds,
+      fall: 2,
+      rise: 2,
+      healthTimeoutSeconds: 1, // a loopback probe answers in milliseconds
+    },
   });
   const takeoverScript = renderNotifyScript({
     envName: env.name,

@@ -67,7 +67,7 @@ global_defs {
 }
 
 vrrp_script imaging_lb_haproxy_process {
-    script "/usr/bin/pidof haproxy"
+    script "/usr/bin/pgrep -x haproxy"
     interval 2
     fall 2
     rise 2

@@ -58,7 +58,9 @@ export interface HaproxyCheckSpec {
   readonly weight?: number;
   /**
    * Absolute command line that succeeds while an HAProxy process runs (run as `scriptUser`).
-   * @default "/usr/bin/pidof haproxy"
+   * Not `pidof`: on Debian and Ubuntu it is a link to killall5, which keepalived runs under its real name,
+   * where it does not act as pidof and always fails (the node would never leave FAULT).
+   * @default "/usr/bin/pgrep -x haproxy"
    */
   readonly processCommand?: string;
   /**
@@ -163,7 +165,7 @@ export const KEEPALIVED_DEFAULTS = {
     fall: 2,
     rise: 2,
     weight: 0,
-    processCommand: "/usr/bin/pidof haproxy",
+    processCommand: "/usr/bin/pgrep -x haproxy",
     healthUrl: "http://127.0.0.1:8404/healthz",
     healthTimeoutSeconds: 2,
   },
@@ -339,7 +341,7 @@ function validate(spec: KeepalivedNodeSpec): void {
   if (check.processCommand !== undefined && !SAFE_COMMAND.test(check.processCommand)) {
     issues.add(
       "haproxyCheck.processCommand",
-      "an absolute command with plain arguments, e.g. /usr/bin/pidof haproxy",
+      "an absolute command with plain arguments, e.g. /usr/bin/pgrep -x haproxy",
       check.processCommand,
     );
   }
