@@ -12,3 +12,4 @@ export * from "./curl";
 export * from "./product";
 export * from "./dicom-session";
 export * from "./testbed";
+export * from "./keepalived";
