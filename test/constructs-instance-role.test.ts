@@ -7,29 +7,20 @@ import { describe, it } from "node:test";
 import { Testing } from "cdktf";
 import { parseEnvironment } from "../lib/config/load";
 import { ImagingLbStack } from "../lib/constructs/imaging-lb-stack";
+import { environment } from "./helpers/env";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const STATS = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:iam/stats-AbCdEf";
 const TLS = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:iam/web-AbCdEf";
-const BASE = {
+const BASE = environment({
   name: "iam",
-  region: "eu-west-1",
-  network: {
-    layout: "two-arm",
-    vpcCidr: "10.20.0.0/16",
-    internal: { cidr: "10.20.1.0/24", availabilityZone: "eu-west-1a" },
-    external: { cidr: "10.20.2.0/24", availabilityZone: "eu-west-1a" },
-    natSubnet: { cidr: "10.20.0.0/24", availabilityZone: "eu-west-1a" },
-  },
-  loadBalancer: { nodes: { "lb-a": { internalAddress: "10.20.1.10", externalAddress: "10.20.2.10" } } },
-  vips: { web: { address: "10.20.2.100" } },
-  services: { web: { frontendPorts: [443], mode: "http", tls: { mode: "terminate", certificate: "web" } } },
-  servers: { s1: { address: "10.20.1.21" } },
+  vips: { main: null, web: { address: "10.20.2.100" } },
+  services: { app: null, web: { frontendPorts: [443], mode: "http", tls: { mode: "terminate", certificate: "web" } } },
+  servers: { s2: null },
   tls: { certificates: { web: { secretArn: TLS } } },
-  access: { clientCidrs: ["10.0.0.0/8"], adminCidrs: ["10.99.0.0/24"] },
   admin: { statsPasswordSecretArn: STATS },
-};
+});
 const PAIR_NODES = {
   "lb-a": { internalAddress: "10.20.1.10", externalAddress: "10.20.2.10" },
   "lb-b": { internalAddress: "10.20.1.11", externalAddress: "10.20.2.11" },

@@ -8,26 +8,18 @@ import { describe, it } from "node:test";
 import { Testing } from "cdktf";
 import { parseEnvironment } from "../lib/config/load";
 import { ImagingLbStack, ImagingLbStackProps } from "../lib/constructs/imaging-lb-stack";
+import { environment } from "./helpers/env";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const BASE = {
+const BASE = environment({
   name: "net",
-  region: "eu-west-1",
-  network: {
-    layout: "two-arm",
-    vpcCidr: "10.20.0.0/16",
-    internal: { cidr: "10.20.1.0/24", availabilityZone: "eu-west-1a" },
-    external: { cidr: "10.20.2.0/24", availabilityZone: "eu-west-1a" },
-    natSubnet: { cidr: "10.20.0.0/24", availabilityZone: "eu-west-1a" },
-  },
-  loadBalancer: { nodes: { "lb-a": { internalAddress: "10.20.1.10", externalAddress: "10.20.2.10" } } },
-  vips: { web: { address: "10.20.2.100" } },
-  services: { web: { frontendPorts: [443], mode: "tcp" } },
-  servers: { s1: { address: "10.20.1.21" } },
-  access: { clientCidrs: ["10.0.0.0/8"], adminCidrs: ["10.99.0.0/24"] },
+  vips: { main: null, web: { address: "10.20.2.100" } },
+  services: { app: null, web: { frontendPorts: [443], mode: "tcp" } },
+  servers: { s2: null },
+  tls: null,
   admin: { statsPasswordSecretArn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:net/stats-AbCdEf" },
-};
+});
 const ADOPTED = {
   ...BASE,
   network: {
