@@ -13,30 +13,23 @@ import { parseEnvironment } from "../lib/config/load";
 import { ConfigError } from "../lib/config/errors";
 import { ImagingLbStack, ImagingLbStackProps } from "../lib/constructs/imaging-lb-stack";
 import { LoadBalancerNode, LoadBalancerNodeProps } from "../lib/constructs/load-balancer-node";
+import { environment } from "./helpers/env";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:t/stats-AbCdEf";
-const TWO_ARM = {
+const TWO_ARM = environment({
   name: "t2",
-  region: "eu-west-1",
-  network: {
-    layout: "two-arm",
-    vpcCidr: "10.20.0.0/16",
-    internal: { cidr: "10.20.1.0/24", availabilityZone: "eu-west-1a" },
-    external: { cidr: "10.20.2.0/24", availabilityZone: "eu-west-1a" },
-    natSubnet: { cidr: "10.20.0.0/24", availabilityZone: "eu-west-1a" },
-  },
-  loadBalancer: { nodes: { "lb-a": { internalAddress: "10.20.1.10", externalAddress: "10.20.2.10" } } },
-  vips: { web: { address: "10.20.2.100" }, core: { address: "10.20.2.101" } },
+  vips: { main: null, web: { address: "10.20.2.100" }, core: { address: "10.20.2.101" } },
   services: {
+    app: null,
     web: { vip: "web", frontendPorts: [443], backendPort: 8443, mode: "tcp" },
     dicom: { vip: "core", frontendPorts: [104], mode: "tcp" },
   },
-  servers: { s1: { address: "10.20.1.21" } },
-  access: { clientCidrs: ["10.0.0.0/8"], adminCidrs: ["10.99.0.0/24"] },
+  servers: { s2: null },
+  tls: null,
   admin: { statsPasswordSecretArn: SECRET },
-};
+});
 const ONE_ARM = {
   ...TWO_ARM,
   name: "t1",

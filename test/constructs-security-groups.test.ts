@@ -6,22 +6,15 @@ import { describe, it } from "node:test";
 import { Testing } from "cdktf";
 import { parseEnvironment } from "../lib/config/load";
 import { ImagingLbStack, ImagingLbStackProps } from "../lib/constructs/imaging-lb-stack";
+import { environment } from "./helpers/env";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-const SAMPLE = {
+const SAMPLE = environment({
   name: "sg",
-  region: "eu-west-1",
-  network: {
-    layout: "two-arm",
-    vpcCidr: "10.20.0.0/16",
-    internal: { cidr: "10.20.1.0/24", availabilityZone: "eu-west-1a" },
-    external: { cidr: "10.20.2.0/24", availabilityZone: "eu-west-1a" },
-    natSubnet: { cidr: "10.20.0.0/24", availabilityZone: "eu-west-1a" },
-  },
-  loadBalancer: { nodes: { "lb-a": { internalAddress: "10.20.1.10", externalAddress: "10.20.2.10" } } },
-  vips: { web: { address: "10.20.2.100" }, core: { address: "10.20.2.101" } },
+  vips: { main: null, web: { address: "10.20.2.100" }, core: { address: "10.20.2.101" } },
   services: {
+    app: null,
     // port translation, own client CIDRs, explicit check port
     web: { vip: "web", frontendPorts: [443], backendPort: 8443, mode: "tcp", clientCidrs: ["10.1.0.0/16"], healthCheck: { type: "tcp", port: 9000 } },
     // no backendPort: the servers get the front-end ports
@@ -36,14 +29,10 @@ const SAMPLE = {
       routes: { xt: { pathPrefixes: ["/x/"], backendPort: 9090 } },
     },
   },
-  servers: {
-    s1: { address: "10.20.1.21" },
-    s2: { address: "10.20.1.22", services: { web: { port: 8444 } } }, // serves only web, on its own port
-  },
+  servers: { s2: { services: { web: { port: 8444 } } } }, // s2 serves only web, on its own port
   tls: { certificates: { web: { secretArn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:sg/web-AbCdEf" } } },
-  access: { clientCidrs: ["10.0.0.0/8"], adminCidrs: ["10.99.0.0/24"] },
   admin: { statsPasswordSecretArn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:sg/stats-AbCdEf" },
-};
+});
 
 function synth(raw: object, props: Partial<ImagingLbStackProps> = {}): Json {
   const env = parseEnvironment(JSON.stringify(raw), "test.yaml");

@@ -116,8 +116,8 @@ function deepMerge(base: unknown, over: unknown): unknown {
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** Parses environment text (named `file` in messages). Throws ConfigError listing every problem. */
-export function parseEnvironment(text: string, file: string): ResolvedEnvironment {
+/** Parses, validates and resolves; also returns the schema's output (preset applied, defaults filled). */
+function parseAndResolve(text: string, file: string): { env: ResolvedEnvironment; expanded: Record<string, unknown> } {
   const { raw, collector } = parseYaml(text, file);
   const expanded = applyPreset(raw);
   const parsed = environmentSchema.safeParse(expanded);
@@ -127,7 +127,12 @@ export function parseEnvironment(text: string, file: string): ResolvedEnvironmen
   }
   const env = resolveEnvironment(parsed.data, file, collector);
   if (!env || !collector.empty) throw new ConfigError(collector.problems);
-  return env;
+  return { env, expanded: parsed.data as unknown as Record<string, unknown> };
+}
+
+/** Parses environment text (named `file` in messages). Throws ConfigError listing every problem. */
+export function parseEnvironment(text: string, file: string): ResolvedEnvironment {
+  return parseAndResolve(text, file).env;
 }
 
 /**
@@ -135,7 +140,5 @@ export function parseEnvironment(text: string, file: string): ResolvedEnvironmen
  * `imaging-lb expand`). Validates first: throws ConfigError on any problem.
  */
 export function expandEnvironment(text: string, file: string): Record<string, unknown> {
-  parseEnvironment(text, file);
-  const { raw } = parseYaml(text, file);
-  return environmentSchema.parse(applyPreset(raw)) as unknown as Record<string, unknown>;
+  return parseAndResolve(text, file).expanded;
 }

@@ -134,17 +134,26 @@ export function buildTwoArm(options: TwoArmOptions = {}): LbTopology {
     segments: { cli: { description: "clients 192.0.2.0/24" }, ext: { description: "external 203.0.113.0/24" }, int: { description: "internal 198.51.100.0/24" } },
     hosts: { ...hosts, ...adminHosts(options, "int") },
   };
+  return lbTopology("two-arm", spec, { clients, adminHost: options.adminHost, serverAddresses, lbs, vips });
+}
+
+/** Builds the topology and describes it the way both layouts do (eth1 exists in two-arm only). */
+function lbTopology(
+  layout: "one-arm" | "two-arm",
+  spec: TopologySpec,
+  parts: { clients: number; adminHost?: boolean; serverAddresses: string[]; lbs: string[]; vips: string[] },
+): LbTopology {
   return {
-    layout: "two-arm",
+    layout,
     topology: buildTopology(spec),
-    clients: Object.keys(clientHosts(clients)),
-    admin: options.adminHost ? ADMIN : undefined,
-    servers: serverAddresses.map((_, i) => `srv${i + 1}`),
-    serverAddresses,
-    lbs,
+    clients: Object.keys(clientHosts(parts.clients)),
+    admin: parts.adminHost ? ADMIN : undefined,
+    servers: parts.serverAddresses.map((_, i) => `srv${i + 1}`),
+    serverAddresses: parts.serverAddresses,
+    lbs: parts.lbs,
     lbInternalAddress: `${INTERNAL_NET}.10`,
-    lbExternalAddress: `${EXTERNAL_NET}.10`,
-    vips,
+    lbExternalAddress: layout === "two-arm" ? `${EXTERNAL_NET}.10` : undefined,
+    vips: parts.vips,
   };
 }
 
@@ -186,16 +195,5 @@ export function buildOneArm(options: OneArmOptions = {}): LbTopology {
     segments: { cli: { description: "clients 192.0.2.0/24" }, vpc: { description: "VPC subnet 198.51.100.0/24" } },
     hosts: { ...hosts, ...adminHosts(options, "vpc") },
   };
-  return {
-    layout: "one-arm",
-    topology: buildTopology(spec),
-    clients: Object.keys(clientHosts(clients)),
-    admin: options.adminHost ? ADMIN : undefined,
-    servers: serverAddresses.map((_, i) => `srv${i + 1}`),
-    serverAddresses,
-    lbs,
-    lbInternalAddress: `${INTERNAL_NET}.10`,
-    lbExternalAddress: undefined,
-    vips,
-  };
+  return lbTopology("one-arm", spec, { clients, adminHost: options.adminHost, serverAddresses, lbs, vips });
 }
