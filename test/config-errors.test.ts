@@ -190,6 +190,16 @@ const CASES: readonly Case[] = [
     problems: [{ path: "vips.core.address", line: 19, column: 20, message: /expected an address in the client-side subnet 10\.20\.2\.0\/24, got "10\.20\.1\.101"/ }],
   },
   {
+    behaviour: "rejects an unknown layout at its value, listing the layouts",
+    input: { fixture: "layout-unknown.yaml" },
+    problems: [{ path: "network.layout", line: 7, column: 11, message: /^expected one of one-arm \| two-arm, got "three-arm"$/ }],
+  },
+  {
+    behaviour: "rejects a network without a layout, listing the layouts",
+    input: { fixture: "layout-missing.yaml" },
+    problems: [{ path: "network.layout", line: 7, message: /^missing required field: expected one of one-arm \| two-arm$/ }],
+  },
+  {
     behaviour: "rejects addresses AWS reserves (.3, the broadcast .255, the network .0), all at once",
     input: { fixture: "aws-reserved-addresses.yaml" },
     problems: [

@@ -40,8 +40,12 @@ export function reportSchemaIssues(issues: readonly Issue[], raw: unknown, schem
         if ("discriminator" in issue && issue.discriminator) {
           const options = (issue as { options?: unknown[] }).options ?? [];
           const disc = issue.discriminator as string;
-          const at = [...path, disc];
-          out.add(at, `expected one of ${options.map(String).join(" | ")}, got ${describeValue(valueAt(raw, at))}`);
+          // zod 4 puts the discriminator at the end of the path; older releases stopped at its object.
+          const at = path[path.length - 1] === disc ? path : [...path, disc];
+          const value = valueAt(raw, at);
+          const allowed = `expected one of ${options.map(String).join(" | ")}`;
+          if (value === undefined) out.add(at, `missing required field: ${allowed}`, "key");
+          else out.add(at, `${allowed}, got ${describeValue(value)}`);
         } else {
           out.add(path, `${custom(issue.message) ?? "does not match any allowed form"}, got ${describeValue(got)}`);
         }
