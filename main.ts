@@ -203,8 +203,12 @@ export async function main(): Promise<number> {
   return 0;
 }
 
-if (require.main === module) {
-  main().then(
+/**
+ * Runs {@link main} as the process: sets the exit code, and reports an unexpected error as one line
+ * instead of a stack trace. Resolves when done (the launcher then saves its code cache).
+ */
+export function run(): Promise<void> {
+  return main().then(
     (code) => {
       process.exitCode = code;
     },
@@ -214,3 +218,5 @@ if (require.main === module) {
     },
   );
 }
+
+if (require.main === module) void run();

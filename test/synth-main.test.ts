@@ -1,6 +1,6 @@
 /**
- * The CDKTF app (`node dist/main.js`): which files it reads, the summary, and clean failure without a
- * partial cdktf.out.
+ * The CDKTF app as `cdktf.json` and `npm run synth` start it (`node dist/lib/app-launcher.js`, the
+ * bundle): which files it reads, the summary, and clean failure without a partial cdktf.out.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 
-const MAIN = join(__dirname, "..", "main.js");
+const LAUNCHER = join(__dirname, "..", "lib", "app-launcher.js");
 const EXAMPLES = join(__dirname, "..", "..", "examples");
 const root = mkdtempSync(join(tmpdir(), "imaging-lb-main-"));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -28,7 +28,7 @@ function run(cwd: string, environments?: string): { status: number | null; stdou
   delete env.CDKTF_CONTEXT_JSON;
   if (environments === undefined) delete env.IMAGING_LB_ENVIRONMENTS;
   else env.IMAGING_LB_ENVIRONMENTS = environments;
-  const r = spawnSync(process.execPath, [MAIN], { cwd, env, encoding: "utf8" });
+  const r = spawnSync(process.execPath, [LAUNCHER], { cwd, env, encoding: "utf8" });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 const stacksOf = (cwd: string) => Object.keys((JSON.parse(readFileSync(join(cwd, "cdktf.out", "manifest.json"), "utf8")) as { stacks: object }).stacks).sort();
@@ -38,7 +38,7 @@ const ONE_ARM = readFileSync(join(EXAMPLES, "agfa-ei-one-arm.yaml"), "utf8");
 const BAD = ONE_ARM.replace("name: ei-one-arm", "name: broken").replace("lb-1: { internalAddress: 10.30.1.10 }", "lb-1: { internalAddress: 10.99.1.10 }");
 const BAD_LINE = BAD.split("\n").findIndex((l) => l.includes("10.99.1.10")) + 1;
 
-describe("cdktf app (main.js)", () => {
+describe("cdktf app (app-launcher.js)", () => {
   it("a bad file: exit 1, the problems with file:line:col on stderr, no stack trace, no cdktf.out", () => {
     const cwd = workdir();
     writeFileSync(join(cwd, "bad.yaml"), BAD);
@@ -66,7 +66,7 @@ describe("cdktf app (main.js)", () => {
     assert.deepEqual(readdirSync(cwd).sort(), ["envs", "open.yaml"], "no cdktf.out, no staging folder left");
   });
 
-  it("the loader's network rules reach main.js as a clean exit 1 with file:line:col (HA pair Elastic IP, route-table without vpcId)", () => {
+  it("the loader's network rules reach the app as a clean exit 1 with file:line:col (HA pair Elastic IP, route-table without vpcId)", () => {
     const cwd = workdir();
     const pair = readFileSync(join(EXAMPLES, "agfa-ei-ha-pair.yaml"), "utf8");
     writeFileSync(join(cwd, "eip.yaml"), pair.replace("name: ei-ha-pair", "name: eip").replace("web: { address: 10.40.2.100 }", "web: { address: 10.40.2.100, elasticIp: true }"));
@@ -120,7 +120,7 @@ describe("cdktf app (main.js)", () => {
     assert.deepEqual(stacksOf(cwd), ["ei-two-arm"]);
     assert.match(glob.stdout, /ei-two-arm \(envs\/agfa-ei-two-arm\.yaml\)/);
 
-    writeFileSync(join(cwd, "cdktf.json"), JSON.stringify({ app: "node dist/main.js", context: { environments: ["envs/agfa-ei-one-arm.yaml"] } }));
+    writeFileSync(join(cwd, "cdktf.json"), JSON.stringify({ app: "node dist/lib/app-launcher.js", context: { environments: ["envs/agfa-ei-one-arm.yaml"] } }));
     const context = run(cwd);
     assert.equal(context.status, 0, context.stderr);
     assert.deepEqual(stacksOf(cwd), ["ei-one-arm"]);

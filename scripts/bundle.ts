@@ -1,0 +1,75 @@
+/**
+ * Bundles the compiled CDKTF app (dist/main.js, with cdktf, the provider classes it uses, yaml and zod)
+ * into one CommonJS file, dist/main.bundle.js, which lib/app-launcher.ts starts. One file instead of
+ * about 550 modules: Node resolves, stats and reads one file, and V8 caches its compiled code as one
+ * unit. Then it warms that code cache by synthesizing the bundled examples into a temporary folder, so
+ * the first `cdktf synth` after a build is as fast as the later ones. Part of `npm run build`; the
+ * unbundled `node dist/main.js` keeps working and gives the same output (test/synth-main.test.ts).
+ *
+ * Usage (after tsc): node dist/scripts/bundle.js
+ */
+import { Plugin, build } from "esbuild";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { BUNDLE_FILE, codeCacheFile } from "../lib/app-launcher";
+
+const DIST = join(__dirname, "..");
+const BUNDLE = join(DIST, BUNDLE_FILE);
+
+/**
+ * zod's index loads its messages in 50-odd languages (about 500 KB of the bundle) only to export them as
+ * `z.locales`. imaging-lb writes its own English messages and falls back to zod's English ones, which
+ * zod loads separately; the bundle gets a locale index with English alone.
+ */
+const zodEnglishOnly: Plugin = {
+  name: "zod-english-only",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.cjs$/ }, (args) => ({
+      contents: 'exports.en = require("./en.cjs").default;\n',
+      loader: "js",
+      resolveDir: dirname(args.path),
+    }));
+  },
+};
+
+/** Synthesizes the bundled examples once through the launcher, which saves the code cache. */
+function warmCodeCache(): void {
+  const outdir = mkdtempSync(join(tmpdir(), "imaging-lb-warm-"));
+  try {
+    const env: NodeJS.ProcessEnv = { ...process.env, IMAGING_LB_ENVIRONMENTS: join(DIST, "..", "examples"), CDKTF_OUTDIR: join(outdir, "cdktf.out") };
+    delete env.CDKTF_CONTEXT_JSON;
+    delete env.IMAGING_LB_CODE_CACHE;
+    const warm = spawnSync(process.execPath, [join(DIST, "lib", "app-launcher.js")], { cwd: outdir, env, encoding: "utf8" });
+    // The cache is an optimisation: without it the first synth is slower, not wrong, so the build goes on.
+    if (warm.status !== 0) process.stderr.write(`bundle: code cache not warmed (the examples did not synthesize):\n${warm.stderr}`);
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+async function bundle(): Promise<void> {
+  await build({
+    entryPoints: [join(DIST, "main.js")],
+    outfile: BUNDLE,
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "cjs",
+    plugins: [zodEnglishOnly],
+    // Whitespace and syntax only: identifiers stay readable in stack traces and profiles (renaming them
+    // too saves nothing measurable).
+    minifyWhitespace: true,
+    minifySyntax: true,
+    logLevel: "warning",
+  });
+  rmSync(codeCacheFile(BUNDLE), { force: true });
+  warmCodeCache();
+}
+
+bundle().catch((e: unknown) => {
+  // esbuild has already printed its errors with file and line.
+  process.stderr.write(`bundle: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}\n`);
+  process.exitCode = 1;
+});
