@@ -38,12 +38,14 @@ function readOptional(file: string): Buffer | undefined {
 
 /**
  * Loads the CommonJS file `bundle` as Node would (module wrapper, its own `require`), with its compiled
- * code from the cache when `useCache` and the cache is valid.
+ * code from the cache when `useCache` and the cache is valid. `bundle` must be ASCII (scripts/bundle.ts
+ * builds it so), as it is read as one-byte text.
  */
 export function loadBundle(bundle: string, useCache = true): LoadedBundle {
   const cacheFile = codeCacheFile(bundle);
   const cachedData = useCache ? readOptional(cacheFile) : undefined;
-  const source = readFileSync(bundle, "utf8");
+  // The bundle is ASCII (esbuild's charset "ascii"), so latin1 reads it exactly and skips UTF-8 decoding.
+  const source = readFileSync(bundle, "latin1");
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: bundle,
     cachedData,

@@ -57,6 +57,8 @@ async function bundle(): Promise<void> {
     platform: "node",
     target: "node20",
     format: "cjs",
+    // Non-ASCII characters escaped: the launcher reads the file as one-byte text, without UTF-8 decoding.
+    charset: "ascii",
     plugins: [zodEnglishOnly],
     // Whitespace and syntax only: identifiers stay readable in stack traces and profiles (renaming them
     // too saves nothing measurable).

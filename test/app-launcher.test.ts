@@ -51,6 +51,12 @@ describe("app launcher (dist/main.bundle.js)", () => {
     for (const [file, text] of a) assert.equal(text, b.get(file), `${file} differs`);
   });
 
+  it("the bundle is ASCII, as the launcher reads it as one-byte text", () => {
+    const bytes = readFileSync(join(DIST, BUNDLE_FILE));
+    const at = bytes.findIndex((b) => b > 0x7f);
+    assert.equal(at, -1, `non-ASCII byte at offset ${at}`);
+  });
+
   it("the build warmed the code cache: a run uses it", () => {
     assert.ok(existsSync(codeCacheFile(join(DIST, BUNDLE_FILE))), "npm run build writes dist/main.bundle.js.v8-cache");
     const r = synth(LAUNCHER, join(work.path, "warm"), { IMAGING_LB_CODE_CACHE_REPORT: "1" });
