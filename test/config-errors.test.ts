@@ -200,6 +200,20 @@ const CASES: readonly Case[] = [
     problems: [{ path: "network.layout", line: 7, message: /^missing required field: expected one of one-arm \| two-arm$/ }],
   },
   {
+    behaviour: "rejects a KMS alias where a key ARN is needed, saying why",
+    input: { fixture: "kms-key-wrong.yaml" },
+    problems: [
+      { path: "admin.statsPasswordKmsKeyArn", line: 35, column: 27, message: [/^expected a KMS key ARN such as arn:aws:kms:/, /not an alias: IAM cannot grant on one/, /got "arn:aws:kms:eu-west-1:123456789012:alias\/ei-secrets"$/] },
+    ],
+  },
+  {
+    behaviour: "rejects a KMS key in another region than its secret (after the schema passes)",
+    input: { fixture: "kms-key-other-region.yaml" },
+    problems: [
+      { path: "tls.certificates.web.kmsKeyArn", line: 27, column: 116, message: /^expected a key in the secret's region eu-west-1 \(Secrets Manager encrypts only with keys of its own region\), got "arn:aws:kms:eu-central-1:123456789012:key\/1234abcd-12ab-34cd-56ef-1234567890ab"$/ },
+    ],
+  },
+  {
     behaviour: "rejects addresses AWS reserves (.3, the broadcast .255, the network .0), all at once",
     input: { fixture: "aws-reserved-addresses.yaml" },
     problems: [

@@ -58,6 +58,28 @@ describe("instance role", () => {
     assert.deepEqual(statements(single, "secrets"), [{ Sid: "ReadBootSecrets", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: [STATS, TLS] }]);
   });
 
+  it("customer managed keys: kms:Decrypt on exactly those keys, only through Secrets Manager of the region", () => {
+    const key1 = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const key2 = "arn:aws:kms:eu-west-1:123456789012:key/mrk-0123456789abcdef0123456789abcdef";
+    const json = synth({
+      ...BASE,
+      tls: { certificates: { web: { secretArn: TLS, kmsKeyArn: key2 } } },
+      admin: { ...BASE.admin, statsPasswordKmsKeyArn: key1 },
+    });
+    assert.deepEqual(statements(json, "secrets"), [
+      { Sid: "ReadBootSecrets", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: [STATS, TLS] },
+      {
+        Sid: "DecryptBootSecrets",
+        Effect: "Allow",
+        Action: ["kms:Decrypt"],
+        Resource: [key1, key2],
+        Condition: { StringEquals: { "kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com" } },
+      },
+    ]);
+    const shared = synth({ ...BASE, tls: { certificates: { web: { secretArn: TLS, kmsKeyArn: key1 } } }, admin: { ...BASE.admin, statsPasswordKmsKeyArn: key1 } });
+    assert.deepEqual(statements(shared, "secrets")?.[1].Resource, [key1], "a key shared by both secrets is granted once");
+  });
+
   it("single node: no logs and no failover permission", () => {
     assert.equal(statements(single, "logs"), undefined);
     assert.equal(statements(single, "vip-failover"), undefined);

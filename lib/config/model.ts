@@ -101,6 +101,8 @@ export interface ResolvedRoute {
 export interface ResolvedCertificate {
   readonly name: string;
   readonly secretArn: string;
+  /** The customer managed KMS key of the secret, when it has one. */
+  readonly kmsKeyArn?: string;
   /** Where the bootstrap writes the PEM on the load balancer. */
   readonly path: string;
 }
@@ -172,6 +174,7 @@ export interface ResolvedEnvironment {
     readonly statsPort: number;
     readonly statsUser: string;
     readonly statsPasswordSecretArn: string;
+    readonly statsPasswordKmsKeyArn?: string;
     readonly prometheus: boolean;
     readonly cloudWatchLogGroup?: string;
   };

@@ -30,7 +30,8 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
   const vips = resolveVips(env, out);
   const certificates: ResolvedCertificate[] = Object.entries(env.tls?.certificates ?? {})
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(([name, c]) => ({ name, secretArn: c.secretArn, path: `${CERT_DIR}/${name}.pem` }));
+    .map(([name, c]) => ({ name, secretArn: c.secretArn, ...(c.kmsKeyArn ? { kmsKeyArn: c.kmsKeyArn } : {}), path: `${CERT_DIR}/${name}.pem` }));
+  checkSecretKeys(env, out);
 
   const enabled = Object.entries(env.services)
     .filter(([, s]) => s.enabled !== false)
@@ -525,6 +526,27 @@ function checkPortCollisions(env: Environment, services: ResolvedService[], out:
       if (port === env.admin.statsPort) {
         out.add(path, `port ${port} is the stats port (admin.statsPort); use another port or change admin.statsPort`);
       }
+    }
+  }
+}
+
+/** The region field (4th) of an ARN. */
+const arnRegion = (arn: string) => arn.split(":")[3];
+
+/**
+ * A secret can only be encrypted with a KMS key of its own region (and partition): a key elsewhere is a
+ * mistake that would surface at boot as an AccessDenied the operator cannot see in the plan.
+ */
+function checkSecretKeys(env: Environment, out: ProblemCollector): void {
+  const pairs: Array<[FieldPath, string, string | undefined]> = [
+    ...Object.entries(env.tls?.certificates ?? {}).map(([name, c]): [FieldPath, string, string | undefined] => [["tls", "certificates", name, "kmsKeyArn"], c.secretArn, c.kmsKeyArn]),
+    [["admin", "statsPasswordKmsKeyArn"], env.admin.statsPasswordSecretArn, env.admin.statsPasswordKmsKeyArn],
+  ];
+  for (const [path, secretArn, keyArn] of pairs) {
+    if (keyArn === undefined) continue;
+    const [keyPartition, secretPartition] = [keyArn.split(":")[1], secretArn.split(":")[1]];
+    if (arnRegion(keyArn) !== arnRegion(secretArn) || keyPartition !== secretPartition) {
+      out.add(path, `expected a key in the secret's region ${arnRegion(secretArn)} (Secrets Manager encrypts only with keys of its own region), got ${JSON.stringify(keyArn)}`);
     }
   }
 }

@@ -50,6 +50,12 @@ const secretArnSchema = z
   .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/, {
     error: "expected a Secrets Manager secret ARN such as arn:aws:secretsmanager:eu-west-1:123456789012:secret:lb/tls-AbCdEf",
   });
+/** A KMS key by key ARN: IAM policies cannot grant on an alias. Multi-Region keys (mrk-…) included. */
+const kmsKeyArnSchema = z
+  .string()
+  .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/, {
+    error: "expected a KMS key ARN such as arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab (not an alias: IAM cannot grant on one)",
+  });
 const cidrList = z.array(cidrSchema).min(1, { error: "expected at least one CIDR block" });
 
 const subnetSchema = z
@@ -264,6 +270,9 @@ export const serverSchema = z.strictObject({
 
 export const certificateSchema = z.strictObject({
   secretArn: secretArnSchema.describe("Secrets Manager secret holding the PEM (certificate chain + private key), fetched at boot by the instance role."),
+  kmsKeyArn: kmsKeyArnSchema
+    .optional()
+    .describe("The customer managed KMS key the secret is encrypted with: the instance role may decrypt with it through Secrets Manager only. @default the secret uses aws/secretsmanager (no KMS permission needed)"),
 });
 
 export const accessSchema = z.strictObject({
@@ -275,6 +284,9 @@ export const adminSchema = z.strictObject({
   statsPort: portSchema.default(8404).describe("Stats page and /metrics port, on the internal interface. @default 8404"),
   statsUser: z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: "expected a user name" }).default("admin").describe("@default admin"),
   statsPasswordSecretArn: secretArnSchema.describe("Secrets Manager secret with the stats password, fetched at boot (never in Terraform state or user data)."),
+  statsPasswordKmsKeyArn: kmsKeyArnSchema
+    .optional()
+    .describe("The customer managed KMS key the stats password secret is encrypted with (see tls.certificates.*.kmsKeyArn). @default aws/secretsmanager"),
   prometheus: z.boolean().default(true).describe("Serve Prometheus metrics at /metrics. @default true"),
   cloudWatchLogGroup: z.string().optional().describe("Also ship HAProxy logs to this CloudWatch Logs group."),
 });

@@ -127,6 +127,7 @@ export class ImagingLbStack extends TerraformStack {
       environmentName: env.name,
       region: env.region,
       secretArns: [...env.certificates.map((c) => c.secretArn), env.admin.statsPasswordSecretArn],
+      secretKmsKeyArns: [...env.certificates.map((c) => c.kmsKeyArn), env.admin.statsPasswordKmsKeyArn].filter((k): k is string => k !== undefined),
       cloudWatchLogGroup: env.admin.cloudWatchLogGroup,
     });
 

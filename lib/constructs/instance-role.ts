@@ -28,6 +28,8 @@ export interface PolicyStatement {
   readonly Action: readonly string[];
   /** Exact resource ARNs. */
   readonly Resource: readonly string[];
+  /** Conditions, e.g. `{ StringEquals: { "kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com" } }`. */
+  readonly Condition?: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }
 
 /** What the failover script of a pair may touch, per VIP mode. */
@@ -82,6 +84,29 @@ export function failoverStatements(grant: VipFailoverGrant): readonly PolicyStat
   }
 }
 
+/**
+ * Reading the boot secrets: `secretsmanager:GetSecretValue` on exactly `secretArns`; with customer managed
+ * keys, `kms:Decrypt` on exactly those keys, only through Secrets Manager of `region` (so the role cannot
+ * decrypt anything else with them).
+ */
+export function secretStatements(secretArns: readonly string[], kmsKeyArns: readonly string[], region: string): readonly PolicyStatement[] {
+  const keys = [...new Set(kmsKeyArns)].sort();
+  return [
+    { Sid: "ReadBootSecrets", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: [...secretArns] },
+    ...(keys.length > 0
+      ? [
+          {
+            Sid: "DecryptBootSecrets",
+            Effect: "Allow" as const,
+            Action: ["kms:Decrypt"],
+            Resource: keys,
+            Condition: { StringEquals: { "kms:ViaService": `secretsmanager.${region}.amazonaws.com` } },
+          },
+        ]
+      : []),
+  ];
+}
+
 /** Renders an IAM policy document. */
 export function policyDocument(statements: readonly PolicyStatement[]): string {
   return JSON.stringify({ Version: "2012-10-17", Statement: statements });
@@ -96,6 +121,12 @@ export interface LoadBalancerInstanceRoleProps {
   /** Secrets the nodes read at boot: the certificates' and the stats password's ARNs. */
   readonly secretArns: readonly string[];
   /**
+   * Customer managed KMS keys of those secrets: `kms:Decrypt` on exactly these keys, and only when
+   * Secrets Manager of the region asks (`kms:ViaService`).
+   * @default [] (secrets under aws/secretsmanager need no KMS permission)
+   */
+  readonly secretKmsKeyArns?: readonly string[];
+  /**
    * CloudWatch Logs group the nodes ship HAProxy logs to.
    * @default no log shipping, no logs permission
    */
@@ -105,7 +136,7 @@ export interface LoadBalancerInstanceRoleProps {
 /**
  * IAM role + instance profile of the load balancer nodes. The role trusts `ec2.amazonaws.com` only and
  * carries the `AmazonSSMManagedInstanceCore` managed policy, `secretsmanager:GetSecretValue` on exactly the
- * given secrets, and `logs:CreateLogStream`/`PutLogEvents`/`DescribeLogStreams` on the one log group. Call
+ * given secrets (and `kms:Decrypt` through Secrets Manager on their customer managed keys), and `logs:CreateLogStream`/`PutLogEvents`/`DescribeLogStreams` on the one log group. Call
  * {@link grantVipFailover} for a pair once the ENIs exist.
  *
  * @example
@@ -142,7 +173,7 @@ export class LoadBalancerInstanceRole extends Construct {
       new IamRolePolicy(this, "secrets", {
         name: "read-secrets",
         role: this.role.id,
-        policy: policyDocument([{ Sid: "ReadBootSecrets", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: secrets }]),
+        policy: policyDocument(secretStatements(secrets, props.secretKmsKeyArns ?? [], props.region)),
       });
     }
     if (props.cloudWatchLogGroup !== undefined) {
