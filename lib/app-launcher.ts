@@ -2,7 +2,7 @@
  * Starts the CDKTF app (`cdktf.json`'s `app`, `npm run synth`) from its one-file bundle,
  * dist/main.bundle.js (scripts/bundle.ts), with V8's code cache: the first run compiles the bundle and
  * saves the compiled code next to it (`main.bundle.js.v8-cache`); later runs load that instead of
- * parsing and compiling about 3.6 MB of JavaScript again. V8 checks the cache against the source, its
+ * parsing and compiling about 2 MB of JavaScript again. V8 checks the cache against the source, its
  * own version and flags, and rejects a stale one, which is then rewritten. The cache is an optimisation
  * only: when it cannot be read or written (a read-only install), the app runs the same, just slower.
  * `IMAGING_LB_CODE_CACHE=0` turns it off (the synth benchmark measures both).

@@ -207,6 +207,13 @@ const CASES: readonly Case[] = [
     ],
   },
   {
+    behaviour: "rejects a secret in another region than the environment (the nodes fetch through their region)",
+    input: { fixture: "secret-other-region.yaml" },
+    problems: [
+      { path: "admin.statsPasswordSecretArn", line: 34, column: 27, message: /^expected a secret in the environment's region eu-west-1 \(the nodes fetch it through that region's Secrets Manager\), got "arn:aws:secretsmanager:us-east-1:123456789012:secret:ei-two-arm\/stats-AbCdEf"$/ },
+    ],
+  },
+  {
     behaviour: "rejects a KMS key in another region than its secret (after the schema passes)",
     input: { fixture: "kms-key-other-region.yaml" },
     problems: [

@@ -31,7 +31,7 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
   const certificates: ResolvedCertificate[] = Object.entries(env.tls?.certificates ?? {})
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([name, c]) => ({ name, secretArn: c.secretArn, ...(c.kmsKeyArn ? { kmsKeyArn: c.kmsKeyArn } : {}), path: `${CERT_DIR}/${name}.pem` }));
-  checkSecretKeys(env, out);
+  checkSecrets(env, out);
 
   const enabled = Object.entries(env.services)
     .filter(([, s]) => s.enabled !== false)
@@ -530,23 +530,32 @@ function checkPortCollisions(env: Environment, services: ResolvedService[], out:
   }
 }
 
-/** The region field (4th) of an ARN. */
+/** The partition (2nd) and region (4th) fields of an ARN. */
+const arnPartition = (arn: string) => arn.split(":")[1];
 const arnRegion = (arn: string) => arn.split(":")[3];
 
 /**
- * A secret can only be encrypted with a KMS key of its own region (and partition): a key elsewhere is a
- * mistake that would surface at boot as an AccessDenied the operator cannot see in the plan.
+ * The boot secrets and their KMS keys, as the nodes will use them: each secret in the environment's region
+ * (the bootstrap fetches it through that region's Secrets Manager endpoint), each customer managed key in
+ * its secret's region and partition (Secrets Manager encrypts only with keys of its own region). Either
+ * mistake would otherwise surface only at boot, as an error the plan does not show.
  */
-function checkSecretKeys(env: Environment, out: ProblemCollector): void {
-  const pairs: Array<[FieldPath, string, string | undefined]> = [
-    ...Object.entries(env.tls?.certificates ?? {}).map(([name, c]): [FieldPath, string, string | undefined] => [["tls", "certificates", name, "kmsKeyArn"], c.secretArn, c.kmsKeyArn]),
-    [["admin", "statsPasswordKmsKeyArn"], env.admin.statsPasswordSecretArn, env.admin.statsPasswordKmsKeyArn],
+function checkSecrets(env: Environment, out: ProblemCollector): void {
+  const secrets: Array<{ arnPath: FieldPath; arn: string; keyPath: FieldPath; key?: string }> = [
+    ...Object.entries(env.tls?.certificates ?? {}).map(([name, c]) => ({
+      arnPath: ["tls", "certificates", name, "secretArn"],
+      arn: c.secretArn,
+      keyPath: ["tls", "certificates", name, "kmsKeyArn"],
+      key: c.kmsKeyArn,
+    })),
+    { arnPath: ["admin", "statsPasswordSecretArn"], arn: env.admin.statsPasswordSecretArn, keyPath: ["admin", "statsPasswordKmsKeyArn"], key: env.admin.statsPasswordKmsKeyArn },
   ];
-  for (const [path, secretArn, keyArn] of pairs) {
-    if (keyArn === undefined) continue;
-    const [keyPartition, secretPartition] = [keyArn.split(":")[1], secretArn.split(":")[1]];
-    if (arnRegion(keyArn) !== arnRegion(secretArn) || keyPartition !== secretPartition) {
-      out.add(path, `expected a key in the secret's region ${arnRegion(secretArn)} (Secrets Manager encrypts only with keys of its own region), got ${JSON.stringify(keyArn)}`);
+  for (const { arnPath, arn, keyPath, key } of secrets) {
+    if (arnRegion(arn) !== env.region) {
+      out.add(arnPath, `expected a secret in the environment's region ${env.region} (the nodes fetch it through that region's Secrets Manager), got ${JSON.stringify(arn)}`);
+    }
+    if (key !== undefined && (arnRegion(key) !== arnRegion(arn) || arnPartition(key) !== arnPartition(arn))) {
+      out.add(keyPath, `expected a key in the secret's region ${arnRegion(arn)} (Secrets Manager encrypts only with keys of its own region), got ${JSON.stringify(key)}`);
     }
   }
 }
