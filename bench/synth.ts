@@ -102,8 +102,8 @@ function main(): void {
   const bare = get("bare");
   const app = get("app");
   const ratio = app.ms / bare.ms;
-  const row = (label: string, s: { ms: number; rssMiB: number }, note = "") =>
-    console.log(`  ${label.padEnd(40)}${fmt(s.ms).padStart(9)}   ${fmt(s.rssMiB, 1).padStart(12)}   ${fmt(s.ms / bare.ms, 2).padStart(5)}${note}`);
+  const row = (label: string, s: { ms: number; rssMiB: number }) =>
+    console.log(`  ${label.padEnd(40)}${fmt(s.ms).padStart(9)}   ${fmt(s.rssMiB, 1).padStart(12)}   ${fmt(s.ms / bare.ms, 2).padStart(5)}`);
   console.log("");
   console.log(`  ${"".padEnd(40)}median ms   peak RSS MiB   ratio`);
   row("bare cdktf app (1 VPC)", bare);
