@@ -1,15 +1,19 @@
 /**
- * Everything rendered for one load balancer node: haproxy.cfg, keepalived.conf + takeover script (HA
- * pair), and the cloud-init user data that installs them. Pure: the constructs call this and only attach
- * the result; the CLI prints the same artifacts.
+ * Everything rendered for one load balancer node: the machine (cloud-init user data: OS set-up, packages,
+ * interfaces, the configuration agent) and the configuration bundle the agent applies (haproxy.cfg, and in
+ * a pair keepalived.conf and the takeover script). Pure: the constructs call this and only attach the
+ * result; the CLI prints the same artifacts.
  */
 import { BootstrapInterface, BootstrapSpec, encodeUserData, renderUserData } from "./bootstrap";
-import { ResolvedEnvironment, ResolvedNode, STATS_PASSWORD_VAR, usesTproxy } from "./config/model";
-import { renderHaproxy } from "./haproxy/build";
-import { KEEPALIVED_CONF_PATH, pairFiles, TAKEOVER_SCRIPT_PATH, vipInterface } from "./ha-pair";
+import { ConfigBundle, ConfigBundleOptions, nodeBundle } from "./bundle/config-bundle";
+import { ResolvedEnvironment, ResolvedNode, usesTproxy } from "./config/model";
+import { BUNDLE_PATHS } from "./bundle/config-bundle";
+import { vipInterface } from "./ha-pair";
 
 export interface NodeArtifacts {
   readonly node: ResolvedNode;
+  /** The configuration bundle (applied in place by the agent; never replaces the instance). */
+  readonly bundle: ConfigBundle;
   readonly haproxyConfig: string;
   /** HA pair only. */
   readonly keepalivedConf?: string;
@@ -17,7 +21,7 @@ export interface NodeArtifacts {
   readonly takeoverScript?: string;
   /** The bootstrap's input (for inspection and tests). */
   readonly bootstrap: BootstrapSpec;
-  /** cloud-init user data (text, before encoding). */
+  /** cloud-init user data (text, before encoding): the machine only. */
   readonly userData: string;
   /** What EC2 receives: base64, gzipped first when the text is over the 16 KB user-data limit. */
   readonly userDataBase64: string;
@@ -26,12 +30,12 @@ export interface NodeArtifacts {
 /** Packages the nodes get besides HAProxy: socat for the runtime API (drain / maintenance over SSM). */
 const OPERATOR_TOOLS = ["socat"];
 
-/** Renders the artifacts of node `nodeName` of `env`. */
-export function nodeArtifacts(env: ResolvedEnvironment, nodeName: string): NodeArtifacts {
-  const node = env.nodes.find((n) => n.name === nodeName);
-  if (!node) throw new Error(`environment '${env.name}' has no node '${nodeName}' (nodes: ${env.nodes.map((n) => n.name).join(", ")})`);
-  const haproxyConfig = renderHaproxy(env);
-  const pair = pairFiles(env, node);
+/**
+ * The machine definition of a node: what its user data is rendered from. Only OS, packages, interfaces,
+ * routing and where the configuration lives; a change here needs a new instance (see `generation`).
+ */
+export function machineSpec(env: ResolvedEnvironment, node: ResolvedNode): BootstrapSpec {
+  const pair = env.nodes.length === 2;
   // A single node carries its VIPs as static addresses; in a pair keepalived adds them on the MASTER.
   const vipAddresses = pair ? [] : env.vips.map((v) => v.address);
   const clientSide = vipInterface(env);
@@ -41,35 +45,38 @@ export function nodeArtifacts(env: ResolvedEnvironment, nodeName: string): NodeA
   if (node.externalSubnet) {
     interfaces.push({ name: "eth1", role: "external", deviceIndex: 1, subnetCidr: node.externalSubnet.cidr, addresses: vipAddresses });
   }
-  const bootstrap: BootstrapSpec = {
+  return {
     envName: env.name,
     nodeName: node.name,
     region: env.region,
     os: env.loadBalancer.os,
     haproxy: env.loadBalancer.haproxy,
     interfaces,
-    haproxyConfig,
-    tlsCertificates: env.certificates.map((c) => ({ secretArn: c.secretArn, path: c.path })),
-    haproxyEnvironment: [{ name: STATS_PASSWORD_VAR, secretArn: env.admin.statsPasswordSecretArn }],
-    nonlocalBind: pair !== undefined || env.services.some((s) => s.clientAddress === "source"),
+    configStore: { bucket: env.configStore.bucket, prefix: env.configStore.prefix },
+    // Always: HAProxy binds VIPs a pair's MASTER takes over and eth1 addresses that arrive after it starts.
+    nonlocalBind: true,
     tproxy: usesTproxy(env),
     cloudWatchLogGroup: env.admin.cloudWatchLogGroup,
-    extraFiles: pair
-      ? [
-          { path: KEEPALIVED_CONF_PATH, content: pair.keepalivedConf, mode: "0640" },
-          { path: TAKEOVER_SCRIPT_PATH, content: pair.takeoverScript, mode: "0755" },
-        ]
-      : [],
     extraPackages: OPERATOR_TOOLS,
     extraServices: pair ? ["keepalived"] : [],
     systemUsers: pair ? ["keepalived_script"] : [],
   };
+}
+
+/** Renders the artifacts of node `nodeName` of `env`. */
+export function nodeArtifacts(env: ResolvedEnvironment, nodeName: string, options: ConfigBundleOptions = {}): NodeArtifacts {
+  const node = env.nodes.find((n) => n.name === nodeName);
+  if (!node) throw new Error(`environment '${env.name}' has no node '${nodeName}' (nodes: ${env.nodes.map((n) => n.name).join(", ")})`);
+  const bundle = nodeBundle(env, nodeName, options);
+  const content = (path: string) => bundle.files.find((f) => f.path === path)?.content;
+  const bootstrap = machineSpec(env, node);
   const userData = renderUserData(bootstrap);
   return {
     node,
-    haproxyConfig,
-    keepalivedConf: pair?.keepalivedConf,
-    takeoverScript: pair?.takeoverScript,
+    bundle,
+    haproxyConfig: content(BUNDLE_PATHS.haproxyConfig)!,
+    keepalivedConf: content(BUNDLE_PATHS.keepalivedConf),
+    takeoverScript: content(BUNDLE_PATHS.takeoverScript),
     bootstrap,
     userData,
     userDataBase64: encodeUserData(userData),

@@ -13,6 +13,7 @@ packages=(
   cloud-init       # cloud-init schema on the rendered user data
   netplan.io       # netplan generate on the rendered network configuration
   awscli           # the notify script's real AWS CLI, against a simulated EC2 endpoint
+  socat            # the agent's runtime API calls (show stat, show servers state) in the rollout e2e test
   wrk              # HTTP load in the data-plane benchmark
   iproute2         # network namespaces, veth, bridges
   iptables         # TProxy rules in the e2e tests
@@ -27,7 +28,14 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
+# Every rendered haproxy.cfg names the server-state file the node's agent keeps (/var/lib/haproxy, created by
+# the haproxy package); haproxy -c needs it to exist, as on a node: an empty state with its version line.
+ensure_server_state() {
+  if [ -d /var/lib/haproxy ] && [ ! -s /var/lib/haproxy/server-state ]; then printf '1\n' >/var/lib/haproxy/server-state; fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+  ensure_server_state
   echo "install-test-tools: all ${#packages[@]} packages present"
   exit 0
 fi
@@ -46,4 +54,5 @@ done
 pkill -x haproxy 2>/dev/null || true
 pkill -x Orthanc 2>/dev/null || true
 pkill -x keepalived 2>/dev/null || true
+ensure_server_state
 echo "install-test-tools: done"

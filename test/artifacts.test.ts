@@ -41,21 +41,29 @@ describe("node artifacts", () => {
     assert.deepEqual(a.bootstrap.extraServices, ["keepalived"]);
     assert.deepEqual(a.bootstrap.systemUsers, ["keepalived_script"]);
     assert.deepEqual(
-      a.bootstrap.extraFiles?.map((f) => [f.path, f.mode]),
+      a.bundle.files.map((f) => [f.path, f.mode]),
       [
+        ["/etc/haproxy/haproxy.cfg", "0640"],
+        ["/etc/imaging-lb/bundle.env", "0644"],
+        ["/etc/imaging-lb/secrets.list", "0644"],
         ["/etc/keepalived/keepalived.conf", "0640"],
         ["/usr/local/sbin/imaging-lb-vip-takeover", "0755"],
       ],
+      "keepalived's files are configuration: in the bundle, not the user data",
     );
+    assert.doesNotMatch(a.userData, /vrrp_instance|unicast_peer/);
     assert.match(a.keepalivedConf ?? "", /unicast_src_ip 10\.20\.1\.11\n/);
     assert.match(a.keepalivedConf ?? "", /10\.20\.2\.100\/32 dev eth1/);
   });
 
-  it("hands HAProxy the stats password by secret ARN only, and the certificates by ARN and path", () => {
+  it("names the stats password and the certificates by secret ARN only, in the bundle's secrets list", () => {
     const a = nodeArtifacts(resolve(environment({ services: { web: { frontendPorts: [443], mode: "http", tls: { mode: "terminate", certificate: "web" } } } })), "lb-a");
-    assert.deepEqual(a.bootstrap.haproxyEnvironment, [{ name: "IMAGING_LB_STATS_PASSWORD", secretArn: SECRET("stats") }]);
-    assert.deepEqual(a.bootstrap.tlsCertificates, [{ secretArn: SECRET("web"), path: "/etc/haproxy/certs/web.pem" }]);
-    assert.doesNotMatch(a.userData, /PRIVATE KEY/);
+    const list = a.bundle.files.find((f) => f.path === "/etc/imaging-lb/secrets.list")?.content ?? "";
+    assert.equal(
+      list.split("\n").filter((l) => l && !l.startsWith("#")).join("\n"),
+      `env IMAGING_LB_STATS_PASSWORD ${SECRET("stats")}\npem ${SECRET("web")} /etc/haproxy/certs/web.pem`,
+    );
+    assert.doesNotMatch(a.userData, /PRIVATE KEY|arn:aws[a-z-]*:secretsmanager:/);
   });
 
   it("pins HAProxy to an LTS series by default and installs socat for the runtime API", () => {
@@ -65,12 +73,13 @@ describe("node artifacts", () => {
     assert.deepEqual(nodeArtifacts(resolve(environment({ loadBalancer: { haproxy: { source: "ppa" } } })), "lb-a").bootstrap.haproxy, { source: "ppa", version: "3.0" });
   });
 
-  it("writes the same haproxy.cfg the renderer gives, and encodes user data within EC2's 16 KB", () => {
+  it("bundles the same haproxy.cfg the renderer gives, keeps it out of the user data, and encodes user data within EC2's 16 KB", () => {
     for (const file of ["agfa-ei-one-arm.yaml", "agfa-ei-two-arm.yaml", "agfa-ei-ha-pair.yaml"]) {
       const env = loadEnvironment(join(EXAMPLES, file));
       for (const node of env.nodes) {
         const a = nodeArtifacts(env, node.name);
-        assert.equal(a.bootstrap.haproxyConfig, renderHaproxy(env));
+        assert.equal(a.haproxyConfig, renderHaproxy(env));
+        assert.doesNotMatch(a.userData, /^frontend /m);
         assert.ok(Buffer.from(a.userDataBase64, "base64").length <= 16384, `${file} ${node.name}`);
         assert.equal(decodeUserData(a.userDataBase64), a.userData);
       }

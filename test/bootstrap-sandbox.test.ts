@@ -24,7 +24,6 @@ const MAC0 = "0a:00:00:00:00:01";
 const MAC1 = "0a:00:00:00:00:02";
 const ENI0: FakeEni = { mac: MAC0, deviceNumber: 0, localIpv4s: ["10.0.1.10"], subnetCidr: "10.0.1.0/24" };
 const ENI1: FakeEni = { mac: MAC1, deviceNumber: 1, localIpv4s: ["10.0.2.10", "10.0.2.50"], subnetCidr: "10.0.2.0/24" };
-const CERT_ARN = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:imaging-lb/web-AbCdEf";
 
 /** Commands that change the host: recorded, never run. */
 const RECORDED = [
@@ -93,6 +92,13 @@ function makeSandbox(dir: string, userData: string, pem: string): Sandbox {
   for (const [name, body] of Object.entries(STUBS)) writeFileSync(join(stubs, name), `#!/bin/bash\n${body}`, { mode: 0o755 });
   for (const tool of ALLOWED) symlinkSync(requireTool(tool, tool === "curl" ? "curl" : "coreutils"), join(real, tool));
   writeCloudInitFiles(root, userData);
+  // SIMULATED agent: the bootstrap's last step runs it; the real one is tested against S3 and a real HAProxy
+  // in test/e2e/rollout.e2e.ts. This one records its call and the settings the bootstrap wrote for it.
+  writeFileSync(
+    join(root, "usr/local/sbin/imaging-lb-agent"),
+    `#!/bin/bash\n${RECORD}cp "$IMAGING_LB_ROOT/etc/imaging-lb/agent.env" "$STUB_STATE/agent.env.seen"\n`,
+    { mode: 0o755 },
+  );
   const log = join(dir, "commands.log");
   writeFileSync(log, "");
   return {
@@ -169,51 +175,7 @@ function snapshot(root: string): Map<string, string> {
 }
 
 const modeOf = (path: string): string => (statSync(path).mode & 0o777).toString(8);
-const indexOf = (commands: string[], prefix: string): number => commands.findIndex((c) => c.startsWith(prefix));
 
-/** A small but real configuration: TLS offload with the fetched PEM, and a TCP service. */
-function sandboxHaproxyConfig(certPath: string): string {
-  return [
-    "global",
-    "    log stdout format raw local0",
-    "    maxconn 4096",
-    "",
-    "defaults",
-    "    log global",
-    "    timeout connect 5s",
-    "    timeout client 10m",
-    "    timeout server 10m",
-    "    timeout http-request 30s",
-    "",
-    // Only valid when the bootstrap loaded HAProxy's environment file (the port comes from a secret).
-    'userlist admins',
-    '    user admin insecure-password "${IMAGING_LB_STATS_PASSWORD}"',
-    "",
-    "frontend stats",
-    "    mode http",
-    '    bind "127.0.0.1:${SANDBOX_STATS_PORT}"',
-    "    http-request auth unless { http_auth(admins) }",
-    "    stats enable",
-    "",
-    "frontend xero",
-    "    mode http",
-    `    bind :8443 ssl crt ${certPath}`,
-    "    http-request set-header X-Forwarded-Proto https if { ssl_fc }",
-    "    default_backend xero",
-    "",
-    "backend xero",
-    "    mode http",
-    "    balance leastconn",
-    "    server web1 192.0.2.10:443 check ssl verify none",
-    "",
-    "listen dicom",
-    "    mode tcp",
-    "    bind :11104",
-    "    balance leastconn",
-    "    server core1 192.0.2.20:104 check",
-    "",
-  ].join("\n");
-}
 
 describe("bootstrap sandbox (real bash, stubbed host commands, SIMULATED IMDSv2)", { concurrency: true }, () => {
   let work: { path: string; cleanup: () => void };
@@ -238,7 +200,7 @@ describe("bootstrap sandbox (real bash, stubbed host commands, SIMULATED IMDSv2)
     return server;
   };
 
-  const twoArmSpec = (root: string, overrides: Partial<BootstrapSpec> = {}): BootstrapSpec => ({
+  const twoArmSpec = (overrides: Partial<BootstrapSpec> = {}): BootstrapSpec => ({
     envName: "prod",
     nodeName: "lb-a",
     region: "eu-central-1",
@@ -247,27 +209,19 @@ describe("bootstrap sandbox (real bash, stubbed host commands, SIMULATED IMDSv2)
       { name: "eth0", role: "internal", deviceIndex: 0, subnetCidr: "10.0.1.0/24" },
       { name: "eth1", role: "external", deviceIndex: 1, subnetCidr: "10.0.2.0/24" },
     ],
-    haproxyConfig: sandboxHaproxyConfig(`${root}/etc/haproxy/certs/xero.pem`),
-    tlsCertificates: [{ secretArn: CERT_ARN, path: "/etc/haproxy/certs/xero.pem" }],
+    configStore: { prefix: "prod" },
     nonlocalBind: true,
     tproxy: true,
     cloudWatchLogGroup: "/imaging-lb/prod",
-    extraFiles: [
-      { path: "/etc/keepalived/keepalived.conf", content: "global_defs {\n  enable_script_security\n}\n", mode: "0640" },
-      { path: "/etc/keepalived/notify-master.sh", content: "#!/bin/sh\nexit 0\n", mode: "0755" },
-    ],
     extraServices: ["keepalived"],
-    haproxyEnvironment: [
-      { name: "IMAGING_LB_STATS_PASSWORD", secretArn: "arn:aws:secretsmanager:eu-central-1:123456789012:secret:imaging-lb/stats-password-AbCdEf" },
-      { name: "SANDBOX_STATS_PORT", secretArn: "arn:aws:secretsmanager:eu-central-1:123456789012:secret:imaging-lb/stats-port-AbCdEf" },
-    ],
+    systemUsers: [],
     ...overrides,
   });
 
   it("two-arm Ubuntu: waits for the hot-plugged eth1, writes every file, validates before enabling, and a second run changes nothing", async () => {
     const dir = join(work.path, "two-arm");
     const root = join(dir, "root");
-    const spec = twoArmSpec(root);
+    const spec = twoArmSpec();
     const sb = makeSandbox(dir, renderUserData(spec), pem);
     // eth0's lookup lists the MACs once, then eth1 is missing for two more listings before EC2 attaches it.
     const server = await imds([ENI0, { ...ENI1, attached: false, attachAfterListings: 3 }]);
@@ -298,18 +252,17 @@ describe("bootstrap sandbox (real bash, stubbed host commands, SIMULATED IMDSv2)
     assert.match(readFileSync(join(netplanRoot, "run/systemd/network/10-netplan-eth1.link"), "utf8"), new RegExp(`MACAddress=${MAC1}[\\s\\S]*Name=eth1`));
     assert.ok(existsSync(join(root, "etc/udev/rules.d/90-imaging-lb-eni.rules")));
 
-    // HAProxy: verbatim config, PEM 0600, validated before it is enabled and restarted.
-    assert.equal(readFileSync(join(root, "etc/haproxy/haproxy.cfg"), "utf8"), spec.haproxyConfig);
-    assert.equal(readFileSync(join(root, "etc/haproxy/certs/xero.pem"), "utf8"), readFileSync(pem, "utf8"));
-    assert.equal(modeOf(join(root, "etc/haproxy/certs/xero.pem")), "600");
-    // HAProxy's environment from secrets: 0600, and haproxy -dW -c ran with it (the stats bind needs it).
-    assert.equal(readFileSync(join(root, "etc/imaging-lb/haproxy.env"), "utf8"), "IMAGING_LB_STATS_PASSWORD=s3cr3t+/=Pw\nSANDBOX_STATS_PORT=18404\n");
-    assert.equal(modeOf(join(root, "etc/imaging-lb/haproxy.env")), "600");
-    assert.ok(first.commands.includes(`aws secretsmanager get-secret-value --region eu-central-1 --secret-id ${CERT_ARN} --query SecretString --output text`));
-    const check = indexOf(first.commands, "haproxy -dW -c -f");
-    const enable = first.commands.indexOf("systemctl enable haproxy.service");
-    const restart = first.commands.indexOf("systemctl restart haproxy.service");
-    assert.ok(check >= 0 && enable > check && restart > enable, first.commands.join("\n"));
+    // Configuration: none in the user data; the agent runs once, told where its bundle lives (the bucket named
+    // after the account the SIMULATED IMDS reports), and its timer is enabled after that first run.
+    assert.ok(!existsSync(join(root, "etc/haproxy/haproxy.cfg")), "the bootstrap writes no haproxy.cfg: the agent does");
+    assert.equal(
+      readFileSync(join(sb.state, "agent.env.seen"), "utf8").split("\n").filter((l) => l && !l.startsWith("#")).join(" "),
+      "BUCKET=imaging-lb-prod-123456789012 PREFIX=prod NODE=lb-a ENVIRONMENT=prod REGION=eu-central-1",
+    );
+    const agent = first.commands.findIndex((c) => c.trim() === "imaging-lb-agent");
+    assert.ok(agent > first.commands.indexOf("systemctl stop haproxy.service"), "HAProxy's sample configuration is stopped first");
+    assert.ok(first.commands.indexOf("systemctl enable --now imaging-lb-agent.timer") > agent, first.commands.join("\n"));
+    assert.match(readFileSync(join(root, "etc/systemd/system/haproxy.service.d/50-imaging-lb.conf"), "utf8"), /^LimitNOFILE=1048576$/m);
 
     // Kernel, hostname, packages, timers, extra files and services, log shipping.
     const sysctl = readFileSync(join(root, "etc/sysctl.d/60-imaging-lb.conf"), "utf8");
@@ -319,11 +272,7 @@ describe("bootstrap sandbox (real bash, stubbed host commands, SIMULATED IMDSv2)
     assert.ok(first.commands.includes("hostnamectl set-hostname lb-a"));
     assert.ok(first.commands.includes("add-apt-repository -y ppa:vbernat/haproxy-3.0"));
     assert.ok(first.commands.some((c) => /^apt-get install .* haproxy iptables keepalived$/.test(c)));
-    assert.match(readFileSync(join(root, "etc/systemd/system/imaging-lb-refresh-certs.timer"), "utf8"), /^OnCalendar=daily$/m);
-    assert.ok(first.commands.includes("systemctl enable --now imaging-lb-refresh-certs.timer"));
-    assert.equal(modeOf(join(root, "etc/keepalived/notify-master.sh")), "755");
-    assert.equal(modeOf(join(root, "etc/keepalived/keepalived.conf")), "640");
-    assert.ok(first.commands.includes("systemctl restart keepalived.service"));
+    assert.match(readFileSync(join(root, "etc/systemd/system/imaging-lb-agent.timer"), "utf8"), /^OnUnitInactiveSec=20s$/m);
     assert.match(readFileSync(join(root, "opt/aws/amazon-cloudwatch-agent/etc/imaging-lb.json"), "utf8"), /"log_group_name": "\/imaging-lb\/prod"/);
 
     // TProxy: exactly one rule each.
@@ -342,37 +291,13 @@ describe("bootstrap sandbox (real bash, stubbed host commands, SIMULATED IMDSv2)
     for (const disruptive of ["netplan apply", "ip rule add", "iptables -t mangle -A", "iptables -t mangle -N", "systemctl restart", "systemctl reload"]) {
       assert.ok(!second.commands.some((c) => c.startsWith(disruptive)), `second run ran '${disruptive}':\n${second.commands.join("\n")}`);
     }
-    assert.ok(second.commands.includes("systemctl start haproxy.service"));
-    assert.ok(indexOf(second.commands, "haproxy -dW -c -f") < second.commands.indexOf("systemctl enable haproxy.service"));
-  });
-
-  it("an invalid haproxy.cfg makes the bootstrap fail without enabling, starting or reloading HAProxy", async () => {
-    const dir = join(work.path, "invalid");
-    const root = join(dir, "root");
-    const spec = twoArmSpec(root, {
-      interfaces: [{ name: "eth0", role: "internal", deviceIndex: 0, subnetCidr: "10.0.1.0/24" }],
-      haproxyConfig: "defaults\n    mode http\n\nfrontend web\n    bind :8080\n    default_backend missing\n",
-      tlsCertificates: [],
-      tproxy: false,
-      cloudWatchLogGroup: undefined,
-      extraFiles: [],
-      extraServices: [],
-    });
-    const sb = makeSandbox(dir, renderUserData(spec), pem);
-    const server = await imds([ENI0]);
-    const run = await runBootstrap(sb, server.url);
-    assert.notEqual(run.code, 0);
-    assert.match(run.stderr, /haproxy\.cfg failed haproxy -dW -c/);
-    assert.ok(indexOf(run.commands, "haproxy -dW -c -f") >= 0, "the real haproxy -c ran");
-    const touchedHaproxy = run.commands.filter((c) => /^systemctl .*haproxy/.test(c));
-    assert.deepEqual(touchedHaproxy, [], "no systemctl call touched haproxy");
-    assert.ok(!existsSync(join(root, "etc/haproxy/haproxy.cfg")), "the live haproxy.cfg was not replaced");
+    assert.ok(second.commands.some((c) => c.trim() === "imaging-lb-agent"), "the agent runs again (it converges on its own)");
   });
 
   it("eth1 never attached: the wait is bounded, eth0 is configured and the udev rule will handle a later attach", async () => {
     const dir = join(work.path, "no-eth1");
     const root = join(dir, "root");
-    const spec = twoArmSpec(root, { tproxy: false, cloudWatchLogGroup: undefined, extraFiles: [], extraServices: [] });
+    const spec = twoArmSpec({ tproxy: false, cloudWatchLogGroup: undefined, extraServices: [] });
     const sb = makeSandbox(dir, renderUserData(spec), pem);
     const server = await imds([ENI0, { ...ENI1, attached: false }]);
     const run = await runBootstrap(sb, server.url, { IMAGING_LB_ENI_WAIT_SECONDS: "1" });
@@ -399,7 +324,7 @@ describe("bootstrap sandbox (real bash, stubbed host commands, SIMULATED IMDSv2)
   it("two-arm AL2023: systemd .link/.network files by MAC, live renames once, dnf packages", async () => {
     const dir = join(work.path, "al2023");
     const root = join(dir, "root");
-    const spec = twoArmSpec(root, { os: "al2023", haproxy: { source: "distribution" }, tproxy: false, cloudWatchLogGroup: "/imaging-lb/prod" });
+    const spec = twoArmSpec({ os: "al2023", haproxy: { source: "distribution" }, tproxy: false, cloudWatchLogGroup: "/imaging-lb/prod" });
     const sb = makeSandbox(dir, renderUserData(spec), pem);
     writeFileSync(join(sb.state, "links"), `lo UNKNOWN 00:00:00:00:00:00 <LOOPBACK>\nens5 UP ${MAC0} <UP>\nens6 DOWN ${MAC1} <>\n`);
     const server = await imds([ENI0, ENI1]);

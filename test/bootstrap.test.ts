@@ -20,10 +20,10 @@ import {
   subnetRouter,
   type BootstrapSpec,
 } from "../lib/bootstrap";
+import { imagingLbAgent } from "../lib/agent/embedded.generated";
 import { haproxyCheck } from "./helpers/haproxy";
 import { makeSelfSignedPem, requireTool, tempDir } from "./helpers/tools";
 
-const CERT_ARN = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:imaging-lb/xero-AbCdEf";
 const ETH0 = { name: "eth0", role: "internal", deviceIndex: 0, subnetCidr: "10.20.1.0/24" } as const;
 const ETH1 = { name: "eth1", role: "external", deviceIndex: 1, subnetCidr: "10.20.2.0/24" } as const;
 
@@ -171,8 +171,7 @@ function spec(overrides: Partial<BootstrapSpec> = {}): BootstrapSpec {
     nodeName: "lb-a",
     region: "eu-central-1",
     interfaces: [ETH0, ETH1],
-    haproxyConfig: "global\n    log /dev/log local0\n",
-    tlsCertificates: [{ secretArn: CERT_ARN, path: "/etc/haproxy/certs/xero.pem" }],
+    configStore: { prefix: "prod" },
     nonlocalBind: true,
     tproxy: false,
     ...overrides,
@@ -193,10 +192,10 @@ const VARIANTS: Record<string, BootstrapSpec> = {
     haproxy: { source: "ppa", version: "3.2" },
     tproxy: true,
     cloudWatchLogGroup: "/imaging-lb/prod",
-    extraFiles: [{ path: "/etc/keepalived/keepalived.conf", content: "global_defs {\n}\n", mode: "0640" }],
     extraServices: ["keepalived"],
+    systemUsers: ["keepalived_script"],
   }),
-  "ubuntu one-arm distribution, no certificates": oneArm({ tlsCertificates: [], nonlocalBind: false }),
+  "ubuntu one-arm distribution, adopted bucket": oneArm({ nonlocalBind: false, configStore: { bucket: "hospital-lb-config", prefix: "prod" } }),
   "al2023 two-arm tproxy cloudwatch": spec({ os: "al2023", tproxy: true, cloudWatchLogGroup: "/imaging-lb/prod" }),
   "al2023 one-arm pinned": oneArm({ os: "al2023", haproxy: { source: "distribution", version: "3.0" } }),
 };
@@ -242,17 +241,12 @@ describe("bootstrap user data", () => {
     }
   });
 
-  it("fetches HAProxy's secret environment into a 0600 file that haproxy.service and every haproxy -c load", () => {
-    const arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:lb/stats-AbCdEf";
-    const text = renderUserData(spec({ haproxyEnvironment: [{ name: "IMAGING_LB_STATS_PASSWORD", secretArn: arn }] }));
-    const refresh = fileAt(text, "/usr/local/sbin/imaging-lb-refresh-certs") ?? "";
-    assert.ok(refresh.includes(`\nfetch_environment IMAGING_LB_STATS_PASSWORD ${arn}\n`));
-    assert.ok(refresh.includes('chmod 0600 "$tmp"'));
+  it("points HAProxy's unit at the environment file the agent writes (secrets), and every haproxy -c loads it", () => {
+    const text = renderUserData(spec());
     const bootstrap = fileAt(text, "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
     assert.ok(bootstrap.includes("EnvironmentFile=-/etc/imaging-lb/haproxy.env"));
-    assert.ok(bootstrap.includes("\nfetch_certificates\n"), "the fetch step runs even without certificates");
-    const library = fileAt(text, "/usr/local/lib/imaging-lb/common.sh") ?? fileAt(text, "/etc/imaging-lb/common.sh") ?? text;
-    assert.match(library, /haproxy_check\(\) \{[\s\S]*while IFS='=' read -r name value; do export "\$name=\$value"; done/);
+    assert.ok(bootstrap.includes("LimitNOFILE=1048576"), "file descriptors for the global maxconn");
+    assert.match(imagingLbAgent, /haproxy_check\(\) \{[\s\S]*while IFS='=' read -r name value; do export "\$name=\$value"; done/);
   });
 
   it("configures a single node's VIPs as /32 addresses on their interface (netplan and networkd)", () => {
@@ -267,19 +261,24 @@ describe("bootstrap user data", () => {
   it("creates the system users other components need before starting their services", () => {
     const text = renderUserData(spec({ systemUsers: ["keepalived_script"], extraServices: ["keepalived"] }));
     const bootstrap = fileAt(text, "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
-    const user = bootstrap.indexOf("id -u keepalived_script >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin keepalived_script");
-    assert.ok(user > 0 && user < bootstrap.indexOf("start_service keepalived\n}"));
+    const steps = bootstrap.slice(bootstrap.lastIndexOf("\n}\n"));
+    assert.ok(bootstrap.includes("id -u keepalived_script >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin keepalived_script"));
+    assert.ok(steps.indexOf("create_system_users") < steps.indexOf("configure_agent"), "users exist before the agent starts keepalived");
   });
 
-  it("writes haproxy.cfg verbatim (staged, then installed only after haproxy -dW -c)", () => {
-    const config = "global\n    log /dev/log local0\n\n\tmaxconn 100   \nfrontend f\n    log-format \"%{+Q}o %ci ${HOME}\"\n";
-    const text = renderUserData(spec({ haproxyConfig: config }));
-    assert.equal(fileAt(text, "/etc/imaging-lb/haproxy.cfg"), config);
+  it("installs the agent verbatim, writes where the configuration lives, runs the agent once, then its 20 s timer", () => {
+    const text = renderUserData(spec());
+    assert.equal(fileAt(text, "/usr/local/sbin/imaging-lb-agent"), imagingLbAgent);
+    assert.doesNotMatch(text, /^frontend |haproxy\.cfg: /m, "no configuration in the user data");
     const bootstrap = fileAt(text, "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
-    const check = bootstrap.indexOf(`if ! haproxy_check "$STAGE/haproxy.cfg"; then`);
-    const install = bootstrap.indexOf(`put 0644 "$ROOT/etc/haproxy/haproxy.cfg" <"$STAGE/haproxy.cfg"`);
-    const enable = bootstrap.indexOf("systemctl enable haproxy.service");
-    assert.ok(check > 0 && install > check && enable > install);
+    assert.ok(bootstrap.includes('bucket="imaging-lb-prod-$account"'), "the stack's bucket, named after the account IMDS reports");
+    assert.ok(bootstrap.includes("PREFIX=prod\nNODE=lb-a\nENVIRONMENT=prod\nREGION=eu-central-1\n"));
+    const first = bootstrap.indexOf('"$ROOT/usr/local/sbin/imaging-lb-agent" || die');
+    const timer = bootstrap.indexOf("systemctl enable --now imaging-lb-agent.timer");
+    assert.ok(first > 0 && timer > first);
+    assert.match(bootstrap, /^OnUnitInactiveSec=20s$/m);
+    const adopted = fileAt(renderUserData(spec({ configStore: { bucket: "hospital-lb-config", prefix: "prod" } })), "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
+    assert.ok(adopted.includes("bucket=hospital-lb-config\n"));
   });
 
   it("two-arm writes policy routing: a table per ENI, from-rules, default route via the subnet router", () => {
@@ -373,21 +372,9 @@ describe("bootstrap user data", () => {
     assert.ok(!al.includes("apt-get") && !al.includes("snap"));
   });
 
-  it("carries the secret ARN and never PEM material; rejects private keys in user data", () => {
+  it("carries no secret at all, not even a secret ARN: the agent reads those from the bundle", () => {
     const text = renderUserData(spec());
-    assert.ok(text.includes(`fetch ${CERT_ARN} /etc/haproxy/certs/xero.pem\n`));
-    assert.ok(!/BEGIN (CERTIFICATE|[A-Z ]*PRIVATE KEY)/.test(text));
-    const refresh = fileAt(text, "/usr/local/sbin/imaging-lb-refresh-certs") ?? "";
-    assert.match(refresh, /^umask 077$/m);
-    assert.ok(refresh.includes("aws secretsmanager get-secret-value --region eu-central-1 --secret-id \"$1\" \\\n    --query SecretString --output text"));
-    assert.match(fileAt(text, "/usr/local/sbin/imaging-lb-bootstrap") ?? "", /^OnCalendar=daily$/m);
-
-    const key = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
-    assert.throws(() => renderUserData(spec({ haproxyConfig: `global\n${key}` })), /haproxyConfig: contains a private key/);
-    assert.throws(
-      () => renderUserData(spec({ extraFiles: [{ path: "/etc/x.pem", content: key, mode: "0600" }] })),
-      /extraFiles\[0\]\.content: contains a private key/,
-    );
+    assert.ok(!/BEGIN (CERTIFICATE|[A-Z ]*PRIVATE KEY)|arn:aws/.test(text));
   });
 
   it("sets the hostname to the node name (HAProxy peers need hostname == peer name)", () => {
@@ -406,30 +393,14 @@ describe("bootstrap user data", () => {
     assert.ok(shipped.includes("s3://amazoncloudwatch-agent-eu-central-1/ubuntu/$(dpkg --print-architecture)/latest/amazon-cloudwatch-agent.deb"));
   });
 
-  it("fits EC2's 16 KB limit with a realistic ~200-line two-arm haproxy.cfg (which haproxy -dW -c accepts)", () => {
+  it("fits EC2's 16 KB limit whatever the configuration (the largest variant, a realistic haproxy.cfg is not in it)", () => {
     const pem = makeSelfSignedPem(work.path, "xero.example.org");
-    const config = realisticHaproxyConfig(pem);
-    const lines = config.split("\n").length - 1;
-    assert.ok(lines >= 190 && lines <= 260, `${lines} lines`);
-    const checked = haproxyCheck(work.path, config);
+    const checked = haproxyCheck(work.path, realisticHaproxyConfig(pem));
     assert.ok(checked.ok, checked.output);
-
-    const text = renderUserData(spec({
-      haproxy: { source: "ppa", version: "3.0" },
-      haproxyConfig: realisticHaproxyConfig("/etc/haproxy/certs/xero.pem"),
-      tproxy: false,
-      cloudWatchLogGroup: "/imaging-lb/prod",
-      extraFiles: [
-        { path: "/etc/keepalived/keepalived.conf", content: "vrrp_instance VI_1 {\n  state BACKUP\n}\n".repeat(10), mode: "0640" },
-        { path: "/etc/keepalived/notify-master.sh", content: "#!/bin/sh\nset -eu\n".repeat(20), mode: "0755" },
-      ],
-      extraServices: ["keepalived"],
-    }));
-    const encoded = encodeUserData(text);
-    const raw = Buffer.from(encoded, "base64");
-    console.log(`# realistic two-arm user data: ${Buffer.byteLength(text)} bytes of text, ${raw.length} bytes encoded (limit ${USER_DATA_LIMIT_BYTES})`);
+    const text = renderUserData(VARIANTS["ubuntu two-arm ppa tproxy cloudwatch keepalived"]);
+    const raw = Buffer.from(encodeUserData(text), "base64");
+    console.log(`# largest user data: ${Buffer.byteLength(text)} bytes of text, ${raw.length} bytes encoded (limit ${USER_DATA_LIMIT_BYTES})`);
     assert.ok(raw.length <= USER_DATA_LIMIT_BYTES);
-    assert.equal(decodeUserData(encoded), text);
   });
 
   it("encodes plain base64 while the text fits, gzip beyond it, and refuses what cannot fit", () => {
@@ -452,8 +423,7 @@ describe("bootstrap user data", () => {
           region: "europe",
           haproxy: { source: "ppa", version: "3.1" },
           interfaces: [ETH0, { ...ETH1, deviceIndex: 0, subnetCidr: "10.20.2.7/24" }],
-          haproxyConfig: "global",
-          tlsCertificates: [{ secretArn: "xero", path: "certs/xero.pem" }],
+          configStore: { bucket: "Bad_Bucket", prefix: "prod" },
         }));
       } catch (e) {
         return e;
@@ -467,9 +437,7 @@ describe("bootstrap user data", () => {
       'haproxy.version: expected an HAProxy LTS series major.minor with an even minor, e.g. 2.8, 3.0, 3.2, got "3.1"',
       "interfaces[1].deviceIndex: expected 1 for eth1, got 0",
       'interfaces[1].subnetCidr: expected the network address (10.20.2.0/24), got "10.20.2.7/24"',
-      'haproxyConfig: must end with a newline (haproxy -dW rejects a missing LF on the last line); append "\\n"',
-      'tlsCertificates[0].secretArn: expected arn:aws:secretsmanager:<region>:<account>:secret:<name>, got "xero"',
-      'tlsCertificates[0].path: expected an absolute file path of [A-Za-z0-9._+@/-], got "certs/xero.pem"',
+      'configStore.bucket: expected an S3 bucket name (3-63 of a-z 0-9 . -), got "Bad_Bucket"',
     ]);
     assert.throws(() => renderUserData(spec({ os: "al2023", haproxy: { source: "ppa" } })), /"ppa" is Ubuntu only/);
   });

@@ -50,7 +50,7 @@ describe("imaging-lb CLI", () => {
     assert.equal(r.stdout, "");
     assert.match(r.stderr, /^2 problems in .*bad\.yaml:\n/);
     assert.match(r.stderr, /bad\.yaml:8:7 name: expected a name of 1-32 characters.*got "Bad_Name"/);
-    assert.match(r.stderr, /bad\.yaml:21:42 loadBalancer\.nodes\.lb-1\.adress: unknown field; allowed here: internalAddress, externalAddress, internalSubnet, externalSubnet\n/);
+    assert.match(r.stderr, /bad\.yaml:21:42 loadBalancer\.nodes\.lb-1\.adress: unknown field; allowed here: internalAddress, externalAddress, internalSubnet, externalSubnet, generation\n/);
     assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
   });
 
@@ -88,16 +88,15 @@ describe("imaging-lb CLI", () => {
     assert.match(unknown.stderr, /no node 'lb-z': nodes of ei-ha-pair are lb-a \(primary\), lb-b \(secondary\)/);
   });
 
-  it("render user-data: the node's cloud-config with its hostname and haproxy.cfg, no secrets", () => {
+  it("render user-data: the node's cloud-config with its hostname and the agent; no configuration, no secrets", () => {
     const r = cli("render", "user-data", "examples/agfa-ei-ha-pair.yaml", "--node", "lb-b");
     assert.equal(r.code, 0, r.stderr);
     const doc = parse(r.stdout);
     assert.equal(doc.hostname, "lb-b");
     const files = doc.write_files.map((f: { path: string }) => f.path);
-    assert.ok(files.includes("/etc/imaging-lb/haproxy.cfg"));
-    assert.ok(files.some((f: string) => f.includes("keepalived.conf")));
-    assert.doesNotMatch(r.stdout, /PRIVATE KEY/);
-    assert.match(r.stdout, /arn:aws:secretsmanager:eu-west-1:123456789012:secret:ei-ha-pair\/stats-AbCdEf/);
+    assert.ok(files.includes("/usr/local/sbin/imaging-lb-agent"));
+    assert.ok(!files.some((f: string) => f.includes("haproxy.cfg") || f.includes("keepalived.conf")), "the configuration comes from the bundle");
+    assert.doesNotMatch(r.stdout, /PRIVATE KEY|arn:aws:secretsmanager/);
   });
 
   it("render: an unknown artifact or a missing file argument is a usage error (exit 2)", () => {

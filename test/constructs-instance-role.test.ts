@@ -83,12 +83,12 @@ describe("instance role", () => {
   it("single node: no logs and no failover permission", () => {
     assert.equal(statements(single, "logs"), undefined);
     assert.equal(statements(single, "vip-failover"), undefined);
-    assert.deepEqual(Object.keys(single.resource.aws_iam_role_policy).map((id) => id.replace(/_[0-9A-F]{8}$/, "")), ["instance-role_secrets"]);
+    assert.deepEqual(Object.keys(single.resource.aws_iam_role_policy).map((id) => id.replace(/_[0-9A-F]{8}$/, "")), ["instance-role_config-store", "instance-role_secrets"]);
   });
 
   it("CloudWatch Logs: put on the one configured log group only", () => {
     const json = synth({ ...BASE, admin: { ...BASE.admin, cloudWatchLogGroup: "/imaging-lb/iam" } });
-    const account = `\${data.aws_caller_identity.${Object.keys(json.data.aws_caller_identity)[0]}.account_id}`;
+    const account = `\${data.aws_caller_identity.${Object.keys(json.data.aws_caller_identity).find((k) => k.startsWith("instance-role"))}.account_id}`;
     const group = `arn:aws:logs:eu-west-1:${account}:log-group:/imaging-lb/iam`;
     assert.deepEqual(statements(json, "logs"), [
       { Sid: "ShipHaproxyLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"], Resource: [group, `${group}:*`] },
@@ -124,7 +124,7 @@ describe("instance role", () => {
       loadBalancer: { nodes: PAIR_NODES, ha: { vipMode: "elastic-ip" } },
     });
     const enis = [eniArn(json, "lb-a", "eth1"), eniArn(json, "lb-b", "eth1")];
-    const account = `\${data.aws_caller_identity.${Object.keys(json.data.aws_caller_identity)[0]}.account_id}`;
+    const account = `\${data.aws_caller_identity.${Object.keys(json.data.aws_caller_identity).find((k) => !k.startsWith("instance-role"))}.account_id}`;
     assert.deepEqual(statements(json, "vip-failover"), [
       { Sid: "MoveVipPrivateAddresses", Effect: "Allow", Action: ["ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"], Resource: enis },
       {
@@ -149,7 +149,7 @@ describe("instance role", () => {
       vips: { web: { address: "192.168.50.10" } },
       loadBalancer: { nodes: PAIR_NODES, ha: { vipMode: "route-table", routeTableIds: ["rtb-0a1b2c3d4e5f60711", "rtb-0a1b2c3d4e5f60722"] } },
     });
-    const account = `\${data.aws_caller_identity.${Object.keys(json.data.aws_caller_identity)[0]}.account_id}`;
+    const account = `\${data.aws_caller_identity.${Object.keys(json.data.aws_caller_identity).find((k) => !k.startsWith("instance-role"))}.account_id}`;
     assert.deepEqual(statements(json, "vip-failover"), [
       {
         Sid: "MoveVipRoutes",

@@ -60,7 +60,9 @@ function defaultRoutes(json: Json): Record<string, Record<string, string>> {
   }
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
 }
-const endpointServices = (json: Json) => (Object.values(json.resource.aws_vpc_endpoint ?? {}) as Json[]).map((e) => e.service_name).sort();
+/** Interface endpoints' services (the S3 gateway endpoint is asserted on its own). */
+const endpointServices = (json: Json) =>
+  (Object.values(json.resource.aws_vpc_endpoint ?? {}) as Json[]).filter((e) => e.vpc_endpoint_type === "Interface").map((e) => e.service_name).sort();
 
 describe("network", () => {
   const created = synth(BASE);
@@ -111,9 +113,12 @@ describe("network", () => {
     assert.match(created.output.nat_public_ip.description, /allow-list/);
   });
 
-  it("created VPC: the default interface endpoints in the internal subnet with private DNS", () => {
+  it("created VPC: the default interface endpoints in the internal subnet with private DNS, and an S3 gateway endpoint", () => {
     assert.deepEqual(endpointServices(created), ["ec2", "ec2messages", "secretsmanager", "ssm", "ssmmessages"].map((s) => `com.amazonaws.eu-west-1.${s}`));
-    for (const e of Object.values(created.resource.aws_vpc_endpoint) as Json[]) {
+    const s3 = one(created, "aws_vpc_endpoint", "network_endpoint-s3");
+    assert.equal(s3.vpc_endpoint_type, "Gateway");
+    assert.equal(s3.route_table_ids.length, 2, "the private and the public route table");
+    for (const e of (Object.values(created.resource.aws_vpc_endpoint) as Json[]).filter((x) => x.vpc_endpoint_type !== "Gateway")) {
       assert.equal(e.vpc_endpoint_type, "Interface");
       assert.equal(e.private_dns_enabled, true);
       assert.equal(e.subnet_ids.length, 1);

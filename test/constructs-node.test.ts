@@ -113,7 +113,7 @@ describe("load balancer node", () => {
     assert.equal(eth1.security_groups.length, 1);
   });
 
-  it("instance: IMDSv2 only with hop limit 1, encrypted gp3 root, no key pair, base64 user data, AMI drift ignored", () => {
+  it("instance: IMDSv2 only with hop limit 1, encrypted gp3 root, no key pair, base64 user data; replaced only by its generation", () => {
     for (const json of [oneArm, twoArm, pair]) {
       for (const instance of Object.values(json.resource.aws_instance) as Json[]) {
         assert.equal(instance.metadata_options.http_tokens, "required");
@@ -123,7 +123,9 @@ describe("load balancer node", () => {
         assert.equal(instance.user_data, undefined);
         assert.ok(decodeUserData(instance.user_data_base64).startsWith("#cloud-config"));
         assert.equal(instance.user_data_replace_on_change, true);
-        assert.deepEqual(instance.lifecycle.ignore_changes, ["ami"]);
+        assert.deepEqual(instance.lifecycle.ignore_changes, ["ami", "user_data", "user_data_base64"]);
+        assert.equal(instance.lifecycle.replace_triggered_by.length, 1);
+        assert.match(instance.lifecycle.replace_triggered_by[0], /^\$\{terraform_data\.node-.*_generation_[0-9A-F]+\}$/);
         assert.match(instance.ami, /^\$\{data\.aws_ssm_parameter\..*\.insecure_value\}$/);
         assert.equal(instance.associate_public_ip_address, undefined);
       }

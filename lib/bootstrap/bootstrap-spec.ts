@@ -39,24 +39,6 @@ export interface BootstrapInterface {
   readonly addresses?: readonly string[];
 }
 
-/** A TLS certificate fetched from Secrets Manager at boot (and daily after) with the instance role. */
-export interface BootstrapTlsCertificate {
-  /** ARN of a secret whose SecretString is the PEM (certificate chain + private key) HAProxy's `crt` wants. */
-  readonly secretArn: string;
-  /** Absolute path the PEM is written to, mode 0600 (the path haproxy.cfg's `crt` names). */
-  readonly path: string;
-}
-
-/** A file written by another component (e.g. keepalived.conf and its notify script). */
-export interface BootstrapExtraFile {
-  /** Absolute path on the load balancer. */
-  readonly path: string;
-  /** Exact content. Never secrets: user data is readable by anyone who can describe the instance. */
-  readonly content: string;
-  /** Octal mode, e.g. `"0644"` or `"0755"`. */
-  readonly mode: string;
-}
-
 /** Everything the bootstrap of one load balancer node needs. */
 export interface BootstrapSpec {
   /** Environment name (comments and log stream names only). */
@@ -80,10 +62,12 @@ export interface BootstrapSpec {
   readonly haproxy?: HaproxySource;
   /** The ENIs: one (one-arm, eth0) or two (two-arm: eth0 internal, eth1 external). */
   readonly interfaces: ReadonlyArray<BootstrapInterface>;
-  /** The exact rendered haproxy.cfg, written verbatim to /etc/haproxy/haproxy.cfg after `haproxy -dW -c`. */
-  readonly haproxyConfig: string;
-  /** TLS PEMs fetched at boot from Secrets Manager (only the ARNs are in user data). */
-  readonly tlsCertificates: ReadonlyArray<BootstrapTlsCertificate>;
+  /**
+   * Where the node's configuration bundle and status live (the agent polls it): the S3 bucket and key
+   * prefix. Without a bucket the agent uses `imaging-lb-<envName>-<account id>` (the stack's bucket; the
+   * account id comes from IMDS).
+   */
+  readonly configStore: { readonly bucket?: string; readonly prefix: string };
   /** Sets `net.ipv4.ip_nonlocal_bind=1` so HAProxy can bind floating VIPs this node does not hold yet. */
   readonly nonlocalBind: boolean;
   /**
@@ -98,20 +82,6 @@ export interface BootstrapSpec {
    */
   readonly cloudWatchLogGroup?: string;
   /**
-   * Files written by other components (installed after the packages, before their services start).
-   * @default []
-   */
-  readonly extraFiles?: ReadonlyArray<BootstrapExtraFile>;
-  /**
-   * Environment variables HAProxy reads (haproxy.cfg refers to them as "${NAME}"), each fetched from a
-   * Secrets Manager secret at boot into a mode 0600 file that haproxy.service loads (`EnvironmentFile`),
-   * and that every `haproxy -c` of the scripts loads too. Values must be 1-256 of
-   * `[A-Za-z0-9._~+/=@%^-]` (e.g. `openssl rand -base64 24`). A changed value takes effect at HAProxy's
-   * next restart (a reload keeps the old environment; restarting would cut DICOM/HL7 sessions).
-   * @default []
-   */
-  readonly haproxyEnvironment?: ReadonlyArray<{ readonly name: string; readonly secretArn: string }>;
-  /**
    * Extra packages installed (no service), e.g. `["socat"]` for the runtime API.
    * @default []
    */
@@ -122,8 +92,8 @@ export interface BootstrapSpec {
    */
   readonly systemUsers?: ReadonlyArray<string>;
   /**
-   * Packages installed and services enabled (package name = service name), e.g. `["keepalived"]`.
-   * Restarted when one of the extra files changed.
+   * Packages installed whose service the configuration bundle starts (package name = service name), e.g.
+   * `["keepalived"]`: the agent enables it once it installed the service's configuration.
    * @default []
    */
   readonly extraServices?: ReadonlyArray<string>;
@@ -161,18 +131,14 @@ export interface ResolvedBootstrap {
   readonly layout: "one-arm" | "two-arm";
   /** Sorted by device index. */
   readonly interfaces: readonly ResolvedInterface[];
-  readonly haproxyConfig: string;
-  readonly tlsCertificates: readonly BootstrapTlsCertificate[];
+  readonly configStore: { readonly bucket?: string; readonly prefix: string };
   readonly nonlocalBind: boolean;
   readonly tproxy: boolean;
   readonly cloudWatchLogGroup: string | undefined;
-  /** Modes normalised to four digits. */
-  readonly extraFiles: readonly BootstrapExtraFile[];
   readonly extraServices: readonly string[];
-  readonly haproxyEnvironment: ReadonlyArray<{ readonly name: string; readonly secretArn: string }>;
   readonly extraPackages: readonly string[];
   readonly systemUsers: readonly string[];
-  /** The AWS CLI is needed (certificates or the CloudWatch agent download). */
+  /** The AWS CLI is needed: always (the agent reads its bundle from S3). */
   readonly needsAwsCli: boolean;
 }
 
@@ -183,12 +149,9 @@ export const ROUTE_TABLE_BASE = 1000;
 
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
-const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/;
-const SAFE_PATH = /^\/[A-Za-z0-9._+@/-]+$/;
 const LOG_GROUP = /^[A-Za-z0-9._/#-]{1,512}$/;
 const PACKAGE = /^[a-z0-9][a-z0-9.+-]*$/;
 const LTS_SERIES = /^(\d+)\.(\d+)$/;
-const PRIVATE_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
 
 /** Parses `a.b.c.d/n` into a 32-bit base and prefix, or undefined when malformed. */
 function parseCidr(cidr: string): { base: number; prefix: number; normalised: boolean } | undefined {
@@ -289,43 +252,16 @@ export function resolveBootstrapSpec(spec: BootstrapSpec): ResolvedBootstrap {
     }
   }
 
-  if (spec.haproxyConfig.trim() === "") problems.push("haproxyConfig: is empty; pass the rendered haproxy.cfg");
-  else if (!spec.haproxyConfig.endsWith("\n")) {
-    problems.push("haproxyConfig: must end with a newline (haproxy -dW rejects a missing LF on the last line); append \"\\n\"");
+  const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+  if (spec.configStore.bucket !== undefined && !BUCKET.test(spec.configStore.bucket)) {
+    bad("configStore.bucket", spec.configStore.bucket, "an S3 bucket name (3-63 of a-z 0-9 . -)");
   }
-  if (PRIVATE_KEY.test(spec.haproxyConfig)) {
-    problems.push("haproxyConfig: contains a private key; user data is not secret: put the PEM in Secrets Manager and list it in tlsCertificates");
-  }
-
-  const paths = new Set<string>();
-  const claimPath = (path: string, where: string): void => {
-    if (!SAFE_PATH.test(path) || path.includes("/../") || path.endsWith("/")) {
-      bad(where, path, "an absolute file path of [A-Za-z0-9._+@/-]");
-    } else if (paths.has(path)) {
-      problems.push(`${where}: ${path} is written twice; every file needs one owner`);
-    }
-    paths.add(path);
-  };
-  spec.tlsCertificates.forEach((cert, i) => {
-    if (!SECRET_ARN.test(cert.secretArn)) {
-      bad(`tlsCertificates[${i}].secretArn`, cert.secretArn, "arn:aws:secretsmanager:<region>:<account>:secret:<name>");
-    }
-    claimPath(cert.path, `tlsCertificates[${i}].path`);
-  });
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(spec.configStore.prefix)) bad("configStore.prefix", spec.configStore.prefix, "1-64 of [A-Za-z0-9._-]");
 
   if (spec.cloudWatchLogGroup !== undefined && !LOG_GROUP.test(spec.cloudWatchLogGroup)) {
     bad("cloudWatchLogGroup", spec.cloudWatchLogGroup, "a CloudWatch Logs group name (1-512 of [A-Za-z0-9._/#-])");
   }
 
-  const extraFiles: BootstrapExtraFile[] = [];
-  (spec.extraFiles ?? []).forEach((file, i) => {
-    claimPath(file.path, `extraFiles[${i}].path`);
-    if (!/^0?[0-7]{3}$/.test(file.mode)) bad(`extraFiles[${i}].mode`, file.mode, "an octal mode such as 0644 or 0755");
-    if (PRIVATE_KEY.test(file.content)) {
-      problems.push(`extraFiles[${i}].content: contains a private key; user data is not secret: fetch it at boot instead`);
-    }
-    extraFiles.push({ ...file, mode: file.mode.padStart(4, "0") });
-  });
   const extraServices = [...(spec.extraServices ?? [])];
   extraServices.forEach((name, i) => {
     if (!PACKAGE.test(name) || name === "haproxy") {
@@ -333,11 +269,6 @@ export function resolveBootstrapSpec(spec: BootstrapSpec): ResolvedBootstrap {
     }
   });
   if (new Set(extraServices).size !== extraServices.length) problems.push("extraServices: lists a service twice");
-  const haproxyEnvironment = [...(spec.haproxyEnvironment ?? [])];
-  haproxyEnvironment.forEach((v, i) => {
-    if (!/^[A-Z_][A-Z0-9_]{0,63}$/.test(v.name)) bad(`haproxyEnvironment[${i}].name`, v.name, "an upper-case environment variable name");
-    if (!SECRET_ARN.test(v.secretArn)) bad(`haproxyEnvironment[${i}].secretArn`, v.secretArn, "arn:aws:secretsmanager:<region>:<account>:secret:<name>");
-  });
   const extraPackages = [...(spec.extraPackages ?? [])];
   extraPackages.forEach((name, i) => {
     if (!PACKAGE.test(name)) bad(`extraPackages[${i}]`, name, "a package name such as socat");
@@ -357,16 +288,13 @@ export function resolveBootstrapSpec(spec: BootstrapSpec): ResolvedBootstrap {
     haproxyVersion,
     layout,
     interfaces,
-    haproxyConfig: spec.haproxyConfig,
-    tlsCertificates: [...spec.tlsCertificates],
+    configStore: spec.configStore,
     nonlocalBind: spec.nonlocalBind,
     tproxy: spec.tproxy,
     cloudWatchLogGroup: spec.cloudWatchLogGroup,
-    extraFiles,
     extraServices,
-    haproxyEnvironment,
     extraPackages,
     systemUsers,
-    needsAwsCli: spec.tlsCertificates.length > 0 || haproxyEnvironment.length > 0 || (spec.cloudWatchLogGroup !== undefined && os === "ubuntu-24.04"),
+    needsAwsCli: true,
   };
 }

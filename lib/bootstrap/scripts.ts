@@ -18,22 +18,17 @@ export const BOOTSTRAP_PATHS = {
   network: "/usr/local/sbin/imaging-lb-network",
   /** HAProxy's environment (secrets such as the stats password), mode 0600, loaded by haproxy.service. */
   haproxyEnv: "/etc/imaging-lb/haproxy.env",
-  /** Secrets Manager → PEM files; run daily by `imaging-lb-refresh-certs.timer`. */
-  refreshCerts: "/usr/local/sbin/imaging-lb-refresh-certs",
+  /** The configuration agent: applies the node's bundle from S3 (imaging-lb-agent.timer, and at first boot). */
+  agent: "/usr/local/sbin/imaging-lb-agent",
+  /** The agent's machine settings: bucket, key prefix, node, environment, region. */
+  agentEnv: "/etc/imaging-lb/agent.env",
   /** TProxy marking and local delivery; run at boot by `imaging-lb-tproxy.service`. */
   tproxy: "/usr/local/sbin/imaging-lb-tproxy",
   /** Shell functions shared by the scripts (sourced). */
   library: "/usr/local/lib/imaging-lb/common.sh",
-  /** Inputs staged by cloud-init `write_files`, installed by the bootstrap after validation. */
+  /** The node's own files (agent settings, HAProxy environment, the bundle's secrets list). */
   stage: "/etc/imaging-lb",
-  /** The staged haproxy.cfg (the live one is /etc/haproxy/haproxy.cfg). */
-  stagedHaproxyConfig: "/etc/imaging-lb/haproxy.cfg",
 } as const;
-
-/** Where an extra file is staged before the bootstrap installs it at `path`. */
-export function stagedExtraFilePath(path: string): string {
-  return `${BOOTSTRAP_PATHS.stage}/files${path}`;
-}
 
 /**
  * Tag for bash text: backslashes stay literal (like `String.raw`), `${value}` interpolates TypeScript
@@ -331,90 +326,6 @@ ip route replace local 0.0.0.0/0 dev lo table 100
 `;
 }
 
-/** Whether the node fetches anything from Secrets Manager (certificates or HAProxy's environment). */
-export function fetchesSecrets(r: ResolvedBootstrap): boolean {
-  return r.tlsCertificates.length > 0 || r.haproxyEnvironment.length > 0;
-}
-
-/** `imaging-lb-refresh-certs`: Secrets Manager → PEM (0600, atomic); reload only when changed and valid. */
-export function renderRefreshCertsScript(r: ResolvedBootstrap): string {
-  const fetches = r.tlsCertificates.map((c) => `fetch ${shellQuote(c.secretArn)} ${shellQuote(c.path)}\n`).join("");
-  const environmentFetch =
-    r.haproxyEnvironment.length > 0
-      ? `fetch_environment ${r.haproxyEnvironment.map((v) => `${shellQuote(v.name)} ${shellQuote(v.secretArn)}`).join(" ")}\n`
-      : "";
-  return sh`#!/bin/bash
-${header(r, "imaging-lb-refresh-certs: TLS PEMs from Secrets Manager (instance role), mode 0600, atomic.")}# Prints the files it changed. With --no-reload (bootstrap) it stops there; otherwise (daily timer) a change
-# reloads HAProxy only if haproxy -dW -c accepts it, else the previous files are put back.
-set -euo pipefail
-umask 077
-${SOURCE_LIBRARY}${r.os === "ubuntu-24.04" ? `PATH="$PATH:/snap/bin"\n` : ""}updated=()
-
-# fetch ARN FILE: writes the secret's PEM to FILE when it differs (previous one kept as FILE.previous).
-fetch() {
-  local file="$ROOT$2" tmp
-  mkdir -p "\${file%/*}"
-  tmp="$(mktemp "$file.XXXXXX")"
-  if ! aws secretsmanager get-secret-value --region ${shellQuote(r.region)} --secret-id "$1" \
-    --query SecretString --output text >"$tmp" || ! grep -q -- '-----BEGIN' "$tmp"; then
-    rm -f "$tmp"
-    die "no PEM from $1 (the instance role needs secretsmanager:GetSecretValue on it)"
-  fi
-  if cmp -s "$tmp" "$file"; then
-    rm -f "$tmp"
-    return 0
-  fi
-  if [ -f "$file" ]; then cp -p "$file" "$file.previous"; fi
-  chmod 0600 "$tmp"
-  mv -f "$tmp" "$file"
-  updated+=("$file")
-}
-
-# HAProxy's environment file from secrets: NAME=value lines, values checked (never evaluated), mode 0600.
-fetch_environment() {
-  local file="$ROOT${BOOTSTRAP_PATHS.haproxyEnv}" tmp name arn value
-  mkdir -p "\${file%/*}"
-  tmp="$(mktemp "$file.XXXXXX")"
-  while [ "$#" -gt 0 ]; do
-    name="$1" arn="$2"
-    shift 2
-    if ! value="$(aws secretsmanager get-secret-value --region ${shellQuote(r.region)} --secret-id "$arn" --query SecretString --output text)"; then
-      rm -f "$tmp"
-      die "no value for $name from $arn (the instance role needs secretsmanager:GetSecretValue on it)"
-    fi
-    if ! [[ "$value" =~ ^[A-Za-z0-9._~+/=@%^-]{1,256}$ ]]; then
-      rm -f "$tmp"
-      die "$name from $arn: expected 1-256 of A-Z a-z 0-9 . _ ~ + / = @ % ^ - (e.g. openssl rand -base64 24)"
-    fi
-    printf '%s=%s\n' "$name" "$value" >>"$tmp"
-  done
-  if cmp -s "$tmp" "$file"; then
-    rm -f "$tmp"
-    return 0
-  fi
-  chmod 0600 "$tmp"
-  if [ -f "$file" ]; then
-    log "HAProxy environment changed: it takes effect at HAProxy's next restart (a reload keeps the old one)"
-  fi
-  mv -f "$tmp" "$file"
-}
-
-${environmentFetch}${fetches}if [ "\${#updated[@]}" = 0 ]; then
-  exit 0
-fi
-printf '%s\n' "\${updated[@]}"
-if [ "\${1:-}" = --no-reload ]; then
-  exit 0
-fi
-if haproxy_check "$ROOT/etc/haproxy/haproxy.cfg"; then
-  systemctl reload haproxy.service
-else
-  for file in "\${updated[@]}"; do mv -f "$file.previous" "$file" 2>/dev/null || rm -f "$file"; done
-  die "haproxy -dW -c rejected the new certificates: previous files restored, HAProxy not reloaded"
-fi
-`;
-}
-
 function installPackages(r: ResolvedBootstrap): string {
   const packages = ["haproxy", ...(r.tproxy ? ["iptables"] : []), ...r.extraPackages, ...r.extraServices];
   if (r.os === "al2023") {
@@ -541,95 +452,86 @@ EOF
 `;
 }
 
-function fetchCertificates(): string {
+function configureHaproxyUnit(): string {
   return sh`
-fetch_certificates() {
-  local updated
-  updated="$("$ROOT${BOOTSTRAP_PATHS.refreshCerts}" --no-reload)"
-  if [ -n "$updated" ]; then CERTS_UPDATED=1; fi
+configure_haproxy_unit() {
   CHANGED=0
-  put 0644 "$UNITS/imaging-lb-refresh-certs.service" <<'EOF'
+  mkdir -p "$ROOT/var/lib/haproxy/dev"
+  put 0644 "$UNITS/haproxy.service.d/50-imaging-lb.conf" <<'EOF'
+# imaging-lb: "log /dev/log" inside HAProxy's chroot reaches journald ("-": optional).
+# Secrets haproxy.cfg reads as environment variables (fetched from Secrets Manager by imaging-lb-agent).
+# File descriptors: about two per connection of the global maxconn, and then some.
+[Service]
+BindReadOnlyPaths=-/dev/log:/var/lib/haproxy/dev/log
+EnvironmentFile=-${BOOTSTRAP_PATHS.haproxyEnv}
+LimitNOFILE=1048576
+EOF
+  if [ "$CHANGED" = 1 ]; then
+    systemctl daemon-reload
+    # The package started HAProxy with its sample configuration: the agent starts it with the bundle's.
+    systemctl stop haproxy.service
+  fi
+}
+`;
+}
+
+function createSystemUsers(r: ResolvedBootstrap): string {
+  const users = r.systemUsers
+    .map((u) => `  id -u ${u} >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin ${u}\n`)
+    .join("");
+  return `\ncreate_system_users() {\n${users}}\n`;
+}
+
+function configureAgent(r: ResolvedBootstrap): string {
+  // The stack's own bucket is named after the account, which only IMDS knows at boot.
+  const bucket =
+    r.configStore.bucket !== undefined
+      ? `bucket=${r.configStore.bucket}\n`
+      : sh`local account
+  account="$(imds identity-credentials/ec2/info | sed -n 's/.*"AccountId" *: *"\([0-9]\{12\}\)".*/\1/p')"
+  [ -n "$account" ] || die "IMDS identity-credentials/ec2/info names no account: cannot tell the configuration bucket"
+  bucket="imaging-lb-${r.envName}-$account"
+`;
+  return sh`
+# The agent applies the configuration bundle (haproxy.cfg, keepalived, secrets) from S3, now and every 20 s.
+configure_agent() {
+  local bucket
+  ${bucket.trimStart()}  CHANGED=0
+  put 0644 "$ROOT${BOOTSTRAP_PATHS.agentEnv}" <<EOF
+# imaging-lb agent: where this node's configuration lives. Generated by imaging-lb-bootstrap.
+BUCKET=$bucket
+PREFIX=${r.configStore.prefix}
+NODE=${r.nodeName}
+ENVIRONMENT=${r.envName}
+REGION=${r.region}
+EOF
+  put 0644 "$UNITS/imaging-lb-agent.service" <<'EOF'
 [Unit]
-Description=imaging-lb: re-fetch the TLS certificates, reload HAProxy when they changed
+Description=imaging-lb: apply this node's configuration bundle from S3 (validate, reload, health gate, roll back)
 Wants=network-online.target
-After=network-online.target
+After=network-online.target haproxy.service
 
 [Service]
 Type=oneshot
-ExecStart=${BOOTSTRAP_PATHS.refreshCerts}
+ExecStart=${BOOTSTRAP_PATHS.agent}
 EOF
-  put 0644 "$UNITS/imaging-lb-refresh-certs.timer" <<'EOF'
+  put 0644 "$UNITS/imaging-lb-agent.timer" <<'EOF'
 [Unit]
-Description=imaging-lb: daily TLS certificate refresh
+Description=imaging-lb: poll the configuration bundle every 20 s
 
 [Timer]
-OnCalendar=daily
-RandomizedDelaySec=1h
-Persistent=true
+OnBootSec=20s
+OnUnitInactiveSec=20s
+AccuracySec=1s
 
 [Install]
 WantedBy=timers.target
 EOF
   if [ "$CHANGED" = 1 ]; then systemctl daemon-reload; fi
-  systemctl enable --now imaging-lb-refresh-certs.timer
+  log "first apply of the configuration bundle"
+  "$ROOT${BOOTSTRAP_PATHS.agent}" || die "the first configuration apply failed: see s3://$bucket/${r.configStore.prefix}/status/${r.nodeName}.json"
+  systemctl enable --now imaging-lb-agent.timer
 }
-`;
-}
-
-function configureHaproxy(): string {
-  return sh`
-configure_haproxy() {
-  CHANGED=0
-  mkdir -p "$ROOT/var/lib/haproxy/dev"
-  put 0644 "$UNITS/haproxy.service.d/50-imaging-lb.conf" <<'EOF'
-# imaging-lb: "log /dev/log" inside HAProxy's chroot reaches journald ("log stdout" does anyway; "-": optional).
-# Secrets haproxy.cfg reads as environment variables (fetched from Secrets Manager; "-": optional).
-[Service]
-BindReadOnlyPaths=-/dev/log:/var/lib/haproxy/dev/log
-EnvironmentFile=-${BOOTSTRAP_PATHS.haproxyEnv}
-EOF
-  local unit_changed="$CHANGED"
-  log "checking haproxy.cfg with haproxy -dW -c"
-  if ! haproxy_check "$STAGE/haproxy.cfg"; then
-    die "haproxy.cfg failed haproxy -dW -c (see above): HAProxy was not enabled, started or reloaded"
-  fi
-  CHANGED=0
-  put 0644 "$ROOT/etc/haproxy/haproxy.cfg" <"$STAGE/haproxy.cfg"
-  if [ "$unit_changed" = 1 ]; then systemctl daemon-reload; fi
-  systemctl enable haproxy.service
-  if [ "$unit_changed" = 1 ]; then
-    systemctl restart haproxy.service
-  elif [ "$CHANGED" = 1 ] || [ "$CERTS_UPDATED" = 1 ]; then
-    systemctl reload-or-restart haproxy.service
-  else
-    systemctl start haproxy.service
-  fi
-}
-`;
-}
-
-function configureExtras(r: ResolvedBootstrap): string {
-  const installs = r.extraFiles
-    .map((f) => `  put ${f.mode} "$ROOT${f.path}" <"$ROOT${stagedExtraFilePath(f.path)}"\n`)
-    .join("");
-  const services = r.extraServices.map((s) => `  start_service ${s}\n`).join("");
-  const users = r.systemUsers
-    .map((u) => `  id -u ${u} >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin ${u}\n`)
-    .join("");
-  return sh`
-# start_service NAME: enables NAME; restarts it when one of the extra files changed, else starts it.
-start_service() {
-  systemctl enable "$1.service"
-  if [ "$CHANGED" = 1 ]; then
-    systemctl restart "$1.service"
-  else
-    systemctl start "$1.service"
-  fi
-}
-
-configure_extras() {
-${users}  CHANGED=0
-${installs}${services}}
 `;
 }
 
@@ -651,7 +553,8 @@ function shipLogs(r: ResolvedBootstrap, group: string): string {
   );
   const agentDir = "/opt/aws/amazon-cloudwatch-agent";
   const download = r.os === "al2023" ? "" : sh`  if [ ! -x "$ROOT${agentDir}/bin/amazon-cloudwatch-agent-ctl" ]; then
-    local deb="$STAGE/amazon-cloudwatch-agent.deb"
+    local deb="$ROOT/var/tmp/amazon-cloudwatch-agent.deb"
+    mkdir -p "$ROOT/var/tmp"
     aws s3 cp --no-sign-request --region ${shellQuote(r.region)} \
       "s3://amazoncloudwatch-agent-${r.region}/ubuntu/$(dpkg --print-architecture)/latest/amazon-cloudwatch-agent.deb" "$deb"
     dpkg -i "$deb"
@@ -725,21 +628,20 @@ export function renderBootstrapScript(r: ResolvedBootstrap): string {
     "configure_network",
     "configure_sysctl",
     r.tproxy && "configure_tproxy",
-    fetchesSecrets(r) && "fetch_certificates",
-    "configure_haproxy",
-    (r.extraFiles.length > 0 || r.extraServices.length > 0 || r.systemUsers.length > 0) && "configure_extras",
+    "configure_haproxy_unit",
+    r.systemUsers.length > 0 && "create_system_users",
+    "configure_agent",
     r.cloudWatchLogGroup !== undefined && "ship_logs",
   ].filter((s): s is string => typeof s === "string");
   return join(
     sh`#!/bin/bash
-${header(r, "imaging-lb-bootstrap: turns a fresh instance into an imaging-lb HAProxy node.")}# Run once by cloud-init (runcmd) after write_files staged the inputs in ${BOOTSTRAP_PATHS.stage}; running it
-# again converges. Order: ${steps.join(", ")}.
-# HAProxy is enabled or (re)started only after haproxy -dW -c accepted the configuration.
+${header(r, "imaging-lb-bootstrap: turns a fresh instance into an imaging-lb HAProxy node.")}# Run once by cloud-init (runcmd) after write_files installed the scripts; running it again converges.
+# Order: ${steps.join(", ")}.
+# The machine only: the configuration (haproxy.cfg, keepalived, certificates) comes from S3 through
+# imaging-lb-agent, which starts HAProxy only after haproxy -dW -c accepted it.
 set -euo pipefail
 umask 022
-${SOURCE_LIBRARY}${environment(r)}STAGE="$ROOT${BOOTSTRAP_PATHS.stage}"
-UNITS="$ROOT/etc/systemd/system"
-CERTS_UPDATED=0
+${SOURCE_LIBRARY}${environment(r)}UNITS="$ROOT/etc/systemd/system"
 `,
     installPackages(r),
     sh`
@@ -751,9 +653,9 @@ set_hostname() {
     configureNetwork(r),
     configureSysctl(r),
     r.tproxy && configureTproxy(),
-    fetchesSecrets(r) && fetchCertificates(),
-    configureHaproxy(),
-    steps.includes("configure_extras") && configureExtras(r),
+    configureHaproxyUnit(),
+    r.systemUsers.length > 0 && createSystemUsers(r),
+    configureAgent(r),
     r.cloudWatchLogGroup !== undefined && shipLogs(r, r.cloudWatchLogGroup),
     `\n${steps.map((s) => `${s}\n`).join("")}log "done"\n`,
   );

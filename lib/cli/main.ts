@@ -11,6 +11,8 @@ import { environmentJsonSchema } from "../config/schema";
 import { nodeArtifacts } from "../artifacts";
 import { renderHaproxy } from "../haproxy/build";
 import { diagramCommand } from "./commands/diagram";
+import { diffEnvironments, environmentAtRevision, formatDiff } from "./commands/diff";
+import { configBucketOf, environmentStatus, formatStatus, s3StatusReader } from "./commands/status";
 import { initCommand } from "./commands/init";
 
 export const EXIT = { ok: 0, invalid: 1, usage: 2 } as const;
@@ -26,7 +28,7 @@ interface Command {
   readonly summary: string;
   readonly usage: string;
   readonly help: string;
-  readonly run: (args: string[], io: Io) => number;
+  readonly run: (args: string[], io: Io) => number | Promise<number>;
 }
 
 function positionals(args: string[], options: Record<string, { type: "string" | "boolean"; short?: string }> = {}) {
@@ -108,6 +110,63 @@ const COMMANDS: Record<string, Command> = {
       return EXIT.ok;
     },
   },
+  diff: {
+    summary: "per node, the diff of every rendered file and whether the change reloads in place or replaces the node",
+    usage: "imaging-lb diff <before.yaml> <after.yaml> [--json] | imaging-lb diff --git <revision> <env.yaml> [--json]",
+    help: [
+      "Verdicts: applied in place (reload), node replaced (its generation was raised), node added, node removed, no change.",
+      "--git <revision>  compare the file as it was at that git revision (e.g. origin/main) with the file on disk",
+      "Exit codes: 0, 1 invalid file, 2 wrong usage, 3 both nodes of an HA pair replaced by one change.",
+    ].join("\n"),
+    run(args, io) {
+      const { positionals: files, values } = positionals(args, { git: { type: "string" }, json: { type: "boolean" } });
+      let before;
+      let after;
+      if (values.git !== undefined) {
+        const file = oneFile(files, this.usage);
+        before = environmentAtRevision(String(values.git), file);
+        after = loadEnvironment(file);
+      } else {
+        if (files.length !== 2) throw new UsageError(`expected two environment files (before, after) or --git <revision> <file>\nusage: ${this.usage}`);
+        before = loadEnvironment(files[0]);
+        after = loadEnvironment(files[1]);
+      }
+      const diff = diffEnvironments(before, after);
+      io.out(values.json ? `${JSON.stringify(diff, null, 2)}\n` : formatDiff(diff));
+      return diff.replacesWholePair ? 3 : EXIT.ok;
+    },
+  },
+  status: {
+    summary: "desired against applied configuration per node (from the nodes' status in S3); --wait for a rollout",
+    usage: "imaging-lb status <env.yaml> [--wait] [--timeout <seconds>] [--json]",
+    help: [
+      "Reads each node's status object with your AWS credentials (AWS SDK: environment, profile or SSO).",
+      "--wait     poll every 5 s until every node applied the version this file renders; exit 1 when a node",
+      "           failed, rolled back or holds it, or at the timeout",
+      "--timeout  seconds to wait (default 900)",
+    ].join("\n"),
+    async run(args, io) {
+      const { positionals: files, values } = positionals(args, { wait: { type: "boolean" }, timeout: { type: "string" }, json: { type: "boolean" } });
+      const env = loadEnvironment(oneFile(files, this.usage));
+      const timeoutSeconds = Number(values.timeout ?? "900");
+      if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) throw new UsageError(`--timeout: expected whole seconds, got ${values.timeout}`);
+      const bucket = await configBucketOf(env);
+      const read = s3StatusReader(env.region);
+      const deadline = Date.now() + timeoutSeconds * 1000;
+      for (;;) {
+        const status = await environmentStatus(env, bucket, read);
+        const done = !values.wait || status.converged || status.failed || Date.now() >= deadline;
+        if (done) {
+          io.out(values.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+          if (!values.wait) return EXIT.ok;
+          if (status.converged) return EXIT.ok;
+          io.err(status.failed ? "imaging-lb status: the rollout failed on a node (see its error)\n" : `imaging-lb status: not converged within ${timeoutSeconds} s\n`);
+          return EXIT.invalid;
+        }
+        await new Promise((r) => setTimeout(r, 5000));
+      }
+    },
+  },
   init: initCommand,
   diagram: diagramCommand,
   expand: {
@@ -147,8 +206,8 @@ function usage(): string {
   ].join("\n");
 }
 
-/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
-export function run(argv: string[], io: Io): number {
+/** Runs the CLI with `argv` (without node and script) and resolves with the exit code. */
+export async function run(argv: string[], io: Io): Promise<number> {
   const [name, ...args] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     (name === undefined ? io.err : io.out)(usage());
@@ -164,7 +223,7 @@ export function run(argv: string[], io: Io): number {
     return EXIT.ok;
   }
   try {
-    return command.run(args, io);
+    return await command.run(args, io);
   } catch (e) {
     if (e instanceof ConfigError) {
       io.err(`${e.message}\n`);
@@ -179,8 +238,10 @@ export function run(argv: string[], io: Io): number {
 }
 
 if (require.main === module) {
-  process.exitCode = run(process.argv.slice(2), {
+  void run(process.argv.slice(2), {
     out: (t) => process.stdout.write(t),
     err: (t) => process.stderr.write(t),
+  }).then((code) => {
+    process.exitCode = code;
   });
 }

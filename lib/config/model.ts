@@ -34,6 +34,8 @@ export interface ResolvedNode {
   /** eth1 (two-arm only): client side, carrying the VIPs. */
   readonly externalAddress?: string;
   readonly externalSubnet?: ResolvedSubnet;
+  /** Machine generation: raising it replaces this node's instance (and nothing else does). */
+  readonly generation: number;
 }
 
 export interface ResolvedVip {
@@ -154,6 +156,8 @@ export interface ResolvedEnvironment {
     /** The package source and the LTS series it is pinned to. */
     readonly haproxy: { readonly source: "distribution" | "ppa"; readonly version: string };
     readonly rootVolumeGiB: number;
+    /** HAProxy `hard-stop-after`: how long a previous worker keeps its connections after a reload. */
+    readonly hardStopAfter: string;
   };
   /** Sorted by name; the first is the primary. */
   readonly nodes: readonly ResolvedNode[];
@@ -178,6 +182,8 @@ export interface ResolvedEnvironment {
     readonly prometheus: boolean;
     readonly cloudWatchLogGroup?: string;
   };
+  /** Where the configuration bundles and node status live: the bucket (undefined: created by the stack) and key prefix. */
+  readonly configStore: { readonly bucket?: string; readonly kmsKeyArn?: string; readonly prefix: string };
   readonly stateBackend?: { readonly bucket: string; readonly key: string; readonly region: string };
   readonly tags: Readonly<Record<string, string>>;
 }

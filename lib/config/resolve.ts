@@ -64,6 +64,7 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
         version: env.loadBalancer.haproxy.version ?? (env.loadBalancer.haproxy.source === "ppa" ? "3.0" : "2.8"),
       },
       rootVolumeGiB: env.loadBalancer.rootVolumeGiB,
+      hardStopAfter: env.loadBalancer.hardStopAfter,
     },
     nodes,
     ha,
@@ -73,6 +74,7 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
     certificates,
     access: env.access,
     admin: env.admin,
+    configStore: { bucket: env.configStore?.bucket, kmsKeyArn: env.configStore?.kmsKeyArn, prefix: env.name },
     stateBackend: env.stateBackend && {
       bucket: env.stateBackend.bucket,
       key: env.stateBackend.key ?? `imaging-lb/${env.name}.tfstate`,
@@ -212,7 +214,7 @@ function resolveNodes(env: Environment, out: ProblemCollector): { nodes: Resolve
     } else if (node.externalAddress) {
       out.add([...base, "externalAddress"], "one-arm nodes have a single interface (eth0): remove externalAddress or use layout two-arm", "key");
     }
-    return { name, role: i === 0 ? "primary" : "secondary", internalAddress: node.internalAddress, internalSubnet, externalAddress: node.externalAddress, externalSubnet };
+    return { name, role: i === 0 ? "primary" : "secondary", internalAddress: node.internalAddress, internalSubnet, externalAddress: node.externalAddress, externalSubnet, generation: node.generation };
   });
   return { nodes, subnets: [...subnets.values()] };
 }

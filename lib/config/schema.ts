@@ -106,6 +106,11 @@ const nodeSchema = z.strictObject({
   externalSubnet: subnetSchema
     .optional()
     .describe("two-arm: this node's own eth1 subnet, in another availability zone (ha.vipMode route-table only). @default network.external"),
+  generation: z
+    .int()
+    .min(1)
+    .default(1)
+    .describe("Machine generation of this node. Raising it replaces this node's instance with the current machine definition (OS, AMI, HAProxy package, interfaces); nothing else ever replaces it. Raise one node of a pair at a time. @default 1"),
 });
 
 export const haSchema = z.strictObject({
@@ -134,6 +139,9 @@ export const loadBalancerSchema = z.strictObject({
     })
     .default({ source: "distribution" }),
   rootVolumeGiB: z.int().min(8).max(1024).default(20).describe("Encrypted gp3 root volume size. @default 20"),
+  hardStopAfter: durationSchema
+    .default("8h")
+    .describe("After a configuration reload, how long the previous HAProxy worker may keep serving the connections it holds (DICOM associations, HL7 links) before they are closed. @default 8h"),
   nodes: z
     .record(nameSchema, nodeSchema)
     .describe("One node (single load balancer) or two (HA pair), keyed by the node's hostname."),
@@ -291,6 +299,17 @@ export const adminSchema = z.strictObject({
   cloudWatchLogGroup: z.string().optional().describe("Also ship HAProxy logs to this CloudWatch Logs group."),
 });
 
+export const configStoreSchema = z.strictObject({
+  bucket: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: "expected an S3 bucket name (3-63 of a-z 0-9 . -)" })
+    .optional()
+    .describe("Adopt this existing S3 bucket for the configuration bundles and node status (keys under <name>/). @default a bucket created by the stack, imaging-lb-<name>-<account id>"),
+  kmsKeyArn: kmsKeyArnSchema
+    .optional()
+    .describe("Customer managed KMS key for the created bucket's default encryption (the nodes get kms:Decrypt through S3 only). @default SSE-S3"),
+});
+
 export const stateBackendSchema = z.strictObject({
   bucket: z.string().min(3),
   key: z.string().optional().describe("@default imaging-lb/<name>.tfstate"),
@@ -313,6 +332,7 @@ export const environmentSchema = z
       .describe("TLS material, by reference only."),
     access: accessSchema,
     admin: adminSchema,
+    configStore: configStoreSchema.optional().describe("Where the nodes' configuration bundles and status live (S3)."),
     stateBackend: stateBackendSchema.optional().describe("Remote state in S3 (encrypted, with a lock file)."),
     tags: z.record(z.string(), z.string()).optional().describe("Tags added to every AWS resource."),
   })

@@ -10,7 +10,9 @@ import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { Route } from "@cdktf/provider-aws/lib/route";
 import { Aspects, S3Backend, TerraformOutput, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
+import { nodeBundle } from "../bundle/config-bundle";
 import { ResolvedEnvironment } from "../config/model";
+import { ConfigStore, configStoreStatements } from "./config-store";
 import { PEERS_PORT } from "../haproxy/build";
 import { ImagingLbGuardrails } from "./guardrails";
 import { LoadBalancerInstanceRole, partitionOf } from "./instance-role";
@@ -60,6 +62,8 @@ export class ImagingLbStack extends TerraformStack {
   readonly network: ImagingLbNetwork;
   /** The nodes' role and instance profile. */
   readonly instanceRole: LoadBalancerInstanceRole;
+  /** The configuration bundles' bucket and objects. */
+  readonly configStore: ConfigStore;
   /** The nodes by name. */
   readonly nodes: Readonly<Record<string, LoadBalancerNode>>;
   /** Elastic IPs allocated by the stack, by VIP name (VIPs with elasticIp and no elasticIpAllocationId). */
@@ -131,6 +135,19 @@ export class ImagingLbStack extends TerraformStack {
       cloudWatchLogGroup: env.admin.cloudWatchLogGroup,
     });
 
+    this.configStore = new ConfigStore(this, "config-store", {
+      environmentName: env.name,
+      region: env.region,
+      prefix: env.configStore.prefix,
+      accountId: this.accountId(),
+      adoptedBucket: env.configStore.bucket,
+      kmsKeyArn: env.configStore.kmsKeyArn,
+      bundles: env.nodes.map((n) => nodeBundle(env, n.name)),
+    });
+    const storePolicy = this.instanceRole.grantConfigStore(
+      configStoreStatements({ bucketArn: this.configStore.bucketArn, prefix: env.configStore.prefix, region: env.region, nodes: env.nodes, kmsKeyArn: env.configStore.kmsKeyArn }),
+    );
+
     const imageId = amiParameter(this, "ami", env).insecureValue;
     const nodes: Record<string, LoadBalancerNode> = {};
     for (const node of env.nodes) {
@@ -142,6 +159,8 @@ export class ImagingLbStack extends TerraformStack {
         imageId,
         packageEgressCidrs: props.packageEgressCidrs,
         userDataReplaceOnChange: props.userDataReplaceOnChange,
+        // The first boot applies the node's bundle: it must be in the store, readable by the role.
+        bootDependencies: [this.configStore.manifests[node.name], storePolicy],
       });
     }
     this.nodes = nodes;
@@ -219,6 +238,10 @@ export class ImagingLbStack extends TerraformStack {
       value: Object.fromEntries(
         env.nodes.map((n) => [n.name, Object.fromEntries(Object.entries(nodes[n.name].interfaces).map(([name, eni]) => [name, eni.id]))]),
       ),
+    });
+    new TerraformOutput(this, "config_bucket", {
+      description: "S3 bucket of the configuration bundles and node status (imaging-lb status reads it)",
+      value: this.configStore.bucketName,
     });
     new TerraformOutput(this, "stats_urls", {
       description: "HAProxy stats page by node (admin networks only, authenticated; Prometheus at /metrics)",

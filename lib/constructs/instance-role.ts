@@ -150,6 +150,8 @@ export class LoadBalancerInstanceRole extends Construct {
   readonly instanceProfile: IamInstanceProfile;
   /** The failover policy, once granted. */
   failoverPolicy?: IamRolePolicy;
+  /** The configuration store policy, once granted. */
+  configStorePolicy?: IamRolePolicy;
   private readonly partition: string;
 
   constructor(scope: Construct, id: string, props: LoadBalancerInstanceRoleProps) {
@@ -193,6 +195,13 @@ export class LoadBalancerInstanceRole extends Construct {
       });
     }
     this.instanceProfile = new IamInstanceProfile(this, "profile", { name, role: this.role.name });
+  }
+
+  /** Adds the configuration store's statements (see `configStoreStatements`). Once per role. */
+  grantConfigStore(statements: readonly PolicyStatement[]): IamRolePolicy {
+    if (this.configStorePolicy) throw new Error("grantConfigStore was already called for this role");
+    this.configStorePolicy = new IamRolePolicy(this, "config-store", { name: "config-store", role: this.role.id, policy: policyDocument(statements) });
+    return this.configStorePolicy;
   }
 
   /** Adds the failover permissions of an HA pair (see {@link failoverStatements}). Once per role. */

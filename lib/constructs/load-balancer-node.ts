@@ -6,6 +6,7 @@ import { DataAwsSsmParameter } from "@cdktf/provider-aws/lib/data-aws-ssm-parame
 import { Instance } from "@cdktf/provider-aws/lib/instance";
 import { NetworkInterface } from "@cdktf/provider-aws/lib/network-interface";
 import { NetworkInterfaceAttachmentA } from "@cdktf/provider-aws/lib/network-interface-attachment";
+import { DataResource, ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import { ResolvedEnvironment, ResolvedNode } from "../config/model";
 import { nodeArtifacts } from "../artifacts";
@@ -69,6 +70,12 @@ export interface LoadBalancerNodeProps {
    * @default the rendered `nodeArtifacts(environment, nodeName).userData`
    */
   readonly userData?: string;
+  /**
+   * What the first boot needs besides the instance's own inputs (e.g. the node's bundle manifest and the
+   * role's policies): the instance is created after them.
+   * @default []
+   */
+  readonly bootDependencies?: readonly ITerraformDependable[];
 }
 
 /**
@@ -78,8 +85,12 @@ export interface LoadBalancerNodeProps {
  * creation and Terraform then ignores the ENIs' private IP lists, because keepalived moves them.
  *
  * Hardening: IMDSv2 only (hop limit 1), encrypted gp3 root volume, no key pair, no SSH (Session Manager),
- * user data base64-encoded (`${` and `%{` reach cloud-init untouched). The AMI comes from the public SSM
- * parameter and AMI drift is ignored, so a new image does not replace the load balancer.
+ * user data base64-encoded (`${` and `%{` reach cloud-init untouched).
+ *
+ * The machine is replaced only when the node's `generation` is raised: changes of the user data (the
+ * machine definition) and of the AMI are ignored until then, so no apply can replace both nodes of a pair
+ * unless both generations were raised, and a new image never arrives unannounced. The configuration is
+ * not in the user data at all: the agent applies it in place.
  */
 export class LoadBalancerNode extends Construct {
   /** The node as resolved. */
@@ -150,6 +161,8 @@ export class LoadBalancerNode extends Construct {
       this.node.addValidation({ validate: () => [`node '${node.name}': ${message}`] });
     }
 
+    // Raising the node's generation replaces this resource, and with it the instance (replace_triggered_by).
+    const generation = new DataResource(this, "generation", { input: { generation: node.generation } });
     this.instance = new Instance(this, "instance", {
       ami: imageId,
       instanceType: env.loadBalancer.instanceType,
@@ -161,7 +174,8 @@ export class LoadBalancerNode extends Construct {
       userDataReplaceOnChange: props.userDataReplaceOnChange ?? true,
       tags: { Name: `${env.name}-${node.name}`, "imaging-lb:node": node.name, "imaging-lb:role": node.role },
       volumeTags: { Name: `${env.name}-${node.name}` },
-      lifecycle: { ignoreChanges: ["ami"] },
+      lifecycle: { ignoreChanges: ["ami", "user_data", "user_data_base64"], replaceTriggeredBy: [generation] },
+      dependsOn: props.bootDependencies ? [...props.bootDependencies] : undefined,
     });
 
     for (const plan of this.plans) {

@@ -108,6 +108,8 @@ export class ImagingLbNetwork extends Construct {
   readonly privateSubnetKeys: readonly string[];
   /** The interface endpoints by short service name. */
   readonly endpoints: Readonly<Record<string, VpcEndpoint>>;
+  /** The S3 gateway endpoint (created VPCs). */
+  readonly s3Endpoint?: VpcEndpoint;
   private readonly subnetIds = new Map<string, string>();
 
   constructor(scope: Construct, id: string, props: ImagingLbNetworkProps) {
@@ -222,6 +224,17 @@ export class ImagingLbNetwork extends Construct {
       }
     }
     this.endpoints = endpoints;
+    // S3 (the configuration bundles) through a gateway endpoint: private, and no NAT data charges.
+    if (!this.adopted) {
+      const tables = [this.privateRouteTable, this.publicRouteTable].filter((t): t is RouteTable => t !== undefined);
+      this.s3Endpoint = new VpcEndpoint(this, "endpoint-s3", {
+        vpcId: this.vpcId,
+        serviceName: `com.amazonaws.${props.region}.s3`,
+        vpcEndpointType: "Gateway",
+        routeTableIds: tables.map((t) => t.id),
+        tags: { Name: `${name}-s3` },
+      });
+    }
   }
 
   /** The id of the subnet with key `key` (`subnet`, `internal`, `external`, `<node>-internal`, ...). */

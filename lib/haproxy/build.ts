@@ -22,6 +22,8 @@ export const PEERS_SECTION = "imaging_lb";
 export const PEERS_PORT = 10000;
 /** Runtime API socket (drain / maintenance: `set server <backend>/<server> state drain`). */
 export const RUNTIME_SOCKET = "/run/haproxy/admin.sock";
+/** Where the agent saves server states (`show servers state`) before a reload; the new worker loads them. */
+export const SERVER_STATE_FILE = "/var/lib/haproxy/server-state";
 /** Interface the admin endpoints (stats, /metrics) bind to: the internal side. */
 export const ADMIN_INTERFACE = "eth0";
 
@@ -33,6 +35,8 @@ export interface HaproxyBuildOptions {
   readonly chroot?: string | false;
   /** Folder of the TLS PEM files (`crt-base`). @default CERT_DIR */
   readonly certBase?: string;
+  /** @default SERVER_STATE_FILE */
+  readonly serverStateFile?: string;
 }
 
 export const frontendName = (service: string) => `fe_${service}`;
@@ -59,7 +63,10 @@ export function buildHaproxyConfig(env: ResolvedEnvironment, options: HaproxyBui
       maxconn: 50000,
       statsSocket: `${options.runtimeSocket ?? RUNTIME_SOCKET} mode 660 level admin expose-fd listeners`,
       statsTimeout: "30s",
-      hardStopAfter: "1h",
+      // A reload hands the listeners to a new worker; the old one keeps its DICOM associations and HL7 links
+      // until they end, at most this long.
+      hardStopAfter: env.loadBalancer.hardStopAfter,
+      serverStateFile: options.serverStateFile ?? SERVER_STATE_FILE,
       crtBase: options.certBase ?? CERT_DIR,
       sslDefaultBindCiphers: TLS_PROFILE.ciphers,
       sslDefaultBindCiphersuites: TLS_PROFILE.ciphersuites,
@@ -76,6 +83,7 @@ export function buildHaproxyConfig(env: ResolvedEnvironment, options: HaproxyBui
       retries: 3,
       timeouts: { connect: "5s", client: "1m", server: "1m", queue: "30s", check: "3s" },
       defaultServer: ["on-marked-down shutdown-sessions"],
+      loadServerStateFromFile: "global",
     },
     peers: pair
       ? { name: PEERS_SECTION, peers: env.nodes.map((n) => ({ name: n.name, address: n.internalAddress, port: PEERS_PORT })) }

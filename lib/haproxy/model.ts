@@ -53,6 +53,8 @@ export interface GlobalSection {
   readonly statsSocket: string;
   readonly statsTimeout: string;
   readonly hardStopAfter: string;
+  /** Where server states (drain/maint, health) are saved before a reload and loaded after it. */
+  readonly serverStateFile: string;
   readonly sslDefaultBindCiphers: string;
   readonly sslDefaultBindCiphersuites: string;
   readonly sslDefaultBindOptions: string;
@@ -70,6 +72,8 @@ export interface DefaultsSection {
   readonly retries: number;
   readonly timeouts: ProxyTimeouts;
   readonly defaultServer: readonly string[];
+  /** `global`: every backend loads its servers' states from the global server-state-file. */
+  readonly loadServerStateFromFile: "global";
 }
 
 export interface PeersSection {

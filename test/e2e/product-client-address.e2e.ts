@@ -143,8 +143,7 @@ describe("product config, two-arm TProxy: servers see the client's address", { t
         { name: "eth0", role: "internal", deviceIndex: 0, subnetCidr: "198.51.100.0/24" },
         { name: "eth1", role: "external", deviceIndex: 1, subnetCidr: "203.0.113.0/24" },
       ],
-      haproxyConfig: bed.product.config,
-      tlsCertificates: [],
+      configStore: { prefix: bed.env.name },
       nonlocalBind: true,
       tproxy: true,
     });

@@ -70,6 +70,9 @@ export async function startFakeImds(enis: readonly FakeEni[]): Promise<FakeImds>
     if (req.method !== "GET") return reply(req, res, 405, "GET only\n");
     if (typeof token !== "string" || !tokens.has(token)) return reply(req, res, 401, "");
 
+    if (path === "/latest/meta-data/identity-credentials/ec2/info") {
+      return reply(req, res, 200, JSON.stringify({ Code: "Success", LastUpdated: "2026-11-28T00:00:00Z", AccountId: "123456789012" }, null, 2));
+    }
     const prefix = "/latest/meta-data/network/interfaces/macs/";
     if (!path.startsWith(prefix)) return reply(req, res, 404, "");
     const rest = path.slice(prefix.length);

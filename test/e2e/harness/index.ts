@@ -13,3 +13,4 @@ export * from "./product";
 export * from "./dicom-session";
 export * from "./testbed";
 export * from "./keepalived";
+export * from "./agent-node";

@@ -1,0 +1,92 @@
+/**
+ * `imaging-lb diff`: what a change of the environment file does to each node. Per node, the unified diff of
+ * every rendered file (the configuration bundle and the user data) and a verdict: applied in place
+ * (reload), node replaced (its generation was raised), machine change waiting for a generation, or no change.
+ */
+import { execFileSync } from "node:child_process";
+import { nodeArtifacts } from "../../artifacts";
+import { ConfigError } from "../../config/errors";
+import { parseEnvironment } from "../../config/load";
+import { ResolvedEnvironment } from "../../config/model";
+import { unifiedDiff } from "../unified-diff";
+
+/** What a change does to one node. */
+export type NodeVerdict = "applied in place (reload)" | "node replaced" | "node added" | "node removed" | "no change";
+
+export interface NodeDiff {
+  readonly node: string;
+  readonly verdict: NodeVerdict;
+  /** Why, in a sentence (e.g. the generation change, or a machine change that waits for one). */
+  readonly reason: string;
+  /** Rendered files that differ: path → unified diff. */
+  readonly files: ReadonlyArray<{ readonly path: string; readonly diff: string }>;
+}
+
+export interface EnvironmentDiff {
+  readonly before: string;
+  readonly after: string;
+  readonly nodes: readonly NodeDiff[];
+  /** True when both nodes of an HA pair are replaced by this one change (their VIPs would go dark). */
+  readonly replacesWholePair: boolean;
+}
+
+const USER_DATA = "(user data: the machine)";
+
+function renderedFiles(env: ResolvedEnvironment, node: string): Map<string, string> {
+  const a = nodeArtifacts(env, node);
+  return new Map([...a.bundle.files.map((f): [string, string] => [f.path, f.content]), [USER_DATA, a.userData]]);
+}
+
+/** Compares two resolved environments node by node. */
+export function diffEnvironments(before: ResolvedEnvironment, after: ResolvedEnvironment): EnvironmentDiff {
+  const names = [...new Set([...before.nodes, ...after.nodes].map((n) => n.name))].sort();
+  const nodes = names.map((name): NodeDiff => {
+    const was = before.nodes.find((n) => n.name === name);
+    const now = after.nodes.find((n) => n.name === name);
+    if (!was) return { node: name, verdict: "node added", reason: "a new instance is created", files: [] };
+    if (!now) return { node: name, verdict: "node removed", reason: "its instance is destroyed", files: [] };
+    const old = renderedFiles(before, name);
+    const next = renderedFiles(after, name);
+    const paths = [...new Set([...old.keys(), ...next.keys()])].sort();
+    const files = paths
+      .map((path) => ({ path, diff: unifiedDiff(old.get(path) ?? "", next.get(path) ?? "", `before${path.startsWith("/") ? path : "/user-data"}`, `after${path.startsWith("/") ? path : "/user-data"}`) }))
+      .filter((f) => f.diff !== "");
+    const machineChanged = files.some((f) => f.path === USER_DATA);
+    if (now.generation !== was.generation) {
+      return { node: name, verdict: "node replaced", reason: `generation ${was.generation} → ${now.generation}: a new instance boots the current machine definition`, files };
+    }
+    if (files.length === 0) return { node: name, verdict: "no change", reason: "nothing rendered for this node changed", files };
+    const reason = machineChanged
+      ? `the machine definition changed but generation is still ${now.generation}: the running instance keeps its machine until loadBalancer.nodes.${name}.generation is raised`
+      : "the agent validates, reloads seamlessly and health-checks the new bundle";
+    return { node: name, verdict: files.every((f) => f.path === USER_DATA) ? "no change" : "applied in place (reload)", reason, files };
+  });
+  const replaced = nodes.filter((n) => n.verdict === "node replaced").length;
+  return { before: before.sourceFile, after: after.sourceFile, nodes, replacesWholePair: after.nodes.length === 2 && replaced === 2 };
+}
+
+/** The environment file `file` as it was at git revision `rev` (read with `git show`). */
+export function environmentAtRevision(rev: string, file: string): ResolvedEnvironment {
+  let text: string;
+  try {
+    text = execFileSync("git", ["show", `${rev}:./${file.replace(/^\.\//, "")}`], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  } catch (e) {
+    const stderr = String((e as { stderr?: string }).stderr ?? (e as Error).message).trim();
+    throw new ConfigError([{ file: `${rev}:${file}`, path: "", message: `cannot be read from git (${stderr})` }]);
+  }
+  return parseEnvironment(text, `${rev}:${file}`);
+}
+
+/** The diff as text: per node, a verdict line, its reason and the file diffs. */
+export function formatDiff(diff: EnvironmentDiff): string {
+  const out: string[] = [];
+  for (const node of diff.nodes) {
+    out.push(`node ${node.node}: ${node.verdict}`, `  ${node.reason}`);
+    for (const file of node.files) out.push(file.diff.replace(/\n$/, ""));
+    out.push("");
+  }
+  if (diff.replacesWholePair) {
+    out.push("UNSAFE: both nodes of the HA pair are replaced by this change; raise one node's generation per change (exit 3)", "");
+  }
+  return `${out.join("\n")}`;
+}

@@ -1,0 +1,235 @@
+/**
+ * The product's configuration agent (`lib/agent/imaging-lb-agent.sh`, the exact script the user data
+ * installs) running in an LB namespace, against an S3 + Secrets Manager emulator (moto, SIMULATED AWS) that
+ * the test starts in a namespace, with the real AWS CLI and a real HAProxy in master-worker mode.
+ *
+ * SIMULATED: systemd. The namespaces have none, so a `systemctl` stub on the agent's PATH runs
+ * `haproxy.service` the way the Debian/Ubuntu unit does (master-worker; reload = SIGUSR2 to the master,
+ * which hands the listeners to a new worker) and `keepalived.service` as a foreground keepalived.
+ */
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { imagingLbAgent } from "../../../lib/agent/embedded.generated";
+import { ConfigBundle, storeKeys } from "../../../lib/bundle/config-bundle";
+import { requireTool } from "../../helpers/tools";
+import type { NsProcess, Topology } from "./netns";
+import { pollUntil } from "./wait";
+
+/** Credentials and port of the emulator (any value is accepted by moto). */
+const MOTO_PORT = 5055;
+export const TEST_ACCOUNT = "123456789012";
+
+/** The S3/Secrets Manager emulator (moto) running in a topology host. */
+export interface ConfigStore {
+  readonly host: string;
+  readonly endpoint: string;
+  readonly bucket: string;
+  readonly region: string;
+  /** Runs the real AWS CLI against the emulator from `host` (default: the store's host); throws on failure. */
+  aws(args: readonly string[], host?: string): Promise<string>;
+  /** Uploads a bundle the way the stack does: content-addressed files first, then the manifest. */
+  upload(bundle: ConfigBundle, prefix: string): Promise<void>;
+  /** Creates (or updates) a secret; returns its ARN. */
+  putSecret(name: string, value: string): Promise<string>;
+  /** A node's status object, or undefined when it has written none. */
+  status(prefix: string, node: string): Promise<Record<string, unknown> | undefined>;
+}
+
+function awsEnv(endpoint: string, region: string): Record<string, string> {
+  return {
+    ...(process.env as Record<string, string>),
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_ACCESS_KEY_ID: "testing",
+    AWS_SECRET_ACCESS_KEY: "testing",
+    AWS_DEFAULT_REGION: region,
+    AWS_EC2_METADATA_DISABLED: "true",
+    AWS_PAGER: "",
+  };
+}
+
+/**
+ * Starts moto (`python3 -m moto.server`) in `host`, listening on every address of the namespace, and
+ * creates `bucket`. Reach it from other hosts at `http://<address>:5055`.
+ */
+export async function startConfigStore(topology: Topology, host: string, options: { bucket: string; region: string; address: string }): Promise<ConfigStore> {
+  requireTool("aws", "awscli");
+  const probe = spawnSync("python3", ["-c", "import moto.server"], { encoding: "utf8" });
+  if (probe.status !== 0) {
+    throw new Error(`moto is not importable by python3 (${probe.stderr.trim()}): the machine image's Python 3.11 carries moto 5.2`);
+  }
+  const proc: NsProcess = topology.spawn(host, "python3", ["-m", "moto.server", "-H", "0.0.0.0", "-p", String(MOTO_PORT)], {
+    logFile: join(topology.workDir, `moto-${host}.log`),
+  });
+  await topology.waitForListen(host, "0.0.0.0", MOTO_PORT, { timeoutMs: 30_000, process: proc });
+  const endpoint = `http://${options.address}:${MOTO_PORT}`;
+  const env = awsEnv(endpoint, options.region);
+  const aws = async (args: readonly string[], from = host): Promise<string> => {
+    const result = await topology.exec(from, "aws", [...args], { env, timeoutMs: 30_000 });
+    if (result.code !== 0) throw new Error(`aws ${args.join(" ")}: exit ${result.code}: ${result.stderr}`);
+    return result.stdout;
+  };
+  await aws(["s3api", "create-bucket", "--bucket", options.bucket, "--create-bucket-configuration", `LocationConstraint=${options.region}`]);
+  const staging = join(topology.workDir, "uploads");
+  mkdirSync(staging, { recursive: true });
+  return {
+    host,
+    endpoint,
+    bucket: options.bucket,
+    region: options.region,
+    aws,
+    async upload(bundle, prefix) {
+      for (const file of bundle.files) {
+        const local = join(staging, file.sha256);
+        writeFileSync(local, file.content);
+        await aws(["s3api", "put-object", "--bucket", options.bucket, "--key", storeKeys.file(prefix, bundle.node, file.sha256), "--body", local]);
+      }
+      const manifest = join(staging, `manifest-${bundle.node}-${bundle.version}.json`);
+      writeFileSync(manifest, bundle.manifestText);
+      await aws(["s3api", "put-object", "--bucket", options.bucket, "--key", storeKeys.manifest(prefix, bundle.node), "--body", manifest]);
+    },
+    async putSecret(name, value) {
+      const out = await aws(["secretsmanager", "create-secret", "--name", name, "--secret-string", value]);
+      return (JSON.parse(out) as { ARN: string }).ARN;
+    },
+    async status(prefix, node) {
+      const file = join(staging, `status-${node}-${Date.now()}.json`);
+      const result = await topology.exec(host, "aws", ["s3api", "get-object", "--bucket", options.bucket, "--key", storeKeys.status(prefix, node), file], { env });
+      if (result.code !== 0) return undefined;
+      return JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+    },
+  };
+}
+
+/** SIMULATED systemd: only what the agent calls. */
+const SYSTEMCTL_STUB = `#!/bin/bash
+# SIMULATED systemctl for the namespace testbed (no systemd there): haproxy.service is HAProxy in
+# master-worker mode as the Debian unit runs it; reload is SIGUSR2 to the master.
+set -euo pipefail
+pidfile="$IMAGING_LB_ROOT/run/haproxy-master.pid"
+unit="\${*: -1}"
+case "$1 $unit" in
+  "reload haproxy.service") kill -USR2 "$(cat "$pidfile")" ;;
+  "restart haproxy.service" | "start haproxy.service")
+    if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then kill -TERM "$(cat "$pidfile")"; sleep 1; fi
+    set -a
+    if [ -f "$IMAGING_LB_ROOT/etc/imaging-lb/haproxy.env" ]; then . "$IMAGING_LB_ROOT/etc/imaging-lb/haproxy.env"; fi
+    set +a
+    # The unit's LimitNOFILE (the bootstrap's drop-in); a test host that may not raise it gets a smaller
+    # maxconn on the command line instead (as maxconnOverride does for the other e2e tests).
+    extra=()
+    ulimit -n 1048576 2>/dev/null || extra=(-n $((($(ulimit -Hn) - 100) / 2)))
+    haproxy -W -D -p "$pidfile" "\${extra[@]}" -f "$IMAGING_LB_ROOT/etc/haproxy/haproxy.cfg" ;;
+  "enable haproxy.service") ;;
+  "is-active keepalived.service") exit 1 ;;
+  # keepalived does not run in this testbed: the role is SIMULATED by the VIPs the topology puts on the MASTER.
+  "enable keepalived.service" | "reload keepalived.service") ;;
+  *) echo "systemctl stub: unexpected: $*" >&2; exit 1 ;;
+esac
+`;
+
+/** One LB host running the agent. */
+export interface AgentNode {
+  readonly host: string;
+  readonly node: string;
+  /** The sandbox root (IMAGING_LB_ROOT): the node's /etc, /var/lib, /run. */
+  readonly root: string;
+  /** Runs the agent once; resolves with its exit code and log. */
+  run(extraEnv?: Record<string, string>): Promise<{ code: number; log: string }>;
+  /** Runs the agent every `intervalMs` until {@link stopPolling}; every run's log is kept. */
+  startPolling(intervalMs: number): void;
+  stopPolling(): Promise<void>;
+  /** Every run's log so far. */
+  readonly logs: string[];
+  /** The HAProxy master's pid (undefined before the first apply). */
+  masterPid(): number | undefined;
+  /** Stops HAProxy (master and workers). */
+  stopHaproxy(): void;
+}
+
+/** Paths inside the sandbox root the bundle must be rendered with (the renderer's runtime options). */
+export function agentRuntimePaths(root: string) {
+  return { runtimeSocket: join(root, "run/haproxy/admin.sock"), chroot: false as const, certBase: join(root, "etc/haproxy/certs"), serverStateFile: join(root, "var/lib/haproxy/server-state") };
+}
+
+/**
+ * Prepares `host` to run the agent: the sandbox root with `etc/imaging-lb/agent.env` (as the bootstrap writes
+ * it), the agent script, and the stub `systemctl` first on PATH.
+ */
+export function prepareAgentNode(topology: Topology, host: string, options: { node: string; environment: string; store: ConfigStore; storeEndpoint: string }): AgentNode {
+  requireTool("socat", "socat");
+  requireTool("haproxy", "haproxy");
+  const root = join(topology.workDir, `root-${host}`);
+  for (const dir of ["etc/imaging-lb", "usr/local/sbin", "run/haproxy", "var/lib/haproxy", "bin"]) mkdirSync(join(root, dir), { recursive: true });
+  writeFileSync(
+    join(root, "etc/imaging-lb/agent.env"),
+    `BUCKET=${options.store.bucket}\nPREFIX=${options.environment}\nNODE=${options.node}\nENVIRONMENT=${options.environment}\nREGION=${options.store.region}\n`,
+  );
+  const agent = join(root, "usr/local/sbin/imaging-lb-agent");
+  writeFileSync(agent, imagingLbAgent);
+  chmodSync(agent, 0o755);
+  writeFileSync(join(root, "bin/systemctl"), SYSTEMCTL_STUB);
+  chmodSync(join(root, "bin/systemctl"), 0o755);
+  const env = { ...awsEnv(options.storeEndpoint, options.store.region), IMAGING_LB_ROOT: root, PATH: `${join(root, "bin")}:${process.env.PATH}` };
+  const logs: string[] = [];
+  let polling: Promise<void> | undefined;
+  let stop = false;
+  const run = async (extraEnv: Record<string, string> = {}) => {
+    // SIMULATED hostname (cloud-init sets it on a node): HAProxy's peers section needs it to be the node name.
+    const result = await topology.exec(host, "unshare", ["--uts", "bash", "-c", `hostname ${options.node} && exec bash ${agent}`], {
+      env: { ...env, ...extraEnv },
+      timeoutMs: 120_000,
+    });
+    const log = `[${new Date().toISOString()}] exit ${result.code}\n${result.stderr}`;
+    logs.push(log);
+    return { code: result.code ?? -1, log };
+  };
+  const pidfile = join(root, "run/haproxy-master.pid");
+  const masterPid = () => (existsSync(pidfile) ? Number(readFileSync(pidfile, "utf8").trim()) : undefined);
+  return {
+    host,
+    node: options.node,
+    root,
+    run,
+    logs,
+    startPolling(intervalMs) {
+      stop = false;
+      polling = (async () => {
+        while (!stop) {
+          await run();
+          const until = Date.now() + intervalMs;
+          while (!stop && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
+    },
+    async stopPolling() {
+      stop = true;
+      await polling;
+    },
+    masterPid,
+    stopHaproxy() {
+      const pid = masterPid();
+      if (pid === undefined) return;
+      try {
+        process.kill(pid, "SIGTERM"); // the master stops its workers, old ones included
+      } catch {
+        /* already gone */
+      }
+    },
+  };
+}
+
+/** Waits until `node`'s status says `appliedVersion === version` with result `applied`; resolves with the status. */
+export async function waitForApplied(store: ConfigStore, prefix: string, node: string, version: string, timeoutMs: number): Promise<Record<string, unknown>> {
+  let last: Record<string, unknown> | undefined;
+  await pollUntil(
+    `${node} to apply ${version}`,
+    async () => {
+      last = await store.status(prefix, node);
+      if (last?.appliedVersion === version && last.result === "applied") return true;
+      throw new Error(`status: ${JSON.stringify(last)}`);
+    },
+    { timeoutMs, intervalMs: 250 },
+  );
+  return last!;
+}
