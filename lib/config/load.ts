@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument, visit } from "yaml";
-import { ConfigError } from "./errors";
+import { ConfigError, ConfigProblem } from "./errors";
 import { ProblemCollector } from "./locate";
 import { ResolvedEnvironment } from "./model";
 import { PRESETS, PresetName } from "./presets/agfa-ei";
@@ -182,4 +182,16 @@ export function parseEnvironment(text: string, file: string): ResolvedEnvironmen
  */
 export function expandEnvironment(text: string, file: string): Record<string, unknown> {
   return parseAndResolve(text, file).expanded;
+}
+
+/**
+ * Problems found outside the loader (e.g. by `haproxy -c` on a rendered file), placed at their fields'
+ * lines in the environment file's text.
+ */
+export function locateProblems(file: string, text: string, found: ReadonlyArray<{ path: ReadonlyArray<string | number>; message: string }>): ConfigProblem[] {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const collector = new ProblemCollector(file, doc, lines);
+  for (const f of found) collector.add(f.path, f.message);
+  return collector.problems;
 }
