@@ -17,6 +17,7 @@ packages=(
   iproute2         # network namespaces, veth, bridges
   iptables         # TProxy rules in the e2e tests
   openssl          # throwaway certificates
+  librsvg2-bin     # rsvg-convert: the layout drawings render to PNG
   curl             # HTTP(S) clients in the e2e tests
   procps           # pgrep/pidof in the tests and the keepalived track scripts
   util-linux       # unshare: validate --strict runs keepalived -t in a private network namespace

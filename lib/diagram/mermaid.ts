@@ -3,7 +3,7 @@
  * servers), for Markdown pages that render Mermaid (GitHub, GitLab, most wikis).
  */
 import { ResolvedEnvironment } from "../config/model";
-import { DiagramNode, DiagramServer, DiagramTopology, diagramTopology, serverServicesText } from "./topology";
+import { DiagramNode, DiagramServer, DiagramSubnet, DiagramTopology, diagramTopology, serverServicesText } from "./topology";
 
 /** A Mermaid node id: a prefix and the user's name with every non-alphanumeric character as `_`. */
 function id(prefix: string, name: string): string {
@@ -19,7 +19,7 @@ export function mermaidText(text: string): string {
 const label = (lines: readonly string[]) => `"${lines.map(mermaidText).join("<br/>")}"`;
 
 const nodeId = (n: DiagramNode) => id("node", n.name);
-const ifaceId = (n: DiagramNode, device: "eth0" | "eth1") => id(device, n.name);
+const ifaceId = (n: DiagramNode, device: "eth1") => id(device, n.name);
 const serverId = (s: DiagramServer) => id("srv", s.name);
 
 function serverLines(s: DiagramServer, allServices: readonly string[]): string[] {
@@ -53,34 +53,44 @@ export function renderMermaid(env: ResolvedEnvironment): string {
   const routed = t.servers.filter((s) => !s.onServerSubnet);
 
   out.push(`  clients([${label(["clients", ...t.clientCidrs])}])`);
-  switch (t.layout) {
-    case "one-arm": {
-      const subnet = t.subnets[0];
-      out.push(`  subgraph subnet[${label([`${subnet.label} ${subnet.cidr}`, subnet.availabilityZone])}]`);
-      for (const v of t.vips) out.push(vipLine(v));
-      for (const n of t.nodes) out.push(`    ${nodeId(n)}[[${label([role(n), "HAProxy", `eth0 ${n.serverInterface.address}`])}]]`);
-      for (const s of onSubnet) out.push(serverLine(s));
-      out.push("  end");
-      break;
+  // Subgraph titles on one line: Mermaid clips a title's second line behind the subgraph's content.
+  const title = (sub: DiagramSubnet, owner?: DiagramNode) =>
+    label([`${owner && !sub.label.startsWith(`${owner.name} `) && t.crossAz ? `${owner.name} ` : ""}${sub.label} ${sub.cidr} · ${sub.availabilityZone}`]);
+  const nodeLabel = (n: DiagramNode) =>
+    label([role(n), "HAProxy", `eth0 ${n.serverInterface.address}`, `stats :${t.stats.port} ← ${t.stats.adminCidrs.join(", ")}`]);
+  if (t.overlayVips) {
+    out.push(`  subgraph overlay[${label([`overlay VIPs${t.vpcCidr ? `, outside VPC ${t.vpcCidr}` : ""} · routes in ${t.ha?.routeTableIds.join(", ") ?? ""}`])}]`);
+    for (const v of t.vips) out.push(vipLine(v));
+    out.push("  end");
+  }
+  // Every subnet of a node, in node order (client side first): each node's boxes inside its own subnets.
+  const subnets: Array<{ sub: DiagramSubnet; owner: DiagramNode }> = [];
+  for (const n of t.nodes) {
+    for (const sub of [n.clientSubnet, n.serverSubnet]) if (!subnets.some((x) => x.sub === sub)) subnets.push({ sub, owner: n });
+  }
+  const clientKey = t.layout === "two-arm" ? "external" : "subnet";
+  for (const { sub, owner } of subnets) {
+    out.push(`  subgraph ${id("subnet", sub.key)}[${title(sub, owner)}]`);
+    if (!t.overlayVips && sub.key === clientKey) for (const v of t.vips) out.push(vipLine(v));
+    if (t.layout === "two-arm") {
+      for (const n of t.nodes.filter((x) => x.clientSubnet === sub)) out.push(`    ${ifaceId(n, "eth1")}[${label([`${n.name} eth1`, n.clientInterface.address])}]`);
     }
-    case "two-arm": {
-      const [external, internal] = t.subnets;
-      out.push(`  subgraph external[${label([`${external.label} ${external.cidr}`, external.availabilityZone])}]`);
-      for (const v of t.vips) out.push(vipLine(v));
-      for (const n of t.nodes) out.push(`    ${ifaceId(n, "eth1")}[${label([`${n.name} eth1`, n.clientInterface.address])}]`);
-      out.push("  end");
-      for (const n of t.nodes) out.push(`  ${nodeId(n)}[[${label([role(n), "HAProxy"])}]]`);
-      out.push(`  subgraph internal[${label([`${internal.label} ${internal.cidr}`, internal.availabilityZone])}]`);
-      for (const n of t.nodes) out.push(`    ${ifaceId(n, "eth0")}[${label([`${n.name} eth0`, n.serverInterface.address])}]`);
-      for (const s of onSubnet) out.push(serverLine(s));
-      out.push("  end");
-      break;
-    }
+    for (const n of t.nodes.filter((x) => x.serverSubnet === sub)) out.push(`    ${nodeId(n)}[[${nodeLabel(n)}]]`);
+    for (const s of onSubnet.filter((x) => x.subnet === sub)) out.push(serverLine(s));
+    out.push("  end");
   }
   if (routed.length > 0) {
     out.push(`  subgraph routed[${label(["servers on other subnets (routed)"])}]`);
     for (const s of routed) out.push(serverLine(s));
     out.push("  end");
+  }
+  const egressLines = ["package mirrors, AWS APIs", "TCP 80, 443"];
+  if (t.egress.kind === "nat") {
+    out.push(`  subgraph nat[${title(t.egress.subnet)}]`);
+    out.push(`    egress[/${label(["NAT gateway", ...egressLines])}/]`);
+    out.push("  end");
+  } else {
+    out.push(`  egress[/${label(["egress of the VPC", "its own NAT, proxy or endpoints", ...egressLines])}/]`);
   }
 
   // Links: solid = active path; dotted = the secondary's, used after a failover.
@@ -91,13 +101,10 @@ export function renderMermaid(env: ResolvedEnvironment): string {
     for (const n of t.nodes) out.push(`  ${id("vip", v.name)} ${link(n)} ${t.layout === "two-arm" ? ifaceId(n, "eth1") : nodeId(n)}`);
   }
   for (const n of t.nodes) {
-    if (t.layout === "two-arm") {
-      out.push(`  ${ifaceId(n, "eth1")} ${plain(n)} ${nodeId(n)}`);
-      out.push(`  ${nodeId(n)} ${plain(n)} ${ifaceId(n, "eth0")}`);
-    }
-    const from = t.layout === "two-arm" ? ifaceId(n, "eth0") : nodeId(n);
-    for (const s of t.servers) out.push(`  ${from} ${link(n)} ${serverId(s)}`);
+    if (t.layout === "two-arm") out.push(`  ${ifaceId(n, "eth1")} ${plain(n)} ${nodeId(n)}`);
+    for (const s of t.servers) out.push(`  ${nodeId(n)} ${link(n)} ${serverId(s)}`);
   }
+  for (const n of t.nodes) out.push(`  ${nodeId(n)} -.-> egress`);
   if (t.ha && t.nodes.length === 2) {
     out.push(`  ${nodeId(t.nodes[0])} -.-|"VRRP unicast, IP protocol 112, vrid ${t.ha.virtualRouterId}"| ${nodeId(t.nodes[1])}`);
   }
@@ -109,9 +116,9 @@ export function renderMermaid(env: ResolvedEnvironment): string {
   out.push("  classDef client fill:#f7fafc,stroke:#4a5568,color:#1a202c");
   out.push(`  class ${t.vips.map((v) => id("vip", v.name)).join(",")} vip`);
   out.push(`  class ${t.nodes.map(nodeId).join(",")} lb`);
-  if (t.layout === "two-arm") out.push(`  class ${t.nodes.flatMap((n) => [ifaceId(n, "eth1"), ifaceId(n, "eth0")]).join(",")} iface`);
+  if (t.layout === "two-arm") out.push(`  class ${t.nodes.map((n) => ifaceId(n, "eth1")).join(",")} iface`);
   if (t.servers.length > 0) out.push(`  class ${t.servers.map(serverId).join(",")} server`);
-  out.push("  class clients client");
+  out.push("  class clients,egress client");
   return `${out.join("\n")}\n`;
 }
 
