@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument, visit } from "yaml";
 import { ConfigError, ConfigProblem } from "./errors";
+import { withResolvedDefaults } from "./expand";
 import { ProblemCollector } from "./locate";
 import { ResolvedEnvironment } from "./model";
 import { PRESETS, PresetName } from "./presets/agfa-ei";
@@ -168,7 +169,7 @@ function parseAndResolve(text: string, file: string): { env: ResolvedEnvironment
   const env = resolveEnvironment(parsed.data, file, collector);
   reportPresetTypos(typos, collector);
   if (!env || !collector.empty) throw new ConfigError(collector.problems);
-  return { env, expanded: parsed.data as unknown as Record<string, unknown> };
+  return { env, expanded: withResolvedDefaults(parsed.data as unknown as Record<string, unknown>, env) };
 }
 
 /** Parses environment text (named `file` in messages). Throws ConfigError listing every problem. */
@@ -177,8 +178,9 @@ export function parseEnvironment(text: string, file: string): ResolvedEnvironmen
 }
 
 /**
- * The environment with the preset applied and schema defaults filled in, as plain data (for
- * `imaging-lb expand`). Validates first: throws ConfigError on any problem.
+ * The environment with the preset applied and every default filled in (the schema's, and the
+ * loader's per-mode ones for each enabled service: check port, interval, fall/rise, timeouts, ...),
+ * as plain data for `imaging-lb expand`. Validates first: throws ConfigError on any problem.
  */
 export function expandEnvironment(text: string, file: string): Record<string, unknown> {
   return parseAndResolve(text, file).expanded;
