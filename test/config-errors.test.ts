@@ -8,7 +8,7 @@
  * yet; they fail until lib/config is fixed (they are not skipped on purpose).
  */
 import assert from "node:assert/strict";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ConfigError, ConfigProblem, formatProblem } from "../lib/config/errors";
@@ -537,6 +537,30 @@ const CASES: readonly Case[] = [
     behaviour: "explains a mapping started on its key's line in plain words, with the fix",
     input: { fixture: "yaml-compact-mapping.yaml" },
     problems: [{ path: "", line: 21, column: 8, message: /^YAML syntax: two "key: value" pairs on one line \("hl7: balance: active-backup"\): .*put "balance: active-backup" on its own line, indented 2 spaces more than "hl7:"/, notMessage: /compact mappings/ }],
+  },
+  {
+    behaviour: "rejects the HA pair's peers port (10000) as a service port open to 0.0.0.0/0, at the field (guardrail admin-port-open-to-internet)",
+    input: {
+      make: (dir) => {
+        const file = join(dir, "peers-port-open.yaml");
+        const pair = readFileSync(join(__dirname, "..", "..", "examples", "agfa-ei-ha-pair.yaml"), "utf8");
+        writeFileSync(file, pair.replace("services:\n", "services:\n  portal: { vip: web, frontendPorts: [10000], clientCidrs: [0.0.0.0/0] }\n"));
+        return file;
+      },
+    },
+    problems: [{ path: "services.portal.frontendPorts.0", line: 35, column: 39, message: /^port 10000 is the HAProxy peers port of the pair; open to 0\.0\.0\.0\/0 \(clientCidrs\) the guardrails reject it; use another port$/ }],
+  },
+  {
+    behaviour: "reports a preset's certificate missing from an existing tls.certificates at that mapping's line",
+    input: {
+      make: (dir) => {
+        const file = join(dir, "preset-certificate-other-name.yaml");
+        const oneArm = readFileSync(join(__dirname, "..", "..", "examples", "agfa-ei-one-arm.yaml"), "utf8");
+        writeFileSync(file, oneArm.replace("    web: { secretArn:", "    portal: { secretArn:"));
+        return file;
+      },
+    },
+    problems: [{ path: "tls.certificates.web", line: 38, column: 3, message: /^missing certificate 'web': service 'xero' of preset agfa-ei terminates TLS with it; .*\(defined: portal\)/ }],
   },
 ];
 
