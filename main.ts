@@ -13,6 +13,7 @@ import { globSync } from "tinyglobby";
 import { ConfigError } from "./lib/config/errors";
 import { loadEnvironment } from "./lib/config/load";
 import { ResolvedEnvironment } from "./lib/config/model";
+import { missingStacksNote, requestedStacks } from "./lib/stack-request";
 
 /** Environment variable naming the environment files. */
 export const ENVIRONMENTS_VAR = "IMAGING_LB_ENVIRONMENTS";
@@ -147,7 +148,7 @@ function fail(lines: readonly string[]): number {
  * valid, so a problem is reported without that cost.
  */
 export async function main(): Promise<number> {
-  const { files, problems } = environmentFiles();
+  const { files, problems, source } = environmentFiles();
   const messages = [...problems];
   const environments: ResolvedEnvironment[] = [];
   for (const file of files) {
@@ -199,6 +200,8 @@ export async function main(): Promise<number> {
     const data = `${counts.dataSources} data source${counts.dataSources === 1 ? "" : "s"}`;
     lines.push(`  ${env.name} (${display(env.sourceFile)}): ${shape}; ${counts.resources} resources, ${data}; VIPs ${vips}`);
   }
+  // cdktf shows the app's stdout: say why a stack it is asked for is not there (variable unset or without it).
+  lines.push(...missingStacksNote(requestedStacks(), environments.map((e) => e.name), source, ENVIRONMENTS_VAR, process.env[ENVIRONMENTS_VAR]));
   process.stdout.write(`${lines.join("\n")}\n`);
   return 0;
 }

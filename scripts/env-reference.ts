@@ -10,6 +10,9 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
+import { parseEnvironment } from "../lib/config/load";
+import { ResolvedService } from "../lib/config/model";
+import { AGFA_EI_SERVICES, PRESET_REPLACES } from "../lib/config/presets/agfa-ei";
 import { cidrSchema, durationSchema, environmentJsonSchema, ipv4Schema, nameSchema } from "../lib/config/schema";
 
 /** A JSON Schema node, as far as the reference reads it. */
@@ -54,7 +57,8 @@ function namedPatterns(): ReadonlyArray<readonly [RegExp | string, string]> {
     [patternOf(cidrSchema) ?? "", "IPv4 CIDR"],
     [patternOf(durationSchema) ?? "", "duration (`30s`, `10m`, `1h`, `1d`)"],
     [patternOf(nameSchema) ?? "", "name"],
-    [/^\^arn:aws/, "Secrets Manager secret ARN"],
+    [/:kms:/, "KMS key ARN (`arn:aws:kms:...:key/...`, not an alias)"],
+    [/:secretsmanager:/, "Secrets Manager secret ARN"],
     [/^\^vpc-/, "VPC id (`vpc-...`)"],
     [/^\^subnet-/, "subnet id (`subnet-...`)"],
     [/^\^rtb-/, "route table id (`rtb-...`)"],
@@ -157,6 +161,53 @@ export function referenceRows(schema: Record<string, unknown> = environmentJsonS
   return out;
 }
 
+/**
+ * The `preset: agfa-ei` services as the loader resolves them (every default filled in), from a small
+ * environment that uses the preset: what `imaging-lb expand` and haproxy.cfg get, not a copy of it.
+ * `variant` picks which of two services that replace each other is enabled (xero or xero-xtend).
+ */
+export function presetServices(): ResolvedService[] {
+  const resolveWith = (services: string) =>
+    parseEnvironment(
+      [
+        "name: reference",
+        "region: eu-west-1",
+        "preset: agfa-ei",
+        "network:",
+        "  layout: one-arm",
+        "  vpcCidr: 10.30.0.0/16",
+        "  subnet: { cidr: 10.30.1.0/24, availabilityZone: eu-west-1a }",
+        "  natSubnet: { cidr: 10.30.0.0/24, availabilityZone: eu-west-1a }",
+        "loadBalancer: { nodes: { lb-1: { internalAddress: 10.30.1.10 } } }",
+        "vips: { web: { address: 10.30.1.100 }, core: { address: 10.30.1.101 } }",
+        `services: ${services}`,
+        "servers: { s1: { address: 10.30.1.21 }, s2: { address: 10.30.1.22 } }",
+        'tls: { certificates: { web: { secretArn: "arn:aws:secretsmanager:eu-west-1:210987654321:secret:reference/web-AbCdEf" } } }',
+        "access: { clientCidrs: [10.0.0.0/8], adminCidrs: [10.99.0.0/24] }",
+        'admin: { statsPasswordSecretArn: "arn:aws:secretsmanager:eu-west-1:210987654321:secret:reference/stats-AbCdEf" }',
+        "",
+      ].join("\n"),
+      "reference.yaml",
+    ).services;
+  const plain = resolveWith("{}");
+  const replacing = Object.entries(PRESET_REPLACES).flatMap(([svc, replaced]) =>
+    resolveWith(`{ ${svc}: { enabled: true }, ${replaced}: { enabled: false } }`).filter((s) => s.name === svc),
+  );
+  return Object.keys(AGFA_EI_SERVICES).map((name) => plain.find((s) => s.name === name) ?? replacing.find((s) => s.name === name)!);
+}
+
+function presetRow(s: ResolvedService): string {
+  const on = AGFA_EI_SERVICES[s.name].enabled !== false;
+  const ports = `${s.frontendPorts.join(", ")}${s.backendPort !== undefined ? ` → ${s.backendPort}` : ""}${s.tls.redirectHttpPort !== undefined ? `; ${s.tls.redirectHttpPort} → HTTPS` : ""}${s.routes.map((r) => `; ${r.pathPrefixes.join(" ")} → ${r.members[0]?.port ?? "the service's port"}`).join("")}`;
+  const hc = s.healthCheck;
+  const check = hc.type === "none" ? "none" : `${hc.type}${hc.port !== undefined ? ` :${hc.port}` : " :the server port"} every ${hc.interval}, fall ${hc.fall}, rise ${hc.rise}`;
+  const t = s.timeouts;
+  const timeouts = [`connect ${t.connect}`, `client ${t.client}`, `server ${t.server}`, `queue ${t.queue}`, `check ${t.check}`, ...(t.httpRequest ? [`http-request ${t.httpRequest}`] : []), ...(t.httpKeepAlive ? [`http-keep-alive ${t.httpKeepAlive}`] : []), ...(t.tunnel ? [`tunnel ${t.tunnel}`] : [])].join(", ");
+  const persistence = s.persistence.type === "none" ? "none" : `${s.persistence.type} ${s.persistence.timeout}`;
+  const description = s.description ?? "";
+  return `| \`${s.name}\` | ${on ? "yes" : "no"} | ${s.vip.name} | ${cell(ports)} | ${s.mode}, ${s.balance} | ${cell(persistence)} | ${cell(check)} | ${cell(timeouts)} | ${s.clientAddress} | ${cell(description)} |`;
+}
+
 /** Markdown table cell text: pipes escaped, `<` written so HTML renderers show it. */
 const cell = (text: string) =>
   text
@@ -195,6 +246,21 @@ export function renderEnvironmentReference(schema: Record<string, unknown> = env
     if (section.length === 0) continue;
     lines.push("", `## ${t.path}`, "", "| field | type | required | default | description |", "|---|---|---|---|---|", ...section.map(row));
   }
+  lines.push(
+    "",
+    "## preset: agfa-ei",
+    "",
+    "The services `preset: agfa-ei` contributes, with every default the loader fills in (as `imaging-lb expand`",
+    "prints them). Override any field under `services.<name>`; disable one with `enabled: false`. The",
+    "check port is the port checked on each server; timeouts are HAProxy's.",
+    ...Object.entries(PRESET_REPLACES).map(
+      ([svc, replaced]) => `\`${svc}\` replaces \`${replaced}\` (the same VIP and ports): to use it, enable \`${svc}\` and disable \`${replaced}\`.`,
+    ),
+    "",
+    "| service | on | VIP | ports | mode, balance | persistence | health check | timeouts | servers see | description |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+    ...presetServices().map(presetRow),
+  );
   return `${lines.join("\n")}\n`;
 }
 

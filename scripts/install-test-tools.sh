@@ -18,8 +18,10 @@ packages=(
   iproute2         # network namespaces, veth, bridges
   iptables         # TProxy rules in the e2e tests
   openssl          # throwaway certificates
+  librsvg2-bin     # rsvg-convert: the layout drawings render to PNG
   curl             # HTTP(S) clients in the e2e tests
-  procps           # pgrep/pkill for cleanup
+  procps           # pgrep/pidof in the tests and the keepalived track scripts
+  util-linux       # unshare: validate --strict runs keepalived -t in a private network namespace
   time             # peak memory in the synth benchmark
 )
 
@@ -45,14 +47,45 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "install-test-tools: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Package installs may start services we do not want running beside the tests.
-for svc in haproxy keepalived orthanc; do
-  if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then systemctl stop "$svc" || true; fi
-done
-pkill -x haproxy 2>/dev/null || true
-pkill -x Orthanc 2>/dev/null || true
-pkill -x keepalived 2>/dev/null || true
+
+# Package installs may start the daemons they ship (haproxy, keepalived, orthanc). On an engineer's
+# workstation the same daemons may already run, serving real work, and on a shared machine other test
+# runs start their own haproxy/keepalived processes: never stop any of those (no pkill by name). So:
+# 1. ask the install not to start services at all (Debian's policy-rc.d hook, exit 101 = "action not
+#    allowed", honoured by invoke-rc.d and deb-systemd-invoke), when the machine has no policy of its
+#    own; removed again on exit;
+# 2. under systemd, stop only a unit that was inactive before the install and is active after it: the
+#    one this install started (should a package start it despite the policy).
+units=(haproxy keepalived orthanc)
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# install-test-tools: no service starts during the test tools install\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  own_policy=1
+fi
+cleanup_policy() { if [ "$own_policy" = 1 ]; then rm -f "$policy"; fi; }
+trap cleanup_policy EXIT
+
+systemd=0
+if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemd=1; fi
+declare -A active_before=()
+if [ "$systemd" = 1 ]; then
+  for unit in "${units[@]}"; do
+    if systemctl is-active --quiet "$unit" 2>/dev/null; then active_before[$unit]=1; fi
+  done
+fi
+
+apt-get -o DPkg::Lock::Timeout=600 update -qq
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+if [ "$systemd" = 1 ]; then
+  for unit in "${units[@]}"; do
+    if [ -z "${active_before[$unit]:-}" ] && systemctl is-active --quiet "$unit" 2>/dev/null; then
+      echo "install-test-tools: stopping $unit.service, started by this install"
+      systemctl stop "$unit" || true
+    fi
+  done
+fi
 ensure_server_state
 echo "install-test-tools: done"

@@ -7,14 +7,19 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse } from "yaml";
+import { keepalivedTest } from "../lib/cli/commands/validate";
 import { environmentJsonSchema } from "../lib/config/schema";
-import { tempDir } from "./helpers/tools";
+import { requireTool, tempDir } from "./helpers/tools";
 
 const ROOT = join(__dirname, "..", "..");
 const BIN = join(ROOT, "dist", "lib", "cli", "main.js");
 
 function cli(...args: string[]) {
-  const run = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: "utf8" });
+  return cliWith({}, ...args);
+}
+
+function cliWith(env: Record<string, string>, ...args: string[]) {
+  const run = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: "utf8", env: { ...process.env, ...env } });
   return { code: run.status, stdout: run.stdout, stderr: run.stderr };
 }
 
@@ -52,6 +57,67 @@ describe("imaging-lb CLI", () => {
     assert.match(r.stderr, /bad\.yaml:8:7 name: expected a name of 1-32 characters.*got "Bad_Name"/);
     assert.match(r.stderr, /bad\.yaml:21:42 loadBalancer\.nodes\.lb-1\.adress: unknown field; allowed here: internalAddress, externalAddress, internalSubnet, externalSubnet, generation\n/);
     assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+  });
+
+  describe("validate --strict (real haproxy -dW -c and keepalived -t on the rendered files)", () => {
+    /** An example with the starter's placeholder account replaced, as a user's finished file. */
+    const finished = (example: string, edit: (text: string) => string = (t) => t) => {
+      const file = join(dir.path, `strict-${example}`);
+      writeFileSync(file, edit(readFileSync(join(ROOT, "examples", example), "utf8").replaceAll("123456789012", "210987654321")));
+      return file;
+    };
+    before(() => {
+      for (const [tool, pkg] of [["haproxy", "haproxy"], ["keepalived", "keepalived"], ["openssl", "openssl"], ["unshare", "util-linux"], ["ip", "iproute2"]]) requireTool(tool, pkg);
+    });
+
+    it("flags the starter's placeholders left in a file at their line and column (exit 1)", () => {
+      const r = cli("validate", "--strict", "examples/agfa-ei-one-arm.yaml");
+      assert.equal(r.code, 1, r.stdout);
+      assert.equal(r.stdout, "");
+      assert.match(r.stderr, /^2 problems in examples\/agfa-ei-one-arm\.yaml:\n/);
+      assert.match(r.stderr, /examples\/agfa-ei-one-arm\.yaml:39:57: placeholder: the starter's placeholder AWS account id 123456789012/);
+      assert.match(r.stderr, /examples\/agfa-ei-one-arm\.yaml:46:61: placeholder: /);
+      const marked = finished("agfa-ei-one-arm.yaml", (t) => t.replace("instanceType: c6i.large", "instanceType: c6i.large   # CHANGE ME"));
+      const m = cli("validate", "--strict", marked);
+      assert.equal(m.code, 1);
+      assert.match(m.stderr, /:19:29: placeholder: a `# CHANGE ME` mark of the starter/);
+      assert.equal(cli("validate", marked).code, 0, "without --strict placeholders are not problems");
+    });
+
+    it("passes a finished HA pair: haproxy -dW -c on both nodes and keepalived -t on each node", () => {
+      const file = finished("agfa-ei-ha-pair.yaml");
+      const r = cli("validate", "--strict", file);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^ok .*: ei-ha-pair, two-arm, HA pair, 4 services, 2 VIPs\n {2}haproxy -dW -c: ok \(HAProxy \S+ on this machine\)\n/);
+      assert.match(r.stdout, /\n {2}keepalived -t: ok on lb-a \(keepalived \S+ on this machine/);
+      assert.match(r.stdout, /\n {2}keepalived -t: ok on lb-b \(keepalived \S+ on this machine/);
+    });
+
+    it("reports an extraDirectives line haproxy rejects at its place in the environment file (plain validate accepts it)", () => {
+      const file = finished("agfa-ei-one-arm.yaml", (t) =>
+        t.replace("    balance: active-backup         # keep HL7 message order: one server at a time\n", '    balance: active-backup\n    extraDirectives:\n      backend: ["balance roundrobin", "timeout sever 5s"]\n'),
+      );
+      assert.equal(cli("validate", file).code, 0);
+      const r = cli("validate", "--strict", file);
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(r.stderr, /strict-agfa-ei-one-arm\.yaml:33:39 services\.hl7\.extraDirectives\.backend\.1: haproxy -dW -c rejects this directive: 'timeout' supports .*\(got 'sever'\)/);
+    });
+
+    it("keepalived -t in its private namespace rejects a broken keepalived.conf (the check can fail)", () => {
+      const pair = cli("render", "keepalived", "examples/agfa-ei-ha-pair.yaml", "--node", "lb-a").stdout.replace(/^(\s*script_user)\s+\S+$/m, "$1 root");
+      const ok = keepalivedTest(dir.path, requireTool("unshare", "util-linux"), requireTool("keepalived", "keepalived"), pair, "10.40.1.10");
+      assert.equal(ok.status, 0, ok.stderr);
+      const broken = keepalivedTest(dir.path, requireTool("unshare", "util-linux"), requireTool("keepalived", "keepalived"), pair.replace(/(unicast_peer \{\n\s+)10\.40\.1\.11/, "$110.40.1.1x"), "10.40.1.10");
+      assert.match(broken.stderr, /malformed unicast peer address\[10\.40\.1\.1x\]/);
+    });
+
+    it("says a check was skipped, not failed, when its tool is not installed", () => {
+      const file = finished("agfa-ei-ha-pair.yaml");
+      const r = cliWith({ PATH: "/nonexistent" }, "validate", "--strict", file);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /\n {2}haproxy -dW -c skipped: haproxy is not installed/);
+      assert.match(r.stdout, /\n {2}keepalived -t skipped: keepalived is not installed/);
+    });
   });
 
   it("render haproxy: the configuration on stdout, exit 0", () => {

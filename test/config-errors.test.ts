@@ -8,7 +8,7 @@
  * yet; they fail until lib/config is fixed (they are not skipped on purpose).
  */
 import assert from "node:assert/strict";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ConfigError, ConfigProblem, formatProblem } from "../lib/config/errors";
@@ -55,7 +55,7 @@ const CASES: readonly Case[] = [
   {
     behaviour: "rejects a port given as a quoted string, showing the string",
     input: { fixture: "port-as-string.yaml" },
-    problems: [{ path: "admin.statsPort", line: 38, column: 14, message: [PORT_RULE, /got "8404"$/] }],
+    problems: [{ path: "admin.statsPort", line: 38, column: 14, message: [PORT_RULE, /got "8404": a quoted number is text; remove the quotes \(8404\)$/] }],
   },
   {
     behaviour: "rejects a list where a mapping of named VIPs is expected, in plain words (not zod's 'record')",
@@ -66,7 +66,7 @@ const CASES: readonly Case[] = [
   {
     behaviour: "rejects a number as the environment name, showing the number",
     input: { fixture: "number-for-name.yaml" },
-    problems: [{ path: "name", line: 2, column: 7, message: /^expected .*, got 42$/ }],
+    problems: [{ path: "name", line: 2, column: 7, message: /^expected .*, got 42: YAML read this as a number; quote it if you meant the text \("42"\)$/ }],
   },
   // --- ranges --------------------------------------------------------------------------------------
   {
@@ -354,18 +354,23 @@ const CASES: readonly Case[] = [
   },
   // --- YAML ----------------------------------------------------------------------------------------
   {
-    behaviour: "reports bad indentation as a YAML syntax error with its line and column",
+    behaviour: "explains bad indentation in plain words at the over-indented line, once, with the indentation fix",
     input: { fixture: "yaml-bad-indentation.yaml" },
     problems: [
-      { path: "", line: 5, column: 11, message: /^YAML syntax: / },
-      { path: "", line: 5, column: 11, message: /^YAML syntax: / },
+      {
+        path: "",
+        line: 6,
+        column: 5,
+        message: [/^YAML syntax: line 6 \("vpcCidr: 10\.30\.0\.0\/16"\) is indented more than line 5 \("layout: one-arm"\)/, /indent it by 2 spaces like "layout:"/],
+        notMessage: /compact mappings|Implicit keys/,
+      },
     ],
     defect: "D4: YAML syntax errors carry no line or column",
   },
   {
     behaviour: "reports an unclosed bracket as a YAML syntax error with its line and column",
     input: { fixture: "yaml-unclosed-bracket.yaml" },
-    problems: [{ path: "", line: 6, column: 3, message: [/^YAML syntax: /, /end with a \]/] }],
+    problems: [{ path: "", line: 5, column: 16, message: [/^YAML syntax: this "\[" opens a list that is never closed: end it with "\]"/] }],
     defect: "D4: YAML syntax errors carry no line or column",
   },
   {
@@ -466,6 +471,96 @@ const CASES: readonly Case[] = [
     behaviour: "rejects an Elastic IP on a VIP of a secondary-ip pair (it would not follow the VIP)",
     input: { fixture: "eip-in-secondary-ip-pair.yaml" },
     problems: [{ path: "vips.web.elasticIp", line: 25, column: 43, message: /Elastic IP moves only with ha\.vipMode elastic-ip \(now secondary-ip\)/ }],
+  },
+  // --- issue 15: gaps a new user hit ----------------------------------------------------------------
+  {
+    behaviour: "rejects an availability zone of another region, naming the environment's region",
+    input: { fixture: "az-other-region.yaml" },
+    problems: [{ path: "network.subnet.availabilityZone", line: 10, column: 51, message: /^expected an availability zone of the environment's region eu-west-1 \(such as eu-west-1a or eu-west-1b\), got "us-east-1a" \(region us-east-1\)$/ }],
+  },
+  {
+    behaviour: "rejects a client CIDR with host bits set, offering the network and the single host",
+    input: { fixture: "cidr-host-bits-client.yaml" },
+    problems: [{ path: "access.clientCidrs.0", line: 33, column: 17, message: /^expected a network address \(host bits zero\), got "10\.1\.2\.3\/8": did you mean 10\.0\.0\.0\/8 \(the whole network\) or 10\.1\.2\.3\/32 \(that one host\)\?$/ }],
+  },
+  {
+    behaviour: "rejects a real server at a load balancer node's address",
+    input: { fixture: "server-is-node.yaml" },
+    problems: [{ path: "servers.ei-core-2.address", line: 26, column: 25, message: /^"10\.30\.1\.10" is the address of load balancer node 'lb-1' \(loadBalancer\.nodes\.lb-1\.internalAddress\): a real server must be another machine/ }],
+  },
+  {
+    behaviour: "rejects a real server at a VIP's address",
+    input: { fixture: "server-is-vip.yaml" },
+    problems: [{ path: "servers.ei-core-1.address", line: 25, column: 25, message: /^"10\.30\.1\.101" is the address of VIP 'core' \(vips\.core\.address\): a real server must be another machine/ }],
+  },
+  {
+    behaviour: "rejects admin CIDR 0.0.0.0/0 at the field (the guardrails would reject it only at synth)",
+    input: { fixture: "admin-cidrs-world.yaml" },
+    problems: [{ path: "access.adminCidrs.0", line: 34, column: 16, message: /^"0\.0\.0\.0\/0" would open the stats page and metrics \(port 8404\) to the internet, which the guardrails reject; list your admin networks$/ }],
+  },
+  {
+    behaviour: "rejects stats port 22 at the field (the guardrails reject SSH ingress only at synth)",
+    input: { fixture: "stats-port-ssh.yaml" },
+    problems: [{ path: "admin.statsPort", line: 38, column: 14, message: /^port 22 would open SSH on the load balancers, which the guardrails reject \(the nodes are reached with SSM Session Manager\)/ }],
+  },
+  {
+    behaviour: "rejects a service on port 22 at the field",
+    input: { fixture: "frontend-port-ssh.yaml" },
+    problems: [{ path: "services.sftp.frontendPorts.0", line: 21, column: 38, message: /^port 22 would open SSH on the load balancers/ }],
+  },
+  {
+    behaviour: "rejects private-key material anywhere in the file at the field (the guardrails check the user data only at synth)",
+    input: { fixture: "private-key-in-file.yaml" },
+    problems: [{ path: "services.hl7.description", line: 22, column: 18, message: /^private-key material .* keep the PEM in Secrets Manager/ }],
+  },
+  {
+    behaviour: "rejects a duration given as a bare number, suggesting seconds and the same time in hours",
+    input: { fixture: "duration-as-number.yaml" },
+    problems: [{ path: "services.hl7.timeouts.client", line: 22, column: 25, message: /^expected a duration with a unit, such as 30s, 10m or 24h, got 86400: a bare number has no unit; write 86400s for 86400 seconds \(= 24h\)/, notMessage: /expected a string/ }],
+  },
+  {
+    behaviour: "says did-you-mean for a misspelt preset service, instead of the missing vip and frontendPorts it causes",
+    input: { fixture: "preset-service-typo.yaml" },
+    problems: [{ path: "services.dicon", line: 21, column: 3, message: /^unknown service \(did you mean 'dicom'\?\): preset agfa-ei defines core, dicom, hl7, xero, xero-xtend/, notMessage: /missing vip|missing frontendPorts/ }],
+  },
+  {
+    behaviour: "tells to disable xero when xero-xtend is enabled (Xtend replaces the viewer), once",
+    input: { fixture: "xtend-without-disabling-xero.yaml" },
+    problems: [{ path: "services.xero-xtend.enabled", line: 22, column: 5, message: /^service 'xero-xtend' replaces service 'xero' \(same VIP 'web' and ports\): disable xero with services\.xero\.enabled: false/, notMessage: /use another port/ }],
+  },
+  {
+    behaviour: "reports a certificate the preset needs at tls.certificates' place in the file (here: no tls, so the preset line), saying how to add it",
+    input: { fixture: "preset-certificate-missing.yaml" },
+    problems: [{ path: "tls.certificates.web", line: 4, column: 1, message: [/^missing certificate 'web': service 'xero' of preset agfa-ei terminates TLS with it; add it to tls\.certificates as web: \{ secretArn: "arn:aws:secretsmanager:eu-west-1:/, /services\.xero\.enabled: false/] }],
+  },
+  {
+    behaviour: "explains a mapping started on its key's line in plain words, with the fix",
+    input: { fixture: "yaml-compact-mapping.yaml" },
+    problems: [{ path: "", line: 21, column: 8, message: /^YAML syntax: two "key: value" pairs on one line \("hl7: balance: active-backup"\): .*put "balance: active-backup" on its own line, indented 2 spaces more than "hl7:"/, notMessage: /compact mappings/ }],
+  },
+  {
+    behaviour: "rejects the HA pair's peers port (10000) as a service port open to 0.0.0.0/0, at the field (guardrail admin-port-open-to-internet)",
+    input: {
+      make: (dir) => {
+        const file = join(dir, "peers-port-open.yaml");
+        const pair = readFileSync(join(__dirname, "..", "..", "examples", "agfa-ei-ha-pair.yaml"), "utf8");
+        writeFileSync(file, pair.replace("services:\n", "services:\n  portal: { vip: web, frontendPorts: [10000], clientCidrs: [0.0.0.0/0] }\n"));
+        return file;
+      },
+    },
+    problems: [{ path: "services.portal.frontendPorts.0", line: 35, column: 39, message: /^port 10000 is the HAProxy peers port of the pair; open to 0\.0\.0\.0\/0 \(clientCidrs\) the guardrails reject it; use another port$/ }],
+  },
+  {
+    behaviour: "reports a preset's certificate missing from an existing tls.certificates at that mapping's line",
+    input: {
+      make: (dir) => {
+        const file = join(dir, "preset-certificate-other-name.yaml");
+        const oneArm = readFileSync(join(__dirname, "..", "..", "examples", "agfa-ei-one-arm.yaml"), "utf8");
+        writeFileSync(file, oneArm.replace("    web: { secretArn:", "    portal: { secretArn:"));
+        return file;
+      },
+    },
+    problems: [{ path: "tls.certificates.web", line: 38, column: 3, message: /^missing certificate 'web': service 'xero' of preset agfa-ei terminates TLS with it; .*\(defined: portal\)/ }],
   },
 ];
 

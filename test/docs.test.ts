@@ -6,13 +6,17 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
+import { parse, stringify } from "yaml";
 import { diagramCommand } from "../lib/cli/commands/diagram";
 import { initCommand } from "../lib/cli/commands/init";
+import { loadEnvironment } from "../lib/config/load";
 import { environmentJsonSchema } from "../lib/config/schema";
-import { REFERENCE_FILE, referenceRows, renderEnvironmentReference } from "../scripts/env-reference";
+import { presetServices, REFERENCE_FILE, referenceRows, renderEnvironmentReference } from "../scripts/env-reference";
+import { environment, resolve } from "./helpers/env";
 
 const ROOT = join(__dirname, "..", "..");
 const DOCS = readdirSync(join(ROOT, "docs"))
@@ -115,4 +119,102 @@ describe("relative links in the documentation resolve", () => {
       }
     });
   }
+});
+
+describe("the documentation says what the product does", () => {
+  const cli = (...args: string[]) => {
+    const run = spawnSync(process.execPath, [join(ROOT, "dist", "lib", "cli", "main.js"), ...args], { cwd: ROOT, encoding: "utf8" });
+    assert.equal(run.status, 0, run.stderr);
+    return run.stdout;
+  };
+
+  it("failover-drill.md: the keepalived checks (command, interval, failures) are the rendered ones", () => {
+    const conf = cli("render", "keepalived", "examples/agfa-ei-ha-pair.yaml", "--node", "primary");
+    const script = (name: string) => {
+      const block = new RegExp(`vrrp_script ${name} \\{\\n([\\s\\S]*?)\\n\\}`).exec(conf)?.[1] ?? "";
+      return {
+        command: /script "([^"]+)"/.exec(block)?.[1] ?? "",
+        interval: Number(/interval (\d+)/.exec(block)?.[1]),
+        fall: Number(/fall (\d+)/.exec(block)?.[1]),
+      };
+    };
+    const process_ = script("imaging_lb_haproxy_process");
+    const health = script("imaging_lb_haproxy_health");
+    assert.ok(process_.command && health.command, conf);
+    const drill = read(join("docs", "failover-drill.md")).replace(/\s+/g, " ");
+    const claims = [...drill.matchAll(/\(`([^`]+)`(?: of `([^`]+)`)? every (\d+) s, (\d+) failures\)/g)];
+    assert.equal(claims.length, 2, "the drill states both checks");
+    const [p, h] = claims;
+    assert.equal(process_.command.replace(/^\/usr\/bin\//, ""), p[1]);
+    assert.deepEqual([Number(p[3]), Number(p[4])], [process_.interval, process_.fall]);
+    assert.ok(health.command.includes(h[1]) && health.command.includes(h[2]), `${health.command} vs ${h[0]}`);
+    assert.deepEqual([Number(h[3]), Number(h[4])], [health.interval, health.fall]);
+    assert.doesNotMatch(drill, /pidof/);
+  });
+
+  it("drain-a-server.md: socat, which the recipes use, is installed by the bootstrap (and the page says so)", () => {
+    const userData = cli("render", "user-data", "examples/agfa-ei-one-arm.yaml");
+    assert.match(userData, /\bsocat\b/, "the user data installs socat");
+    const page = read(join("docs", "drain-a-server.md"));
+    assert.match(page, /socat`, which the bootstrap installs on every node/);
+    assert.doesNotMatch(page, /does not install|apt-get install -y socat|dnf install -y socat/);
+  });
+
+  it("environment-reference.md types the KMS key fields as KMS key ARNs and the secrets as secret ARNs", () => {
+    const rows = new Map(referenceRows().map((r) => [r.path, r]));
+    for (const path of ["tls.certificates.<name>.kmsKeyArn", "admin.statsPasswordKmsKeyArn"]) assert.match(rows.get(path)?.type ?? "", /^KMS key ARN/, path);
+    for (const path of ["tls.certificates.<name>.secretArn", "admin.statsPasswordSecretArn"]) assert.equal(rows.get(path)?.type, "Secrets Manager secret ARN", path);
+  });
+
+  it("environment-reference.md: the called AE title default is the loader's (shared aeTitle, else ANY-SCP; required when they differ)", () => {
+    const row = referenceRows().find((r) => r.path === "services.<name>.healthCheck.calledAeTitle");
+    assert.match(row?.defaultValue ?? "", /aeTitle all the service's servers share, else ANY-SCP/);
+    assert.match(row?.description ?? "", /required when the service's servers have different aeTitle values/);
+    const dicom = (servers: Record<string, unknown>) =>
+      environment({ services: { app: { healthCheck: { type: "dicom-echo" } } }, servers: { s1: null, s2: null, ...servers } });
+    assert.equal(resolve(dicom({ a: { address: "10.20.1.21", aeTitle: "PACS" }, b: { address: "10.20.1.22", aeTitle: "PACS" } })).services[0].healthCheck.calledAeTitle, "PACS");
+    assert.equal(resolve(dicom({ a: { address: "10.20.1.21" }, b: { address: "10.20.1.22" } })).services[0].healthCheck.calledAeTitle, "ANY-SCP");
+    assert.throws(() => resolve(dicom({ a: { address: "10.20.1.21", aeTitle: "PACS1" }, b: { address: "10.20.1.22", aeTitle: "PACS2" } })), /missing calledAeTitle/);
+  });
+
+  it("environment-reference.md lists the preset's services with the loader's defaults, and says Xtend replaces xero", () => {
+    const reference = read(REFERENCE_FILE);
+    assert.match(reference, /\n`xero-xtend` replaces `xero` \(the same VIP and ports\): to use it, enable `xero-xtend` and disable `xero`\.\n/);
+    const hl7 = presetServices().find((s) => s.name === "hl7")!;
+    assert.ok(reference.includes(`| \`hl7\` | yes | core | 2310, 2311 | tcp, leastconn | source-ip 24h | tcp :${hl7.healthCheck.port} every ${hl7.healthCheck.interval}, fall ${hl7.healthCheck.fall}, rise ${hl7.healthCheck.rise} |`));
+  });
+
+  for (const example of ["agfa-ei-one-arm.yaml", "agfa-ei-two-arm.yaml", "agfa-ei-ha-pair.yaml"]) {
+    it(`imaging-lb expand examples/${example}: every default written out (fall/rise, connect/check timeouts, check port), and it renders the same haproxy.cfg`, () => {
+      const file = join("examples", example);
+      const expanded = parse(cli("expand", file)) as { services: Record<string, Record<string, Record<string, unknown>>> };
+      const env = loadEnvironment(join(ROOT, file));
+      for (const s of env.services) {
+        const own = expanded.services[s.name];
+        assert.equal(own.healthCheck.fall, s.healthCheck.fall, `${s.name} fall`);
+        assert.equal(own.healthCheck.rise, s.healthCheck.rise, `${s.name} rise`);
+        assert.equal(own.healthCheck.interval, s.healthCheck.interval, `${s.name} interval`);
+        if (s.routes.length === 0) assert.equal(own.healthCheck.port, s.healthCheck.port, `${s.name} check port`);
+        for (const t of ["connect", "client", "server", "queue", "check"] as const) assert.equal(own.timeouts[t], s.timeouts[t], `${s.name} timeouts.${t}`);
+      }
+      assert.equal(expanded.services.hl7.healthCheck.port, 2310, "the HL7 check port");
+      const dir = mkdtempSync(join(tmpdir(), "imaging-lb-expand-"));
+      try {
+        const again = join(dir, example);
+        writeFileSync(again, stringify(expanded));
+        const strip = (cfg: string) => cfg.replace(/^#.*\n/gm, "");
+        assert.equal(strip(cli("render", "haproxy", again)), strip(cli("render", "haproxy", file)));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it("scripts/install-test-tools.sh stops nothing by name, and lists the packages the tests use", () => {
+    const script = read(join("scripts", "install-test-tools.sh"));
+    const code = script.split("\n").filter((l) => !/^\s*#/.test(l)).map((l) => l.replace(/\s#.*$/, "")).join("\n");
+    assert.doesNotMatch(code, /\b(pkill|killall)\b/);
+    for (const pkg of ["librsvg2-bin", "util-linux", "haproxy", "keepalived", "openssl"]) assert.match(script, new RegExp(`\\n  ${pkg} +#`), pkg);
+    assert.match(code, /policy-rc\.d/);
+  });
 });

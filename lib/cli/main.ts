@@ -14,6 +14,7 @@ import { diagramCommand } from "./commands/diagram";
 import { diffEnvironments, environmentAtRevision, formatDiff } from "./commands/diff";
 import { configBucketOf, environmentStatus, formatStatus, s3StatusReader } from "./commands/status";
 import { initCommand } from "./commands/init";
+import { validateCommand } from "./commands/validate";
 
 export const EXIT = { ok: 0, invalid: 1, usage: 2 } as const;
 
@@ -45,33 +46,7 @@ function oneFile(files: string[], usage: string): string {
 }
 
 const COMMANDS: Record<string, Command> = {
-  validate: {
-    summary: "check environment files; report every problem with file:line:col",
-    usage: "imaging-lb validate <env.yaml> [<env.yaml> ...]",
-    help: "Loads each file (preset applied), checks the schema and the cross-field rules, and prints one line per valid file.",
-    run(args, io) {
-      const { positionals: files } = positionals(args);
-      if (files.length === 0) throw new UsageError(`expected at least one environment file\nusage: ${this.usage}`);
-      const problems: string[] = [];
-      const lines: string[] = [];
-      for (const file of files) {
-        try {
-          const env = loadEnvironment(file);
-          const shape = env.nodes.length === 2 ? "HA pair" : "single load balancer";
-          lines.push(`ok ${file}: ${env.name}, ${env.network.layout}, ${shape}, ${env.services.length} services, ${env.vips.length} VIPs\n`);
-        } catch (e) {
-          if (!(e instanceof ConfigError)) throw e;
-          problems.push(`${e.message}\n`);
-        }
-      }
-      if (problems.length > 0) {
-        problems.forEach(io.err);
-        return EXIT.invalid;
-      }
-      lines.forEach(io.out);
-      return EXIT.ok;
-    },
-  },
+  validate: validateCommand,
   render: {
     summary: "print a rendered artifact: haproxy, keepalived or user-data",
     usage: "imaging-lb render haproxy|keepalived|user-data <env.yaml> [--node <name|primary|secondary>]",

@@ -4,13 +4,15 @@
  */
 import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument, visit } from "yaml";
-import { ConfigError } from "./errors";
+import { ConfigError, ConfigProblem } from "./errors";
+import { withResolvedDefaults } from "./expand";
 import { ProblemCollector } from "./locate";
 import { ResolvedEnvironment } from "./model";
 import { PRESETS, PresetName } from "./presets/agfa-ei";
 import { resolveEnvironment } from "./resolve";
 import { environmentSchema } from "./schema";
-import { reportSchemaIssues } from "./schema-problems";
+import { YamlError, explainYamlErrors } from "./yaml-messages";
+import { closest, reportSchemaIssues } from "./schema-problems";
 
 /** Loads, validates and resolves an environment file. Throws ConfigError listing every problem. */
 export function loadEnvironment(file: string): ResolvedEnvironment {
@@ -59,14 +61,16 @@ function parseYaml(text: string, file: string): Parsed {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const collector = new ProblemCollector(file, doc, lines);
+  const syntax: YamlError[] = [];
   for (const err of doc.errors) {
     const pos = lines.linePos(err.pos[0]);
-    const message =
-      err.code === "MULTIPLE_DOCS"
-        ? "a second YAML document ('---'): an environment file holds one environment; put each environment in its own file"
-        : `YAML syntax: ${err.message.split("\n")[0].replace(/ at line \d+, column \d+.*$/, "")}`;
-    collector.addAt(pos.line, pos.col, message);
+    if (err.code === "MULTIPLE_DOCS") {
+      collector.addAt(pos.line, pos.col, "a second YAML document ('---'): an environment file holds one environment; put each environment in its own file");
+    } else {
+      syntax.push({ code: err.code, message: err.message.split("\n")[0].replace(/ at line \d+, column \d+.*$/, ""), line: pos.line, column: pos.col });
+    }
   }
+  for (const p of explainYamlErrors(text, syntax)) collector.addAt(p.line, p.column, p.message);
   visit(doc, {
     Alias(_, alias) {
       if (!alias.resolve(doc)) {
@@ -104,6 +108,41 @@ export function applyPreset(raw: Record<string, unknown>): Record<string, unknow
   return { ...raw, services: merged };
 }
 
+interface PresetTypo {
+  readonly name: string;
+  readonly hint: string;
+  readonly preset: string;
+}
+
+/**
+ * Services of the file that look like a misspelt preset service (`dicon:` for `dicom`): not in the preset,
+ * near a preset name, and without the frontendPorts a service of one's own needs.
+ */
+function presetTypos(raw: Record<string, unknown>): PresetTypo[] {
+  const preset = raw.preset;
+  if (typeof preset !== "string" || !(preset in PRESETS) || !isPlainObject(raw.services)) return [];
+  const names = Object.keys(PRESETS[preset as PresetName]);
+  return Object.entries(raw.services).flatMap(([name, svc]) => {
+    if (names.includes(name) || (isPlainObject(svc) && svc.frontendPorts !== undefined)) return [];
+    const hint = closest(name, names);
+    return hint ? [{ name, hint, preset }] : [];
+  });
+}
+
+/** One problem per misspelt preset service, in place of the "missing vip/frontendPorts" it would cause. */
+function reportPresetTypos(typos: readonly PresetTypo[], collector: ProblemCollector): void {
+  for (const t of typos) {
+    const at = `services.${t.name}`;
+    for (let i = collector.problems.length - 1; i >= 0; i--) if (collector.problems[i].path === at) collector.problems.splice(i, 1);
+    const names = Object.keys(PRESETS[t.preset as PresetName]).sort().join(", ");
+    collector.add(
+      ["services", t.name],
+      `unknown service (did you mean '${t.hint}'?): preset ${t.preset} defines ${names}; to change one, use its name; a service of your own needs vip and frontendPorts`,
+      "key",
+    );
+  }
+}
+
 function deepMerge(base: unknown, over: unknown): unknown {
   if (over === undefined) return base;
   if (isPlainObject(base) && isPlainObject(over)) {
@@ -120,14 +159,17 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v ===
 function parseAndResolve(text: string, file: string): { env: ResolvedEnvironment; expanded: Record<string, unknown> } {
   const { raw, collector } = parseYaml(text, file);
   const expanded = applyPreset(raw);
+  const typos = presetTypos(raw);
   const parsed = environmentSchema.safeParse(expanded);
   if (!parsed.success) {
     reportSchemaIssues(parsed.error.issues, expanded, environmentSchema, collector);
+    reportPresetTypos(typos, collector);
     throw new ConfigError(collector.problems);
   }
   const env = resolveEnvironment(parsed.data, file, collector);
+  reportPresetTypos(typos, collector);
   if (!env || !collector.empty) throw new ConfigError(collector.problems);
-  return { env, expanded: parsed.data as unknown as Record<string, unknown> };
+  return { env, expanded: withResolvedDefaults(parsed.data as unknown as Record<string, unknown>, env) };
 }
 
 /** Parses environment text (named `file` in messages). Throws ConfigError listing every problem. */
@@ -136,9 +178,22 @@ export function parseEnvironment(text: string, file: string): ResolvedEnvironmen
 }
 
 /**
- * The environment with the preset applied and schema defaults filled in, as plain data (for
- * `imaging-lb expand`). Validates first: throws ConfigError on any problem.
+ * The environment with the preset applied and every default filled in (the schema's, and the
+ * loader's per-mode ones for each enabled service: check port, interval, fall/rise, timeouts, ...),
+ * as plain data for `imaging-lb expand`. Validates first: throws ConfigError on any problem.
  */
 export function expandEnvironment(text: string, file: string): Record<string, unknown> {
   return parseAndResolve(text, file).expanded;
+}
+
+/**
+ * Problems found outside the loader (e.g. by `haproxy -c` on a rendered file), placed at their fields'
+ * lines in the environment file's text.
+ */
+export function locateProblems(file: string, text: string, found: ReadonlyArray<{ path: ReadonlyArray<string | number>; message: string }>): ConfigProblem[] {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const collector = new ProblemCollector(file, doc, lines);
+  for (const f of found) collector.add(f.path, f.message);
+  return collector.problems;
 }

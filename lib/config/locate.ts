@@ -19,9 +19,12 @@ export class ProblemCollector {
     private readonly lines?: LineCounter,
   ) {}
 
-  /** Records a problem at `path`; the place is the deepest part of the path present in the file. */
-  add(path: FieldPath, message: string, focus: Focus = "value"): void {
-    const offset = this.offsetOf(path, focus);
+  /**
+   * Records a problem at `path`; the place is the deepest part of `place` (by default the path itself)
+   * present in the file.
+   */
+  add(path: FieldPath, message: string, focus: Focus = "value", place: FieldPath = path): void {
+    const offset = this.offsetOf(place, focus);
     const pos = offset !== undefined && this.lines ? this.lines.linePos(offset) : undefined;
     this.problems.push({
       file: this.file,
@@ -35,6 +38,12 @@ export class ProblemCollector {
   /** Records a problem at a known position (YAML syntax errors). */
   addAt(line: number | undefined, column: number | undefined, message: string): void {
     this.problems.push({ file: this.file, line, column, path: "", message });
+  }
+
+  /** True when the file itself writes `path` (not a preset or a default). */
+  has(path: FieldPath): boolean {
+    if (!this.doc) return false;
+    return this.doc.hasIn(path);
   }
 
   get empty(): boolean {

@@ -3,6 +3,8 @@
  * cross-field rules a schema cannot express. Every problem is reported to the collector; nothing throws.
  */
 import { aeTitleProblem } from "../haproxy/dicom-check";
+import { checkSiteRules } from "./checks";
+import { PRESET_REPLACES } from "./presets/agfa-ei";
 import { FieldPath, ProblemCollector } from "./locate";
 import {
   CERT_DIR,
@@ -32,6 +34,7 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([name, c]) => ({ name, secretArn: c.secretArn, ...(c.kmsKeyArn ? { kmsKeyArn: c.kmsKeyArn } : {}), path: `${CERT_DIR}/${name}.pem` }));
   checkSecrets(env, out);
+  checkSiteRules(env, out);
 
   const enabled = Object.entries(env.services)
     .filter(([, s]) => s.enabled !== false)
@@ -325,7 +328,17 @@ function resolveService(
       out.add(at("tls"), `missing certificate: TLS mode ${tlsMode} needs a certificate name from tls.certificates`, "key");
     } else {
       certificate = certificates.find((c) => c.name === s.tls?.certificate);
-      if (!certificate) {
+      if (!certificate && !out.has(at("tls", "certificate")) && env.preset) {
+        // The name comes from the preset: point at tls.certificates (or preset:), where the user adds it.
+        const cert = s.tls.certificate;
+        const place: FieldPath = out.has(["tls", "certificates"]) ? ["tls", "certificates"] : out.has(["tls"]) ? ["tls"] : ["preset"];
+        out.add(
+          ["tls", "certificates", cert],
+          `missing certificate '${cert}': service '${name}' of preset ${env.preset} terminates TLS with it; add it to tls.certificates as ${cert}: { secretArn: "arn:aws:secretsmanager:${env.region}:<account>:secret:<name>" } (defined: ${certificates.map((c) => c.name).join(", ") || "none"}), or name another one in services.${name}.tls.certificate, or disable the service with services.${name}.enabled: false`,
+          "key",
+          place,
+        );
+      } else if (!certificate) {
         out.add(at("tls", "certificate"), `certificate '${s.tls.certificate}' is not defined in tls.certificates (defined: ${certificates.map((c) => c.name).join(", ") || "none"})`);
       }
     }
@@ -510,6 +523,7 @@ function shorter(a: string, b: string): string {
 /** Two services may not listen on the same VIP port; nor may a service use the stats port. */
 function checkPortCollisions(env: Environment, services: ResolvedService[], out: ProblemCollector): void {
   const taken = new Map<string, string>();
+  const replaced = new Set<string>();
   for (const s of services) {
     const ports: Array<[number, FieldPath]> = [
       ...s.frontendPorts.map((p, i): [number, FieldPath] => [p, ["services", s.name, "frontendPorts", i]]),
@@ -520,6 +534,16 @@ function checkPortCollisions(env: Environment, services: ResolvedService[], out:
       const other = taken.get(key);
       if (other === s.name) {
         out.add(path, `VIP '${s.vip.name}' port ${port} is already a port of this service; each port once (and a redirect port apart from the TLS ports)`);
+      } else if (other && PRESET_REPLACES[s.name] === other) {
+        // Two preset services meant as alternatives (xero-xtend replaces xero): one problem, saying which to disable.
+        if (!replaced.has(s.name)) {
+          replaced.add(s.name);
+          out.add(
+            ["services", s.name, "enabled"],
+            `service '${s.name}' replaces service '${other}' (same VIP '${s.vip.name}' and ports): disable ${other} with services.${other}.enabled: false (under services, write ${other}: { enabled: false })`,
+            "key",
+          );
+        }
       } else if (other) {
         out.add(path, `VIP '${s.vip.name}' port ${port} is already used by service '${other}'; use another port or VIP`);
       } else {

@@ -3,6 +3,7 @@
  */
 import type { z } from "zod";
 import { FieldPath, ProblemCollector, describeValue, valueAt } from "./locate";
+import { durationSchema } from "./schema";
 
 type Issue = z.core.$ZodIssue;
 
@@ -29,8 +30,10 @@ export function reportSchemaIssues(issues: readonly Issue[], raw: unknown, schem
       case "invalid_type":
         if (got === undefined) {
           out.add(path, `missing required field: ${expectation(issue)}`, path.length > 0 ? "key" : "value");
+        } else if (typeof got === "number" && issue.expected === "string" && isDuration(schema, path, raw)) {
+          out.add(path, `expected a duration with a unit, such as 30s, 10m or 24h, got ${got}: a bare number has no unit; write ${durationHint(got)}`);
         } else {
-          out.add(path, `${expectation(issue)}, got ${describeValue(got)}`);
+          out.add(path, `${expectation(issue)}, got ${describeValue(got)}${typeHint(issue.expected, got)}`);
         }
         break;
       case "invalid_value":
@@ -71,6 +74,29 @@ export function reportSchemaIssues(issues: readonly Issue[], raw: unknown, schem
   }
 }
 
+/** The fix for a value of the wrong type that is only written wrongly: a quoted number, an unquoted name. */
+function typeHint(expected: string, got: unknown): string {
+  if (typeof got === "string" && (expected === "number" || expected === "int") && /^\s*-?\d+(\.\d+)?\s*$/.test(got)) {
+    return `: a quoted number is text; remove the quotes (${got.trim()})`;
+  }
+  if (typeof got === "string" && expected === "boolean" && /^(true|false)$/i.test(got.trim())) {
+    return `: a quoted true/false is text; remove the quotes (${got.trim().toLowerCase()})`;
+  }
+  if ((typeof got === "number" || typeof got === "boolean") && expected === "string") {
+    return `: YAML read this as a ${typeof got === "number" ? "number" : "true/false"}; quote it if you meant the text ("${String(got)}")`;
+  }
+  return "";
+}
+
+/** `86400` → `86400s (= 24h)`: the number read as seconds, and the same time in the largest whole unit. */
+function durationHint(n: number): string {
+  if (!Number.isInteger(n) || n <= 0) return "a whole number followed by ms, s, m, h or d";
+  const units: Array<[string, number]> = [["d", 7 * 86400], ["h", 3600], ["m", 60]];
+  const whole = units.find(([, size]) => n % size === 0 && n >= size);
+  if (whole?.[0] === "d") whole[1] = 86400;
+  return `${n}s for ${n} seconds${whole ? ` (= ${n / whole[1]}${whole[0]})` : ""}, or ${n}ms for milliseconds`;
+}
+
 /** Messages the schema wrote itself start with "expected"; zod's generic ones do not. */
 function custom(message: string): string | undefined {
   return message.startsWith("expected") ? message : undefined;
@@ -99,12 +125,30 @@ interface Def {
   element?: z.ZodType;
   options?: z.ZodType[];
   discriminator?: string;
+  checks?: z.ZodType[];
+  pattern?: RegExp;
 }
 
 const defOf = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
 
 /** The field names the schema allows at `path` (for "unknown field" messages). */
 export function allowedKeys(schema: z.ZodType, path: FieldPath, raw: unknown): string[] {
+  const node = schemaAt(schema, path, raw);
+  const shape = node && defOf(node).shape;
+  return shape ? Object.keys(shape) : [];
+}
+
+/** True when the field at `path` takes an HAProxy duration (30s, 10m, 24h). */
+function isDuration(schema: z.ZodType, path: FieldPath, raw: unknown): boolean {
+  const node = schemaAt(schema, path, raw);
+  if (!node) return false;
+  // The same schema object, or a copy of it (`.describe()` copies): the same pattern check.
+  const pattern = (s: z.ZodType) => (defOf(s).checks ?? []).map((c) => String(defOf(c).pattern ?? "")).join(" ");
+  return node === durationSchema || (pattern(node) !== "" && pattern(node) === pattern(durationSchema));
+}
+
+/** The schema of the field at `path` (optional/default wrappers removed), or undefined. */
+function schemaAt(schema: z.ZodType, path: FieldPath, raw: unknown): z.ZodType | undefined {
   let node: z.ZodType | undefined = schema;
   const walked: (string | number)[] = [];
   const unwrap = (s: z.ZodType): z.ZodType => {
@@ -128,21 +172,19 @@ export function allowedKeys(schema: z.ZodType, path: FieldPath, raw: unknown): s
     }
   };
   for (const seg of path) {
-    if (!node) return [];
+    if (!node) return undefined;
     const d = defOf(unwrap(node));
     if (d.type === "object" && d.shape) node = d.shape[String(seg)];
     else if (d.type === "record") node = d.valueType;
     else if (d.type === "array") node = d.element;
-    else return [];
+    else return undefined;
     walked.push(seg);
   }
-  if (!node) return [];
-  const shape = defOf(unwrap(node)).shape;
-  return shape ? Object.keys(shape) : [];
+  return node && unwrap(node);
 }
 
 /** The allowed key nearest to `key` by edit distance, when it is plausibly a typo. */
-function closest(key: string, allowed: readonly string[]): string | undefined {
+export function closest(key: string, allowed: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of allowed) {

@@ -165,7 +165,7 @@ const healthCheckSchema = z
     host: z.string().regex(/^[A-Za-z0-9.-]+$/, { error: "expected a host name" }).optional().describe("http: Host header."),
     expectStatus: z.string().regex(/^\d{3}(-\d{3})?(,\d{3}(-\d{3})?)*$/, { error: "expected status codes such as 200 or 200-399" }).optional().describe("http: accepted status codes. @default 200-399"),
     ssl: z.boolean().optional().describe("http: check over TLS (re-encrypting services default to true)."),
-    calledAeTitle: z.string().optional().describe("dicom-echo: the server's AE title. @default the server's aeTitle, then ANY-SCP"),
+    calledAeTitle: z.string().optional().describe("dicom-echo: the AE title the check calls, one per service (required when the service's servers have different aeTitle values). @default the aeTitle all the service's servers share, else ANY-SCP"),
     callingAeTitle: z.string().optional().describe("dicom-echo: the AE title the checks use, so the PACS can recognise them. @default LBHEALTH"),
     variant: z.enum(["c-echo", "associate"]).optional().describe("dicom-echo: full C-ECHO, or associate-and-abort. @default c-echo"),
     interval: durationSchema.optional().describe("Time between checks. @default 5s (DICOM: 10s; every DICOM check is an association in the PACS audit log)"),

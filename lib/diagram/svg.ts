@@ -6,7 +6,7 @@
  * (a fixed per-character width estimate), so the same environment always gives the same bytes.
  */
 import { ResolvedEnvironment, usesTproxy } from "../config/model";
-import { DiagramNode, DiagramServer, DiagramTopology, DiagramVip, diagramTopology, serverServicesText } from "./topology";
+import { DiagramNode, DiagramServer, DiagramSubnet, DiagramTopology, DiagramVip, diagramTopology, serverServicesText } from "./topology";
 
 const SANS = "Helvetica, Arial, sans-serif";
 const MONO = "Menlo, Consolas, 'DejaVu Sans Mono', monospace";
@@ -157,11 +157,14 @@ function nodeBox(n: DiagramNode, t: DiagramTopology): Box {
   } else {
     lines.push(`eth0 ${n.serverInterface.address}`);
   }
+  lines.push(`stats${t.stats.prometheus ? "+metrics" : ""} :${t.stats.port} ← ${t.stats.adminCidrs.join(", ")}`);
   return { heading: n.name, ...(pair ? { tag: n.role } : {}), lines, colors: COLORS.node, minWidth: 230 };
 }
 
-function serverBox(s: DiagramServer, allServices: readonly string[]): Box {
+function serverBox(s: DiagramServer, allServices: readonly string[], t: DiagramTopology): Box {
   const lines: Line[] = [`${s.address}${s.onServerSubnet ? "" : "  (routed)"}`];
+  // Across availability zones the bands are drawn per node and do not reach the servers: say where each is.
+  if (t.crossAz && s.subnet) lines.push(`in ${s.subnet.cidr} · ${s.subnet.availabilityZone}`);
   if (s.aeTitle !== undefined) lines.push(`AE title ${s.aeTitle}`);
   lines.push(serverServicesText(s, allServices));
   return { heading: s.name, lines, colors: COLORS.server, minWidth: 150 };
@@ -171,10 +174,11 @@ function serverBox(s: DiagramServer, allServices: readonly string[]): Box {
 const clientRow = () => 1;
 const serverRow = (t: DiagramTopology) => (t.layout === "two-arm" ? 2 : 1);
 
+/** A band's label, with a white halo: drawn over the wires that cross the band, it stays readable. */
 function bandLabel(x: number, y: number, heading: string, detail: string): string[] {
   return [
-    text(x + 12, y + 20, heading, { size: 13, family: SANS, weight: "bold", fill: COLORS.muted }),
-    text(x + 12, y + 37, detail, { size: DETAIL_SIZE, family: MONO, fill: COLORS.muted }),
+    text(x + 12, y + 20, heading, { size: 13, family: SANS, weight: "bold", fill: COLORS.muted, halo: true }),
+    text(x + 12, y + 37, detail, { size: DETAIL_SIZE, family: MONO, fill: COLORS.muted, halo: true }),
   ];
 }
 
@@ -195,68 +199,119 @@ export function renderSvg(env: ResolvedEnvironment): string {
   const clientBoxes: Box[] = [{ heading: "Clients", lines: [...t.clientCidrs], colors: COLORS.clients, minWidth: 120 }];
   const vipBoxes = t.vips.map(vipBox);
   const nodeBoxes = t.nodes.map((n) => nodeBox(n, t));
-  const serverBoxes = t.servers.map((s) => serverBox(s, allServices));
+  const serverBoxes = t.servers.map((s) => serverBox(s, allServices, t));
 
   const subnetHeading = (key: string) => t.subnets.find((s) => s.key === key);
+  const labelWidth = (s: { label: string; cidr: string; availabilityZone: string }) =>
+    Math.max([...s.label].length * 8, [...`${s.cidr} · ${s.availabilityZone}`].length * DETAIL_CHAR) + 24;
   const bandLabelWidth = (key: string) => {
     const s = subnetHeading(key);
-    return s ? Math.max([...s.label].length * 8, [...`${s.cidr} · ${s.availabilityZone}`].length * DETAIL_CHAR) + 24 : 0;
+    return s ? labelWidth(s) : 0;
   };
+  // Bands that hold the VIP column: not in route-table mode (overlay VIPs lie outside the VPC) nor
+  // across availability zones (each node's subnets are drawn around that node only).
+  const vipsInBand = !t.overlayVips && !t.crossAz;
+  const perNodeBands = t.crossAz;
 
   // Columns, left to right.
   const wClients = Math.max(0, ...clientBoxes.map(boxWidth));
-  const wVip = Math.max(0, ...vipBoxes.map(boxWidth), t.layout === "two-arm" ? bandLabelWidth("external") - 40 : bandLabelWidth("subnet") - 40);
+  const overlayLabel = t.overlayVips ? [`overlay VIPs${t.vpcCidr ? `, outside VPC ${t.vpcCidr}` : ""}`, `routes in ${t.ha?.routeTableIds.join(", ") ?? ""}`] : [];
+  const wVip = Math.max(
+    0,
+    ...vipBoxes.map(boxWidth),
+    vipsInBand ? (t.layout === "two-arm" ? bandLabelWidth("external") - 40 : bandLabelWidth("subnet") - 40) : 0,
+    ...overlayLabel.map((l) => [...l].length * DETAIL_CHAR - 8),
+  );
   const wNode = Math.max(0, ...nodeBoxes.map(boxWidth));
   const wServer = Math.max(0, ...serverBoxes.map(boxWidth));
+  // Left of the nodes: room for the client-side band's label when the band starts at the nodes.
+  const named = (n: DiagramNode, sub: DiagramSubnet) => ({ ...sub, label: sub.label.startsWith(`${n.name} `) ? sub.label : `${n.name} ${sub.label}` });
+  const clientLabel = Math.max(0, ...t.nodes.map((n) => labelWidth(named(n, n.clientSubnet))));
+  const serverLabel = Math.max(0, ...t.nodes.map((n) => labelWidth(named(n, n.serverSubnet))));
+  const leftOfNodes = vipsInBand ? 24 : t.layout === "two-arm" ? Math.max(24, clientLabel - wNode / 2 + 12) : 24;
   const xClients = MARGIN;
   const xVip = xClients + wClients + GAP;
-  const xNode = xVip + wVip + GAP;
+  const xNode = xVip + wVip + Math.max(GAP, leftOfNodes + 56);
   const nodeMid = xNode + wNode / 2;
-  const allOnSubnet = t.servers.every((s) => s.onServerSubnet);
+  const allOnSubnet = !perNodeBands && t.servers.every((s) => s.onServerSubnet);
   // The server side: wide enough for wires and for the internal band's label.
-  const serverSide = Math.max(GAP * 1.25, t.layout === "two-arm" ? bandLabelWidth("internal") - wNode / 2 + 36 : 0);
+  const serverSide = Math.max(GAP * 1.25, t.layout === "two-arm" ? bandLabelWidth("internal") - wNode / 2 + 36 : 0, perNodeBands ? serverLabel - (t.layout === "two-arm" ? wNode / 2 : wNode) + 72 : 0);
   const xServer = r(xNode + wNode + serverSide);
 
   const titleTop = 36;
   const bandTop = 76;
   const contentTop = bandTop + 56;
+  // Per-node bands need room for their labels above each node.
+  const pairGap = perNodeBands ? PAIR_GAP + 56 : PAIR_GAP;
   const contentHeight = Math.max(
     columnHeight(clientBoxes, BOX_GAP),
     columnHeight(vipBoxes, BOX_GAP),
-    columnHeight(nodeBoxes, PAIR_GAP),
+    columnHeight(nodeBoxes, pairGap),
     columnHeight(serverBoxes, BOX_GAP),
   );
   const bandBottom = contentTop + contentHeight + 24;
 
   const clients = column(clientBoxes, xClients, contentTop, contentHeight, BOX_GAP);
   const vips = column(vipBoxes, xVip, contentTop, contentHeight, BOX_GAP);
-  const nodes = column(nodeBoxes, xNode, contentTop, contentHeight, PAIR_GAP);
+  const nodes = column(nodeBoxes, xNode, contentTop, contentHeight, pairGap);
   const servers = column(serverBoxes, xServer, contentTop, contentHeight, BOX_GAP);
 
   const bandLeft = xVip - 24;
   const serversRight = xServer + wServer + 16;
   const out: string[] = [];
+  /** Band and overlay labels: drawn after the wires, over them. */
+  const labels: string[] = [];
 
   // Subnet bands.
+  const drawBand = (x1: number, x2: number, y1: number, y2: number, colors: { fill: string; stroke: string }, s: { key: string; label: string; cidr: string; availabilityZone: string }) => {
+    out.push(`<g class="subnet" id="subnet-${xmlEscape(s.key)}">`);
+    out.push(`<rect x="${r(x1)}" y="${r(y1)}" width="${r(x2 - x1)}" height="${r(y2 - y1)}" rx="10" fill="${colors.fill}" stroke="${colors.stroke}" stroke-width="1.5" stroke-dasharray="8 5"/>`);
+    out.push("</g>");
+    labels.push(`<g class="subnet-label">`, ...bandLabel(x1, y1, s.label, `${s.cidr} · ${s.availabilityZone}`), "</g>");
+  };
   const band = (x1: number, x2: number, colors: { fill: string; stroke: string }, key: string) => {
     const s = subnetHeading(key);
-    if (!s) return;
-    out.push(`<g class="subnet" id="subnet-${key}">`);
-    out.push(`<rect x="${r(x1)}" y="${bandTop}" width="${r(x2 - x1)}" height="${bandBottom - bandTop}" rx="10" fill="${colors.fill}" stroke="${colors.stroke}" stroke-width="1.5" stroke-dasharray="8 5"/>`);
-    out.push(...bandLabel(x1, bandTop, s.label, `${s.cidr} · ${s.availabilityZone}`));
-    out.push("</g>");
+    if (s) drawBand(x1, x2, bandTop, bandBottom, colors, s);
   };
   let right: number;
-  switch (t.layout) {
-    case "one-arm":
-      right = allOnSubnet ? serversRight : xNode + wNode + serverSide / 2;
-      band(bandLeft, right, COLORS.subnet, "subnet");
-      break;
-    case "two-arm":
-      right = allOnSubnet ? serversRight : xServer - 24;
-      band(bandLeft, nodeMid, COLORS.external, "external");
-      band(nodeMid, right, COLORS.internal, "internal");
-      break;
+  const firstBandLeft = vipsInBand ? bandLeft : xNode - leftOfNodes;
+  if (perNodeBands) {
+    // Each node in its own subnets (another availability zone): bands around that node only.
+    right = xNode + wNode + Math.max(24, serverLabel - (t.layout === "two-arm" ? wNode / 2 : wNode) + 24);
+    nodes.forEach((n, i) => {
+      const node = t.nodes[i];
+      const y1 = n.y - 48;
+      const y2 = n.y + n.h + 12;
+      // Name the node in every band: the layout's subnets are this node's too.
+      const mine = <T extends { label: string }>(sub: T): T => (sub.label.startsWith(`${node.name} `) ? sub : { ...sub, label: `${node.name} ${sub.label}` });
+      if (t.layout === "two-arm") {
+        drawBand(firstBandLeft, nodeMid, y1, y2, COLORS.external, mine(node.clientSubnet));
+        drawBand(nodeMid, right, y1, y2, COLORS.internal, mine(node.serverSubnet));
+      } else {
+        drawBand(firstBandLeft, right, y1, y2, COLORS.subnet, mine(node.serverSubnet));
+      }
+    });
+  } else {
+    switch (t.layout) {
+      case "one-arm":
+        right = allOnSubnet ? serversRight : xNode + wNode + serverSide / 2;
+        band(firstBandLeft, right, COLORS.subnet, "subnet");
+        break;
+      case "two-arm":
+        right = allOnSubnet ? serversRight : xServer - 24;
+        band(firstBandLeft, nodeMid, COLORS.external, "external");
+        band(nodeMid, right, COLORS.internal, "internal");
+        break;
+    }
+  }
+  if (t.overlayVips) {
+    // Route-table mode: the VIPs are addresses outside the VPC, reached through the clients' route tables.
+    const x1 = xVip - 16;
+    const x2 = xVip + wVip + 16;
+    out.push('<g class="overlay" id="overlay-vips">');
+    out.push(`<rect x="${r(x1)}" y="${bandTop}" width="${r(x2 - x1)}" height="${bandBottom - bandTop}" rx="10" fill="#ffffff" stroke="${COLORS.vip.stroke}" stroke-width="1.5" stroke-dasharray="2 4"/>`);
+    out.push("</g>");
+    labels.push('<g class="overlay-label">', ...bandLabel(x1, bandTop, overlayLabel[0], overlayLabel[1]), "</g>");
   }
 
   // Wires (under the boxes). The secondary's paths are dashed: used after a failover.
@@ -270,17 +325,23 @@ export function renderSvg(env: ResolvedEnvironment): string {
     for (const s of servers) out.push(wire(n.x + n.w, lineMid(n, serverRow(t)), s.x, s.y + 12 + HEADING_LINE / 2, t.nodes[i].role === "secondary", true));
   });
   out.push("</g>");
+  out.push(...labels.splice(0));
 
   // VRRP between the pair.
   if (pair && t.ha) {
     const [a, b] = nodes;
-    const x = r(a.x + a.w / 2);
+    // The line runs near the boxes' left edge; its label stands beside it, never on it.
+    // Per-node bands: the line runs where no band label is (the bands' border, or the boxes' right part).
+    const x = r(!perNodeBands ? a.x + 28 : t.layout === "two-arm" ? nodeMid : a.x + a.w - 20);
     const y1 = a.y + a.h;
     const y2 = b.y;
+    const mid = perNodeBands ? (y1 + y2) / 2 - 22 : (y1 + y2) / 2;
+    const labelX = perNodeBands && t.layout === "one-arm" ? x - 10 : x + 10;
+    const anchor = perNodeBands && t.layout === "one-arm" ? { anchor: "end" } : {};
     out.push('<g class="vrrp">');
     out.push(`<line x1="${x}" y1="${y1}" x2="${x}" y2="${y2}" stroke="${COLORS.vrrp}" stroke-width="2" stroke-dasharray="4 3"/>`);
-    out.push(text(x, (y1 + y2) / 2 - 3, "VRRP unicast (IP protocol 112)", { size: 11, family: MONO, fill: COLORS.vrrp, anchor: "middle", halo: true }));
-    out.push(text(x, (y1 + y2) / 2 + 11, `vrid ${t.ha.virtualRouterId} · VIPs: ${t.ha.vipMode}`, { size: 11, family: MONO, fill: COLORS.vrrp, anchor: "middle", halo: true }));
+    out.push(text(labelX, mid - 3, "VRRP unicast (IP protocol 112)", { size: 11, family: MONO, fill: COLORS.vrrp, halo: true, ...anchor }));
+    out.push(text(labelX, mid + 11, `vrid ${t.ha.virtualRouterId} · VIPs: ${t.ha.vipMode}`, { size: 11, family: MONO, fill: COLORS.vrrp, halo: true, ...anchor }));
     out.push("</g>");
   }
 
@@ -297,12 +358,43 @@ export function renderSvg(env: ResolvedEnvironment): string {
   });
   for (const s of servers) out.push(...drawBox(s, "server"));
 
+  // Egress: the NAT gateway in its public subnet (created VPC), or the adopted VPC's own egress.
+  const egressTop = bandBottom + 20;
+  const egressLines = ["package mirrors, AWS APIs", "TCP 80, 443 from every node's eth0"];
+  const egressBox: Box =
+    t.egress.kind === "nat"
+      ? { heading: "NAT gateway", lines: egressLines, colors: COLORS.clients, minWidth: 200 }
+      : { heading: "egress of the VPC", lines: ["its own NAT, proxy or endpoints", ...egressLines], colors: COLORS.clients, minWidth: 200 };
+  const wEgress = boxWidth(egressBox);
+  const egressBandPad = t.egress.kind === "nat" ? 16 : 0;
+  // Right of the nodes, so the wires from their eth0 ports enter the box from the left, under the band label.
+  const egressX = r(xNode + wNode + 56);
+  const egressBoxTop = egressTop + (t.egress.kind === "nat" ? 48 : 0);
+  const egress: Placed = { ...egressBox, x: egressX, y: egressBoxTop, w: wEgress, h: boxHeight(egressBox) };
+  const egressBottom = egress.y + egress.h + egressBandPad;
+  out.push('<g class="egress">');
+  if (t.egress.kind === "nat") {
+    const s = t.egress.subnet;
+    const bw = Math.max(wEgress + 2 * egressBandPad, labelWidth(s));
+    drawBand(egress.x - egressBandPad, egress.x - egressBandPad + bw, egressTop, egressBottom, COLORS.subnet, s);
+    out.push(...labels.splice(0));
+  }
+  nodes.forEach((n, i) => {
+    const x1 = n.x + n.w;
+    const y1 = lineMid(n, serverRow(t));
+    const x2 = egress.x;
+    const y2 = egress.y + egress.h / 2 + (i - (nodes.length - 1) / 2) * 10;
+    out.push(`<path d="M${r(x1)},${r(y1)} C${r(x1 + 24 + 8 * i)},${r(y1)} ${r(x1 + 24 + 8 * i)},${r(y2)} ${r(x2)},${r(y2)}" fill="none" stroke="${COLORS.muted}" stroke-width="1.2" stroke-dasharray="2 3" marker-end="url(#arrow)"/>`);
+  });
+  out.push(...drawBox(egress, "egress-box"));
+  out.push("</g>");
+
   // Column captions under the bands.
-  const captionY = bandBottom + 22;
+  const captionY = egressBottom + 22;
   const caption = (x: number, w: number, label: string) => text(x + w / 2, captionY, label, { size: 12, family: SANS, fill: COLORS.muted, anchor: "middle" });
   out.push('<g class="captions">');
   out.push(caption(xClients, wClients, "clients"));
-  out.push(caption(xVip, wVip, t.layout === "two-arm" ? "client side: VIPs on eth1" : "VIPs on eth0"));
+  out.push(caption(xVip, wVip, t.overlayVips ? `VIPs routed to the active node's ${t.layout === "two-arm" ? "eth1" : "eth0"}` : t.layout === "two-arm" ? "client side: VIPs on eth1" : "VIPs on eth0"));
   out.push(caption(xNode, wNode, pair ? "load balancers (HA pair)" : "load balancer"));
   if (t.servers.length > 0) out.push(caption(xServer, wServer, "real servers"));
   out.push("</g>");
@@ -323,7 +415,7 @@ export function renderSvg(env: ResolvedEnvironment): string {
   out.push("</g>");
 
   const summary = `imaging-lb · ${t.summary}`;
-  const width = r(Math.max(serversRight, right, xServer + wServer, MARGIN + [...t.name].length * 12, MARGIN + summary.length * 7, legendEnd + 160) + MARGIN);
+  const width = r(Math.max(serversRight, right, xServer + wServer, egress.x + egress.w + egressBandPad, egress.x - egressBandPad + (t.egress.kind === "nat" ? labelWidth(t.egress.subnet) : 0), MARGIN + [...t.name].length * 12, MARGIN + summary.length * 7, legendEnd + 160) + MARGIN);
   const height = legendY + 20;
   const title = `${t.name}: imaging-lb load balancer layout`;
   return [

@@ -4,13 +4,13 @@
  * (sorted by the user's names), so the drawings are deterministic.
  */
 import { cidrContains } from "../config/net";
-import { ResolvedEnvironment, ResolvedService, serverSideCidr, VipMode } from "../config/model";
+import { ResolvedEnvironment, ResolvedService, ResolvedSubnet, VipMode } from "../config/model";
 
 /** A subnet drawn as a group. */
 export interface DiagramSubnet {
-  /** `subnet` (one-arm), `external` or `internal` (two-arm). */
-  readonly key: "subnet" | "external" | "internal";
-  /** Heading, e.g. `external subnet (eth1)`. */
+  /** `subnet` (one-arm), `external` or `internal` (two-arm); `<node>-internal` / `<node>-external` for a node's own. */
+  readonly key: string;
+  /** Heading, e.g. `external subnet (eth1)`, or `lb-b internal subnet (eth0)` for a node's own. */
   readonly label: string;
   readonly cidr: string;
   readonly availabilityZone: string;
@@ -50,6 +50,9 @@ export interface DiagramNode {
   readonly clientInterface: DiagramInterface;
   /** The interface towards the servers: eth0. */
   readonly serverInterface: DiagramInterface;
+  /** The subnets of its interfaces: client side (eth1, or eth0 in one-arm) and server side (eth0). */
+  readonly clientSubnet: DiagramSubnet;
+  readonly serverSubnet: DiagramSubnet;
 }
 
 /** A real server. */
@@ -61,9 +64,16 @@ export interface DiagramServer {
   readonly services: readonly string[];
   /** Services for which it is a backup server. */
   readonly backupFor: readonly string[];
-  /** Whether its address lies in the load balancer's server-side subnet (else it is reached through a router). */
+  /** Whether its address lies in a load balancer node's server-side subnet (else it is reached through a router). */
   readonly onServerSubnet: boolean;
+  /** The server-side subnet holding it, when it is on one. */
+  readonly subnet?: DiagramSubnet;
 }
+
+/** How the nodes reach package mirrors and AWS APIs at boot. */
+export type DiagramEgress =
+  | { readonly kind: "nat"; readonly subnet: DiagramSubnet }
+  | { readonly kind: "adopted" };
 
 /** Everything a drawing shows. */
 export interface DiagramTopology {
@@ -78,8 +88,16 @@ export interface DiagramTopology {
   readonly vips: readonly DiagramVip[];
   /** Primary first. */
   readonly nodes: readonly DiagramNode[];
-  readonly ha?: { readonly vipMode: VipMode; readonly virtualRouterId: number };
+  readonly ha?: { readonly vipMode: VipMode; readonly virtualRouterId: number; readonly routeTableIds: readonly string[] };
   readonly servers: readonly DiagramServer[];
+  /** The nodes sit in different subnets (an HA pair across availability zones, route-table mode). */
+  readonly crossAz: boolean;
+  /** Route-table mode: the VIPs are overlay addresses outside the VPC CIDR, in no subnet. */
+  readonly overlayVips: boolean;
+  readonly vpcCidr?: string;
+  readonly egress: DiagramEgress;
+  /** The stats page and /metrics: port on eth0 and the admin networks allowed to it. */
+  readonly stats: { readonly port: number; readonly adminCidrs: readonly string[]; readonly prometheus: boolean };
 }
 
 /** `443 → 80, 80 redirect`: the ports a service listens on, with port translation and the HTTP redirect. */
@@ -115,11 +133,21 @@ export function diagramTopology(env: ResolvedEnvironment): DiagramTopology {
       break;
   }
 
+  const own = (sub: ResolvedSubnet, node: string, side: "internal" | "external"): DiagramSubnet => {
+    const shared = subnets.find((x) => x.cidr === sub.cidr);
+    if (shared) return shared;
+    const device = side === "external" ? "eth1" : "eth0";
+    const label = net.layout === "one-arm" ? `${node} subnet (eth0)` : `${node} ${side} subnet (${device})`;
+    return { key: `${node}-${side}`, label, cidr: sub.cidr, availabilityZone: sub.availabilityZone };
+  };
   const nodes: DiagramNode[] = env.nodes.map((n) => {
     const eth0: DiagramInterface = { device: "eth0", address: n.internalAddress };
     const client: DiagramInterface = net.layout === "two-arm" && n.externalAddress !== undefined ? { device: "eth1", address: n.externalAddress } : eth0;
-    return { name: n.name, role: n.role, clientInterface: client, serverInterface: eth0 };
+    const serverSubnet = own(n.internalSubnet, n.name, "internal");
+    const clientSubnet = net.layout === "two-arm" && n.externalSubnet ? own(n.externalSubnet, n.name, "external") : serverSubnet;
+    return { name: n.name, role: n.role, clientInterface: client, serverInterface: eth0, clientSubnet, serverSubnet };
   });
+  const crossAz = nodes.some((n) => !subnets.includes(n.serverSubnet) || !subnets.includes(n.clientSubnet));
 
   const vips: DiagramVip[] = env.vips.map((v) => ({
     name: v.name,
@@ -128,7 +156,7 @@ export function diagramTopology(env: ResolvedEnvironment): DiagramTopology {
     services: env.services.filter((s) => s.vip.name === v.name).map(serviceLine),
   }));
 
-  const serverCidr = serverSideCidr(net);
+  const serverSubnets = [...new Set(nodes.map((n) => n.serverSubnet))];
   const serverNames = new Map<string, { address: string; aeTitle?: string; services: string[]; backupFor: string[] }>();
   for (const s of env.services) {
     const members = [...s.members, ...s.routes.flatMap((r) => r.members)];
@@ -147,7 +175,8 @@ export function diagramTopology(env: ResolvedEnvironment): DiagramTopology {
       ...(s.aeTitle === undefined ? {} : { aeTitle: s.aeTitle }),
       services: s.services,
       backupFor: s.backupFor,
-      onServerSubnet: cidrContains(serverCidr, s.address),
+      onServerSubnet: serverSubnets.some((sub) => cidrContains(sub.cidr, s.address)),
+      ...(serverSubnets.some((sub) => cidrContains(sub.cidr, s.address)) ? { subnet: serverSubnets.find((sub) => cidrContains(sub.cidr, s.address)) } : {}),
     }));
 
   const pair = env.nodes.length === 2;
@@ -161,8 +190,15 @@ export function diagramTopology(env: ResolvedEnvironment): DiagramTopology {
     subnets,
     vips,
     nodes,
-    ...(pair ? { ha: { vipMode: env.ha?.vipMode ?? "secondary-ip", virtualRouterId: env.ha?.virtualRouterId ?? 51 } } : {}),
+    ...(pair ? { ha: { vipMode: env.ha?.vipMode ?? "secondary-ip", virtualRouterId: env.ha?.virtualRouterId ?? 51, routeTableIds: env.ha?.routeTableIds ?? [] } } : {}),
     servers,
+    crossAz,
+    overlayVips: env.ha?.vipMode === "route-table",
+    ...(net.vpcCidr ? { vpcCidr: net.vpcCidr } : {}),
+    egress: net.natSubnet
+      ? { kind: "nat", subnet: { key: "nat", label: "public subnet (NAT gateway)", cidr: net.natSubnet.cidr, availabilityZone: net.natSubnet.availabilityZone } }
+      : { kind: "adopted" },
+    stats: { port: env.admin.statsPort, adminCidrs: env.access.adminCidrs, prometheus: env.admin.prometheus },
   };
 }
 

@@ -32,7 +32,7 @@ export const AGFA_EI_SERVICES: Readonly<Record<string, ServiceInput>> = {
   "xero-xtend": {
     ...xero,
     enabled: false,
-    description: "EI Web Server with XERO Xtend: as xero, plus the Xtend paths routed to their own port (paths and port inferred)",
+    description: "EI Web Server with XERO Xtend (replaces xero: enable this, disable xero): as xero, plus the Xtend paths routed to their own port (paths and port inferred)",
     routes: { xtend: { pathPrefixes: ["/xtend/"], backendPort: 8080 } },
   },
   core: {
@@ -72,6 +72,12 @@ export const AGFA_EI_SERVICES: Readonly<Record<string, ServiceInput>> = {
     tcpKeepalive: true,
   },
 };
+
+/**
+ * Preset services that stand in for another one (same VIP and ports): enabling the first means
+ * disabling the second. XERO Xtend replaces the XERO viewer service.
+ */
+export const PRESET_REPLACES: Readonly<Record<string, string>> = { "xero-xtend": "xero" };
 
 export const PRESETS = { "agfa-ei": AGFA_EI_SERVICES } as const;
 export type PresetName = keyof typeof PRESETS;

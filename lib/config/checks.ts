@@ -1,0 +1,128 @@
+/**
+ * Site rules checked at the field, after the schema: availability zones of the environment's region,
+ * CIDR blocks written as network addresses, real servers that are not the load balancer itself, and every
+ * rule of the synth-time guardrails (lib/constructs/guardrails.ts) that the file alone decides. The
+ * guardrails stay as a second line of defence; these say the same thing earlier, with file:line.
+ * Pure: imports nothing from cdktf.
+ */
+import { PEERS_PORT } from "../haproxy/build";
+import { FieldPath, ProblemCollector } from "./locate";
+import { isNetworkAddress, numberToIp, parseCidr } from "./net";
+import type { Environment } from "./schema";
+
+/** SSH: the guardrails reject ingress on it from any source (the nodes are reached with SSM). */
+const SSH_PORT = 22;
+/** Sources the guardrails count as "the internet". */
+const WORLD = "0.0.0.0/0";
+/** The guardrails' private-key pattern: such material belongs in Secrets Manager, never in the file. */
+const PRIVATE_KEY_RE = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/;
+
+/** Reports every site rule broken by `env` to `out`. */
+export function checkSiteRules(env: Environment, out: ProblemCollector): void {
+  checkAvailabilityZones(env, out);
+  checkCidrHostBits(env, out);
+  checkServerAddresses(env, out);
+  checkGuardrailRules(env, out);
+}
+
+type SubnetLike = { readonly availabilityZone: string } | undefined;
+
+function checkAvailabilityZones(env: Environment, out: ProblemCollector): void {
+  const net = env.network;
+  const subnets: Array<[FieldPath, SubnetLike]> =
+    net.layout === "two-arm"
+      ? [[["network", "internal"], net.internal], [["network", "external"], net.external]]
+      : [[["network", "subnet"], net.subnet]];
+  subnets.push([["network", "natSubnet"], net.natSubnet]);
+  for (const [name, node] of Object.entries(env.loadBalancer.nodes)) {
+    subnets.push([["loadBalancer", "nodes", name, "internalSubnet"], node.internalSubnet]);
+    subnets.push([["loadBalancer", "nodes", name, "externalSubnet"], node.externalSubnet]);
+  }
+  for (const [path, subnet] of subnets) {
+    if (!subnet) continue;
+    const az = subnet.availabilityZone;
+    if (az.slice(0, -1) !== env.region) {
+      out.add(
+        [...path, "availabilityZone"],
+        `expected an availability zone of the environment's region ${env.region} (such as ${env.region}a or ${env.region}b), got "${az}" (region ${az.slice(0, -1)})`,
+      );
+    }
+  }
+}
+
+/** The network address of a CIDR block written with host bits (10.1.2.3/8 → 10.0.0.0/8). */
+const networkOf = (cidr: string) => `${numberToIp(parseCidr(cidr).base)}/${parseCidr(cidr).prefix}`;
+
+function checkCidrHostBits(env: Environment, out: ProblemCollector): void {
+  const lists: Array<[FieldPath, readonly string[] | undefined]> = [
+    [["access", "clientCidrs"], env.access.clientCidrs],
+    [["access", "adminCidrs"], env.access.adminCidrs],
+    ...Object.entries(env.services).map(([name, s]): [FieldPath, readonly string[] | undefined] => [["services", name, "clientCidrs"], s.clientCidrs]),
+  ];
+  for (const [path, cidrs] of lists) {
+    for (const [i, cidr] of (cidrs ?? []).entries()) {
+      if (!isNetworkAddress(cidr)) {
+        out.add(
+          [...path, i],
+          `expected a network address (host bits zero), got "${cidr}": did you mean ${networkOf(cidr)} (the whole network) or ${cidr.split("/")[0]}/32 (that one host)?`,
+        );
+      }
+    }
+  }
+}
+
+function checkServerAddresses(env: Environment, out: ProblemCollector): void {
+  const own = new Map<string, string>();
+  for (const [name, node] of Object.entries(env.loadBalancer.nodes)) {
+    own.set(node.internalAddress, `load balancer node '${name}' (loadBalancer.nodes.${name}.internalAddress)`);
+    if (node.externalAddress) own.set(node.externalAddress, `load balancer node '${name}' (loadBalancer.nodes.${name}.externalAddress)`);
+  }
+  for (const [name, vip] of Object.entries(env.vips)) own.set(vip.address, `VIP '${name}' (vips.${name}.address)`);
+  const check = (path: FieldPath, address: string, what: string) => {
+    const whose = own.get(address);
+    if (whose) out.add(path, `"${address}" is the address of ${whose}: ${what} must be another machine, or the load balancer would send the traffic to itself`);
+  };
+  for (const [name, server] of Object.entries(env.servers)) check(["servers", name, "address"], server.address, "a real server");
+  for (const [name, s] of Object.entries(env.services)) {
+    if (s.sorryServer) check(["services", name, "sorryServer", "address"], s.sorryServer.address, "a sorry server");
+  }
+}
+
+/** The guardrails' ingress rules (ssh-ingress, admin-port-open-to-internet) and private keys in user data. */
+function checkGuardrailRules(env: Environment, out: ProblemCollector): void {
+  const pair = Object.keys(env.loadBalancer.nodes).length === 2;
+  if (env.admin.statsPort === SSH_PORT) {
+    out.add(["admin", "statsPort"], "port 22 would open SSH on the load balancers, which the guardrails reject (the nodes are reached with SSM Session Manager); use the default 8404 or another port");
+  }
+  for (const [i, cidr] of env.access.adminCidrs.entries()) {
+    if (cidr === WORLD) {
+      out.add(["access", "adminCidrs", i], `"${WORLD}" would open the stats page and metrics (port ${env.admin.statsPort}) to the internet, which the guardrails reject; list your admin networks`);
+    }
+  }
+  for (const [name, s] of Object.entries(env.services)) {
+    if (s.enabled === false) continue;
+    const ports: Array<[FieldPath, number]> = [
+      ...(s.frontendPorts ?? []).map((p, i): [FieldPath, number] => [["services", name, "frontendPorts", i], p]),
+      ...(s.tls?.redirectHttpPort !== undefined ? [[["services", name, "tls", "redirectHttpPort"], s.tls.redirectHttpPort] as [FieldPath, number]] : []),
+    ];
+    const world = (s.clientCidrs ?? env.access.clientCidrs).includes(WORLD);
+    for (const [path, port] of ports) {
+      if (port === SSH_PORT) {
+        out.add(path, "port 22 would open SSH on the load balancers, which the guardrails reject (the nodes are reached with SSM Session Manager); use another port");
+      } else if (pair && port === PEERS_PORT && world) {
+        out.add(path, `port ${PEERS_PORT} is the HAProxy peers port of the pair; open to ${WORLD} (${s.clientCidrs ? "clientCidrs" : "access.clientCidrs"}) the guardrails reject it; use another port`);
+      }
+    }
+  }
+  walkStrings(env, [], (path, value) => {
+    if (PRIVATE_KEY_RE.test(value)) {
+      out.add(path, "private-key material (-----BEGIN ... PRIVATE KEY-----) does not belong in the environment file (it would reach the user data and Terraform state); keep the PEM in Secrets Manager and reference it in tls.certificates");
+    }
+  });
+}
+
+function walkStrings(value: unknown, path: Array<string | number>, visit: (path: FieldPath, value: string) => void): void {
+  if (typeof value === "string") visit(path, value);
+  else if (Array.isArray(value)) value.forEach((v, i) => walkStrings(v, [...path, i], visit));
+  else if (value && typeof value === "object") for (const [k, v] of Object.entries(value)) walkStrings(v, [...path, k], visit);
+}
