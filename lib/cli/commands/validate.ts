@@ -82,7 +82,10 @@ export function haproxyStrict(file: string, text: string, env: ResolvedEnvironme
       if (made.status !== 0) throw new Error(`openssl could not make a throwaway certificate: ${made.stderr}`);
       writeFileSync(join(dir, `${c.name}.pem`), readFileSync(crt, "utf8") + readFileSync(key, "utf8"));
     }
-    const cfg = renderHaproxy(env, { certBase: dir });
+    // The node's agent keeps the server-state file; here an empty one (its version line) stands in.
+    const serverStateFile = join(dir, "server-state");
+    writeFileSync(serverStateFile, "1\n");
+    const cfg = renderHaproxy(env, { certBase: dir, serverStateFile });
     const cfgFile = join(dir, "haproxy.cfg");
     writeFileSync(cfgFile, cfg);
     const cfgLines = cfg.split("\n");
