@@ -83,6 +83,7 @@ describe("haproxy.cfg renderer", () => {
       "bind 10.20.2.100:443 ssl crt web.pem alpn h2,http/1.1",
       "bind 10.20.2.100:80",
       "option httplog",
+      "option idle-close-on-response",
       "option forwardfor",
       "timeout client 10m",
       "timeout http-request 30s",

@@ -141,6 +141,9 @@ function serviceFrontend(s: ResolvedService): FrontendSection {
     httpResponse.push(...headerRules(s.responseHeaders));
   }
   const options = [http ? "httplog" : "tcplog"];
+  // A reload's old worker answers the request in flight with "Connection: close" instead of dropping idle
+  // keep-alive connections under the client's next request.
+  if (http) options.push("idle-close-on-response");
   if (http && s.clientAddress === "forwarded-for") options.push("forwardfor");
   if (s.tcpKeepalive) options.push("clitcpka");
   return {

@@ -34,7 +34,7 @@ function wrkErrors(out: string): string[] {
   return [/Socket errors:.*/.exec(out)?.[0], /Non-2xx or 3xx responses:.*/.exec(out)?.[0]].filter((e): e is string => e !== undefined);
 }
 
-describe("day-2 changes applied in place by the agent", { timeout: 600_000 }, () => {
+describe("day-2 changes applied in place by the agent", { timeout: 900_000 }, () => {
   let bed: RolloutBed;
   let node: AgentNode;
 
