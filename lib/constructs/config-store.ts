@@ -14,6 +14,7 @@ import { S3BucketPublicAccessBlock } from "@cdktf/provider-aws/lib/s3-bucket-pub
 import { S3BucketServerSideEncryptionConfigurationA } from "@cdktf/provider-aws/lib/s3-bucket-server-side-encryption-configuration";
 import { S3BucketVersioningA } from "@cdktf/provider-aws/lib/s3-bucket-versioning";
 import { S3Object } from "@cdktf/provider-aws/lib/s3-object";
+import { ITerraformDependable } from "cdktf";
 import { Construct } from "constructs";
 import { ConfigBundle, configBucketName, storeKeys } from "../bundle/config-bundle";
 import { PolicyStatement, partitionOf } from "./instance-role";
@@ -41,6 +42,12 @@ export interface ConfigStoreProps {
   readonly kmsKeyArn?: string;
   /** The bundles to upload, one per node. */
   readonly bundles: readonly ConfigBundle[];
+  /**
+   * What a new manifest must wait for: e.g. the role's secrets policy, so a bundle naming a new secret is
+   * published only once the nodes may read that secret.
+   * @default []
+   */
+  readonly manifestsAfter?: readonly ITerraformDependable[];
 }
 
 /** The configuration store of one environment. */
@@ -136,7 +143,7 @@ export class ConfigStore extends Construct {
         key: storeKeys.manifest(props.prefix, bundle.node),
         contentBase64: Buffer.from(bundle.manifestText, "utf8").toString("base64"),
         contentType: "application/json",
-        dependsOn: [...files, ...(this.bucket ? [this.bucket] : [])],
+        dependsOn: [...files, ...(this.bucket ? [this.bucket] : []), ...(props.manifestsAfter ?? [])],
       });
     }
     this.manifests = manifests;

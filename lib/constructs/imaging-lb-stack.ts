@@ -143,6 +143,8 @@ export class ImagingLbStack extends TerraformStack {
       adoptedBucket: env.configStore.bucket,
       kmsKeyArn: env.configStore.kmsKeyArn,
       bundles: env.nodes.map((n) => nodeBundle(env, n.name)),
+      // A bundle naming a new secret is published only after the role may read it.
+      manifestsAfter: this.instanceRole.secretsPolicy ? [this.instanceRole.secretsPolicy] : [],
     });
     const storePolicy = this.instanceRole.grantConfigStore(
       configStoreStatements({ bucketArn: this.configStore.bucketArn, prefix: env.configStore.prefix, region: env.region, nodes: env.nodes, kmsKeyArn: env.configStore.kmsKeyArn }),

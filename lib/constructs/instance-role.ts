@@ -150,6 +150,8 @@ export class LoadBalancerInstanceRole extends Construct {
   readonly instanceProfile: IamInstanceProfile;
   /** The failover policy, once granted. */
   failoverPolicy?: IamRolePolicy;
+  /** The boot secrets policy (undefined without secrets). */
+  readonly secretsPolicy?: IamRolePolicy;
   /** The configuration store policy, once granted. */
   configStorePolicy?: IamRolePolicy;
   private readonly partition: string;
@@ -172,7 +174,7 @@ export class LoadBalancerInstanceRole extends Construct {
     });
     const secrets = [...new Set(props.secretArns)].sort();
     if (secrets.length > 0) {
-      new IamRolePolicy(this, "secrets", {
+      this.secretsPolicy = new IamRolePolicy(this, "secrets", {
         name: "read-secrets",
         role: this.role.id,
         policy: policyDocument(secretStatements(secrets, props.secretKmsKeyArns ?? [], props.region)),
