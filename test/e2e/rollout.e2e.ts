@@ -16,6 +16,7 @@ import {
   buildHl7Message,
   dicomSession,
   listNamespaces,
+  mergePatch,
   parseAck,
   RUN_PREFIX,
   sendHl7,
@@ -65,19 +66,13 @@ describe("day-2 changes applied in place by the agent", { timeout: 900_000 }, ()
     const topo = bed.lb.topology;
     const core = bed.lb.vips[1];
     const web = bed.lb.vips[0];
+    // Each change builds on the previous one.
     const changes: Array<[string, Record<string, unknown>]> = [
       ["add a server", thirdServer(bed.lb)],
       ["remove a server", { servers: { "ei-core-2": null } }],
-      ["change a timeout", { servers: { "ei-core-2": null }, services: { dicom: { timeouts: { client: "2h", server: "2h" } } } }],
-      ["change a health check", { servers: { "ei-core-2": null }, services: { dicom: { timeouts: { client: "2h", server: "2h" }, healthCheck: { interval: "2s" } } } }],
-      [
-        "swap the certificate",
-        {
-          servers: { "ei-core-2": null },
-          services: { dicom: { timeouts: { client: "2h", server: "2h" }, healthCheck: { interval: "2s" } } },
-          tls: { certificates: { web: { secretArn: bed.secrets.certB } } },
-        },
-      ],
+      ["change a timeout", { services: { dicom: { timeouts: { client: "2h", server: "2h" } } } }],
+      ["change a health check", { services: { dicom: { healthCheck: { interval: "2s" } } } }],
+      ["swap the certificate", { tls: { certificates: { web: { secretArn: bed.secrets.certB } } } }],
     ];
     // Long-lived sessions that must survive every reload.
     const seconds = 75;
@@ -89,7 +84,9 @@ describe("day-2 changes applied in place by the agent", { timeout: 900_000 }, ()
     node.startPolling(POLL_MS);
     const figures: string[] = [];
     try {
-      for (const [what, patch] of changes) {
+      let patch: Record<string, unknown> = {};
+      for (const [what, change] of changes) {
+        patch = mergePatch(patch, change) as Record<string, unknown>;
         const env = bed.environment(patch);
         const uploaded = Date.now();
         const bundles = await bed.publish(env);
