@@ -1,9 +1,15 @@
 #!/usr/bin/env node
 /**
  * The `imaging-lb` command line. Exit codes: 0 success, 1 invalid environment file (problems on
- * stderr, nothing on stdout), 2 wrong usage.
+ * stderr) or a file that could not be written, 2 wrong usage.
+ *
+ * A command is an entry of {@link COMMANDS}: its summary, usage and help, and `run(args, io)`, which
+ * parses its own arguments with {@link parseCommandArgs} (declared options, messages in the tool's
+ * words) and returns the exit code. A {@link UsageError} thrown anywhere in it becomes exit code 2, a
+ * {@link ConfigError} exit code 1, a file-system error one line and exit code 1 — never a stack trace.
  */
-import { parseArgs } from "node:util";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { stringify } from "yaml";
 import { ConfigError } from "../config/errors";
 import { expandEnvironment, loadEnvironment, readEnvironmentFile } from "../config/load";
@@ -12,62 +18,86 @@ import { nodeArtifacts } from "../artifacts";
 import { renderHaproxy } from "../haproxy/build";
 import { diagramCommand } from "./commands/diagram";
 import { initCommand } from "./commands/init";
+import { parseCommandArgs, suggestion, UsageError } from "./args";
+
+export { UsageError } from "./args";
 
 export const EXIT = { ok: 0, invalid: 1, usage: 2 } as const;
 
-class UsageError extends Error {}
-
-interface Io {
+/** Where a command writes. */
+export interface Io {
   readonly out: (text: string) => void;
   readonly err: (text: string) => void;
 }
 
-interface Command {
+/** A command of the CLI. */
+export interface Command {
+  /** One line for the command list. */
   readonly summary: string;
+  /** The synopsis, e.g. `imaging-lb expand <env.yaml> [--json]`. */
   readonly usage: string;
+  /** What `imaging-lb <command> --help` prints after the usage: what it does, its options. */
   readonly help: string;
+  /** Parses `args` (everything after the command's name) and runs; returns the exit code. */
   readonly run: (args: string[], io: Io) => number;
 }
 
-function positionals(args: string[], options: Record<string, { type: "string" | "boolean"; short?: string }> = {}) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
+/** The version of the installed package (package.json next to dist/). */
+export function packageVersion(from: string = __dirname): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "imaging-lb" && pkg.version) return pkg.version;
+    } catch {
+      // not here: look further up
+    }
+    if (dirname(dir) === dir) return "unknown";
   }
 }
 
-function oneFile(files: string[], usage: string): string {
-  if (files.length !== 1) throw new UsageError(`expected one environment file\nusage: ${usage}`);
-  return files[0];
+/** A problem of one file, as `validate --json` reports it. */
+interface JsonProblem {
+  readonly file: string;
+  readonly line?: number;
+  readonly column?: number;
+  readonly path: string;
+  readonly message: string;
 }
 
-const COMMANDS: Record<string, Command> = {
+/** The commands by name; `imaging-lb <name> ...` runs `COMMANDS[name].run`. Add a command here. */
+export const COMMANDS: Record<string, Command> = {
   validate: {
     summary: "check environment files; report every problem with file:line:col",
-    usage: "imaging-lb validate <env.yaml> [<env.yaml> ...]",
-    help: "Loads each file (preset applied), checks the schema and the cross-field rules, and prints one line per valid file.",
+    usage: "imaging-lb validate <env.yaml> [<env.yaml> ...] [--json]",
+    help: [
+      "Loads each file (preset applied), checks the schema and the cross-field rules, and prints one line",
+      "per valid file on stdout and every problem of the invalid ones on stderr; exit code 1 when any file",
+      "is invalid.",
+      "",
+      "  --json  one JSON document on stdout instead: {\"valid\": <all valid>, \"files\": [{\"file\", \"valid\",",
+      "          and \"environment\", \"layout\", \"nodes\", \"services\", \"vips\" or \"problems\": [{\"file\",",
+      "          \"line\", \"column\", \"path\", \"message\"}]}]}; the exit code is the same",
+    ].join("\n"),
     run(args, io) {
-      const { positionals: files } = positionals(args);
-      if (files.length === 0) throw new UsageError(`expected at least one environment file\nusage: ${this.usage}`);
-      const problems: string[] = [];
-      const lines: string[] = [];
+      const { positionals: files, values } = parseCommandArgs(args, { json: { type: "boolean" } }, { min: 1, name: "environment file" });
+      const results: Array<Record<string, unknown>> = [];
+      let invalid = false;
       for (const file of files) {
         try {
           const env = loadEnvironment(file);
           const shape = env.nodes.length === 2 ? "HA pair" : "single load balancer";
-          lines.push(`ok ${file}: ${env.name}, ${env.network.layout}, ${shape}, ${env.services.length} services, ${env.vips.length} VIPs\n`);
+          results.push({ file, valid: true, environment: env.name, layout: env.network.layout, nodes: env.nodes.length, services: env.services.length, vips: env.vips.length });
+          if (!values.json) io.out(`ok ${file}: ${env.name}, ${env.network.layout}, ${shape}, ${env.services.length} services, ${env.vips.length} VIPs\n`);
         } catch (e) {
           if (!(e instanceof ConfigError)) throw e;
-          problems.push(`${e.message}\n`);
+          invalid = true;
+          const problems: JsonProblem[] = e.problems.map((p) => ({ file: p.file, line: p.line, column: p.column, path: p.path, message: p.message }));
+          results.push({ file, valid: false, problems });
+          if (!values.json) io.err(`${e.message}\n`);
         }
       }
-      if (problems.length > 0) {
-        problems.forEach(io.err);
-        return EXIT.invalid;
-      }
-      lines.forEach(io.out);
-      return EXIT.ok;
+      if (values.json) io.out(`${JSON.stringify({ valid: !invalid, files: results }, null, 2)}\n`);
+      return invalid ? EXIT.invalid : EXIT.ok;
     },
   },
   render: {
@@ -79,23 +109,28 @@ const COMMANDS: Record<string, Command> = {
       "user-data   a node's cloud-init user data, as text (--node; the first node by default)",
     ].join("\n"),
     run(args, io) {
-      const { positionals: rest, values } = positionals(args, {
-        node: { type: "string" },
-        "takeover-script": { type: "boolean" },
-      });
+      const { positionals: rest, values } = parseCommandArgs(args, { node: { type: "string" }, "takeover-script": { type: "boolean" } });
       const [what, ...files] = rest;
       const kinds = ["haproxy", "keepalived", "user-data"];
-      if (!kinds.includes(what)) throw new UsageError(`expected an artifact: ${kinds.join(", ")}, got ${what ?? "nothing"}\nusage: ${this.usage}`);
-      const env = loadEnvironment(oneFile(files, this.usage));
-      if (what === "haproxy") {
-        io.out(renderHaproxy(env));
-        return EXIT.ok;
+      if (!kinds.includes(what)) {
+        const close = what === undefined ? "" : suggestion(what, kinds, (c) => `'${c}'`);
+        throw new UsageError(`expected an artifact: ${kinds.join(", ")}, got ${what === undefined ? "nothing" : `'${what}'`}${close}`);
       }
+      if (files.length === 0) throw new UsageError("expected one environment file");
+      if (files.length > 1) throw new UsageError(`unexpected argument${files.length > 2 ? "s" : ""} ${files.slice(1).map((f) => `'${f}'`).join(", ")}: it takes one environment file`);
+      const file = files[0];
+      if (values["takeover-script"] && what !== "keepalived") throw new UsageError("--takeover-script goes with render keepalived only");
+      const env = loadEnvironment(file);
       const wanted = values.node ?? (what === "keepalived" ? undefined : env.nodes[0].name);
       const node = env.nodes.find((n) => n.name === wanted || n.role === wanted);
       if (!node) {
         const names = env.nodes.map((n) => `${n.name} (${n.role})`).join(", ");
-        throw new UsageError(`${wanted === undefined ? "missing --node" : `no node '${wanted}'`}: nodes of ${env.name} are ${names}`);
+        const close = wanted === undefined ? "" : suggestion(wanted, env.nodes.map((n) => n.name), (c) => `'${c}'`);
+        throw new UsageError(`${wanted === undefined ? "missing --node" : `--node: no node '${wanted}' in ${env.name}${close}`}; its nodes: ${names}`);
+      }
+      if (what === "haproxy") {
+        io.out(renderHaproxy(env));
+        return EXIT.ok;
       }
       const artifacts = nodeArtifacts(env, node.name);
       if (what === "user-data") {
@@ -112,12 +147,16 @@ const COMMANDS: Record<string, Command> = {
   diagram: diagramCommand,
   expand: {
     summary: "print the environment with the preset applied and defaults filled in",
-    usage: "imaging-lb expand <env.yaml>",
-    help: "Shows every service the preset contributes, with your overrides applied, as YAML.",
+    usage: "imaging-lb expand <env.yaml> [--json]",
+    help: [
+      "Shows every service the preset contributes, with your overrides applied, as YAML.",
+      "",
+      "  --json  the same document as JSON",
+    ].join("\n"),
     run(args, io) {
-      const { positionals: files } = positionals(args);
-      const file = oneFile(files, this.usage);
-      io.out(stringify(expandEnvironment(readEnvironmentFile(file), file), { lineWidth: 0 }));
+      const { positionals: files, values } = parseCommandArgs(args, { json: { type: "boolean" } }, { min: 1, max: 1, name: "environment file" });
+      const expanded = expandEnvironment(readEnvironmentFile(files[0]), files[0]);
+      io.out(values.json ? `${JSON.stringify(expanded, null, 2)}\n` : stringify(expanded, { lineWidth: 0 }));
       return EXIT.ok;
     },
   },
@@ -126,7 +165,7 @@ const COMMANDS: Record<string, Command> = {
     usage: "imaging-lb schema",
     help: "The same schema is published as schema/environment.schema.json for editor completion.",
     run(args, io) {
-      positionals(args);
+      parseCommandArgs(args, {}, { max: 0 });
       io.out(`${JSON.stringify(environmentJsonSchema(), null, 2)}\n`);
       return EXIT.ok;
     },
@@ -137,15 +176,27 @@ function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   return [
     "usage: imaging-lb <command> [options]",
+    "       imaging-lb --version",
     "",
     "commands:",
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
     "",
     "Run `imaging-lb <command> --help` for a command's usage.",
-    "Exit codes: 0 success, 1 invalid environment file, 2 wrong usage.",
+    "Exit codes: 0 success, 1 invalid environment file (or a file that could not be written), 2 wrong usage.",
     "",
   ].join("\n");
 }
+
+/** A file-system error (errno code) as one line: what failed, on which file, why. */
+function fileSystemProblem(e: unknown): string | undefined {
+  const error = e as NodeJS.ErrnoException;
+  if (!(e instanceof Error) || typeof error.code !== "string" || typeof error.syscall !== "string") return undefined;
+  const target = error.path ? ` ${error.path}` : "";
+  const what = error.syscall === "mkdir" ? "cannot create the folder" : /^(open|write|rename|copyfile|symlink|unlink)$/.test(error.syscall) ? "cannot write" : `cannot ${error.syscall}`;
+  return `${what}${target}: ${error.message.replace(/^[A-Z]+: /, "").replace(/, \w+ '[^']*'$/, "")} (${error.code})`;
+}
+
+const GLOBAL_OPTIONS = ["--help", "--version"];
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
 export function run(argv: string[], io: Io): number {
@@ -154,12 +205,27 @@ export function run(argv: string[], io: Io): number {
     (name === undefined ? io.err : io.out)(usage());
     return name === undefined ? EXIT.usage : EXIT.ok;
   }
-  const command = COMMANDS[name];
-  if (!command) {
-    io.err(`imaging-lb: unknown command '${name}'\n\n${usage()}`);
+  if (name === "--version" || name === "-V" || name === "version") {
+    if (args.length > 0) {
+      io.err(`imaging-lb: unexpected argument${args.length === 1 ? "" : "s"} after ${name}: ${args.map((a) => `'${a}'`).join(", ")}\n`);
+      return EXIT.usage;
+    }
+    io.out(`imaging-lb ${packageVersion()}\n`);
+    return EXIT.ok;
+  }
+  if (name.startsWith("-")) {
+    const option = name.split("=")[0];
+    io.err(`imaging-lb: unknown option ${option}${suggestion(option, GLOBAL_OPTIONS)} (a command's options come after the command)\n\n${usage()}`);
     return EXIT.usage;
   }
-  if (args.includes("--help") || args.includes("-h")) {
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!command) {
+    io.err(`imaging-lb: unknown command '${name}'${suggestion(name, Object.keys(COMMANDS), (c) => `'${c}'`)}\n\n${usage()}`);
+    return EXIT.usage;
+  }
+  const optionsEnd = args.indexOf("--");
+  const options = optionsEnd === -1 ? args : args.slice(0, optionsEnd);
+  if (options.includes("--help") || options.includes("-h")) {
     io.out(`usage: ${command.usage}\n\n${command.help}\n`);
     return EXIT.ok;
   }
@@ -171,16 +237,41 @@ export function run(argv: string[], io: Io): number {
       return EXIT.invalid;
     }
     if (e instanceof UsageError) {
-      io.err(`imaging-lb ${name}: ${e.message}\n`);
+      io.err(`imaging-lb ${name}: ${e.message}\nusage: ${command.usage}\n`);
       return EXIT.usage;
+    }
+    const problem = fileSystemProblem(e);
+    if (problem !== undefined) {
+      io.err(`imaging-lb ${name}: ${problem}\n`);
+      return EXIT.invalid;
     }
     throw e;
   }
 }
 
-if (require.main === module) {
-  process.exitCode = run(process.argv.slice(2), {
-    out: (t) => process.stdout.write(t),
-    err: (t) => process.stderr.write(t),
+/**
+ * Writing to stdout can fail after `run` returned (a full disk, a closed pipe): one line on stderr and
+ * exit code 1 instead of Node's stack trace; a reader that closed the pipe (EPIPE, `| head`) ends the
+ * run quietly.
+ */
+export function handleOutputErrors(stream: NodeJS.WriteStream, label: string): void {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE") process.stderr.write(`imaging-lb: cannot write to ${label}: ${e.message.replace(/^[A-Z]+: /, "").replace(/, write$/, "")} (${e.code ?? "error"})\n`);
+    process.exitCode = e.code === "EPIPE" ? process.exitCode : 1;
   });
+}
+
+if (require.main === module) {
+  handleOutputErrors(process.stdout, "standard output");
+  try {
+    process.exitCode = run(process.argv.slice(2), {
+      out: (t) => process.stdout.write(t),
+      err: (t) => process.stderr.write(t),
+    });
+  } catch (e) {
+    // A bug, not the user's doing: one line, and the stack only when asked for.
+    process.stderr.write(`imaging-lb: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+    if (process.env.IMAGING_LB_DEBUG === "1" && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    process.exitCode = 1;
+  }
 }
