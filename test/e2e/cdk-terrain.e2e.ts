@@ -82,7 +82,8 @@ describe("CDK Terrain: the same source with cdktn + @cdktn/provider-aws", () => 
     assert.match(source, /node_modules\/cdktn\/lib\//, "cdktn is in the bundle");
     assert.doesNotMatch(source, /node_modules\/cdktf\/lib\//, "cdktf is not");
 
-    // 3. Both apps synthesize the examples on Node 24 (from the project folder of step 5, like the CLI).
+    // 3. Both apps synthesize the examples on Node 24, from the project folder of step 5 as the CLI will
+    //    (a stack without a state backend gets the local backend at an absolute path in the working folder).
     const project = join(work.path, "project");
     mkdirSync(join(project, "dist", "lib"), { recursive: true });
     const synth = (app: string, outdir: string) => {
