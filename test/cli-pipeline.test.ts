@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse } from "yaml";
 import { didYouMean, parseCommandArgs, UsageError } from "../lib/cli/args";
-import { COMMANDS } from "../lib/cli/main";
+import { COMMANDS, run } from "../lib/cli/main";
 import { tempDir } from "./helpers/tools";
 
 const ROOT = join(__dirname, "..", "..");
@@ -178,6 +178,35 @@ describe("imaging-lb CLI for pipelines", () => {
       const r = cli(name, "--help");
       assert.equal(r.code, 0, name);
       assert.equal(r.stdout, `usage: ${command.usage}\n\n${command.help}\n`);
+    }
+  });
+});
+
+describe("command table", () => {
+  it("an asynchronous command (one that waits, like a rollout status): its exit code and its errors handled as a synchronous one's", async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t) };
+    COMMANDS["wait-test"] = {
+      summary: "test only",
+      usage: "imaging-lb wait-test [--fail]",
+      help: "",
+      async run(args, o) {
+        const { values } = parseCommandArgs(args, { fail: { type: "boolean" } }, { max: 0 });
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        if (values.fail) throw new UsageError("asked to fail");
+        o.out("waited\n");
+        return 0;
+      },
+    };
+    try {
+      assert.equal(await run(["wait-test"], io), 0);
+      assert.deepEqual(out, ["waited\n"]);
+      assert.equal(await run(["wait-test", "--fail"], io), 2);
+      assert.equal(err.join(""), "imaging-lb wait-test: asked to fail\nusage: imaging-lb wait-test [--fail]\n");
+      assert.equal(await run(["wait-test", "extra"], io), 2, "argument errors before the first await too");
+    } finally {
+      delete COMMANDS["wait-test"];
     }
   });
 });

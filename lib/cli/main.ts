@@ -38,8 +38,11 @@ export interface Command {
   readonly usage: string;
   /** What `imaging-lb <command> --help` prints after the usage: what it does, its options. */
   readonly help: string;
-  /** Parses `args` (everything after the command's name) and runs; returns the exit code. */
-  readonly run: (args: string[], io: Io) => number;
+  /**
+   * Parses `args` (everything after the command's name) and runs; returns the exit code, or a promise of
+   * it for a command that waits (network, polling). Errors are handled the same either way.
+   */
+  readonly run: (args: string[], io: Io) => number | Promise<number>;
 }
 
 /** The version of the installed package (package.json next to dist/). */
@@ -198,8 +201,11 @@ function fileSystemProblem(e: unknown): string | undefined {
 
 const GLOBAL_OPTIONS = ["--help", "--version"];
 
-/** Runs the CLI with `argv` (without node and script) and returns the exit code. */
-export function run(argv: string[], io: Io): number {
+/**
+ * Runs the CLI with `argv` (without node and script) and returns the exit code (a promise of it when the
+ * command is asynchronous).
+ */
+export function run(argv: string[], io: Io): number | Promise<number> {
   const [name, ...args] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     (name === undefined ? io.err : io.out)(usage());
@@ -229,9 +235,7 @@ export function run(argv: string[], io: Io): number {
     io.out(`usage: ${command.usage}\n\n${command.help}\n`);
     return EXIT.ok;
   }
-  try {
-    return command.run(args, io);
-  } catch (e) {
+  const failed = (e: unknown): number => {
     if (e instanceof ConfigError) {
       io.err(`${e.message}\n`);
       return EXIT.invalid;
@@ -246,6 +250,12 @@ export function run(argv: string[], io: Io): number {
       return EXIT.invalid;
     }
     throw e;
+  };
+  try {
+    const result = command.run(args, io);
+    return typeof result === "number" ? result : result.catch(failed);
+  } catch (e) {
+    return failed(e);
   }
 }
 
@@ -263,15 +273,20 @@ export function handleOutputErrors(stream: NodeJS.WriteStream, label: string): v
 
 if (require.main === module) {
   handleOutputErrors(process.stdout, "standard output");
-  try {
-    process.exitCode = run(process.argv.slice(2), {
-      out: (t) => process.stdout.write(t),
-      err: (t) => process.stderr.write(t),
-    });
-  } catch (e) {
+  const internalError = (e: unknown) => {
     // A bug, not the user's doing: one line, and the stack only when asked for.
     process.stderr.write(`imaging-lb: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
     if (process.env.IMAGING_LB_DEBUG === "1" && e instanceof Error) process.stderr.write(`${e.stack}\n`);
     process.exitCode = 1;
+  };
+  try {
+    const result = run(process.argv.slice(2), {
+      out: (t) => process.stdout.write(t),
+      err: (t) => process.stderr.write(t),
+    });
+    if (typeof result === "number") process.exitCode = result;
+    else result.then((code) => (process.exitCode = code), internalError);
+  } catch (e) {
+    internalError(e);
   }
 }
