@@ -4,10 +4,13 @@
  * Which files: `IMAGING_LB_ENVIRONMENTS` (comma- or space-separated files, folders or globs), else the
  * `environments` context (cdktf.json `context.environments`, a string or a list), else the bundled
  * examples. Every file is validated before anything is synthesized: on any problem the problems are
- * printed to stderr, the exit code is 1, and no `cdktf.out` is written (synthesis goes to a temporary
- * folder that replaces the output folder only on success).
+ * printed to stderr, the exit code is 1, and `cdktf.out` is left as it was (synthesis goes to a staging
+ * folder first). On success the synthesized files are moved into `cdktf.out` in place ({@link publish}):
+ * what Terraform keeps in a stack's folder (`.terraform/`, `.terraform.lock.hcl`, local state) stays, and
+ * stack folders are never deleted — the cdktf CLI lists them before it runs the app and removes the
+ * ones of stacks that are gone itself.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { globSync } from "tinyglobby";
 import { ConfigError } from "./lib/config/errors";
@@ -144,6 +147,49 @@ function fail(lines: readonly string[]): number {
 }
 
 /**
+ * Moves a synthesized app from `staging` into `outdir` (same file system), in place: every file the
+ * synthesis wrote replaces its namesake (a rename, so a reader sees the old or the new file, never a
+ * half-written one), stack by stack, and `manifest.json` last, so the manifest never names a stack whose
+ * files are not there yet. Nothing else in `outdir` is touched: a stack's `.terraform/`,
+ * `.terraform.lock.hcl` and local state survive, and so do the folders of stacks no longer in the app
+ * (the cdktf CLI removes those after the app ran; removing them here made it fail with ENOENT).
+ */
+export function publish(staging: string, outdir: string): void {
+  mkdirSync(outdir, { recursive: true });
+  const replace = (from: string, to: string) => {
+    if (statSafe(from)?.isDirectory() && statSafe(to)?.isDirectory()) {
+      for (const entry of readdirSync(from)) replace(join(from, entry), join(to, entry));
+      return;
+    }
+    if (statSafe(to)?.isDirectory()) rmSync(to, { recursive: true, force: true });
+    renameSync(from, to);
+  };
+  const entries = readdirSync(staging).sort((a, b) => Number(a === MANIFEST) - Number(b === MANIFEST));
+  for (const entry of entries) replace(join(staging, entry), join(outdir, entry));
+}
+
+/** cdktf's manifest file at the top of the output folder. */
+const MANIFEST = "manifest.json";
+
+let deprecationFilterInstalled = false;
+
+/**
+ * cdktf 0.21 calls `util.isArray` when it synthesizes outputs; Node 22 and later print a DEP0044
+ * deprecation warning on stderr for it, which imaging-lb cannot fix in cdktf (archived). This drops
+ * that one warning (code DEP0044) in the app's process; every other warning is printed as before.
+ */
+export function quietCdktfDeprecation(): void {
+  if (deprecationFilterInstalled) return;
+  deprecationFilterInstalled = true;
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const code = typeof rest[0] === "object" && rest[0] !== null ? (rest[0] as { code?: unknown }).code : rest[1];
+    if (code === "DEP0044" || (warning instanceof Error && (warning as NodeJS.ErrnoException).code === "DEP0044")) return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
+/**
  * Runs the app; resolves to the exit code. cdktf and the constructs are loaded only once every file is
  * valid, so a problem is reported without that cost.
  */
@@ -168,9 +214,11 @@ export async function main(): Promise<number> {
   if (messages.length > 0) return fail(["imaging-lb: nothing synthesized.", ...messages]);
 
   const outdir = resolve(process.env.CDKTF_OUTDIR ?? "cdktf.out");
+  mkdirSync(dirname(outdir), { recursive: true });
   const staging = mkdtempSync(join(dirname(outdir), `.${basename(outdir)}.staging-`));
   const refused: string[] = [];
   try {
+    quietCdktfDeprecation();
     const { App } = await import("cdktf");
     const { ImagingLbStack } = await import("./lib/constructs/imaging-lb-stack");
     const app = new App({ outdir: staging });
@@ -189,8 +237,11 @@ export async function main(): Promise<number> {
     rmSync(staging, { recursive: true, force: true });
     return fail(["imaging-lb: nothing synthesized.", ...refused]);
   }
-  rmSync(outdir, { recursive: true, force: true });
-  renameSync(staging, outdir);
+  try {
+    publish(staging, outdir);
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
 
   const lines = [`imaging-lb: ${environments.length} stack${environments.length === 1 ? "" : "s"} synthesized to ${outdir}`];
   for (const env of environments) {

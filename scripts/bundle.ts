@@ -6,17 +6,40 @@
  * the first `cdktf synth` after a build is as fast as the later ones. Part of `npm run build`; the
  * unbundled `node dist/main.js` keeps working and gives the same output (test/synth-main.test.ts).
  *
- * Usage (after tsc): node dist/scripts/bundle.js
+ * CDKTF or CDK Terrain: this is the one place imaging-lb chooses. By default the bundle holds cdktf and
+ * @cdktf/provider-aws. With `IMAGING_LB_CDK=cdktn` (or `--cdk cdktn`) every import of `cdktf` and
+ * `@cdktf/provider-aws/lib/<resource>` is bundled from `cdktn` and `@cdktn/provider-aws/lib/<resource>`
+ * instead (CDK Terrain keeps the API and the module layout), together with the `constructs` they use,
+ * all resolved from `--modules <folder>` (a folder whose node_modules holds them; default: this project).
+ * The sources keep importing `cdktf`: type-checking against cdktn works the same way, through tsconfig
+ * `paths` (test/e2e/cdk-terrain.e2e.ts does both).
+ *
+ * Usage (after tsc): node dist/scripts/bundle.js [--cdk cdktf|cdktn] [--modules <folder>] [--out <file>]
+ * (--out: write the bundle elsewhere, without warming the code cache).
  */
 import { Plugin, build } from "esbuild";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import { BUNDLE_FILE, codeCacheFile } from "../lib/app-launcher";
 
 const DIST = join(__dirname, "..");
 const BUNDLE = join(DIST, BUNDLE_FILE);
+
+/** The CDK an app bundle is built with. */
+export type CdkFlavour = "cdktf" | "cdktn";
+
+/**
+ * Module substitutions per flavour (esbuild `alias`; a subpath follows its package:
+ * `@cdktf/provider-aws/lib/vpc` becomes `@cdktn/provider-aws/lib/vpc`). `constructs` maps to itself so
+ * that it, too, resolves from the chosen modules folder: cdktn and the stacks must share one copy.
+ */
+export const CDK_ALIASES: Readonly<Record<CdkFlavour, Readonly<Record<string, string>>>> = {
+  cdktf: {},
+  cdktn: { cdktf: "cdktn", "@cdktf/provider-aws": "@cdktn/provider-aws", constructs: "constructs" },
+};
 
 /**
  * zod's index loads its messages in 50-odd languages (about 500 KB of the bundle) only to export them as
@@ -49,10 +72,29 @@ function warmCodeCache(): void {
   }
 }
 
+interface BundleOptions {
+  readonly cdk: CdkFlavour;
+  /** Folder whose node_modules the aliased modules resolve from. */
+  readonly modules: string;
+  readonly outfile: string;
+}
+
+function bundleOptions(): BundleOptions {
+  const { values } = parseArgs({ options: { cdk: { type: "string" }, modules: { type: "string" }, out: { type: "string" } }, strict: true });
+  const cdk = values.cdk ?? process.env.IMAGING_LB_CDK ?? "cdktf";
+  if (cdk !== "cdktf" && cdk !== "cdktn") throw new Error(`--cdk / IMAGING_LB_CDK: expected cdktf or cdktn, got "${cdk}"`);
+  return { cdk, modules: resolve(values.modules ?? join(DIST, "..")), outfile: resolve(values.out ?? BUNDLE) };
+}
+
 async function bundle(): Promise<void> {
+  const options = bundleOptions();
+  const aliases = CDK_ALIASES[options.cdk];
   await build({
     entryPoints: [join(DIST, "main.js")],
-    outfile: BUNDLE,
+    outfile: options.outfile,
+    // Aliased imports resolve from the working folder (esbuild's rule), so from the chosen modules.
+    absWorkingDir: options.modules,
+    alias: { ...aliases },
     bundle: true,
     platform: "node",
     target: "node20",
@@ -66,8 +108,8 @@ async function bundle(): Promise<void> {
     minifySyntax: true,
     logLevel: "warning",
   });
-  rmSync(codeCacheFile(BUNDLE), { force: true });
-  warmCodeCache();
+  rmSync(codeCacheFile(options.outfile), { force: true });
+  if (options.outfile === BUNDLE) warmCodeCache();
 }
 
 bundle().catch((e: unknown) => {

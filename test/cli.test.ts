@@ -151,7 +151,7 @@ describe("imaging-lb CLI", () => {
     assert.match(single.stderr, /single load balancer: keepalived runs only in an HA pair/);
     const unknown = cli("render", "keepalived", "examples/agfa-ei-ha-pair.yaml", "--node", "lb-z");
     assert.equal(unknown.code, 2);
-    assert.match(unknown.stderr, /no node 'lb-z': nodes of ei-ha-pair are lb-a \(primary\), lb-b \(secondary\)/);
+    assert.match(unknown.stderr, /--node: no node 'lb-z' in ei-ha-pair; its nodes: lb-a \(primary\), lb-b \(secondary\)/);
   });
 
   it("render user-data: the node's cloud-config with its hostname and the agent; no configuration, no secrets", () => {

@@ -542,7 +542,7 @@ describe("imaging-lb diagram (command)", () => {
       [[envFile, "--format", "png"], /--format: expected svg, mermaid or markdown, got "png"/],
       [[envFile, "--out", join(dir.path, "x.png")], /cannot tell the format from ".*x\.png"/],
       [[envFile, "--out", join(dir.path, "y.svg"), "--format", "mermaid"], /--format mermaid disagrees with the extension/],
-      [[envFile, "--bogus"], /Unknown option '--bogus'/],
+      [[envFile, "--bogus"], /unknown option --bogus \(its options: --out, --format\)/],
     ];
     for (const [args, message] of cases) {
       const r = run(...args);

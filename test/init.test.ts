@@ -241,7 +241,7 @@ describe("imaging-lb init (command)", () => {
       [["--layout", "one-arm", "--preset", "other", "--out", file], /--preset: expected agfa-ei, got "other"/],
       [["--layout", "one-arm", "--out", join(dir.path, "never.json")], /--out: expected a \.yaml or \.yml file/],
       [["--layout", "one-arm", "--name", "Bad_Name", "--out", file], /--name: expected .* got "Bad_Name"/],
-      [["--layout", "one-arm", "--out", file, "extra"], /Unexpected argument 'extra'/],
+      [["--layout", "one-arm", "--out", file, "extra"], /unexpected argument 'extra': it takes no arguments/],
     ];
     for (const [args, message] of cases) {
       const r = run(...args);

@@ -22,9 +22,10 @@ function workdir(): string {
   cpSync(EXAMPLES, join(dir, "envs"), { recursive: true });
   return dir;
 }
-function run(cwd: string, environments?: string): { status: number | null; stdout: string; stderr: string } {
+function run(cwd: string, environments?: string, outdir?: string): { status: number | null; stdout: string; stderr: string } {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.CDKTF_OUTDIR;
+  if (outdir !== undefined) env.CDKTF_OUTDIR = outdir;
   delete env.CDKTF_CONTEXT_JSON;
   if (environments === undefined) delete env.IMAGING_LB_ENVIRONMENTS;
   else env.IMAGING_LB_ENVIRONMENTS = environments;
@@ -125,5 +126,39 @@ describe("cdktf app (app-launcher.js)", () => {
     const context = run(cwd);
     assert.equal(context.status, 0, context.stderr);
     assert.deepEqual(stacksOf(cwd), ["ei-one-arm"]);
+  });
+
+  it("a second synth updates cdktf.out in place: Terraform's .terraform, lock file and local state and other stacks' folders stay", () => {
+    const cwd = workdir();
+    assert.equal(run(cwd).status, 0);
+    const stack = join(cwd, "cdktf.out", "stacks", "ei-one-arm");
+    // What `terraform init` and a local-backend apply leave in a stack's folder.
+    mkdirSync(join(stack, ".terraform", "providers"), { recursive: true });
+    writeFileSync(join(stack, ".terraform", "providers", "marker"), "provider");
+    writeFileSync(join(stack, ".terraform.lock.hcl"), "# lock\n");
+    writeFileSync(join(stack, "terraform.ei-one-arm.tfstate"), "{}\n");
+    writeFileSync(join(stack, "cdk.tf.json"), "stale");
+
+    const r = run(cwd, "envs/agfa-ei-one-arm.yaml");
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readFileSync(join(stack, ".terraform", "providers", "marker"), "utf8"), "provider");
+    assert.equal(readFileSync(join(stack, ".terraform.lock.hcl"), "utf8"), "# lock\n");
+    assert.equal(readFileSync(join(stack, "terraform.ei-one-arm.tfstate"), "utf8"), "{}\n");
+    assert.notEqual(readFileSync(join(stack, "cdk.tf.json"), "utf8"), "stale", "the synthesized file is replaced");
+    assert.ok(JSON.parse(readFileSync(join(stack, "cdk.tf.json"), "utf8")).resource);
+    assert.deepEqual(stacksOf(cwd), ["ei-one-arm"], "the manifest names the stacks of this run");
+    // The cdktf CLI lists the stack folders before it runs the app and deletes the stale ones itself;
+    // deleting them here made `cdktf diff` fail with ENOENT.
+    assert.deepEqual(readdirSync(join(cwd, "cdktf.out", "stacks")).sort(), ["ei-ha-pair", "ei-one-arm", "ei-two-arm"]);
+    assert.deepEqual(readdirSync(cwd).filter((f) => f.includes("staging")), [], "no staging folder left");
+  });
+
+  it("CDKTF_OUTDIR in a folder that does not exist yet: created", () => {
+    const cwd = workdir();
+    const outdir = join(cwd, "build", "deeper", "out");
+    const r = run(cwd, "envs/agfa-ei-two-arm.yaml", outdir);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(existsSync(join(outdir, "stacks", "ei-two-arm", "cdk.tf.json")));
+    assert.deepEqual(readdirSync(join(cwd, "build", "deeper")), ["out"], "no staging folder left");
   });
 });

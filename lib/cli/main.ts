@@ -1,9 +1,15 @@
 #!/usr/bin/env node
 /**
  * The `imaging-lb` command line. Exit codes: 0 success, 1 invalid environment file (problems on
- * stderr, nothing on stdout), 2 wrong usage.
+ * stderr) or a file that could not be written, 2 wrong usage.
+ *
+ * A command is an entry of {@link COMMANDS}: its summary, usage and help, and `run(args, io)`, which
+ * parses its own arguments with {@link parseCommandArgs} (declared options, messages in the tool's
+ * words) and returns the exit code. A {@link UsageError} thrown anywhere in it becomes exit code 2, a
+ * {@link ConfigError} exit code 1, a file-system error one line and exit code 1 — never a stack trace.
  */
-import { parseArgs } from "node:util";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { stringify } from "yaml";
 import { ConfigError } from "../config/errors";
 import { expandEnvironment, loadEnvironment, readEnvironmentFile } from "../config/load";
@@ -12,41 +18,102 @@ import { nodeArtifacts } from "../artifacts";
 import { renderHaproxy } from "../haproxy/build";
 import { diagramCommand } from "./commands/diagram";
 import { diffEnvironments, environmentAtRevision, formatDiff } from "./commands/diff";
-import { configBucketOf, environmentStatus, formatStatus, s3StatusReader } from "./commands/status";
 import { initCommand } from "./commands/init";
-import { validateCommand } from "./commands/validate";
+import { configBucketOf, environmentStatus, formatStatus, s3StatusReader } from "./commands/status";
+import { strictChecks } from "./commands/validate";
+import { parseCommandArgs, suggestion, UsageError } from "./args";
+
+export { UsageError } from "./args";
 
 export const EXIT = { ok: 0, invalid: 1, usage: 2 } as const;
 
-class UsageError extends Error {}
-
-interface Io {
+/** Where a command writes. */
+export interface Io {
   readonly out: (text: string) => void;
   readonly err: (text: string) => void;
 }
 
-interface Command {
+/** A command of the CLI. */
+export interface Command {
+  /** One line for the command list. */
   readonly summary: string;
+  /** The synopsis, e.g. `imaging-lb expand <env.yaml> [--json]`. */
   readonly usage: string;
+  /** What `imaging-lb <command> --help` prints after the usage: what it does, its options. */
   readonly help: string;
+  /**
+   * Parses `args` (everything after the command's name) and runs; returns the exit code, or a promise of
+   * it for a command that waits (network, polling). Errors are handled the same either way.
+   */
   readonly run: (args: string[], io: Io) => number | Promise<number>;
 }
 
-function positionals(args: string[], options: Record<string, { type: "string" | "boolean"; short?: string }> = {}) {
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new UsageError((e as Error).message);
+/** The version of the installed package (package.json next to dist/). */
+export function packageVersion(from: string = __dirname): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "imaging-lb" && pkg.version) return pkg.version;
+    } catch {
+      // not here: look further up
+    }
+    if (dirname(dir) === dir) return "unknown";
   }
 }
 
-function oneFile(files: string[], usage: string): string {
-  if (files.length !== 1) throw new UsageError(`expected one environment file\nusage: ${usage}`);
-  return files[0];
+/** A problem of one file, as `validate --json` reports it. */
+interface JsonProblem {
+  readonly file: string;
+  readonly line?: number;
+  readonly column?: number;
+  readonly path: string;
+  readonly message: string;
 }
 
-const COMMANDS: Record<string, Command> = {
-  validate: validateCommand,
+/** The commands by name; `imaging-lb <name> ...` runs `COMMANDS[name].run`. Add a command here. */
+export const COMMANDS: Record<string, Command> = {
+  validate: {
+    summary: "check environment files; report every problem with file:line:col",
+    usage: "imaging-lb validate <env.yaml> [<env.yaml> ...] [--strict] [--json]",
+    help: [
+      "Loads each file (preset applied), checks the schema and the cross-field rules, and prints one line",
+      "per valid file on stdout and every problem of the invalid ones on stderr; exit code 1 when any file",
+      "is invalid.",
+      "",
+      "  --json  one JSON document on stdout instead: {\"valid\": <all valid>, \"files\": [{\"file\", \"valid\",",
+      "          and \"environment\", \"layout\", \"nodes\", \"services\", \"vips\" or \"problems\": [{\"file\",",
+      "          \"line\", \"column\", \"path\", \"message\"}]}]}; the exit code is the same",
+      "  --strict  also flag the starter's placeholders (123456789012, # CHANGE ME), and run the real",
+      "          `haproxy -dW -c` and (HA pair) `keepalived -t` on the rendered files when those tools are",
+      "          installed (a missing tool is reported as skipped)",
+    ].join("\n"),
+    run(args, io) {
+      const { positionals: files, values } = parseCommandArgs(args, { json: { type: "boolean" }, strict: { type: "boolean" } }, { min: 1, name: "environment file" });
+      const results: Array<Record<string, unknown>> = [];
+      let invalid = false;
+      for (const file of files) {
+        try {
+          const env = loadEnvironment(file);
+          const strict = values.strict ? strictChecks(file, env) : { problems: [], notes: [] };
+          if (strict.problems.length > 0) throw new ConfigError(strict.problems);
+          const shape = env.nodes.length === 2 ? "HA pair" : "single load balancer";
+          results.push({ file, valid: true, environment: env.name, layout: env.network.layout, nodes: env.nodes.length, services: env.services.length, vips: env.vips.length });
+          if (!values.json) {
+            io.out(`ok ${file}: ${env.name}, ${env.network.layout}, ${shape}, ${env.services.length} services, ${env.vips.length} VIPs\n`);
+            strict.notes.forEach((n) => io.out(`  ${n}\n`));
+          }
+        } catch (e) {
+          if (!(e instanceof ConfigError)) throw e;
+          invalid = true;
+          const problems: JsonProblem[] = e.problems.map((p) => ({ file: p.file, line: p.line, column: p.column, path: p.path, message: p.message }));
+          results.push({ file, valid: false, problems });
+          if (!values.json) io.err(`${e.message}\n`);
+        }
+      }
+      if (values.json) io.out(`${JSON.stringify({ valid: !invalid, files: results }, null, 2)}\n`);
+      return invalid ? EXIT.invalid : EXIT.ok;
+    },
+  },
   render: {
     summary: "print a rendered artifact: haproxy, keepalived or user-data",
     usage: "imaging-lb render haproxy|keepalived|user-data <env.yaml> [--node <name|primary|secondary>]",
@@ -56,23 +123,28 @@ const COMMANDS: Record<string, Command> = {
       "user-data   a node's cloud-init user data, as text (--node; the first node by default)",
     ].join("\n"),
     run(args, io) {
-      const { positionals: rest, values } = positionals(args, {
-        node: { type: "string" },
-        "takeover-script": { type: "boolean" },
-      });
+      const { positionals: rest, values } = parseCommandArgs(args, { node: { type: "string" }, "takeover-script": { type: "boolean" } });
       const [what, ...files] = rest;
       const kinds = ["haproxy", "keepalived", "user-data"];
-      if (!kinds.includes(what)) throw new UsageError(`expected an artifact: ${kinds.join(", ")}, got ${what ?? "nothing"}\nusage: ${this.usage}`);
-      const env = loadEnvironment(oneFile(files, this.usage));
-      if (what === "haproxy") {
-        io.out(renderHaproxy(env));
-        return EXIT.ok;
+      if (!kinds.includes(what)) {
+        const close = what === undefined ? "" : suggestion(what, kinds, (c) => `'${c}'`);
+        throw new UsageError(`expected an artifact: ${kinds.join(", ")}, got ${what === undefined ? "nothing" : `'${what}'`}${close}`);
       }
+      if (files.length === 0) throw new UsageError("expected one environment file");
+      if (files.length > 1) throw new UsageError(`unexpected argument${files.length > 2 ? "s" : ""} ${files.slice(1).map((f) => `'${f}'`).join(", ")}: it takes one environment file`);
+      const file = files[0];
+      if (values["takeover-script"] && what !== "keepalived") throw new UsageError("--takeover-script goes with render keepalived only");
+      const env = loadEnvironment(file);
       const wanted = values.node ?? (what === "keepalived" ? undefined : env.nodes[0].name);
       const node = env.nodes.find((n) => n.name === wanted || n.role === wanted);
       if (!node) {
         const names = env.nodes.map((n) => `${n.name} (${n.role})`).join(", ");
-        throw new UsageError(`${wanted === undefined ? "missing --node" : `no node '${wanted}'`}: nodes of ${env.name} are ${names}`);
+        const close = wanted === undefined ? "" : suggestion(wanted, env.nodes.map((n) => n.name), (c) => `'${c}'`);
+        throw new UsageError(`${wanted === undefined ? "missing --node" : `--node: no node '${wanted}' in ${env.name}${close}`}; its nodes: ${names}`);
+      }
+      if (what === "haproxy") {
+        io.out(renderHaproxy(env));
+        return EXIT.ok;
       }
       const artifacts = nodeArtifacts(env, node.name);
       if (what === "user-data") {
@@ -85,56 +157,56 @@ const COMMANDS: Record<string, Command> = {
       return EXIT.ok;
     },
   },
+  init: initCommand,
+  diagram: diagramCommand,
   diff: {
     summary: "per node, the diff of every rendered file and whether the change reloads in place or replaces the node",
     usage: "imaging-lb diff <before.yaml> <after.yaml> [--json] | imaging-lb diff --git <revision> <env.yaml> [--json]",
     help: [
       "Verdicts: applied in place (reload), node replaced (its generation was raised), node added, node removed, no change.",
-      "--git <revision>  compare the file as it was at that git revision (e.g. origin/main) with the file on disk",
+      "  --git <revision>  compare the file as it was at that git revision (e.g. origin/main) with the file on disk",
+      "  --json            the same as one JSON document",
       "Exit codes: 0, 1 invalid file, 2 wrong usage, 3 both nodes of an HA pair replaced by one change.",
     ].join("\n"),
     run(args, io) {
-      const { positionals: files, values } = positionals(args, { git: { type: "string" }, json: { type: "boolean" } });
-      let before;
-      let after;
-      if (values.git !== undefined) {
-        const file = oneFile(files, this.usage);
-        before = environmentAtRevision(String(values.git), file);
-        after = loadEnvironment(file);
-      } else {
-        if (files.length !== 2) throw new UsageError(`expected two environment files (before, after) or --git <revision> <file>\nusage: ${this.usage}`);
-        before = loadEnvironment(files[0]);
-        after = loadEnvironment(files[1]);
+      const { positionals: files, values } = parseCommandArgs(args, { git: { type: "string" }, json: { type: "boolean" } }, { min: 1, max: 2, name: "environment file" });
+      if ((values.git === undefined) !== (files.length === 2)) {
+        throw new UsageError(`expected two environment files (before, after), or --git <revision> and one file\nusage: ${this.usage}`);
       }
+      const before = values.git === undefined ? loadEnvironment(files[0]) : environmentAtRevision(String(values.git), files[0]);
+      const after = loadEnvironment(files[files.length - 1]);
       const diff = diffEnvironments(before, after);
       io.out(values.json ? `${JSON.stringify(diff, null, 2)}\n` : formatDiff(diff));
       return diff.replacesWholePair ? 3 : EXIT.ok;
     },
   },
   status: {
-    summary: "desired against applied configuration per node (from the nodes' status in S3); --wait for a rollout",
+    summary: "desired against applied configuration per node (the nodes' status in S3); --wait for a rollout",
     usage: "imaging-lb status <env.yaml> [--wait] [--timeout <seconds>] [--json]",
     help: [
       "Reads each node's status object with your AWS credentials (AWS SDK: environment, profile or SSO).",
-      "--wait     poll every 5 s until every node applied the version this file renders; exit 1 when a node",
-      "           failed, rolled back or holds it, or at the timeout",
-      "--timeout  seconds to wait (default 900)",
+      "  --wait     poll every 5 s until every node applied the version this file renders; exit 1 when a",
+      "             node failed, rolled back or holds it, or at the timeout",
+      "  --timeout  seconds to wait (default 900)",
+      "  --json     the same as one JSON document",
     ].join("\n"),
     async run(args, io) {
-      const { positionals: files, values } = positionals(args, { wait: { type: "boolean" }, timeout: { type: "string" }, json: { type: "boolean" } });
-      const env = loadEnvironment(oneFile(files, this.usage));
+      const { positionals: files, values } = parseCommandArgs(
+        args,
+        { wait: { type: "boolean" }, timeout: { type: "string" }, json: { type: "boolean" } },
+        { min: 1, max: 1, name: "environment file" },
+      );
+      const env = loadEnvironment(files[0]);
       const timeoutSeconds = Number(values.timeout ?? "900");
-      if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) throw new UsageError(`--timeout: expected whole seconds, got ${values.timeout}`);
+      if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) throw new UsageError(`--timeout: expected whole seconds, got ${String(values.timeout)}`);
       const bucket = await configBucketOf(env);
       const read = s3StatusReader(env.region);
       const deadline = Date.now() + timeoutSeconds * 1000;
       for (;;) {
         const status = await environmentStatus(env, bucket, read);
-        const done = !values.wait || status.converged || status.failed || Date.now() >= deadline;
-        if (done) {
+        if (!values.wait || status.converged || status.failed || Date.now() >= deadline) {
           io.out(values.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
-          if (!values.wait) return EXIT.ok;
-          if (status.converged) return EXIT.ok;
+          if (!values.wait || status.converged) return EXIT.ok;
           io.err(status.failed ? "imaging-lb status: the rollout failed on a node (see its error)\n" : `imaging-lb status: not converged within ${timeoutSeconds} s\n`);
           return EXIT.invalid;
         }
@@ -142,16 +214,18 @@ const COMMANDS: Record<string, Command> = {
       }
     },
   },
-  init: initCommand,
-  diagram: diagramCommand,
   expand: {
     summary: "print the environment with the preset applied and defaults filled in",
-    usage: "imaging-lb expand <env.yaml>",
-    help: "Shows every service the preset contributes, with your overrides applied, as YAML.",
+    usage: "imaging-lb expand <env.yaml> [--json]",
+    help: [
+      "Shows every service the preset contributes, with your overrides applied, as YAML.",
+      "",
+      "  --json  the same document as JSON",
+    ].join("\n"),
     run(args, io) {
-      const { positionals: files } = positionals(args);
-      const file = oneFile(files, this.usage);
-      io.out(stringify(expandEnvironment(readEnvironmentFile(file), file), { lineWidth: 0 }));
+      const { positionals: files, values } = parseCommandArgs(args, { json: { type: "boolean" } }, { min: 1, max: 1, name: "environment file" });
+      const expanded = expandEnvironment(readEnvironmentFile(files[0]), files[0]);
+      io.out(values.json ? `${JSON.stringify(expanded, null, 2)}\n` : stringify(expanded, { lineWidth: 0 }));
       return EXIT.ok;
     },
   },
@@ -160,7 +234,7 @@ const COMMANDS: Record<string, Command> = {
     usage: "imaging-lb schema",
     help: "The same schema is published as schema/environment.schema.json for editor completion.",
     run(args, io) {
-      positionals(args);
+      parseCommandArgs(args, {}, { max: 0 });
       io.out(`${JSON.stringify(environmentJsonSchema(), null, 2)}\n`);
       return EXIT.ok;
     },
@@ -171,52 +245,114 @@ function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
   return [
     "usage: imaging-lb <command> [options]",
+    "       imaging-lb --version",
     "",
     "commands:",
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
     "",
     "Run `imaging-lb <command> --help` for a command's usage.",
-    "Exit codes: 0 success, 1 invalid environment file, 2 wrong usage.",
+    "Exit codes: 0 success, 1 invalid environment file (or a file that could not be written), 2 wrong usage.",
     "",
   ].join("\n");
 }
 
-/** Runs the CLI with `argv` (without node and script) and resolves with the exit code. */
-export async function run(argv: string[], io: Io): Promise<number> {
+/** A file-system error (errno code) as one line: what failed, on which file, why. */
+function fileSystemProblem(e: unknown): string | undefined {
+  const error = e as NodeJS.ErrnoException;
+  if (!(e instanceof Error) || typeof error.code !== "string" || typeof error.syscall !== "string") return undefined;
+  const target = error.path ? ` ${error.path}` : "";
+  const what = error.syscall === "mkdir" ? "cannot create the folder" : /^(open|write|rename|copyfile|symlink|unlink)$/.test(error.syscall) ? "cannot write" : `cannot ${error.syscall}`;
+  return `${what}${target}: ${error.message.replace(/^[A-Z]+: /, "").replace(/, \w+ '[^']*'$/, "")} (${error.code})`;
+}
+
+const GLOBAL_OPTIONS = ["--help", "--version"];
+
+/**
+ * Runs the CLI with `argv` (without node and script) and returns the exit code (a promise of it when the
+ * command is asynchronous).
+ */
+export function run(argv: string[], io: Io): number | Promise<number> {
   const [name, ...args] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     (name === undefined ? io.err : io.out)(usage());
     return name === undefined ? EXIT.usage : EXIT.ok;
   }
-  const command = COMMANDS[name];
-  if (!command) {
-    io.err(`imaging-lb: unknown command '${name}'\n\n${usage()}`);
+  if (name === "--version" || name === "-V" || name === "version") {
+    if (args.length > 0) {
+      io.err(`imaging-lb: unexpected argument${args.length === 1 ? "" : "s"} after ${name}: ${args.map((a) => `'${a}'`).join(", ")}\n`);
+      return EXIT.usage;
+    }
+    io.out(`imaging-lb ${packageVersion()}\n`);
+    return EXIT.ok;
+  }
+  if (name.startsWith("-")) {
+    const option = name.split("=")[0];
+    io.err(`imaging-lb: unknown option ${option}${suggestion(option, GLOBAL_OPTIONS)} (a command's options come after the command)\n\n${usage()}`);
     return EXIT.usage;
   }
-  if (args.includes("--help") || args.includes("-h")) {
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!command) {
+    io.err(`imaging-lb: unknown command '${name}'${suggestion(name, Object.keys(COMMANDS), (c) => `'${c}'`)}\n\n${usage()}`);
+    return EXIT.usage;
+  }
+  const optionsEnd = args.indexOf("--");
+  const options = optionsEnd === -1 ? args : args.slice(0, optionsEnd);
+  if (options.includes("--help") || options.includes("-h")) {
     io.out(`usage: ${command.usage}\n\n${command.help}\n`);
     return EXIT.ok;
   }
-  try {
-    return await command.run(args, io);
-  } catch (e) {
+  const failed = (e: unknown): number => {
     if (e instanceof ConfigError) {
       io.err(`${e.message}\n`);
       return EXIT.invalid;
     }
     if (e instanceof UsageError) {
-      io.err(`imaging-lb ${name}: ${e.message}\n`);
+      io.err(`imaging-lb ${name}: ${e.message}\nusage: ${command.usage}\n`);
       return EXIT.usage;
     }
+    const problem = fileSystemProblem(e);
+    if (problem !== undefined) {
+      io.err(`imaging-lb ${name}: ${problem}\n`);
+      return EXIT.invalid;
+    }
     throw e;
+  };
+  try {
+    const result = command.run(args, io);
+    return typeof result === "number" ? result : result.catch(failed);
+  } catch (e) {
+    return failed(e);
   }
 }
 
-if (require.main === module) {
-  void run(process.argv.slice(2), {
-    out: (t) => process.stdout.write(t),
-    err: (t) => process.stderr.write(t),
-  }).then((code) => {
-    process.exitCode = code;
+/**
+ * Writing to stdout can fail after `run` returned (a full disk, a closed pipe): one line on stderr and
+ * exit code 1 instead of Node's stack trace; a reader that closed the pipe (EPIPE, `| head`) ends the
+ * run quietly.
+ */
+export function handleOutputErrors(stream: NodeJS.WriteStream, label: string): void {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code !== "EPIPE") process.stderr.write(`imaging-lb: cannot write to ${label}: ${e.message.replace(/^[A-Z]+: /, "").replace(/, write$/, "")} (${e.code ?? "error"})\n`);
+    process.exitCode = e.code === "EPIPE" ? process.exitCode : 1;
   });
+}
+
+if (require.main === module) {
+  handleOutputErrors(process.stdout, "standard output");
+  const internalError = (e: unknown) => {
+    // A bug, not the user's doing: one line, and the stack only when asked for.
+    process.stderr.write(`imaging-lb: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+    if (process.env.IMAGING_LB_DEBUG === "1" && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    process.exitCode = 1;
+  };
+  try {
+    const result = run(process.argv.slice(2), {
+      out: (t) => process.stdout.write(t),
+      err: (t) => process.stderr.write(t),
+    });
+    if (typeof result === "number") process.exitCode = result;
+    else result.then((code) => (process.exitCode = code), internalError);
+  } catch (e) {
+    internalError(e);
+  }
 }

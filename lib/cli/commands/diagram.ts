@@ -6,8 +6,8 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, extname } from "node:path";
-import { parseArgs } from "node:util";
 import { loadEnvironment } from "../../config/load";
+import { parseCommandArgs } from "../args";
 import { ResolvedEnvironment } from "../../config/model";
 import { renderMermaid, renderMermaidMarkdown, renderSvg } from "../../diagram";
 
@@ -65,7 +65,7 @@ export const diagramCommand = {
     };
     let parsed;
     try {
-      parsed = parseArgs({ args, options: { out: { type: "string" }, format: { type: "string" } }, allowPositionals: true, strict: true });
+      parsed = parseCommandArgs(args, { out: { type: "string" }, format: { type: "string" } });
     } catch (e) {
       return usageError((e as Error).message);
     }

@@ -6,8 +6,8 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname } from "node:path";
-import { parseArgs } from "node:util";
 import { parseEnvironment } from "../../config/load";
+import { parseCommandArgs } from "../args";
 import { renderStarter, schemaPathFor, STARTER_NAME, StarterLayout, StarterPreset } from "../../init";
 
 /** Output streams of a command (same shape as the CLI's). */
@@ -54,19 +54,14 @@ export const initCommand = {
     };
     let parsed;
     try {
-      parsed = parseArgs({
-        args,
-        options: {
-          layout: { type: "string" },
-          pair: { type: "boolean" },
-          preset: { type: "string" },
-          name: { type: "string" },
-          out: { type: "string" },
-          force: { type: "boolean" },
-        },
-        allowPositionals: false,
-        strict: true,
-      });
+      parsed = parseCommandArgs(args, {
+        layout: { type: "string" },
+        pair: { type: "boolean" },
+        preset: { type: "string" },
+        name: { type: "string" },
+        out: { type: "string" },
+        force: { type: "boolean" },
+      }, { max: 0 });
     } catch (e) {
       return usageError((e as Error).message);
     }

@@ -1,5 +1,5 @@
 /**
- * `imaging-lb validate [--strict] <env.yaml> ...`: loads each file (every problem at once, with
+ * The strict checks of `imaging-lb validate --strict` (the command itself is in ../main.ts). Besides loading each file (every problem at once, with
  * file:line:col). `--strict` also:
  * - flags the starter's placeholders (`123456789012`, `# CHANGE ME`) left in the file;
  * - runs the real `haproxy -dW -c` on the rendered haproxy.cfg of every node (warnings are errors), with
@@ -14,10 +14,9 @@ import { spawnSync } from "node:child_process";
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { nodeArtifacts } from "../../artifacts";
-import { ConfigError, ConfigProblem, formatProblem } from "../../config/errors";
-import { loadEnvironment, locateProblems, readEnvironmentFile } from "../../config/load";
+import { ConfigProblem, formatProblem } from "../../config/errors";
+import { locateProblems, readEnvironmentFile } from "../../config/load";
 import { ResolvedEnvironment, STATS_PASSWORD_VAR } from "../../config/model";
 import { renderHaproxy } from "../../haproxy/build";
 
@@ -231,56 +230,3 @@ export function strictChecks(file: string, env: ResolvedEnvironment): StrictResu
   const k = keepalivedStrict(file, env);
   return { problems: [...placeholderProblems(file, text), ...h.problems, ...k.problems], notes: [...h.notes, ...k.notes] };
 }
-
-const USAGE = "imaging-lb validate [--strict] <env.yaml> [<env.yaml> ...]";
-
-export const validateCommand = {
-  summary: "check environment files; report every problem with file:line:col",
-  usage: USAGE,
-  help: [
-    "Loads each file (preset applied), checks the schema and the cross-field rules, and prints one line per valid file.",
-    "",
-    "--strict  also flag the starter's placeholders (123456789012, # CHANGE ME), and run the real",
-    "          `haproxy -dW -c` and (HA pair) `keepalived -t` on the rendered files when those tools are",
-    "          installed (a missing tool is reported as skipped).",
-  ].join("\n"),
-  run(args: string[], io: ValidateIo): number {
-    let parsed;
-    try {
-      parsed = parseArgs({ args, options: { strict: { type: "boolean" } }, allowPositionals: true, strict: true });
-    } catch (e) {
-      io.err(`imaging-lb validate: ${(e as Error).message}\nusage: ${USAGE}\n`);
-      return 2;
-    }
-    const files = parsed.positionals;
-    if (files.length === 0) {
-      io.err(`imaging-lb validate: expected at least one environment file\nusage: ${USAGE}\n`);
-      return 2;
-    }
-    const problems: string[] = [];
-    const lines: string[] = [];
-    for (const file of files) {
-      try {
-        const env = loadEnvironment(file);
-        const shape = env.nodes.length === 2 ? "HA pair" : "single load balancer";
-        const summary = `ok ${file}: ${env.name}, ${env.network.layout}, ${shape}, ${env.services.length} services, ${env.vips.length} VIPs\n`;
-        if (parsed.values.strict) {
-          const strict = strictChecks(file, env);
-          if (strict.problems.length > 0) throw new ConfigError(strict.problems);
-          lines.push(summary, ...strict.notes.map((n) => `  ${n}\n`));
-        } else {
-          lines.push(summary);
-        }
-      } catch (e) {
-        if (!(e instanceof ConfigError)) throw e;
-        problems.push(`${e.message}\n`);
-      }
-    }
-    if (problems.length > 0) {
-      problems.forEach(io.err);
-      return 1;
-    }
-    lines.forEach(io.out);
-    return 0;
-  },
-};

@@ -1,0 +1,49 @@
+/**
+ * imaging-lb as a library: `require("imaging-lb")` / `import { ... } from "imaging-lb"`.
+ *
+ * Three layers, usable separately:
+ * - the environment loader: {@link loadEnvironment} reads, validates and resolves an environment file
+ *   (every problem at once, as a {@link ConfigError});
+ * - the renderers, pure functions of a resolved environment: {@link renderHaproxy},
+ *   {@link nodeArtifacts} (haproxy.cfg, keepalived.conf, takeover script and cloud-init user data of
+ *   one node), {@link renderKeepalivedConfig}, {@link renderUserData}, {@link renderSvg},
+ *   {@link renderMermaid}, {@link renderStarter};
+ * - the CDKTF constructs: {@link ImagingLbStack} (one Terraform stack per environment) and the
+ *   constructs it is made of ({@link ImagingLbNetwork}, {@link LoadBalancerNode},
+ *   {@link LoadBalancerInstanceRole}, {@link ImagingLbGuardrails}, ...).
+ *
+ * `cdktf`, `constructs` and `@cdktf/provider-aws` are peer dependencies: the stack joins the app's own
+ * copies, so it composes with the app's other stacks.
+ *
+ * @example
+ * import { App } from "cdktf";
+ * import { ImagingLbStack, loadEnvironment } from "imaging-lb";
+ *
+ * const app = new App();
+ * const env = loadEnvironment("sites/st-mary.yaml");
+ * new ImagingLbStack(app, env.name, { environment: env });
+ * app.synth();
+ */
+
+// The environment file
+export { loadEnvironment, parseEnvironment, readEnvironmentFile, expandEnvironment, applyPreset } from "./config/load";
+export { ConfigError, formatProblem } from "./config/errors";
+export type { ConfigProblem } from "./config/errors";
+export { environmentJsonSchema } from "./config/schema";
+export * from "./config/model";
+
+// Renderers (pure: no cdktf, no AWS)
+export { nodeArtifacts } from "./artifacts";
+export type { NodeArtifacts } from "./artifacts";
+export { renderHaproxy, buildHaproxyConfig } from "./haproxy/build";
+export type { HaproxyBuildOptions } from "./haproxy/build";
+export { renderKeepalivedConfig, renderNotifyScript } from "./keepalived";
+export type { KeepalivedNodeSpec, NotifyScriptSpec, VipFailover } from "./keepalived";
+export { renderUserData, encodeUserData, decodeUserData, USER_DATA_LIMIT_BYTES } from "./bootstrap";
+export type { BootstrapSpec } from "./bootstrap";
+export { renderSvg, renderMermaid, renderMermaidMarkdown } from "./diagram";
+export { renderStarter } from "./init";
+export type { StarterOptions, StarterLayout, StarterPreset } from "./init";
+
+// CDKTF constructs
+export * from "./constructs";
