@@ -33,7 +33,9 @@ export { environmentJsonSchema } from "./config/schema";
 export * from "./config/model";
 
 // Renderers (pure: no cdktf, no AWS)
-export { nodeArtifacts } from "./artifacts";
+export { nodeArtifacts, machineSpec } from "./artifacts";
+export { nodeBundle, configBucketName, storeKeys, healthGate, BUNDLE_PATHS } from "./bundle/config-bundle";
+export type { ConfigBundle, BundleFile, BundleManifest } from "./bundle/config-bundle";
 export type { NodeArtifacts } from "./artifacts";
 export { renderHaproxy, buildHaproxyConfig } from "./haproxy/build";
 export type { HaproxyBuildOptions } from "./haproxy/build";

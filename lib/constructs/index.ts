@@ -7,3 +7,4 @@ export * from "./load-balancer-node";
 export * from "./network";
 export * from "./security-groups";
 export * from "./security-rules";
+export * from "./config-store";

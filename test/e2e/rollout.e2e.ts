@@ -16,7 +16,6 @@ import {
   buildHl7Message,
   dicomSession,
   listNamespaces,
-  mergePatch,
   parseAck,
   RUN_PREFIX,
   sendHl7,
@@ -27,6 +26,17 @@ import {
 import { startRolloutBed, thirdServer, type RolloutBed } from "./harness/rollout-bed";
 
 const POLL_MS = 2000; // the timer polls every 20 s on a node; the test polls faster to stay short
+
+/** Deep-merges `change` into `patch`, keeping its nulls (deletions of the environment's own keys). */
+function accumulate(patch: Record<string, unknown>, change: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...patch };
+  for (const [key, value] of Object.entries(change)) {
+    const prev = out[key];
+    const objects = [prev, value].every((v) => typeof v === "object" && v !== null && !Array.isArray(v));
+    out[key] = objects ? accumulate(prev as Record<string, unknown>, value as Record<string, unknown>) : value;
+  }
+  return out;
+}
 
 function wrkArgs(url: string, seconds: number): string[] {
   return ["-t1", "-c4", `-d${seconds}s`, "--timeout", "5s", url];
@@ -86,7 +96,7 @@ describe("day-2 changes applied in place by the agent", { timeout: 900_000 }, ()
     try {
       let patch: Record<string, unknown> = {};
       for (const [what, change] of changes) {
-        patch = mergePatch(patch, change) as Record<string, unknown>;
+        patch = accumulate(patch, change);
         const env = bed.environment(patch);
         const uploaded = Date.now();
         const bundles = await bed.publish(env);

@@ -1,6 +1,6 @@
 /**
- * The strict checks of `imaging-lb validate --strict` (the command itself is in ../main.ts). Besides loading each file (every problem at once, with
- * file:line:col). `--strict` also:
+ * The strict checks of `imaging-lb validate --strict` (the command is in ../main.ts). Besides loading each
+ * file, `--strict`:
  * - flags the starter's placeholders (`123456789012`, `# CHANGE ME`) left in the file;
  * - runs the real `haproxy -dW -c` on the rendered haproxy.cfg of every node (warnings are errors), with
  *   throwaway self-signed certificates in place of the PEMs the nodes fetch from Secrets Manager; a
