@@ -20,6 +20,12 @@ packages=(
   curl             # HTTP(S) clients in the e2e tests
   procps           # pgrep/pkill for cleanup
   time             # peak memory in the synth benchmark
+  debootstrap      # the boot tests' Debian disk image (scripts/build-boot-image.sh)
+  qemu-system-x86  # boots that image (test:boot)
+  qemu-utils       # qemu-img: a copy-on-write disk per boot
+  dnsmasq-base     # DHCP by MAC and DNS in the boot tests' simulated VPC
+  xorriso          # the NoCloud seed ISO
+  e2fsprogs        # mkfs.ext4 -d
 )
 
 missing=()
