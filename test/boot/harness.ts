@@ -33,6 +33,35 @@ export function requireBootTools(): void {
   requireTool("ip", "iproute2");
   requireTool("curl", "curl");
   if (process.getuid?.() !== 0) throw new Error("the boot tests need root (network namespaces, taps, debootstrap)");
+  sweepStaleNamespaces();
+}
+
+/**
+ * Removes the namespaces of earlier boot-test runs whose process is gone (a run killed before its cleanup):
+ * their processes (QEMU, dnsmasq, moto, relays, started by that run) are ended by pid, then the namespace.
+ */
+export function sweepStaleNamespaces(): void {
+  const names = sh("ip", ["netns", "list"]).stdout.split("\n").map((l) => l.split(" ")[0]);
+  for (const ns of names) {
+    const m = /^ilbboot-(\d+)-/.exec(ns);
+    if (m === null) continue;
+    let alive = true;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch {
+      alive = false;
+    }
+    if (alive) continue;
+    for (const pid of sh("ip", ["netns", "pids", ns], { allowFail: true }).stdout.split("\n").filter(Boolean)) {
+      try {
+        process.kill(Number(pid), "SIGKILL");
+      } catch {
+        /* already gone */
+      }
+    }
+    sh("ip", ["netns", "del", ns], { allowFail: true });
+    console.error(`boot harness: removed stale namespace ${ns} (its run, pid ${m[1]}, is gone)`);
+  }
 }
 
 export interface CmdResult {
@@ -313,9 +342,11 @@ export class SimulatedVpc {
    * Relays 169.254.169.254:80 in the router namespace to the SIMULATED IMDS on a Unix socket of this
    * process (a small Node relay inside the namespace: the socket file crosses namespaces).
    */
-  startImdsRelay(socketPath: string): void {
+  startImdsRelay(socketPath: string | Record<string, string>): void {
     sh("ip", ["-n", this.router, "addr", "add", "169.254.169.254/32", "dev", "lo"]);
-    const relay = `const net=require("net");net.createServer(c=>{const u=net.connect(${JSON.stringify(socketPath)});c.pipe(u);u.pipe(c);u.on("error",()=>c.destroy());c.on("error",()=>u.destroy());}).listen(80,"169.254.169.254",()=>console.log("relay up"));`;
+    // One IMDS per instance: with a map, the instance is told apart by its source address (its eth0).
+    const paths = typeof socketPath === "string" ? { "*": socketPath } : socketPath;
+    const relay = `const net=require("net");const p=${JSON.stringify(paths)};net.createServer(c=>{const s=p[String(c.remoteAddress).replace(/^::ffff:/,"")]??p["*"];if(!s){c.destroy();return;}const u=net.connect(s);c.pipe(u);u.pipe(c);u.on("error",()=>c.destroy());c.on("error",()=>u.destroy());}).listen(80,"169.254.169.254",()=>console.log("relay up"));`;
     startProcess("ip", ["netns", "exec", this.router, process.execPath, "-e", relay], join(this.dir, "imds-relay.log"));
   }
 }
@@ -324,7 +355,7 @@ export class SimulatedVpc {
 // SIMULATED AWS: moto behind TLS
 
 export interface SimulatedAws {
-  /** Runs a Python snippet with `s3`/`sm` boto3 clients (region, endpoint and CA set) in the router namespace. */
+  /** Runs a Python snippet with `s3`/`sm`/`ec2` boto3 clients (region, endpoint and CA set) in the router namespace. */
   python(code: string): Promise<CmdResult>;
 }
 
@@ -344,7 +375,7 @@ export async function startSimulatedAws(vpc: SimulatedVpc, img: BootImage, addre
   sh("openssl", ["x509", "-req", "-in", csr, "-CA", img.caCert, "-CAkey", img.caKey, "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", crt]);
   const python = requireTool("python3", "python3 (with moto, the image's Python 3.11)");
   startProcess("ip", ["netns", "exec", vpc.router, python, "-m", "moto.server", "-H", address, "-p", "443", "-c", crt, "-k", key], join(dir, "moto.log"));
-  const preamble = `import boto3\nkw=dict(region_name=${JSON.stringify(region)},endpoint_url="https://${address}",verify=${JSON.stringify(img.caCert)},aws_access_key_id="testing",aws_secret_access_key="testing")\nsm=boto3.client("secretsmanager",**kw)\ns3=boto3.client("s3",**kw)\n`;
+  const preamble = `import boto3\nkw=dict(region_name=${JSON.stringify(region)},endpoint_url="https://${address}",verify=${JSON.stringify(img.caCert)},aws_access_key_id="testing",aws_secret_access_key="testing")\nsm=boto3.client("secretsmanager",**kw)\ns3=boto3.client("s3",**kw)\nec2=boto3.client("ec2",**kw)\n`;
   const aws: SimulatedAws = {
     python: (code) => vpc.exec(vpc.router, python, ["-c", preamble + code], 60_000),
   };

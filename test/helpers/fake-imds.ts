@@ -17,6 +17,8 @@ export interface FakeEni {
   readonly localIpv4s: readonly string[];
   /** `subnet-ipv4-cidr-block`. */
   readonly subnetCidr: string;
+  /** `interface-id` (the ENI id, e.g. of a moto ENI). @default not served */
+  readonly interfaceId?: string;
   /**
    * Listed from the start; `false` until {@link FakeImds.attach} (hot-plug).
    * @default true
@@ -117,6 +119,8 @@ export async function startFakeImds(enis: readonly FakeEni[], options: FakeImdsO
         return reply(req, res, 200, eni.subnetCidr);
       case "mac":
         return reply(req, res, 200, eni.mac);
+      case "interface-id":
+        return eni.interfaceId === undefined ? reply(req, res, 404, "") : reply(req, res, 200, eni.interfaceId);
       default:
         return reply(req, res, 404, "");
     }
