@@ -149,8 +149,18 @@ export function bootImage(): BootImage {
 
 type Cleanup = () => void | Promise<void>;
 const cleanups: Cleanup[] = [];
+let signalsHooked = false;
 export function onCleanup(fn: Cleanup): void {
   cleanups.push(fn);
+  if (!signalsHooked) {
+    signalsHooked = true;
+    // A cancelled run (CI timeout, Ctrl-C) still ends its VMs and servers and removes its namespaces.
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      process.once(signal, () => {
+        void cleanupAll().finally(() => process.exit(130));
+      });
+    }
+  }
 }
 /** Runs every registered cleanup, newest first; errors are reported, not thrown. */
 export async function cleanupAll(): Promise<void> {
