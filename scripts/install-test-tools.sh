@@ -23,6 +23,12 @@ packages=(
   procps           # pgrep/pidof in the tests and the keepalived track scripts
   util-linux       # unshare: validate --strict runs keepalived -t in a private network namespace
   time             # peak memory in the synth benchmark
+  debootstrap      # the boot tests' Debian disk image (scripts/build-boot-image.sh)
+  qemu-system-x86  # boots that image (test:boot)
+  qemu-utils       # qemu-img: a copy-on-write disk per boot
+  dnsmasq-base     # DHCP by MAC and DNS in the boot tests' simulated VPC
+  xorriso          # the NoCloud seed ISO
+  e2fsprogs        # mkfs.ext4 -d
 )
 
 missing=()

@@ -72,6 +72,17 @@ esac
 `,
   haproxy: `${RECORD}exec "$REAL_HAPROXY" "$@"\n`,
   dpkg: `${RECORD}if [ "$1" = --print-architecture ]; then echo amd64; fi\n`,
+  // STUB_INSTALLED=1: every package is installed (a pre-baked image); otherwise none is.
+  "dpkg-query": `${RECORD}if [ "\${STUB_INSTALLED:-0}" = 1 ]; then printf 'install ok installed'; else exit 1; fi\n`,
+  // STUB_APT_FAILURES=N: the first N apt-get calls fail as during a mirror outage (SIMULATED).
+  "apt-get": `${RECORD}left="$(cat "$STUB_STATE/apt-failures" 2>/dev/null || echo "\${STUB_APT_FAILURES:-0}")"
+if [ "$left" -gt 0 ]; then
+  echo $((left - 1)) >"$STUB_STATE/apt-failures"
+  echo "E: Failed to fetch http://deb.debian.org/debian/dists/trixie/InRelease (SIMULATED outage)" >&2
+  exit 100
+fi
+echo 0 >"$STUB_STATE/apt-failures"
+`,
 };
 
 interface Sandbox {
@@ -319,6 +330,94 @@ describe("bootstrap sandbox (real bash, stubbed host commands, SIMULATED IMDSv2)
     });
     assert.equal(rerun, 0);
     assert.match(readFileSync(join(root, "etc/netplan/60-imaging-lb.yaml"), "utf8"), new RegExp(`macaddress: "${MAC1}"\\n      set-name: eth1`));
+  });
+
+  const oneArmSpec = (overrides: Partial<BootstrapSpec> = {}): BootstrapSpec =>
+    twoArmSpec({
+      haproxy: { source: "distribution" },
+      interfaces: [{ name: "eth0", role: "internal", deviceIndex: 0, subnetCidr: "10.0.1.0/24" }],
+      tproxy: false,
+      cloudWatchLogGroup: undefined,
+      extraServices: [],
+      ...overrides,
+    });
+
+  /** Runs the network script alone (the IMDS reads) and returns its exit code and output. */
+  const runNetwork = (sb: Sandbox, imdsUrl: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stderr: string }> =>
+    new Promise((resolve) => {
+      const child = spawn(requireTool("bash", "bash"), [join(sb.root, "usr/local/sbin/imaging-lb-network")], {
+        env: { ...sb.env, IMAGING_LB_IMDS_URL: imdsUrl, ...extraEnv },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stderr = "";
+      child.stdout.on("data", (d: Buffer) => (stderr += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      child.on("close", (code) => resolve({ code, stderr }));
+    });
+
+  /** A 127.0.0.1 port nothing listens on (connections are refused). */
+  const freePort = async (): Promise<number> => {
+    const probe = await startFakeImds([]);
+    const port = Number(new URL(probe.url).port);
+    await probe.close();
+    return port;
+  };
+
+  it("Debian 13 on a pre-baked image: no apt-get at all (no mirror needed); otherwise apt installs awscli (no snap) and retries a failed apt-get", async () => {
+    const baked = join(work.path, "debian-baked");
+    const spec = oneArmSpec({ os: "debian-13" });
+    const sbBaked = makeSandbox(baked, renderUserData(spec), pem);
+    const server = await imds([ENI0]);
+    const fast = await runBootstrap(sbBaked, server.url, { STUB_INSTALLED: "1" });
+    assert.equal(fast.code, 0, fast.stderr);
+    assert.match(fast.stderr, /packages already installed: haproxy socat awscli|packages already installed: haproxy awscli/);
+    assert.ok(!fast.commands.some((c) => c.startsWith("apt-get") || c.startsWith("snap") || c.startsWith("add-apt-repository")), fast.commands.join("\n"));
+
+    const fresh = join(work.path, "debian-fresh");
+    const sbFresh = makeSandbox(fresh, renderUserData(oneArmSpec({ os: "debian-13" })), pem);
+    const slow = await runBootstrap(sbFresh, server.url, { STUB_APT_FAILURES: "1", IMAGING_LB_RETRY_DELAY: "0" });
+    assert.equal(slow.code, 0, slow.stderr);
+    assert.match(slow.stderr, /apt-get update failed \(exit status 100\), try 1 of 6: retrying/);
+    assert.equal(slow.commands.filter((c) => c.startsWith("apt-get update")).length, 2, "apt-get update retried once");
+    assert.ok(slow.commands.some((c) => /^apt-get install .* haproxy awscli$/.test(c)), slow.commands.join("\n"));
+    assert.ok(!slow.commands.some((c) => c.startsWith("snap")), "Debian's AWS CLI is a package, not a snap");
+  });
+
+  it("IMDS resetting the first connections: every read is retried, the script succeeds with the right ENI", async () => {
+    const dir = join(work.path, "imds-resets");
+    const sb = makeSandbox(dir, renderUserData(oneArmSpec()), pem);
+    const server = await startFakeImds([ENI0], { resetFirstConnections: 3 });
+    servers.push(server);
+    const run = await runNetwork(sb, server.url, { IMAGING_LB_RETRY_DELAY: "0" });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /IMDSv2 token request to http:\/\/127\.0\.0\.1:\d+ failed \(exit status 56\), try 1 of 6/);
+    assert.match(readFileSync(join(sb.root, "etc/netplan/60-imaging-lb.yaml"), "utf8"), new RegExp(`macaddress: "${MAC0}"`));
+    assert.equal(server.unauthorized(), 0, "no read went out without a token");
+  });
+
+  it("IMDS refusing connections for 9 s, then answering: bounded back-off outlasts it (curl's --retry gives up after 7 s)", async () => {
+    const dir = join(work.path, "imds-refused");
+    const sb = makeSandbox(dir, renderUserData(oneArmSpec()), pem);
+    const port = await freePort();
+    const later = new Promise<FakeImds>((resolve) => {
+      setTimeout(() => void startFakeImds([ENI0], { port }).then((s) => (servers.push(s), resolve(s))), 9000);
+    });
+    const run = await runNetwork(sb, `http://127.0.0.1:${port}`);
+    await later;
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /failed \(exit status 7\), try 1 of 6: retrying in 2s/);
+    assert.match(readFileSync(join(sb.root, "etc/netplan/60-imaging-lb.yaml"), "utf8"), new RegExp(`macaddress: "${MAC0}"`));
+  });
+
+  it("IMDS never answering: the script fails with IMDS's real error, not 'no ENI with device-number 0'", async () => {
+    const dir = join(work.path, "imds-down");
+    const sb = makeSandbox(dir, renderUserData(oneArmSpec()), pem);
+    const run = await runNetwork(sb, `http://127.0.0.1:${await freePort()}`, { IMAGING_LB_RETRIES: "2", IMAGING_LB_RETRY_DELAY: "0" });
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, /curl: \(7\) Failed to connect/);
+    assert.match(run.stderr, /IMDSv2 token request to http:\/\/127\.0\.0\.1:\d+ failed 2 times \(exit status 7\): giving up/);
+    assert.match(run.stderr, /ERROR: cannot list the ENIs from IMDS/);
+    assert.doesNotMatch(run.stderr, /no ENI with device-number 0/);
   });
 
   it("two-arm AL2023: systemd .link/.network files by MAC, live renames once, dnf packages", async () => {

@@ -310,7 +310,10 @@ describe("bootstrap user data", () => {
       "          priority: 1012",
     ].join("\n")), network);
     assert.match(network, /- to: 0\.0\.0\.0\/0\n {10}via: 10\.20\.1\.1\n {10}on-link: true\n {10}table: 1000/);
-    assert.match(network, /until mac1="\$\(mac_of 1\)"; do/, "waits (bounded) for the hot-plugged eth1");
+    // Waits (bounded) for the hot-plugged eth1; mac_of runs as a plain assignment, so an IMDS failure stops
+    // the script (set -e) instead of reading as "not attached yet".
+    assert.match(network, /while true; do\n  mac1="\$\(mac_of 1\)"\n  if \[ -n "\$mac1" \]; then break; fi\n/);
+    assert.doesNotMatch(network, /\$\(mac_of [01]\)"? *\|\|/, "mac_of is never called after || (set -e would be off inside it)");
     const bootstrap = fileAt(renderUserData(spec()), "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
     assert.ok(bootstrap.includes(
       'ACTION=="add", SUBSYSTEM=="net", DEVPATH!="/devices/virtual/*", RUN+="/usr/bin/systemctl --no-block start imaging-lb-network.service"',
@@ -347,28 +350,37 @@ describe("bootstrap user data", () => {
     }
   });
 
-  it("sets ip_nonlocal_bind only with nonlocalBind, and somaxconn always", () => {
+  it("sets ip_nonlocal_bind with nonlocalBind or VIPs on eth1 (attached late), somaxconn always, a port range of different parity", () => {
     assert.match(renderUserData(spec({ nonlocalBind: true })), /^ {6}net\.ipv4\.ip_nonlocal_bind = 1$/m);
     const without = renderUserData(spec({ nonlocalBind: false }));
     assert.ok(!without.includes("ip_nonlocal_bind"));
+    // A single two-arm node: its VIPs are static addresses of eth1, which may arrive after HAProxy started.
+    const lateVips = renderUserData(spec({ nonlocalBind: false, interfaces: [ETH0, { ...ETH1, addresses: ["10.20.2.100"] }] }));
+    assert.match(lateVips, /^ {6}net\.ipv4\.ip_nonlocal_bind = 1$/m);
+    const range = /^ {6}net\.ipv4\.ip_local_port_range = (\d+) (\d+)$/m.exec(without);
+    assert.ok(range !== null && Number(range[1]) % 2 !== Number(range[2]) % 2, "start and end of different parity (else the kernel warns)");
     assert.match(without, /^ {6}net\.core\.somaxconn = 8192$/m);
   });
 
   it("installs HAProxy from the vbernat PPA pinned to the series, or from the distribution", () => {
     const ppa = fileAt(renderUserData(spec({ haproxy: { source: "ppa", version: "3.2" } })), "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
-    assert.ok(ppa.includes("  add-apt-repository -y ppa:vbernat/haproxy-3.2\n"));
+    assert.ok(ppa.includes('    retry "add-apt-repository" add-apt-repository -y ppa:vbernat/haproxy-3.2\n'));
     assert.ok(ppa.includes("Package: haproxy\nPin: version 3.2.*\nPin-Priority: 1001\n"));
     assert.ok(fileAt(renderUserData(spec({ haproxy: { source: "ppa" } })), "/usr/local/sbin/imaging-lb-bootstrap")?.includes("ppa:vbernat/haproxy-3.0"));
 
     const distro = fileAt(renderUserData(spec()), "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
     assert.ok(!distro.includes("add-apt-repository") && !distro.includes("Pin:"));
-    assert.ok(distro.includes("apt-get install -y -q -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold haproxy\n"));
-    assert.ok(distro.includes("  snap install aws-cli --classic\n"), "Ubuntu 24.04 has no awscli apt package");
+    assert.ok(distro.includes('retry "apt-get install" apt-get install -y -q -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold haproxy\n'));
+    assert.ok(distro.includes('    retry "snap install aws-cli" snap install aws-cli --classic\n'), "Ubuntu 24.04 has no awscli apt package");
+    const debian = fileAt(renderUserData(spec({ os: "debian-13" })), "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
+    assert.ok(debian.includes("--force-confold haproxy awscli\n"), "Debian's AWS CLI comes from apt");
+    assert.ok(!debian.includes("snap"), "no snap on Debian");
+    assert.throws(() => renderUserData(spec({ os: "debian-13", haproxy: { source: "ppa" } })), /"ppa" is Ubuntu only, got os "debian-13"/);
     const pinned = fileAt(renderUserData(spec({ haproxy: { source: "distribution", version: "2.8" } })), "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
     assert.ok(pinned.includes("Pin: version 2.8.*") && !pinned.includes("add-apt-repository"));
 
     const al = fileAt(renderUserData(spec({ os: "al2023", haproxy: { source: "distribution", version: "3.0" } })), "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
-    assert.ok(al.includes("  dnf install -y 'haproxy-3.0.*' awscli-2\n"));
+    assert.ok(al.includes("  retry \"dnf install\" dnf install -y 'haproxy-3.0.*' awscli-2\n"));
     assert.ok(!al.includes("apt-get") && !al.includes("snap"));
   });
 

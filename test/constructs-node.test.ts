@@ -132,11 +132,16 @@ describe("load balancer node", () => {
     }
   });
 
-  it("AMI: Ubuntu 24.04 parameter by default, AL2023 for os al2023, amiSsmParameter wins", () => {
+  it("AMI: Ubuntu 24.04 parameter by default, AL2023 for os al2023, Debian's own for debian-13, amiSsmParameter wins", () => {
     const names = (json: Json) => (Object.values(json.data.aws_ssm_parameter) as Json[]).map((p) => p.name);
     assert.deepEqual(names(twoArm), ["/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"]);
     const al = synth({ ...TWO_ARM, loadBalancer: { ...TWO_ARM.loadBalancer, os: "al2023" } });
     assert.deepEqual(names(al), ["/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"]);
+    const debian = synth({ ...TWO_ARM, loadBalancer: { ...TWO_ARM.loadBalancer, os: "debian-13" } });
+    assert.deepEqual(names(debian), ["/aws/service/debian/release/13/latest/amd64"]);
+    const bootstrap = decodeUserData((Object.values(debian.resource.aws_instance) as Json[])[0].user_data_base64);
+    assert.match(bootstrap, /Pin: version 3\.0\.\*/, "Debian 13 ships HAProxy 3.0: the default pin follows it");
+    assert.match(bootstrap, /--force-confold haproxy socat awscli\n/, "Debian's AWS CLI from apt");
     const own = synth({ ...TWO_ARM, loadBalancer: { ...TWO_ARM.loadBalancer, amiSsmParameter: "/golden/lb" } });
     assert.deepEqual(names(own), ["/golden/lb"]);
   });

@@ -109,7 +109,7 @@ network:
 loadBalancer:
   # EC2 instance type of each node.
   instanceType: c6i.large
-  # Operating system: ubuntu-24.04 (HAProxy 2.8 LTS) or al2023.
+  # Operating system: ubuntu-24.04 (HAProxy 2.8 LTS), debian-13 (HAProxy 3.0 LTS) or al2023.
   os: ubuntu-24.04
   # Encrypted gp3 root volume, GiB.
   rootVolumeGiB: 20

@@ -4,7 +4,12 @@
  */
 
 /** Operating systems the bootstrap supports. */
-export type BootstrapOs = "ubuntu-24.04" | "al2023";
+export type BootstrapOs = "ubuntu-24.04" | "debian-13" | "al2023";
+
+/** Whether the OS installs with apt (Ubuntu, Debian). */
+export function isAptOs(os: BootstrapOs): boolean {
+  return os === "ubuntu-24.04" || os === "debian-13";
+}
 
 /** Where HAProxy comes from. */
 export interface HaproxySource {
@@ -194,7 +199,7 @@ export function resolveBootstrapSpec(spec: BootstrapSpec): ResolvedBootstrap {
   if (!REGION.test(spec.region)) bad("region", spec.region, "an AWS region such as eu-central-1");
 
   const os: BootstrapOs = spec.os ?? "ubuntu-24.04";
-  if (os !== "ubuntu-24.04" && os !== "al2023") bad("os", os, `"ubuntu-24.04" or "al2023"`);
+  if (os !== "ubuntu-24.04" && os !== "debian-13" && os !== "al2023") bad("os", os, `"ubuntu-24.04", "debian-13" or "al2023"`);
 
   const haproxySource = spec.haproxy?.source ?? "distribution";
   let haproxyVersion = spec.haproxy?.version;
@@ -203,7 +208,7 @@ export function resolveBootstrapSpec(spec: BootstrapSpec): ResolvedBootstrap {
   }
   if (haproxySource === "ppa") {
     haproxyVersion ??= DEFAULT_PPA_HAPROXY_VERSION;
-    if (os === "al2023") problems.push(`haproxy.source: "ppa" is Ubuntu only, got os "al2023"; use source "distribution"`);
+    if (os !== "ubuntu-24.04") problems.push(`haproxy.source: "ppa" is Ubuntu only, got os "${os}"; use source "distribution"`);
   }
   if (haproxyVersion !== undefined) {
     const m = LTS_SERIES.exec(haproxyVersion);

@@ -8,7 +8,7 @@
  * aws, dpkg) is a plain PATH lookup, so recording stubs earlier on PATH replace them. `haproxy -c` is
  * meant to stay real.
  */
-import type { ResolvedBootstrap, ResolvedInterface } from "./bootstrap-spec";
+import { isAptOs, type ResolvedBootstrap, type ResolvedInterface } from "./bootstrap-spec";
 
 /** Where the bootstrap puts things on the load balancer. */
 export const BOOTSTRAP_PATHS = {
@@ -96,12 +96,38 @@ haproxy_check() {
   )
 }
 
-# imds PATH: one IMDSv2 meta-data read (session token first).
+# retry WHAT COMMAND...: runs COMMAND until it succeeds, at most $IMAGING_LB_RETRIES times (default 6),
+# waiting 2, 4, 8, 16, 30 s between tries (IMAGING_LB_RETRY_DELAY: the first wait; tests shorten it). Every
+# failure is logged with its exit status (the command's own error is on stderr above it); after the last
+# one retry returns that status. For the network steps: IMDS, apt, snap, Secrets Manager, S3 downloads.
+retry() {
+  local what="$1" try=1 max="\${IMAGING_LB_RETRIES:-6}" delay="\${IMAGING_LB_RETRY_DELAY:-2}" status
+  shift
+  while true; do
+    status=0
+    "$@" || status=$?
+    if [ "$status" = 0 ]; then return 0; fi
+    if [ "$try" -ge "$max" ]; then
+      log "$what failed $try times (exit status $status): giving up"
+      return "$status"
+    fi
+    log "$what failed (exit status $status), try $try of $max: retrying in \${delay}s"
+    sleep "$delay"
+    try=$((try + 1))
+    delay=$((delay * 2))
+    if [ "$delay" -gt 30 ]; then delay=30; fi
+  done
+}
+
+# imds PATH: one IMDSv2 meta-data read (session token first), each request retried with back-off (curl's
+# own --retry skips refused or unreachable connections). Fails, after logging the real error, when IMDS
+# does not answer; callers must not run it where set -e is off (after || or in a condition) without
+# checking its status.
 imds() {
   local token
-  token="$(curl -fsS --max-time 5 --retry 3 --retry-connrefused -X PUT \
-    -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "$IMDS/latest/api/token")"
-  curl -fsS --max-time 5 --retry 3 -H "X-aws-ec2-metadata-token: $token" "$IMDS/latest/meta-data/$1"
+  token="$(retry "IMDSv2 token request to $IMDS" curl -fsS --max-time 5 -X PUT \
+    -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "$IMDS/latest/api/token")" || return
+  retry "IMDS read of $1" curl -fsS --max-time 5 -H "X-aws-ec2-metadata-token: $token" "$IMDS/latest/meta-data/$1"
 }
 `;
 }
@@ -181,7 +207,9 @@ POLL_SECONDS="\${IMAGING_LB_ENI_POLL_SECONDS:-5}"
 mac1=""
 ip1=""
 deadline=$((SECONDS + WAIT_SECONDS))
-until mac1="$(mac_of 1)"; do
+while true; do
+  mac1="$(mac_of 1)"
+  if [ -n "$mac1" ]; then break; fi
   if [ "$SECONDS" -ge "$deadline" ]; then
     log "no ENI with device-number 1 after \${WAIT_SECONDS}s: eth1 will be configured when it is attached"
     mac1=""
@@ -196,7 +224,8 @@ fi
 `;
 
   let apply: string;
-  if (r.os === "ubuntu-24.04") {
+  if (isAptOs(r.os)) {
+    // Ubuntu 24.04 and Debian 13 images both configure their network with netplan (systemd-networkd).
     const stanza = (eni: ResolvedInterface, mac: string, address: string): string =>
       `  ${fill(mac, address)} <<'EOF'\n${netplanStanza(eni, twoArm)}EOF\n`;
     apply = join(
@@ -276,28 +305,31 @@ ${SOURCE_LIBRARY}mkdir -p "$ROOT/run/lock"
 exec 9>"$ROOT/run/lock/imaging-lb-network.lock"
 flock 9
 
-# mac_of N: the MAC of the ENI whose IMDS device-number is N; fails when none is attached.
+# mac_of N: prints the MAC of the ENI whose IMDS device-number is N, nothing when none is attached. An IMDS
+# failure is an error (with IMDS's own message), never "not attached": call it as a plain assignment.
 mac_of() {
-  local mac
-  for mac in $(imds network/interfaces/macs/ | tr -d /); do
-    if [ "$(imds "network/interfaces/macs/$mac/device-number")" = "$1" ]; then
+  local macs mac number
+  macs="$(imds network/interfaces/macs/)" || die "cannot list the ENIs from IMDS (see above)"
+  for mac in $(tr -d / <<<"$macs"); do
+    number="$(imds "network/interfaces/macs/$mac/device-number")" || die "cannot read the device-number of ENI $mac from IMDS (see above)"
+    if [ "$number" = "$1" ]; then
       echo "$mac"
       return 0
     fi
   done
-  return 1
 }
 
 # address_of MAC SUBNET: the ENI's primary private IPv4, after checking IMDS puts the ENI in SUBNET.
 address_of() {
   local subnet ips
-  subnet="$(imds "network/interfaces/macs/$1/subnet-ipv4-cidr-block")"
+  subnet="$(imds "network/interfaces/macs/$1/subnet-ipv4-cidr-block")" || die "cannot read the subnet of ENI $1 from IMDS (see above)"
   [ "$subnet" = "$2" ] || die "ENI $1 is in subnet $subnet, the spec says $2: check the ENI's device index"
-  ips="$(imds "network/interfaces/macs/$1/local-ipv4s")"
+  ips="$(imds "network/interfaces/macs/$1/local-ipv4s")" || die "cannot read the addresses of ENI $1 from IMDS (see above)"
   echo "\${ips%%[[:space:]]*}"
 }
 
-mac0="$(mac_of 0)" || die "IMDS lists no ENI with device-number 0"
+mac0="$(mac_of 0)"
+[ -n "$mac0" ] || die "IMDS lists no ENI with device-number 0"
 ip0="$(address_of "$mac0" ${shellQuote(eth0.subnetCidr)})"
 `,
     wait,
@@ -336,10 +368,13 @@ function installPackages(r: ResolvedBootstrap): string {
     return sh`
 install_packages() {
   log "installing ${packages.join(" ")}"
-  dnf install -y ${packages.map(shellQuote).join(" ")}
+  retry "dnf install" dnf install -y ${packages.map(shellQuote).join(" ")}
 }
 `;
   }
+  // Debian ships the AWS CLI as a package; Ubuntu 24.04 has none (snap).
+  const snapAwsCli = r.needsAwsCli && r.os === "ubuntu-24.04";
+  if (r.needsAwsCli && !snapAwsCli) packages.push("awscli");
   const pin = r.haproxyVersion === undefined ? "" : sh`  put 0644 "$ROOT/etc/apt/preferences.d/imaging-lb-haproxy.pref" <<'EOF'
 # imaging-lb: HAProxy stays on the ${r.haproxyVersion} LTS series (patch updates only).
 Package: haproxy
@@ -349,15 +384,33 @@ EOF
 `;
   return join(
     sh`
+# installed PACKAGE...: whether dpkg has every PACKAGE installed.
+installed() {
+  local p
+  for p in "$@"; do
+    [ "$(dpkg-query -W -f='\${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || return 1
+  done
+}
+
 install_packages() {
-  log "installing ${packages.join(" ")}${r.haproxySource === "ppa" ? ` (ppa:vbernat/haproxy-${r.haproxyVersion})` : ""}"
 `,
     pin,
-    r.haproxySource === "ppa" && `  add-apt-repository -y ppa:vbernat/haproxy-${r.haproxyVersion}\n`,
-    sh`  apt-get update -q
-  apt-get install -y -q -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold ${packages.join(" ")}
+    sh`  # A pre-baked image (or a re-run) has them all: no package index download, no mirror needed.
+  if installed ${packages.join(" ")}; then
+    log "packages already installed: ${packages.join(" ")}"
+  else
+    log "installing ${packages.join(" ")}${r.haproxySource === "ppa" ? ` (ppa:vbernat/haproxy-${r.haproxyVersion})` : ""}"
 `,
-    r.needsAwsCli && "  # Ubuntu 24.04 has no awscli package.\n  snap install aws-cli --classic\n",
+    r.haproxySource === "ppa" && `    retry "add-apt-repository" add-apt-repository -y ppa:vbernat/haproxy-${r.haproxyVersion}\n`,
+    sh`    retry "apt-get update" apt-get update -q
+    retry "apt-get install" apt-get install -y -q -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold ${packages.join(" ")}
+  fi
+`,
+    snapAwsCli && sh`  # Ubuntu 24.04 has no awscli package.
+  if ! command -v aws >/dev/null; then
+    retry "snap install aws-cli" snap install aws-cli --classic
+  fi
+`,
     "}\n",
   );
 }
@@ -401,9 +454,15 @@ function configureSysctl(r: ResolvedBootstrap): string {
   const lines = [
     "# imaging-lb: kernel settings for an HAProxy Layer 7 load balancer (values inferred, see the docs).",
     "net.core.somaxconn = 8192",
-    "net.ipv4.ip_local_port_range = 1024 65000",
+    "net.ipv4.ip_local_port_range = 1024 65535",
   ];
-  if (r.nonlocalBind) lines.push("# Floating VIPs: bind addresses this node does not hold (yet).", "net.ipv4.ip_nonlocal_bind = 1");
+  // ^ start and end of different parity: the kernel warns "prefer different parity" otherwise.
+  // A single two-arm node holds its VIPs as static addresses of eth1, which EC2 may attach after HAProxy
+  // started: HAProxy must be able to bind them before they exist.
+  const lateVips = r.interfaces.some((i) => i.deviceIndex === 1 && i.addresses.length > 0);
+  if (r.nonlocalBind || lateVips) {
+    lines.push("# VIPs: bind addresses this node does not hold (yet): floating VIPs, or eth1 attached after boot.", "net.ipv4.ip_nonlocal_bind = 1");
+  }
   if (r.tproxy) lines.push("# TProxy: forward and route packets for client addresses.", "net.ipv4.ip_forward = 1");
   if (r.tproxy || r.layout === "two-arm") {
     lines.push("# Asymmetric paths (two-arm / TProxy): loose reverse-path filtering.", "net.ipv4.conf.all.rp_filter = 2", "net.ipv4.conf.default.rp_filter = 2");
@@ -615,7 +674,7 @@ function environment(r: ResolvedBootstrap): string {
     r.cloudWatchLogGroup !== undefined && "/opt/aws/amazon-cloudwatch-agent/bin",
   ].filter((p): p is string => typeof p === "string");
   return join(
-    r.os === "ubuntu-24.04" && "export DEBIAN_FRONTEND=noninteractive\n",
+    isAptOs(r.os) && "export DEBIAN_FRONTEND=noninteractive\n",
     extraPath.length > 0 && `PATH="$PATH:${extraPath.join(":")}"\n`,
   );
 }

@@ -151,7 +151,7 @@ export interface ResolvedEnvironment {
   readonly network: Network;
   readonly loadBalancer: {
     readonly instanceType: string;
-    readonly os: "ubuntu-24.04" | "al2023";
+    readonly os: "ubuntu-24.04" | "debian-13" | "al2023";
     readonly amiSsmParameter?: string;
     /** The package source and the LTS series it is pinned to. */
     readonly haproxy: { readonly source: "distribution" | "ppa"; readonly version: string };

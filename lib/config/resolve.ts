@@ -64,7 +64,8 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
       amiSsmParameter: env.loadBalancer.amiSsmParameter,
       haproxy: {
         source: env.loadBalancer.haproxy.source,
-        version: env.loadBalancer.haproxy.version ?? (env.loadBalancer.haproxy.source === "ppa" ? "3.0" : "2.8"),
+        // The distribution's LTS series: 2.8 on Ubuntu 24.04 and AL2023, 3.0 on Debian 13.
+        version: env.loadBalancer.haproxy.version ?? (env.loadBalancer.haproxy.source === "ppa" || env.loadBalancer.os === "debian-13" ? "3.0" : "2.8"),
       },
       rootVolumeGiB: env.loadBalancer.rootVolumeGiB,
       hardStopAfter: env.loadBalancer.hardStopAfter,

@@ -126,7 +126,7 @@ export const haSchema = z.strictObject({
 
 export const loadBalancerSchema = z.strictObject({
   instanceType: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { error: "expected an EC2 instance type such as c6i.large" }).default("c6i.large").describe("EC2 instance type. @default c6i.large"),
-  os: z.enum(["ubuntu-24.04", "al2023"]).default("ubuntu-24.04").describe("Operating system (AMI from the public SSM parameter). @default ubuntu-24.04"),
+  os: z.enum(["ubuntu-24.04", "debian-13", "al2023"]).default("ubuntu-24.04").describe("Operating system (AMI from the public SSM parameter; debian-13: Debian's official AMI, HAProxy 3.0 LTS). @default ubuntu-24.04"),
   amiSsmParameter: z.string().startsWith("/", { error: "expected an SSM parameter name starting with /" }).optional().describe("Override the SSM parameter the AMI id is read from."),
   haproxy: z
     .strictObject({
@@ -135,7 +135,7 @@ export const loadBalancerSchema = z.strictObject({
         .string()
         .regex(/^\d+\.\d*[02468]$/, { error: "expected an HAProxy LTS branch (even minor) such as 2.8 or 3.0" })
         .optional()
-        .describe("LTS branch the package is pinned to. @default 2.8 from the distribution (Ubuntu 24.04 and AL2023 ship it), 3.0 from the PPA"),
+        .describe("LTS branch the package is pinned to. @default 2.8 from the distribution (Ubuntu 24.04 and AL2023 ship it; 3.0 on debian-13), 3.0 from the PPA"),
     })
     .default({ source: "distribution" }),
   rootVolumeGiB: z.int().min(8).max(1024).default(20).describe("Encrypted gp3 root volume size. @default 20"),

@@ -17,6 +17,8 @@ import { LoadBalancerSecurityGroups } from "./security-groups";
 /** Public SSM parameters of the supported operating systems' current AMIs. */
 export const AMI_SSM_PARAMETERS = {
   "ubuntu-24.04": "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id",
+  // Debian's official AMIs (published by the Debian cloud team, account 136693071363).
+  "debian-13": "/aws/service/debian/release/13/latest/amd64",
   al2023: "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
 } as const;
 

@@ -17,6 +17,8 @@ export interface FakeEni {
   readonly localIpv4s: readonly string[];
   /** `subnet-ipv4-cidr-block`. */
   readonly subnetCidr: string;
+  /** `interface-id` (the ENI id, e.g. of a moto ENI). @default not served */
+  readonly interfaceId?: string;
   /**
    * Listed from the start; `false` until {@link FakeImds.attach} (hot-plug).
    * @default true
@@ -30,9 +32,24 @@ export interface FakeEni {
   readonly attachAfterListings?: number;
 }
 
+/** Options of {@link startFakeImds}. */
+export interface FakeImdsOptions {
+  /** Listen on this Unix socket instead of 127.0.0.1 (the boot tests relay 169.254.169.254:80 to it). */
+  readonly socketPath?: string;
+  /**
+   * Serve SIMULATED instance-role credentials under `iam/security-credentials/` (for the AWS CLI against
+   * moto, which accepts any key).
+   */
+  readonly roleName?: string;
+  /** Listen on this 127.0.0.1 port (e.g. one that refused connections until now). @default a random port */
+  readonly port?: number;
+  /** SIMULATED fault: the first N connections are reset (TCP RST) before any answer. @default 0 */
+  readonly resetFirstConnections?: number;
+}
+
 /** A running SIMULATED IMDSv2. */
 export interface FakeImds {
-  /** Base URL for `IMAGING_LB_IMDS_URL`, e.g. `http://127.0.0.1:41234`. */
+  /** Base URL for `IMAGING_LB_IMDS_URL`, e.g. `http://127.0.0.1:41234` (`unix:<path>` with `socketPath`). */
   readonly url: string;
   /** Every request, in order. */
   readonly requests: ReadonlyArray<{ readonly method: string; readonly path: string; readonly status: number }>;
@@ -44,7 +61,7 @@ export interface FakeImds {
 }
 
 /** Starts a SIMULATED IMDSv2 on 127.0.0.1 with a random port. */
-export async function startFakeImds(enis: readonly FakeEni[]): Promise<FakeImds> {
+export async function startFakeImds(enis: readonly FakeEni[], options: FakeImdsOptions = {}): Promise<FakeImds> {
   const attached = new Set(enis.filter((e) => e.attached !== false).map((e) => e.mac));
   const tokens = new Set<string>();
   let listings = 0;
@@ -73,6 +90,16 @@ export async function startFakeImds(enis: readonly FakeEni[]): Promise<FakeImds>
     if (path === "/latest/meta-data/identity-credentials/ec2/info") {
       return reply(req, res, 200, JSON.stringify({ Code: "Success", LastUpdated: "2026-11-28T00:00:00Z", AccountId: "123456789012" }, null, 2));
     }
+    const roleName = options.roleName;
+    if (roleName !== undefined && path === "/latest/meta-data/iam/security-credentials/") return reply(req, res, 200, roleName);
+    if (roleName !== undefined && path === `/latest/meta-data/iam/security-credentials/${roleName}`) {
+      const now = new Date();
+      return reply(req, res, 200, JSON.stringify({
+        Code: "Success", Type: "AWS-HMAC", LastUpdated: now.toISOString(),
+        AccessKeyId: "ASIASIMULATEDTEST", SecretAccessKey: "simulated-secret-key", Token: "simulated-session-token",
+        Expiration: new Date(now.getTime() + 6 * 3600_000).toISOString(),
+      }));
+    }
     const prefix = "/latest/meta-data/network/interfaces/macs/";
     if (!path.startsWith(prefix)) return reply(req, res, 404, "");
     const rest = path.slice(prefix.length);
@@ -95,15 +122,31 @@ export async function startFakeImds(enis: readonly FakeEni[]): Promise<FakeImds>
         return reply(req, res, 200, eni.subnetCidr);
       case "mac":
         return reply(req, res, 200, eni.mac);
+      case "interface-id":
+        return eni.interfaceId === undefined ? reply(req, res, 404, "") : reply(req, res, 200, eni.interfaceId);
       default:
         return reply(req, res, 404, "");
     }
   });
 
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  let resets = options.resetFirstConnections ?? 0;
+  server.on("connection", (socket) => {
+    if (resets > 0) {
+      resets -= 1;
+      socket.resetAndDestroy();
+    }
+  });
+  let url: string;
+  if (options.socketPath !== undefined) {
+    const socketPath = options.socketPath;
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    url = `unix:${socketPath}`;
+  } else {
+    await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     requests,
     unauthorized: () => requests.filter((r) => r.status === 401).length,
     attach: (mac) => {

@@ -1,0 +1,146 @@
+/**
+ * The two-arm single-node boot scenario, shared by the boot test and `npm run bench:boot`:
+ * examples/agfa-ei-two-arm.yaml with `loadBalancer.os: debian-13`, its user data rendered by
+ * `nodeArtifacts` and passed unmodified (gzipped, as EC2 passes it), on a SIMULATED VPC.
+ */
+import { bundleSecret } from "./harness";
+import { createHash } from "node:crypto";
+import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { nodeArtifacts, type NodeArtifacts } from "../../lib/artifacts";
+import { resolveBootstrapSpec } from "../../lib/bootstrap/bootstrap-spec";
+import { parseEnvironment } from "../../lib/config/load";
+import { startFakeImds, type FakeImds } from "../helpers/fake-imds";
+import { makeSelfSignedPem } from "../helpers/tools";
+import {
+  bootImage, cleanupAll, onCleanup, REPO, requireBootTools, run, startProcess, startSimulatedAws, SimulatedVpc, Vm,
+  type CmdResult, type NetHost, type SimulatedAws,
+} from "./harness";
+
+export const MAC0 = "0a:1b:00:00:00:01";
+export const MAC1 = "0a:1b:00:00:00:02";
+export const STATS_PASSWORD = "boot-Test.Pw+42";
+/** What the tiny server on the internal network answers. */
+export const SERVER_MARKER = "answered by the server on the internal network (boot test)";
+
+export interface TwoArm {
+  readonly dir: string;
+  readonly artifacts: NodeArtifacts;
+  /** Routing table of eth0 and eth1 (from the resolved bootstrap spec). */
+  readonly tables: readonly [number, number];
+  readonly vpc: SimulatedVpc;
+  readonly imds: FakeImds;
+  readonly aws: SimulatedAws;
+  readonly vm: Vm;
+  readonly client: NetHost;
+  readonly admin: NetHost;
+  readonly webPem: string;
+  /** curl from the client namespace. */
+  clientCurl(args: string[]): Promise<CmdResult>;
+  /** curl from the admin namespace. */
+  adminCurl(args: string[]): Promise<CmdResult>;
+  /** Simulates EC2 attaching eth1's ENI: IMDS lists it and the NIC is hot-plugged. */
+  attachEth1(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+/** The example environment, on Debian 13 (the OS the test image runs). */
+export function exampleArtifacts(): NodeArtifacts {
+  const file = join(REPO, "examples", "agfa-ei-two-arm.yaml");
+  const text = readFileSync(file, "utf8").replace("  instanceType: c6i.large\n", "  instanceType: c6i.large\n  os: debian-13\n");
+  if (!text.includes("os: debian-13")) throw new Error(`${file}: could not set loadBalancer.os (the example changed)`);
+  return nodeArtifacts(parseEnvironment(text, `${file} (loadBalancer.os: debian-13)`), "lb-a");
+}
+
+export const sha256 = (data: string | Buffer): string => createHash("sha256").update(data).digest("hex");
+
+/** Sets up the SIMULATED VPC, IMDS and AWS, and starts the VM (eth1 present from the start unless `eth1Late`). */
+export async function startTwoArm(dir: string, opts: { eth1Late: boolean }): Promise<TwoArm> {
+  requireBootTools();
+  mkdirSync(dir, { recursive: true });
+  const artifacts = exampleArtifacts();
+  const env = artifacts.node;
+  const resolved = resolveBootstrapSpec(artifacts.bootstrap);
+  const tables: [number, number] = [resolved.interfaces[0].table, resolved.interfaces[1].table];
+  const internal = env.internalSubnet.cidr;
+  const external = env.externalSubnet?.cidr;
+  if (external === undefined) throw new Error("the example is two-arm: it must have an external subnet");
+  const region = artifacts.bootstrap.region;
+  const img = bootImage();
+  try {
+    const vpc = new SimulatedVpc(join(dir, "net"));
+    vpc.addSubnet("brint", internal);
+    vpc.addSubnet("brext", external);
+    const tap0 = vpc.addTap(internal);
+    const tap1 = vpc.addTap(external);
+    const awsAddress = "10.20.1.5";
+    vpc.addRouterAddress(internal, awsAddress);
+    vpc.reserve(MAC0, env.internalAddress);
+    vpc.reserve(MAC1, env.externalAddress as string);
+    vpc.startDnsmasq(awsAddress);
+
+    // SIMULATED IMDSv2 reporting the two ENIs (eth1's secondary IPs are the VIPs, as on EC2).
+    const imds = await startFakeImds(
+      [
+        { mac: MAC0, deviceNumber: 0, localIpv4s: [env.internalAddress], subnetCidr: internal },
+        {
+          mac: MAC1, deviceNumber: 1, localIpv4s: [env.externalAddress as string, ...artifacts.bootstrap.interfaces[1].addresses ?? []],
+          subnetCidr: external, attached: !opts.eth1Late,
+        },
+      ],
+      { socketPath: join(dir, "imds.sock"), roleName: "imaging-lb-boot-test-role" },
+    );
+    onCleanup(() => imds.close());
+    vpc.startImdsRelay(join(dir, "imds.sock"));
+
+    // SIMULATED AWS (moto behind TLS) with the secrets the example names (moto resolves a full ARN by the
+    // name after "secret:").
+    const aws = await startSimulatedAws(vpc, img, awsAddress, region);
+    const webPem = readFileSync(makeSelfSignedPem(dir, "xero.boot.test"), "utf8");
+    const secretName = (arn: string): string => arn.slice(arn.indexOf(":secret:") + 8);
+    const secrets: Record<string, string> = {
+      [secretName(bundleSecret(artifacts, "pem"))]: webPem,
+      [secretName(bundleSecret(artifacts, "env"))]: STATS_PASSWORD,
+    };
+    const seeded = await aws.python(
+      `import json\nfor n, v in json.loads(${JSON.stringify(JSON.stringify(secrets))}).items():\n  sm.create_secret(Name=n, SecretString=v)\nprint("seeded")`,
+    );
+    if (seeded.code !== 0) throw new Error(`seeding moto (SIMULATED AWS): ${seeded.stderr}`);
+
+    // The tiny servers on the internal network (both of the example's server addresses, one namespace).
+    const servers = vpc.addHost(["10.20.1.21", "10.20.1.22"], { cidr: internal });
+    const www = join(dir, "www");
+    mkdirSync(www, { recursive: true });
+    writeFileSync(join(www, "index.html"), `${SERVER_MARKER}\n`);
+    startProcess("ip", ["netns", "exec", servers.ns, "python3", "-m", "http.server", "80", "--directory", www], join(dir, "server.log"));
+
+    const client = vpc.addHost(["10.30.0.5"], { ownSubnet: "10.30.0.0/24" });
+    const admin = vpc.addHost(["10.99.0.5"], { ownSubnet: "10.99.0.0/24" });
+
+    const vm = new Vm({
+      name: "lb-a",
+      image: img,
+      dir: join(dir, "vm"),
+      ns: vpc.router,
+      userData: Buffer.from(artifacts.userDataBase64, "base64"),
+      nics: opts.eth1Late ? [{ mac: MAC0, tap: tap0, slot: 5 }] : [{ mac: MAC0, tap: tap0, slot: 5 }, { mac: MAC1, tap: tap1, slot: 6 }],
+      laterNics: opts.eth1Late ? [{ mac: MAC1, tap: tap1, slot: 6 }] : [],
+    });
+    vm.start();
+    const curlIn = (ns: string) => (args: string[]) => run("ip", ["netns", "exec", ns, "curl", "-sS", "--max-time", "10", ...args], 30_000);
+    // "-f" where the answer must be a success: an HTTP error (e.g. 503, no server up) is then a failure.
+    return {
+      dir, artifacts, tables, vpc, imds, aws, vm, client, admin, webPem,
+      clientCurl: curlIn(client.ns),
+      adminCurl: curlIn(admin.ns),
+      attachEth1: async () => {
+        imds.attach(MAC1);
+        await vm.hotplug(0);
+      },
+      cleanup: cleanupAll,
+    };
+  } catch (err) {
+    await cleanupAll();
+    throw err;
+  }
+}

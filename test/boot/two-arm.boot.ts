@@ -1,0 +1,141 @@
+/**
+ * BOOT TEST (npm run test:boot): the example two-arm single node's unmodified user data on a real Debian 13
+ * booted by QEMU, with eth1 attached late (after the bootstrap's 300 s wait) and a reboot.
+ *
+ * Real: kernel, systemd, udev, cloud-init (NoCloud seed ISO carrying the gzipped user data), netplan and
+ * systemd-networkd, HAProxy, the AWS CLI, PCI hot-plug, DHCP. SIMULATED (see test/boot/harness.ts): IMDSv2
+ * (test/helpers/fake-imds.ts), AWS Secrets Manager (moto behind TLS, found through DNS), EC2's network
+ * (a router namespace with strict reverse-path filtering, so a reply leaving by the wrong ENI is dropped).
+ * One boot, many assertions; a failure prints the guest's console and cloud-init output.
+ */
+import { strict as assert } from "node:assert";
+import { after, before, describe, it } from "node:test";
+import { tempDir } from "../helpers/tools";
+import { waitFor } from "./harness";
+import { MAC0, MAC1, SERVER_MARKER, sha256, startTwoArm, STATS_PASSWORD, type TwoArm } from "./scenario";
+
+const MIN = 60_000;
+
+describe("boot: two-arm single node on Debian 13, eth1 attached after the bootstrap's wait, then a reboot", { timeout: 40 * MIN }, () => {
+  let s: TwoArm;
+  const tmp = tempDir("boot-two-arm");
+  let failed = false;
+
+  /** Guest output on failure: the serial console and cloud-init's output log. */
+  async function diagnostics(): Promise<void> {
+    if (s === undefined) return;
+    console.error(`--- serial console (last 80 lines) ---\n${s.vm.serial().split("\n").slice(-80).join("\n")}`);
+    const out = await s.vm.exec("tail -n 120 /var/log/cloud-init-output.log; journalctl -b -u haproxy -u imaging-lb-network --no-pager | tail -n 60", 60_000).catch((e: unknown) => ({ stdout: String(e) }));
+    console.error(`--- cloud-init output / journal ---\n${out.stdout}`);
+  }
+
+  before(async () => {
+    s = await startTwoArm(tmp.path, { eth1Late: true });
+  });
+  after(async () => {
+    if (failed) await diagnostics();
+    await s?.cleanup();
+    if (!failed) tmp.cleanup();
+    else console.error(`boot test files kept in ${tmp.path}`);
+  });
+
+  /** Marks the suite failed (diagnostics, kept files) when `fn` throws. */
+  const step = (name: string, fn: () => Promise<void>, timeout = 20 * MIN): void => {
+    it(name, { timeout }, async () => {
+      try {
+        await fn();
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    });
+  };
+
+  step("first boot: cloud-init finishes without error although eth1 never came during the bootstrap's wait", async () => {
+    await s.vm.waitForAgent(15 * MIN);
+    const status = await waitFor("cloud-init to finish", 15 * MIN, async () => {
+      const r = await s.vm.exec("cloud-init status --long");
+      return /status: (done|error|degraded)/.test(r.stdout) ? r : undefined;
+    }, 10_000);
+    assert.equal(status.code, 0, `cloud-init status --long:\n${status.stdout}${status.stderr}`);
+    assert.match(status.stdout, /status: done/);
+    const output = await s.vm.check("cat /var/log/cloud-init-output.log");
+    assert.match(output, /no ENI with device-number 1 after 300s/, "eth1 must have been absent during the whole wait");
+    assert.match(output, /imaging-lb-bootstrap: done/);
+    assert.match(output, /packages already installed/, "the pre-baked image needs no apt-get");
+    assert.doesNotMatch(output, /ERROR/);
+  });
+
+  step("first boot: HAProxy active with the rendered config, stats password and certificate, though eth1 (its VIPs) is missing", async () => {
+    assert.equal((await s.vm.exec("systemctl is-active haproxy")).stdout.trim(), "active");
+    assert.equal((await s.vm.check("sha256sum </etc/haproxy/haproxy.cfg")).split(" ")[0], sha256(s.artifacts.haproxyConfig));
+    assert.equal(await s.vm.check("stat -c '%a %U' /etc/haproxy/certs/web.pem"), "600 root\n");
+    // The PEM as Secrets Manager holds it (the AWS CLI's text output adds a final newline).
+    assert.equal((await s.vm.check("cat /etc/haproxy/certs/web.pem")).trimEnd(), s.webPem.trimEnd());
+    assert.equal(await s.vm.check("stat -c %a /etc/imaging-lb/haproxy.env"), "600\n");
+    assert.equal(await s.vm.check("cat /etc/imaging-lb/haproxy.env"), `IMAGING_LB_STATS_PASSWORD=${STATS_PASSWORD}\n`);
+    assert.equal(await s.vm.check("sysctl -n net.ipv4.ip_nonlocal_bind"), "1\n");
+    assert.equal((await s.vm.check("sysctl -n net.ipv4.ip_local_port_range")).replace(/\s+/g, " ").trim(), "1024 65535");
+    // The kernel's warning would be on the console (not the journal: qemu-ga logs each command it runs,
+    // so a grep there would find its own command line).
+    assert.doesNotMatch(s.vm.serial(), /prefer different parity/, "no ip_local_port_range parity warning from the kernel");
+    assert.equal((await s.vm.check("ip -br link show eth0")).split(/\s+/)[2], MAC0);
+    assert.equal((await s.vm.exec("ip link show eth1")).code, 1, "eth1 is not attached yet");
+  });
+
+  step("eth1 attached late (PCI hot-plug + IMDS): named eth1 by MAC, policy routing in force, a client reaches the VIP", async () => {
+    await s.attachEth1();
+    await waitFor("eth1 with the VIPs", 10 * MIN, async () => {
+      const r = await s.vm.exec("ip -br addr show eth1");
+      return r.code === 0 && r.stdout.includes("10.20.2.100/32") ? true : undefined;
+    }, 5000);
+    const body = await waitFor("an answer on the VIP from the client network", 5 * MIN, async () => {
+      const r = await s.clientCurl(["-f", "-k", "https://10.20.2.100/"]);
+      return r.code === 0 ? r.stdout : undefined;
+    }, 3000);
+    assert.equal(body.trim(), SERVER_MARKER);
+    const links = await s.vm.check("ip -br link show");
+    assert.match(links, new RegExp(`^eth0\\s+UP\\s+${MAC0}`, "m"));
+    assert.match(links, new RegExp(`^eth1\\s+UP\\s+${MAC1}`, "m"));
+    assert.doesNotMatch(links, /^ens\d/m, "no ENI left with its kernel name");
+    const [t0, t1] = s.tables;
+    const rules = await s.vm.check("ip rule show");
+    assert.match(rules, new RegExp(`from 10\\.20\\.1\\.10 lookup ${t0}`));
+    assert.match(rules, new RegExp(`from 10\\.20\\.2\\.10 lookup ${t1}`));
+    assert.match(rules, new RegExp(`from 10\\.20\\.2\\.0/24 lookup ${t1}`));
+    assert.match(await s.vm.check(`ip route show table ${t1}`), /default via 10\.20\.2\.1 dev eth1/);
+    assert.match(await s.vm.check(`ip route show table ${t0}`), /default via 10\.20\.1\.1 dev eth0/);
+    assert.match(await s.vm.check("ip route show table main"), /default via 10\.20\.1\.1 dev eth0/);
+    // The reply to the client leaves by eth1 (the SIMULATED VPC drops it otherwise: strict rp_filter).
+    assert.match(await s.vm.check("ip route get 10.30.0.5 from 10.20.2.100"), /dev eth1/);
+    assert.equal((await s.vm.exec("systemctl is-active haproxy")).stdout.trim(), "active");
+    // HTTP on the VIP is redirected to HTTPS; the stats page on eth0 takes the password from Secrets Manager.
+    const redirect = await s.clientCurl(["-o", "/dev/null", "-w", "%{http_code}", "http://10.20.2.100/"]);
+    assert.equal(redirect.stdout, "301");
+    const stats = await s.adminCurl(["-o", "/dev/null", "-w", "%{http_code}", "-u", `admin:${STATS_PASSWORD}`, "http://10.20.1.10:8404/"]);
+    assert.equal(stats.stdout, "200", `stats page with the password: ${stats.stderr}`);
+    const wrong = await s.adminCurl(["-o", "/dev/null", "-w", "%{http_code}", "-u", "admin:wrong", "http://10.20.1.10:8404/"]);
+    assert.equal(wrong.stdout, "401");
+  });
+
+  step("a reboot comes back serving, with the same names and routing", async () => {
+    const bootId = await s.vm.check("cat /proc/sys/kernel/random/boot_id");
+    await s.vm.reboot();
+    await waitFor("the guest to come back after the reboot", 15 * MIN, async () => {
+      const r = await s.vm.exec("cat /proc/sys/kernel/random/boot_id", 20_000);
+      return r.code === 0 && r.stdout !== bootId ? true : undefined;
+    }, 5000);
+    const body = await waitFor("an answer on the VIP after the reboot", 10 * MIN, async () => {
+      const r = await s.clientCurl(["-f", "-k", "https://10.20.2.100/"]);
+      return r.code === 0 ? r.stdout : undefined;
+    }, 3000);
+    assert.equal(body.trim(), SERVER_MARKER);
+    const links = await s.vm.check("ip -br link show");
+    assert.match(links, new RegExp(`^eth0\\s+UP\\s+${MAC0}`, "m"));
+    assert.match(links, new RegExp(`^eth1\\s+UP\\s+${MAC1}`, "m"));
+    assert.match(await s.vm.check("ip rule show"), new RegExp(`from 10\\.20\\.2\\.0/24 lookup ${s.tables[1]}`));
+    assert.equal((await s.vm.exec("systemctl is-active haproxy")).stdout.trim(), "active");
+    const status = await s.vm.exec("cloud-init status --long");
+    assert.equal(status.code, 0, status.stdout);
+  });
+});
