@@ -3,6 +3,7 @@
  * own words with a did-you-mean (instead of Node's parseArgs messages), and an exception type the
  * dispatcher turns into exit code 2.
  */
+import { editDistance } from "../config/edit-distance";
 
 /** Wrong usage: printed as `imaging-lb <command>: <message>` with the command's usage; exit code 2. */
 export class UsageError extends Error {
@@ -42,20 +43,6 @@ export interface PositionalSpec {
   readonly name?: string;
 }
 
-/** Edit distance (insertions, deletions, substitutions, adjacent transpositions). */
-function distance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  }
-  return d[a.length][b.length];
-}
-
 /** The candidate closest to `word` when it is close enough to be a typo (or a prefix of exactly one), else undefined. */
 export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
   const prefixed = candidates.filter((c) => word.length >= 2 && c.startsWith(word));
@@ -64,7 +51,7 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
   let bestDistance = Infinity;
   let tied = false;
   for (const candidate of candidates) {
-    const d = distance(word.toLowerCase(), candidate.toLowerCase());
+    const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
     if (d < bestDistance) {
       best = candidate;
       bestDistance = d;

@@ -1,6 +1,7 @@
 /**
  * Turns schema (zod) issues into problems that say what is allowed and what was received.
  */
+import { editDistance } from "./edit-distance";
 import type { z } from "zod";
 import { FieldPath, ProblemCollector, describeValue, valueAt } from "./locate";
 import { durationSchema } from "./schema";
@@ -195,18 +196,4 @@ export function closest(key: string, allowed: readonly string[]): string | undef
     }
   }
   return bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length];
 }
