@@ -5,6 +5,7 @@
 import { aeTitleProblem } from "../haproxy/dicom-check";
 import { FieldPath, ProblemCollector } from "./locate";
 import {
+  ADMIN_CONNECTION_RESERVE,
   CERT_DIR,
   HEALTH_ENDPOINT,
   ResolvedCertificate,
@@ -16,6 +17,7 @@ import {
   ResolvedSubnet,
   ResolvedVip,
   clientSideCidr,
+  defaultMaxConnections,
 } from "./model";
 import { cidrContains, cidrWithin, cidrsOverlap, durationMs, isAwsReserved, isNetworkAddress } from "./net";
 import type { Environment, HeaderRules, Service } from "./schema";
@@ -39,7 +41,8 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
   const serviceNames = new Set(Object.keys(env.services));
   checkServerReferences(env, serviceNames, out);
 
-  const services = enabled.map(([name, s]) => resolveService(env, name, s, vips, certificates, out));
+  const share = Math.max(1, Math.floor((globalMaxConnections(env) - ADMIN_CONNECTION_RESERVE) / Math.max(1, enabled.length)));
+  const services = enabled.map(([name, s]) => resolveService(env, name, s, vips, certificates, share, out));
   checkPortCollisions(env, services, out);
   if (env.admin.statsPort === HEALTH_ENDPOINT.port) {
     out.add(["admin", "statsPort"], `port ${HEALTH_ENDPOINT.port} is HAProxy's loopback health endpoint (keepalived tracks it); choose another stats port`);
@@ -62,6 +65,7 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
       haproxy: {
         source: env.loadBalancer.haproxy.source,
         version: env.loadBalancer.haproxy.version ?? (env.loadBalancer.haproxy.source === "ppa" ? "3.0" : "2.8"),
+        maxConnections: globalMaxConnections(env),
       },
       rootVolumeGiB: env.loadBalancer.rootVolumeGiB,
     },
@@ -296,6 +300,7 @@ function resolveService(
   s: Service,
   vips: ResolvedVip[],
   certificates: ResolvedCertificate[],
+  maxConnectionsShare: number,
   out: ProblemCollector,
 ): ResolvedService {
   const at = (...rest: Array<string | number>): FieldPath => ["services", name, ...rest];
@@ -345,11 +350,12 @@ function resolveService(
     ["routes", "path routing"],
     ["rewrites", "URL rewrites"],
   ];
+  httpOnly.push(["trustedProxies", "trusted proxies (forwarded-address headers)"]);
   for (const [field, what] of httpOnly) {
     if (!http && s[field] !== undefined) out.add(at(field), `${what} need mode http (this service is mode tcp)`, "key");
   }
   const persistenceType = s.persistence?.type ?? "none";
-  if (!http && (persistenceType === "cookie" || persistenceType === "cookie-source")) {
+  if (!http && (persistenceType === "cookie" || persistenceType === "cookie-source" || persistenceType === "app-cookie")) {
     out.add(at("persistence", "type"), `cookie persistence needs mode http; use source-ip in mode tcp, got "${persistenceType}"`);
   }
 
@@ -408,7 +414,12 @@ function resolveService(
   // Health check
   const hc = s.healthCheck;
   const checkType = hc?.type ?? (http ? "http" : "tcp");
-  const checkPort = hc?.port ?? s.backendPort ?? (serviceMembers.some((m) => m.port === undefined) ? frontendPorts[0] : undefined);
+  // Servers on the client's port, no check port given: a tcp or DICOM check covers every front-end port.
+  const multiPort =
+    hc?.port === undefined && s.backendPort === undefined && frontendPorts.length > 1 && serviceMembers.every((m) => m.port === undefined);
+  const checkPorts = multiPort && (checkType === "tcp" || checkType === "dicom-echo") ? frontendPorts : [];
+  const checkPort =
+    checkPorts.length > 0 ? undefined : (hc?.port ?? s.backendPort ?? (serviceMembers.some((m) => m.port === undefined) ? frontendPorts[0] : undefined));
   const callingAe = hc?.callingAeTitle ?? "LBHEALTH";
   let calledAeTitle: string | undefined;
   if (checkType === "dicom-echo") {
@@ -460,10 +471,15 @@ function resolveService(
     backendPort: s.backendPort,
     mode,
     balance,
-    persistence: { type: persistenceType, timeout: s.persistence?.timeout ?? "60m", cookieName: s.persistence?.cookieName ?? "SERVERID" },
+    persistence: {
+      type: persistenceType,
+      timeout: s.persistence?.timeout ?? "60m",
+      cookieName: s.persistence?.cookieName ?? (persistenceType === "app-cookie" ? "JSESSIONID" : "SERVERID"),
+    },
     healthCheck: {
       type: checkType,
       port: checkPort,
+      ports: checkPorts,
       path: hc?.path ?? "/",
       method: hc?.method ?? "GET",
       host: hc?.host,
@@ -493,11 +509,27 @@ function resolveService(
     sourceAddress,
     clientCidrs: s.clientCidrs ?? env.access.clientCidrs,
     tcpKeepalive: s.tcpKeepalive ?? !http,
-    maxConnections: s.maxConnections,
+    tcpKeepaliveTimers: {
+      idle: s.tcpKeepaliveTimers?.idle ?? "120s",
+      interval: s.tcpKeepaliveTimers?.interval ?? "30s",
+      count: s.tcpKeepaliveTimers?.count ?? 4,
+    },
+    maxConnections: s.maxConnections ?? maxConnectionsShare,
+    serverMaxConnections: s.serverMaxConnections ?? 1000,
+    slowstart: s.slowstart ?? "30s",
+    shutdownSessionsOnDown: s.shutdownSessionsOnDown ?? false,
+    trustedProxies: s.trustedProxies ?? [],
+    connectionRateLimit: s.connectionRateLimit,
+    proxyProtocol: s.proxyProtocol,
     sorryServer: s.sorryServer,
     members: resolvedMembers,
     extraDirectives: { frontend: s.extraDirectives?.frontend ?? [], backend: s.extraDirectives?.backend ?? [] },
   };
+}
+
+/** The global maxconn: the environment's, or sized to the instance type. */
+function globalMaxConnections(env: Environment): number {
+  return env.loadBalancer.haproxy.maxConnections ?? defaultMaxConnections(env.loadBalancer.instanceType);
 }
 
 /** The shorter of two HAProxy durations. */

@@ -3,7 +3,16 @@
  * layout lives in render.ts.
  */
 import { basename } from "node:path";
-import { CERT_DIR, HAPROXY_ENV_FILE, HEALTH_ENDPOINT, ResolvedEnvironment, ResolvedMember, ResolvedService, STATS_PASSWORD_VAR } from "../config/model";
+import {
+  ADMIN_CONNECTION_RESERVE,
+  CERT_DIR,
+  HAPROXY_ENV_FILE,
+  HEALTH_ENDPOINT,
+  ResolvedEnvironment,
+  ResolvedMember,
+  ResolvedService,
+  STATS_PASSWORD_VAR,
+} from "../config/model";
 import { dicomTcpCheckDirectives } from "./dicom-check";
 import type { Acl, BackendSection, Bind, FrontendSection, HaproxyConfig, Rule, ServerLine } from "./model";
 import { renderHaproxyConfig } from "./render";
@@ -37,6 +46,14 @@ export interface HaproxyBuildOptions {
 
 export const frontendName = (service: string) => `fe_${service}`;
 export const backendName = (service: string, route?: string) => (route ? `be_${service}_${route}` : `be_${service}`);
+/** The fallback backend of a service with a sorry server: chosen while its backend has no usable server, never stored. */
+export const sorryBackendName = (service: string) => `sorry_${service}`;
+/** The check-only backend whose servers a `source`-address backend tracks (checks from the node's own address). */
+export const checkBackendName = (backend: string) => `chk_${backend}`;
+/** Connections the stats and the health front-end each may hold (ADMIN_CONNECTION_RESERVE in all). */
+export const ADMIN_FRONTEND_MAXCONN = ADMIN_CONNECTION_RESERVE / 2;
+/** Client headers that carry a forwarded address or host; removed on entry unless the client is a trusted proxy. */
+export const FORWARDED_HEADERS = ["Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP"] as const;
 
 /** Builds the typed haproxy.cfg model of an environment (identical on both nodes of a pair). */
 export function buildHaproxyConfig(env: ResolvedEnvironment, options: HaproxyBuildOptions = {}): HaproxyConfig {
@@ -56,7 +73,7 @@ export function buildHaproxyConfig(env: ResolvedEnvironment, options: HaproxyBui
       chroot,
       user: tproxy ? undefined : "haproxy",
       group: tproxy ? undefined : "haproxy",
-      maxconn: 50000,
+      maxconn: env.loadBalancer.haproxy.maxConnections,
       statsSocket: `${options.runtimeSocket ?? RUNTIME_SOCKET} mode 660 level admin expose-fd listeners`,
       statsTimeout: "30s",
       hardStopAfter: "1h",
@@ -67,6 +84,8 @@ export function buildHaproxyConfig(env: ResolvedEnvironment, options: HaproxyBui
       sslDefaultServerCiphers: TLS_PROFILE.ciphers,
       sslDefaultServerCiphersuites: TLS_PROFILE.ciphersuites,
       sslDefaultServerOptions: "ssl-min-ver TLSv1.2",
+      // A single node is its own (only) peer: the new process of a reload takes the stick tables over from the old.
+      localPeer: pair ? undefined : env.nodes[0]?.name,
     },
     defaults: {
       mode: "tcp",
@@ -74,12 +93,20 @@ export function buildHaproxyConfig(env: ResolvedEnvironment, options: HaproxyBui
       // Redispatch on every retry: a client stuck to a dead server moves on at once, not after the last retry.
       options: ["dontlognull", "redispatch 1"],
       retries: 3,
-      timeouts: { connect: "5s", client: "1m", server: "1m", queue: "30s", check: "3s" },
-      defaultServer: ["on-marked-down shutdown-sessions"],
+      // client-fin/server-fin: a half-closed connection does not hold its slot for the whole idle timeout.
+      timeouts: { connect: "5s", client: "1m", server: "1m", queue: "30s", check: "3s", clientFin: "30s", serverFin: "30s" },
+      // No on-marked-down shutdown-sessions: a DOWN server gets no new sessions and finishes the ones in flight.
+      defaultServer: [],
     },
     peers: pair
       ? { name: PEERS_SECTION, peers: env.nodes.map((n) => ({ name: n.name, address: n.internalAddress, port: PEERS_PORT })) }
-      : undefined,
+      : { name: PEERS_SECTION, peers: env.nodes.slice(0, 1).map((n) => ({ name: n.name, address: "127.0.0.1", port: PEERS_PORT })) },
+    // No stats page without a password: an unset or empty variable stops HAProxy (and `haproxy -c`). The
+    // emptiness test expands the value into the condition, so the password may not contain " ' , or ).
+    guards: [
+      { condition: `!defined(${STATS_PASSWORD_VAR})`, alert: `${STATS_PASSWORD_VAR} is not set: refusing to start without a stats password (see ${HAPROXY_ENV_FILE})` },
+      { condition: `streq("\${${STATS_PASSWORD_VAR}}","")`, alert: `${STATS_PASSWORD_VAR} is empty: refusing to start with an empty stats password (see ${HAPROXY_ENV_FILE})` },
+    ],
     userlists: [{ name: "admins", users: [{ name: env.admin.statsUser, insecurePassword: `\${${STATS_PASSWORD_VAR}}` }] }],
     frontends: [...env.services.map((s) => serviceFrontend(s)), statsFrontend(env), healthFrontend()],
     backends: env.services.flatMap((s) => serviceBackends(s, pair)),
@@ -116,7 +143,13 @@ function serviceFrontend(s: ResolvedService): FrontendSection {
   const httpResponse: Rule[] = [];
   const useBackends: Array<{ backend: string; condition: string }> = [];
   if (http) {
-    if (s.tls.redirectHttpPort !== undefined) httpRequest.push({ action: "redirect scheme https code 301", condition: "unless { ssl_fc }" });
+    // 308 (not 301): the browser repeats the same method and body on the HTTPS URL.
+    if (s.tls.redirectHttpPort !== undefined) httpRequest.push({ action: "redirect scheme https code 308", condition: "unless { ssl_fc }" });
+    // A client's own forwarded-address headers would reach the servers ahead of ours: remove them on entry.
+    if (s.trustedProxies.length > 0) acls.push({ name: "trusted_proxies", criterion: `src ${s.trustedProxies.join(" ")}` });
+    for (const header of FORWARDED_HEADERS) {
+      httpRequest.push({ action: `del-header ${header}`, condition: s.trustedProxies.length > 0 ? "unless trusted_proxies" : undefined });
+    }
     // Scheme and port headers: servers behind TLS offload build absolute URLs from them (redirect loops otherwise).
     httpRequest.push(
       { action: "set-header X-Forwarded-Proto https", condition: "if { ssl_fc }" },
@@ -127,11 +160,16 @@ function serviceFrontend(s: ResolvedService): FrontendSection {
     for (const r of s.rewrites) httpRequest.push({ action: `replace-path ${regexArg(r.match)} ${literalArg(r.replace)}` });
     for (const route of s.routes) {
       acls.push({ name: `route_${route.name}`, criterion: `path_beg ${route.pathPrefixes.join(" ")}` });
+      if (s.sorryServer) {
+        useBackends.push({ backend: sorryBackendName(s.name), condition: `if route_${route.name} { nbsrv(${backendName(s.name, route.name)}) eq 0 }` });
+      }
       useBackends.push({ backend: backendName(s.name, route.name), condition: `if route_${route.name}` });
     }
     if (s.tls.hsts) httpResponse.push({ action: 'set-header Strict-Transport-Security "max-age=31536000"', condition: "if { ssl_fc }" });
     httpResponse.push(...headerRules(s.responseHeaders));
   }
+  // The sorry server is a backend of its own, chosen per connection: a stick table never remembers it.
+  if (s.sorryServer) useBackends.push({ backend: sorryBackendName(s.name), condition: `if { nbsrv(${backendName(s.name)}) eq 0 }` });
   const options = [http ? "httplog" : "tcplog"];
   if (http && s.clientAddress === "forwarded-for") options.push("forwardfor");
   if (s.tcpKeepalive) options.push("clitcpka");
@@ -141,7 +179,9 @@ function serviceFrontend(s: ResolvedService): FrontendSection {
     mode: s.mode,
     binds,
     maxconn: s.maxConnections,
+    rateLimitSessions: s.connectionRateLimit,
     options,
+    keepalive: s.tcpKeepalive ? s.tcpKeepaliveTimers : undefined,
     timeouts: { client: s.timeouts.client, httpRequest: s.timeouts.httpRequest, httpKeepAlive: s.timeouts.httpKeepAlive },
     acls,
     tcpRequestConnection: [{ action: "reject", condition: "unless allowed_clients" }],
@@ -176,8 +216,10 @@ function checkDirectives(s: ResolvedService): string[] {
       ];
     }
     case "dicom-echo":
-      return dicomTcpCheckDirectives({ calledAeTitle: hc.calledAeTitle!, callingAeTitle: hc.callingAeTitle, variant: hc.variant });
+      return dicomTcpCheckDirectives({ calledAeTitle: hc.calledAeTitle!, callingAeTitle: hc.callingAeTitle, variant: hc.variant, ports: hc.ports });
     case "tcp":
+      // Every port the servers serve on must answer: one connect per port, in order.
+      return hc.ports.length > 0 ? ["option tcp-check", ...hc.ports.map((p) => `tcp-check connect port ${p}`)] : [];
     case "tls":
     case "none":
       return [];
@@ -188,26 +230,35 @@ function checkDirectives(s: ResolvedService): string[] {
   }
 }
 
-function serverOptions(m: ResolvedMember, cookie: boolean): string[] {
+const cookiePersistence = (s: ResolvedService) =>
+  s.persistence.type === "cookie" || s.persistence.type === "cookie-source" || s.persistence.type === "app-cookie";
+
+function serverOptions(m: ResolvedMember, cookie: boolean, track?: string): string[] {
   return [
     ...(m.weight !== 1 ? [`weight ${m.weight}`] : []),
     ...(m.backup ? ["backup"] : []),
     ...(cookie ? [`cookie ${m.name}`] : []),
+    ...(track ? [`track ${track}/${m.name}`] : []),
   ];
 }
 
-/** `default-server` options of a backend of `s` whose servers are checked on `checkPort`. */
-function defaultServerOptions(s: ResolvedService, checkPort: number | undefined): string[] {
+/** Health-check options of the servers of `s`, checked on `checkPort`. */
+function checkOptions(s: ResolvedService, checkPort: number | undefined): string[] {
   const hc = s.healthCheck;
-  const options: string[] = [];
-  if (hc.type !== "none") {
-    options.push("check", `inter ${hc.interval}`, `fall ${hc.fall}`, `rise ${hc.rise}`);
-    if (checkPort !== undefined) options.push(`port ${checkPort}`);
-    if (hc.type === "tls" || (hc.type === "http" && hc.ssl)) {
-      // Checks of a re-encrypting service verify like its traffic; a TLS check of plain traffic only handshakes.
-      options.push(...(s.tls.mode === "reencrypt" ? ["check-ssl"] : ["check-ssl", "verify none"]));
-    }
+  if (hc.type === "none") return [];
+  const options = ["check", `inter ${hc.interval}`, `fall ${hc.fall}`, `rise ${hc.rise}`];
+  if (checkPort !== undefined) options.push(`port ${checkPort}`);
+  if (hc.type === "tls" || (hc.type === "http" && hc.ssl)) {
+    // Checks of a re-encrypting service verify like its traffic; a TLS check of plain traffic only handshakes.
+    options.push(...(s.tls.mode === "reencrypt" ? ["check-ssl"] : ["check-ssl", "verify none"]));
   }
+  if (s.proxyProtocol) options.push("check-send-proxy");
+  return options;
+}
+
+/** Options of the traffic towards the servers of `s` (the same on check-only servers that must speak like them). */
+function connectionOptions(s: ResolvedService): string[] {
+  const options: string[] = [];
   if (s.tls.mode === "reencrypt") {
     options.push("ssl");
     if (s.tls.verifyServer === "required") {
@@ -217,62 +268,130 @@ function defaultServerOptions(s: ResolvedService, checkPort: number | undefined)
       options.push("verify none");
     }
   }
+  if (s.proxyProtocol) options.push(s.proxyProtocol === "v2" ? "send-proxy-v2" : "send-proxy");
   return options;
 }
+
+/** Capacity and state-change options: queue above maxconn, ramp up after recovery, cut sessions only when asked. */
+function capacityOptions(s: ResolvedService): string[] {
+  return [
+    `maxconn ${s.serverMaxConnections}`,
+    ...(durationIsZero(s.slowstart) ? [] : [`slowstart ${s.slowstart}`]),
+    ...(s.shutdownSessionsOnDown ? ["on-marked-down shutdown-sessions"] : []),
+  ];
+}
+
+const durationIsZero = (d: string) => /^0+(ms|s|m|h|d)?$/.test(d);
 
 function serviceBackends(s: ResolvedService, pair: boolean): BackendSection[] {
   const source =
     s.clientAddress === "tproxy" ? "0.0.0.0 usesrc clientip" : s.clientAddress === "source" ? s.sourceAddress : undefined;
+  // A fixed source address (e.g. the VIP) exists on the active node only: checks run from a check-only backend
+  // without it, from the node's own address, so the servers are UP on both nodes before a failover.
+  const tracked = s.clientAddress === "source" && s.healthCheck.type !== "none";
   const persistence = s.persistence;
-  const sticky = persistence.type === "source-ip" || persistence.type === "cookie-source";
-  const cookie = persistence.type === "cookie" || persistence.type === "cookie-source";
+  const activeBackup = s.balance === "active-backup";
+  const sticky = !activeBackup && (persistence.type === "source-ip" || persistence.type === "cookie-source");
+  const cookie = cookiePersistence(s);
+  const peers = pair ? PEERS_SECTION : undefined;
+  const keepalive = s.tcpKeepalive ? s.tcpKeepaliveTimers : undefined;
   const base: Omit<BackendSection, "name" | "description" | "defaultServer" | "httpRequest" | "extra" | "servers"> = {
     mode: s.mode,
-    balance: s.balance === "active-backup" ? "roundrobin" : s.balance,
+    balance: activeBackup ? "roundrobin" : s.balance,
+    hashType: s.balance === "source" ? "consistent" : undefined,
     options: s.tcpKeepalive ? ["srvtcpka"] : [],
-    check: checkDirectives(s),
+    keepalive,
+    check: tracked ? [] : checkDirectives(s),
     timeouts: {
       connect: s.timeouts.connect,
       server: s.timeouts.server,
       queue: s.timeouts.queue,
       tunnel: s.timeouts.tunnel,
-      check: s.timeouts.check,
+      check: tracked ? undefined : s.timeouts.check,
     },
     source,
     httpResponse: [],
-    // Every backend of the service (its routes too) keeps clients on their server the same way.
-    stickTable: sticky ? { type: "ip", size: "200k", expire: persistence.timeout, peers: pair ? PEERS_SECTION : undefined } : undefined,
-    stickOn: sticky ? "src" : undefined,
-    cookie: cookie
-      ? `${persistence.cookieName} insert indirect nocache httponly${terminates(s) ? " secure" : ""} maxidle ${persistence.timeout}`
-      : undefined,
+    // active-backup: one entry for every sender, never expiring — all senders on one server, and after a
+    // failover they stay on the backup until an operator moves them back (`clear table` or maintenance).
+    // Otherwise every backend of the service (its routes too) keeps clients on their server the same way.
+    stickTable: activeBackup
+      ? { type: "integer", size: "1", nopurge: true, peers }
+      : sticky
+        ? { type: "ip", size: "200k", expire: persistence.timeout, peers }
+        : undefined,
+    stickOn: activeBackup ? "int(1)" : sticky ? "src" : undefined,
+    cookie: !cookie
+      ? undefined
+      : persistence.type === "app-cookie"
+        ? `${persistence.cookieName} prefix nocache`
+        : `${persistence.cookieName} insert indirect nocache httponly${terminates(s) ? " secure" : ""} maxidle ${persistence.timeout}`,
   };
+  const checkBackend = (name: string, checkPort: number | undefined, members: readonly ResolvedMember[]): BackendSection => ({
+    name: checkBackendName(name),
+    description: `health checks of ${name} from the node address (traffic leaves from ${s.sourceAddress})`,
+    mode: s.mode,
+    balance: "roundrobin",
+    options: [],
+    check: checkDirectives(s),
+    timeouts: { check: s.timeouts.check },
+    httpRequest: [],
+    httpResponse: [],
+    defaultServer: [...checkOptions(s, checkPort), ...connectionOptions(s)],
+    extra: [],
+    servers: members.map((m) => ({ name: m.name, address: m.address, port: m.port, options: [] })),
+  });
+  const defaultServer = (checkPort: number | undefined) => [...(tracked ? [] : checkOptions(s, checkPort)), ...connectionOptions(s), ...capacityOptions(s)];
+  const mainName = backendName(s.name);
   const main: BackendSection = {
     ...base,
-    name: backendName(s.name),
+    name: mainName,
     description: s.description,
-    defaultServer: defaultServerOptions(s, s.healthCheck.port),
+    defaultServer: defaultServer(s.healthCheck.port),
     httpRequest: [],
     extra: s.extraDirectives.backend,
-    servers: [
-      ...s.members.map((m): ServerLine => ({ name: m.name, address: m.address, port: m.port, options: serverOptions(m, cookie) })),
-      ...(s.sorryServer ? [{ name: "sorry", address: s.sorryServer.address, port: s.sorryServer.port, options: ["backup", "no-check"] }] : []),
-    ],
+    servers: s.members.map((m): ServerLine => ({
+      name: m.name,
+      address: m.address,
+      port: m.port,
+      options: serverOptions(m, cookie, tracked ? checkBackendName(mainName) : undefined),
+    })),
   };
-  const routes = s.routes.map(
-    (r): BackendSection => ({
+  const routes = s.routes.map((r): BackendSection => {
+    const name = backendName(s.name, r.name);
+    return {
       ...base,
-      name: backendName(s.name, r.name),
+      name,
       description: `${s.name}: paths ${r.pathPrefixes.join(" ")}`,
       httpRequest: r.stripPrefix
         ? r.pathPrefixes.map((p) => ({ action: `replace-path ${regexArg(`^${escapeRegex(p.replace(/\/$/, ""))}/?(.*)`)} '/\\1'` }))
         : [],
-      defaultServer: defaultServerOptions(s, r.checkPort),
+      defaultServer: defaultServer(r.checkPort),
       extra: [],
-      servers: r.members.map((m) => ({ name: m.name, address: m.address, port: m.port, options: serverOptions(m, cookie) })),
-    }),
-  );
-  return [main, ...routes];
+      servers: r.members.map((m) => ({ name: m.name, address: m.address, port: m.port, options: serverOptions(m, cookie, tracked ? checkBackendName(name) : undefined) })),
+    };
+  });
+  const sorry: BackendSection[] = s.sorryServer
+    ? [
+        {
+          name: sorryBackendName(s.name),
+          description: `${s.name}: sorry server, while no server of the service is usable (no persistence)`,
+          mode: s.mode,
+          balance: "roundrobin",
+          options: [],
+          check: [],
+          timeouts: { connect: s.timeouts.connect, server: s.timeouts.server, tunnel: s.timeouts.tunnel },
+          httpRequest: [],
+          httpResponse: [],
+          defaultServer: [],
+          extra: [],
+          servers: [{ name: "sorry", address: s.sorryServer.address, port: s.sorryServer.port, options: [] }],
+        },
+      ]
+    : [];
+  const checks = tracked
+    ? [checkBackend(mainName, s.healthCheck.port, s.members), ...s.routes.map((r) => checkBackend(backendName(s.name, r.name), r.checkPort, r.members))]
+    : [];
+  return [main, ...routes, ...sorry, ...checks];
 }
 
 const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -283,6 +402,7 @@ function healthFrontend(): FrontendSection {
     description: "Liveness for keepalived: 200 while HAProxy runs, loopback only",
     mode: "http",
     binds: [{ address: HEALTH_ENDPOINT.address, port: HEALTH_ENDPOINT.port }],
+    maxconn: ADMIN_FRONTEND_MAXCONN,
     options: ["dontlog-normal"],
     timeouts: { client: "5s", httpRequest: "5s" },
     acls: [],
@@ -304,6 +424,7 @@ function statsFrontend(env: ResolvedEnvironment): FrontendSection {
     description: "Stats page and Prometheus metrics, admin networks only, authenticated",
     mode: "http",
     binds: [{ address: "", port: env.admin.statsPort, interface: ADMIN_INTERFACE }],
+    maxconn: ADMIN_FRONTEND_MAXCONN,
     options: ["httplog"],
     timeouts: { client: "30s", httpRequest: "10s" },
     acls: [{ name: "admin_networks", criterion: `src ${env.access.adminCidrs.join(" ")}` }],

@@ -61,6 +61,24 @@ export interface GlobalSection {
   readonly sslDefaultServerOptions: string;
   /** Folder relative `crt` paths are read from. */
   readonly crtBase: string;
+  /** `localpeer`: this process's name in the peers section (a single node, whose peer is itself). */
+  readonly localPeer?: string;
+}
+
+/** TCP keep-alive timers (`clitcpka-*` on a frontend, `srvtcpka-*` on a backend). */
+export interface KeepaliveTimers {
+  readonly idle: string;
+  readonly interval: string;
+  readonly count: number;
+}
+
+/**
+ * A start-up guard, rendered in one `.if` / `.elif` … `.endif` chain with `.alert "<message>"`: HAProxy
+ * refuses the configuration (and `haproxy -c` fails) when the condition holds.
+ */
+export interface StartupGuard {
+  readonly condition: string;
+  readonly alert: string;
 }
 
 export interface DefaultsSection {
@@ -89,7 +107,11 @@ export interface FrontendSection {
   readonly mode: ProxyMode;
   readonly binds: readonly Bind[];
   readonly maxconn?: number;
+  /** `rate-limit sessions`: new connections accepted per second. */
+  readonly rateLimitSessions?: number;
   readonly options: readonly string[];
+  /** With `option clitcpka`. */
+  readonly keepalive?: KeepaliveTimers;
   readonly timeouts: ProxyTimeouts;
   readonly acls: readonly Acl[];
   readonly tcpRequestConnection: readonly Rule[];
@@ -105,9 +127,12 @@ export interface FrontendSection {
 }
 
 export interface StickTable {
-  readonly type: "ip";
+  readonly type: "ip" | "integer";
   readonly size: string;
-  readonly expire: string;
+  /** Omitted: entries never expire. */
+  readonly expire?: string;
+  /** Never evict entries to make room (a table of one fixed key). */
+  readonly nopurge?: boolean;
   readonly peers?: string;
 }
 
@@ -124,7 +149,11 @@ export interface BackendSection {
   readonly description?: string;
   readonly mode: ProxyMode;
   readonly balance: BalanceAlgorithm;
+  /** `hash-type`: consistent hashing keeps most clients on their server when one joins or leaves. */
+  readonly hashType?: "consistent";
   readonly options: readonly string[];
+  /** With `option srvtcpka`. */
+  readonly keepalive?: KeepaliveTimers;
   /** `option httpchk` / `option tcp-check` then their `http-check` / `tcp-check` rules, in order. */
   readonly check: readonly string[];
   readonly timeouts: ProxyTimeouts;
@@ -146,6 +175,8 @@ export interface HaproxyConfig {
   readonly global: GlobalSection;
   readonly defaults: DefaultsSection;
   readonly peers?: PeersSection;
+  /** Rendered after `defaults`, before the userlists. */
+  readonly guards: readonly StartupGuard[];
   readonly userlists: readonly UserlistSection[];
   readonly frontends: readonly FrontendSection[];
   readonly backends: readonly BackendSection[];
