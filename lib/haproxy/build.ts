@@ -314,8 +314,10 @@ function serviceBackends(s: ResolvedService, pair: boolean): BackendSection[] {
     // active-backup: one entry for every sender, never expiring — all senders on one server, and after a
     // failover they stay on the backup until an operator moves them back (`clear table` or maintenance).
     // Otherwise every backend of the service (its routes too) keeps clients on their server the same way.
+    // (size 2: a store first allocates its own entry before merging it into the existing key; a full
+    // nopurge table would silently skip the update after a failover.)
     stickTable: activeBackup
-      ? { type: "integer", size: "1", nopurge: true, peers }
+      ? { type: "integer", size: "2", nopurge: true, peers }
       : sticky
         ? { type: "ip", size: "200k", expire: persistence.timeout, peers }
         : undefined,
