@@ -25,7 +25,7 @@ export const TLS_PROFILE = {
   options: "ssl-min-ver TLSv1.2 no-tls-tickets",
 } as const;
 
-/** Name of the `peers` section that keeps stick tables in sync across an HA pair. */
+/** Name of the `peers` section: stick tables sync across an HA pair and survive every reload. */
 export const PEERS_SECTION = "imaging_lb";
 /** TCP port HAProxy's peers protocol uses between the two nodes. */
 export const PEERS_PORT = 10000;
@@ -109,7 +109,7 @@ export function buildHaproxyConfig(env: ResolvedEnvironment, options: HaproxyBui
     ],
     userlists: [{ name: "admins", users: [{ name: env.admin.statsUser, insecurePassword: `\${${STATS_PASSWORD_VAR}}` }] }],
     frontends: [...env.services.map((s) => serviceFrontend(s)), statsFrontend(env), healthFrontend()],
-    backends: env.services.flatMap((s) => serviceBackends(s, pair)),
+    backends: env.services.flatMap((s) => serviceBackends(s)),
   };
 }
 
@@ -283,7 +283,7 @@ function capacityOptions(s: ResolvedService): string[] {
 
 const durationIsZero = (d: string) => /^0+(ms|s|m|h|d)?$/.test(d);
 
-function serviceBackends(s: ResolvedService, pair: boolean): BackendSection[] {
+function serviceBackends(s: ResolvedService): BackendSection[] {
   const source =
     s.clientAddress === "tproxy" ? "0.0.0.0 usesrc clientip" : s.clientAddress === "source" ? s.sourceAddress : undefined;
   // A fixed source address (e.g. the VIP) exists on the active node only: checks run from a check-only backend
@@ -293,7 +293,8 @@ function serviceBackends(s: ResolvedService, pair: boolean): BackendSection[] {
   const activeBackup = s.balance === "active-backup";
   const sticky = !activeBackup && (persistence.type === "source-ip" || persistence.type === "cookie-source");
   const cookie = cookiePersistence(s);
-  const peers = pair ? PEERS_SECTION : undefined;
+  // Every node has a peers section (a single node is its own peer): tables survive reloads, and sync in a pair.
+  const peers = PEERS_SECTION;
   const keepalive = s.tcpKeepalive ? s.tcpKeepaliveTimers : undefined;
   const base: Omit<BackendSection, "name" | "description" | "defaultServer" | "httpRequest" | "extra" | "servers"> = {
     mode: s.mode,
