@@ -146,7 +146,8 @@ export interface ResolvedService {
   /** Front-end maxconn (an explicit value, or this service's share of the global maxconn). */
   readonly maxConnections: number;
   readonly serverMaxConnections: number;
-  readonly slowstart: string;
+  /** Undefined: a recovered server gets its full share at once. */
+  readonly slowstart?: string;
   readonly shutdownSessionsOnDown: boolean;
   /** http: clients whose forwarded-address headers are kept; empty: removed from every client. */
   readonly trustedProxies: readonly string[];

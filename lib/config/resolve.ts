@@ -516,7 +516,7 @@ function resolveService(
     },
     maxConnections: s.maxConnections ?? maxConnectionsShare,
     serverMaxConnections: s.serverMaxConnections ?? 1000,
-    slowstart: s.slowstart ?? "30s",
+    slowstart: s.slowstart === false ? undefined : (s.slowstart ?? "30s"),
     shutdownSessionsOnDown: s.shutdownSessionsOnDown ?? false,
     trustedProxies: s.trustedProxies ?? [],
     connectionRateLimit: s.connectionRateLimit,

@@ -261,7 +261,10 @@ export const serviceSchema = z.strictObject({
     .max(100000)
     .optional()
     .describe("Per-server maxconn: above it new connections wait in the queue (timeouts.queue) instead of piling onto the server. @default 1000"),
-  slowstart: durationSchema.optional().describe("A server coming back UP ramps its share of new connections up over this time (0s: at once). @default 30s"),
+  slowstart: z
+    .union([durationSchema, z.literal(false)])
+    .optional()
+    .describe("A server coming back UP ramps its share of new connections up over this time (false: full share at once). @default 30s"),
   shutdownSessionsOnDown: z
     .boolean()
     .optional()

@@ -276,12 +276,10 @@ function connectionOptions(s: ResolvedService): string[] {
 function capacityOptions(s: ResolvedService): string[] {
   return [
     `maxconn ${s.serverMaxConnections}`,
-    ...(durationIsZero(s.slowstart) ? [] : [`slowstart ${s.slowstart}`]),
+    ...(s.slowstart ? [`slowstart ${s.slowstart}`] : []),
     ...(s.shutdownSessionsOnDown ? ["on-marked-down shutdown-sessions"] : []),
   ];
 }
-
-const durationIsZero = (d: string) => /^0+(ms|s|m|h|d)?$/.test(d);
 
 function serviceBackends(s: ResolvedService): BackendSection[] {
   const source =
