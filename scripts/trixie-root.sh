@@ -8,7 +8,7 @@ set -euo pipefail
 
 suite=trixie
 mirror="${IMAGING_LB_TRIXIE_MIRROR:-http://deb.debian.org/debian}"
-packages=(haproxy)
+packages=(haproxy ca-certificates)   # ca-certificates: `ca-file @system-ca` as on the nodes
 cache=/var/cache/imaging-lb
 key=$(printf '%s\n' "$suite" "$mirror" "${packages[@]}" | sha256sum | cut -c1-12)
 root="$cache/trixie-haproxy-$key"

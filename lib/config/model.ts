@@ -169,7 +169,9 @@ export interface ResolvedEnvironment {
     readonly os: "ubuntu-24.04" | "al2023";
     readonly amiSsmParameter?: string;
     /** The package source and the LTS series it is pinned to. */
-    readonly haproxy: { readonly source: "distribution" | "ppa"; readonly version: string; readonly maxConnections: number };
+    readonly haproxy: { readonly source: "distribution" | "ppa"; readonly version: string };
+    /** HAProxy's global maxconn (loadBalancer.haproxy.maxConnections, or sized to the instance type). */
+    readonly maxConnections: number;
     readonly rootVolumeGiB: number;
   };
   /** Sorted by name; the first is the primary. */

@@ -65,8 +65,8 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
       haproxy: {
         source: env.loadBalancer.haproxy.source,
         version: env.loadBalancer.haproxy.version ?? (env.loadBalancer.haproxy.source === "ppa" ? "3.0" : "2.8"),
-        maxConnections: globalMaxConnections(env),
       },
+      maxConnections: globalMaxConnections(env),
       rootVolumeGiB: env.loadBalancer.rootVolumeGiB,
     },
     nodes,

@@ -73,7 +73,7 @@ export function buildHaproxyConfig(env: ResolvedEnvironment, options: HaproxyBui
       chroot,
       user: tproxy ? undefined : "haproxy",
       group: tproxy ? undefined : "haproxy",
-      maxconn: env.loadBalancer.haproxy.maxConnections,
+      maxconn: env.loadBalancer.maxConnections,
       statsSocket: `${options.runtimeSocket ?? RUNTIME_SOCKET} mode 660 level admin expose-fd listeners`,
       statsTimeout: "30s",
       hardStopAfter: "1h",
