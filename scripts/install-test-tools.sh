@@ -17,6 +17,7 @@ packages=(
   iproute2         # network namespaces, veth, bridges
   iptables         # TProxy rules in the e2e tests
   openssl          # throwaway certificates
+  debootstrap      # the Debian 13 (trixie) root whose HAProxy 3.0 validates every rendered config too
   curl             # HTTP(S) clients in the e2e tests
   procps           # pgrep/pkill for cleanup
   time             # peak memory in the synth benchmark

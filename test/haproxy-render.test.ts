@@ -226,7 +226,8 @@ describe("haproxy.cfg renderer", () => {
     const be = section(cfg, "backend be_app_xtend");
     assert.ok(be.includes("stick-table type ip size 200k expire 60m peers imaging_lb"));
     assert.ok(be.includes("stick on src"));
-    assert.ok(be.includes("cookie SERVERID insert indirect nocache httponly maxidle 60m"));
+    assert.ok(be.includes("cookie SERVERID_xtend insert indirect nocache httponly maxidle 60m"), "a cookie of its own (defect 7)");
+    assert.ok(section(cfg, "backend be_app").includes("cookie SERVERID insert indirect nocache httponly maxidle 60m"));
     assert.deepEqual(be.slice(-2), ["server s1 10.20.1.21:8080 cookie s1", "server s2 10.20.1.22:8080 cookie s2"]);
   });
 

@@ -230,6 +230,16 @@ function checkDirectives(s: ResolvedService): string[] {
   }
 }
 
+/** `cookie` of a backend of `s`: the service's cookie name, suffixed with the route's name in a route backend. */
+function cookieDirective(s: ResolvedService, route?: string): string | undefined {
+  const p = s.persistence;
+  if (!cookiePersistence(s)) return undefined;
+  // The application's own session cookie is the application's: the same name everywhere, prefixed per server.
+  if (p.type === "app-cookie") return `${p.cookieName} prefix nocache`;
+  const name = route ? `${p.cookieName}_${route}` : p.cookieName;
+  return `${name} insert indirect nocache httponly${terminates(s) ? " secure" : ""} maxidle ${p.timeout}`;
+}
+
 const cookiePersistence = (s: ResolvedService) =>
   s.persistence.type === "cookie" || s.persistence.type === "cookie-source" || s.persistence.type === "app-cookie";
 
@@ -321,11 +331,7 @@ function serviceBackends(s: ResolvedService): BackendSection[] {
         ? { type: "ip", size: "200k", expire: persistence.timeout, peers }
         : undefined,
     stickOn: activeBackup ? "int(1)" : sticky ? "src" : undefined,
-    cookie: !cookie
-      ? undefined
-      : persistence.type === "app-cookie"
-        ? `${persistence.cookieName} prefix nocache`
-        : `${persistence.cookieName} insert indirect nocache httponly${terminates(s) ? " secure" : ""} maxidle ${persistence.timeout}`,
+    cookie: cookieDirective(s),
   };
   const checkBackend = (name: string, checkPort: number | undefined, members: readonly ResolvedMember[]): BackendSection => ({
     name: checkBackendName(name),
@@ -367,6 +373,9 @@ function serviceBackends(s: ResolvedService): BackendSection[] {
         ? r.pathPrefixes.map((p) => ({ action: `replace-path ${regexArg(`^${escapeRegex(p.replace(/\/$/, ""))}/?(.*)`)} '/\\1'` }))
         : [],
       defaultServer: defaultServer(r.checkPort),
+      // A cookie of its own: the route's server choice never overwrites the service's (one path=/ cookie
+      // per backend would move the whole viewer session to the route's server).
+      cookie: cookieDirective(s, r.name),
       extra: [],
       servers: r.members.map((m) => ({ name: m.name, address: m.address, port: m.port, options: serverOptions(m, cookie, tracked ? checkBackendName(name) : undefined) })),
     };
