@@ -45,7 +45,7 @@ describe("haproxy.cfg for clinical sessions", () => {
     const cfg = render({ services: { app: { tcpKeepaliveTimers: { idle: "5m", interval: "20s", count: 3 } } } });
     const fe = section(cfg, "frontend fe_app");
     const be = section(cfg, "backend be_app");
-    assert.deepEqual(fe.slice(fe.indexOf("option clitcpka"), fe.indexOf("option clitcpka") + 4), ["option clitcpka", "clitcpka-idle 5m", "clitcpka-intvl 20s", "clitcpka-cnt 3"]);
+    assert.deepEqual(fe.filter((l) => l.includes("clitcpka")), ["option clitcpka", "clitcpka-idle 5m", "clitcpka-intvl 20s", "clitcpka-cnt 3"]);
     assert.deepEqual(be.slice(be.indexOf("option srvtcpka"), be.indexOf("option srvtcpka") + 4), ["option srvtcpka", "srvtcpka-idle 5m", "srvtcpka-intvl 20s", "srvtcpka-cnt 3"]);
     const http = render({ services: { app: { mode: "http" } } });
     assert.ok(!http.includes("tcpka"), "http services keep no idle TCP connections open by default");
@@ -140,6 +140,22 @@ describe("haproxy.cfg for clinical sessions", () => {
       "tcp-check connect port 104 linger",
       "tcp-check connect port 110 linger",
     ]);
+  });
+
+  it("defect 9: DICOM logs carry the AE titles of the A-ASSOCIATE-RQ, both byte counts and every address:port; HL7 may log at open", () => {
+    const cfg = render({ services: { app: { frontendPorts: [104], healthCheck: { type: "dicom-echo" } }, hl7: { frontendPorts: [2310], logAtOpen: true } } });
+    const fe = section(cfg, "frontend fe_app");
+    assert.ok(fe.includes(`log-format "%ci:%cp %fi:%fp [%t] %ft %b/%s %bi:%bp->%si:%sp %Tw/%Tc/%Tt %U/%B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq calling=%{+Q}[capture.req.hdr(0),rtrim(' ')] called=%{+Q}[capture.req.hdr(1),rtrim(' ')]"`));
+    assert.deepEqual(fe.filter((l) => l.startsWith("tcp-request inspect-delay") || l.startsWith("tcp-request content")), [
+      "tcp-request inspect-delay 5s",
+      "tcp-request content capture req.payload(26,16) len 16 if { req.payload(0,1) -m bin 01 }",
+      "tcp-request content capture req.payload(10,16) len 16 if { req.payload(0,1) -m bin 01 }",
+    ]);
+    assert.ok(!fe.includes("option tcplog"), "log-format replaces tcplog");
+    const hl7 = section(cfg, "frontend fe_hl7");
+    assert.ok(hl7.includes("option logasap"));
+    assert.ok(!hl7.some((l) => l.includes("capture")));
+    assert.ok(!section(cfg, "frontend fe_app").includes("option logasap"), "DICOM logs at close, with the byte counts");
   });
 
   it("adds application-cookie persistence: the server's own session cookie, prefixed with the server's name", () => {

@@ -152,6 +152,8 @@ export interface ResolvedService {
   /** http: clients whose forwarded-address headers are kept; empty: removed from every client. */
   readonly trustedProxies: readonly string[];
   readonly connectionRateLimit?: number;
+  /** tcp: log when the server connection opens (option logasap). */
+  readonly logAtOpen: boolean;
   readonly proxyProtocol?: "v1" | "v2";
   readonly sorryServer?: { readonly address: string; readonly port: number };
   readonly members: readonly ResolvedMember[];

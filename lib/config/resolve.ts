@@ -351,6 +351,7 @@ function resolveService(
     ["rewrites", "URL rewrites"],
   ];
   httpOnly.push(["trustedProxies", "trusted proxies (forwarded-address headers)"]);
+  if (http && s.logAtOpen !== undefined) out.add(at("logAtOpen"), "logAtOpen is for tcp services (an http service logs each request)", "key");
   for (const [field, what] of httpOnly) {
     if (!http && s[field] !== undefined) out.add(at(field), `${what} need mode http (this service is mode tcp)`, "key");
   }
@@ -520,6 +521,7 @@ function resolveService(
     shutdownSessionsOnDown: s.shutdownSessionsOnDown ?? false,
     trustedProxies: s.trustedProxies ?? [],
     connectionRateLimit: s.connectionRateLimit,
+    logAtOpen: s.logAtOpen ?? false,
     proxyProtocol: s.proxyProtocol,
     sorryServer: s.sorryServer,
     members: resolvedMembers,

@@ -281,6 +281,10 @@ export const serviceSchema = z.strictObject({
     .optional()
     .describe("TCP keep-alive timers on both sides (clitcpka-*/srvtcpka-*), below common firewall idle timers so an idle DICOM/HL7 link stays open."),
   connectionRateLimit: z.int().min(1).max(1000000).optional().describe("New connections per second this service accepts (rate-limit sessions); above it connections wait in the kernel's backlog."),
+  logAtOpen: z
+    .boolean()
+    .optional()
+    .describe("tcp: write the connection's log line when the server connection opens (option logasap), for links that stay open for days; HAProxy then writes no second line at close. @default false (true for the preset's hl7)"),
   proxyProtocol: z.enum(["v1", "v2"]).optional().describe("Send the PROXY protocol header to the servers (and on their checks); only for servers configured to accept it."),
   sorryServer: z.strictObject({ address: ipv4Schema, port: portSchema }).optional().describe("Used when every server is down."),
   extraDirectives: z

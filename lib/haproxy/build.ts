@@ -42,6 +42,8 @@ export interface HaproxyBuildOptions {
   readonly chroot?: string | false;
   /** Folder of the TLS PEM files (`crt-base`). @default CERT_DIR */
   readonly certBase?: string;
+  /** The global `log` target. @default "/dev/log local0" (the node's syslog) */
+  readonly log?: string;
 }
 
 export const frontendName = (service: string) => `fe_${service}`;
@@ -52,6 +54,17 @@ export const sorryBackendName = (service: string) => `sorry_${service}`;
 export const checkBackendName = (backend: string) => `chk_${backend}`;
 /** Connections the stats and the health front-end each may hold (ADMIN_CONNECTION_RESERVE in all). */
 export const ADMIN_FRONTEND_MAXCONN = ADMIN_CONNECTION_RESERVE / 2;
+/**
+ * Log line of tcp services: client address:port, VIP address:port, date, frontend, backend/server, the LB's
+ * source address:port towards the server, the server's address:port, timers (queue/connect/total), bytes
+ * client→server / server→client, termination state, connection counts, queues.
+ */
+export const TCP_LOG_FORMAT =
+  "%ci:%cp %fi:%fp [%t] %ft %b/%s %bi:%bp->%si:%sp %Tw/%Tc/%Tt %U/%B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
+/** DICOM services add the AE titles captured from the A-ASSOCIATE-RQ (trailing padding removed). */
+export const DICOM_LOG_FIELDS = "calling=%{+Q}[capture.req.hdr(0),rtrim(' ')] called=%{+Q}[capture.req.hdr(1),rtrim(' ')]";
+/** How long a DICOM frontend waits for the A-ASSOCIATE-RQ before connecting anyway (its titles are then not logged). */
+export const DICOM_INSPECT_DELAY = "5s";
 /** Client headers that carry a forwarded address or host; removed on entry unless the client is a trusted proxy. */
 export const FORWARDED_HEADERS = ["Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP"] as const;
 
@@ -69,7 +82,7 @@ export function buildHaproxyConfig(env: ResolvedEnvironment, options: HaproxyBui
   return {
     header,
     global: {
-      log: ["/dev/log local0"],
+      log: [options.log ?? "/dev/log local0"],
       chroot,
       user: tproxy ? undefined : "haproxy",
       group: tproxy ? undefined : "haproxy",
@@ -170,7 +183,11 @@ function serviceFrontend(s: ResolvedService): FrontendSection {
   }
   // The sorry server is a backend of its own, chosen per connection: a stick table never remembers it.
   if (s.sorryServer) useBackends.push({ backend: sorryBackendName(s.name), condition: `if { nbsrv(${backendName(s.name)}) eq 0 }` });
-  const options = [http ? "httplog" : "tcplog"];
+  // tcp: a log line that traces the connection end to end (client, VIP port, LB source towards the server,
+  // server, bytes both ways) and, for DICOM, the calling/called AE titles of the A-ASSOCIATE-RQ.
+  const dicom = !http && s.healthCheck.type === "dicom-echo";
+  const options = http ? ["httplog"] : [];
+  if (!http && s.logAtOpen) options.push("logasap");
   if (http && s.clientAddress === "forwarded-for") options.push("forwardfor");
   if (s.tcpKeepalive) options.push("clitcpka");
   return {
@@ -181,6 +198,15 @@ function serviceFrontend(s: ResolvedService): FrontendSection {
     maxconn: s.maxConnections,
     rateLimitSessions: s.connectionRateLimit,
     options,
+    logFormat: http ? undefined : dicom ? `${TCP_LOG_FORMAT} ${DICOM_LOG_FIELDS}` : TCP_LOG_FORMAT,
+    inspectDelay: dicom ? DICOM_INSPECT_DELAY : undefined,
+    tcpRequestContent: dicom
+      ? [
+          // Offsets in the A-ASSOCIATE-RQ (PDU type 01): called AE title at 10, calling AE title at 26, 16 bytes each.
+          { action: "capture req.payload(26,16) len 16", condition: "if { req.payload(0,1) -m bin 01 }" },
+          { action: "capture req.payload(10,16) len 16", condition: "if { req.payload(0,1) -m bin 01 }" },
+        ]
+      : undefined,
     keepalive: s.tcpKeepalive ? s.tcpKeepaliveTimers : undefined,
     timeouts: { client: s.timeouts.client, httpRequest: s.timeouts.httpRequest, httpKeepAlive: s.timeouts.httpKeepAlive },
     acls,

@@ -115,6 +115,11 @@ export interface FrontendSection {
   readonly timeouts: ProxyTimeouts;
   readonly acls: readonly Acl[];
   readonly tcpRequestConnection: readonly Rule[];
+  /** `tcp-request inspect-delay`: how long `tcp-request content` rules may wait for data. */
+  readonly inspectDelay?: string;
+  readonly tcpRequestContent?: readonly Rule[];
+  /** `log-format` (replaces `option tcplog`/`httplog`). */
+  readonly logFormat?: string;
   readonly httpRequest: readonly Rule[];
   readonly httpResponse: readonly Rule[];
   /** `monitor-uri`: answer 200 on this path without a backend (liveness probes). */

@@ -68,6 +68,7 @@ export const AGFA_EI_SERVICES: Readonly<Record<string, ServiceInput>> = {
     persistence: { type: "source-ip", timeout: "24h" },
     healthCheck: { type: "tcp" },
     timeouts: { client: "24h", server: "24h" },
+    logAtOpen: true,
     clientAddress: "snat",
     tcpKeepalive: true,
   },
