@@ -158,6 +158,35 @@ describe("haproxy.cfg for clinical sessions", () => {
     assert.ok(!section(cfg, "frontend fe_app").includes("option logasap"), "DICOM logs at close, with the byte counts");
   });
 
+  it("defect 8: re-encryption trusts a private CA by reference, verifies the servers' name and sends SNI on checks", () => {
+    const cfg = render({
+      tls: { certificates: { "hospital-ca": { secretArn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:test/ca-AbCdEf" } } },
+      services: {
+        app: { mode: "http", frontendPorts: [443], backendPort: 443, tls: { mode: "reencrypt", certificate: "web", serverName: "ei-core.hospital.local", caCertificate: "hospital-ca" } },
+      },
+    });
+    assert.equal(
+      defaultServer(cfg, "be_app"),
+      "default-server check inter 5s fall 3 rise 2 port 443 check-ssl check-sni ei-core.hospital.local ssl verify required ca-file /etc/haproxy/certs/hospital-ca.pem sni str(ei-core.hospital.local) verifyhost ei-core.hospital.local maxconn 1000 slowstart 30s",
+    );
+    assert.throws(
+      () => resolve(environment({ services: { app: { mode: "http", frontendPorts: [443], tls: { mode: "reencrypt", certificate: "web" } } } })),
+      /services\.app\.tls: missing serverName: re-encryption verifies the name in the servers' certificates/,
+    );
+    assert.throws(
+      () => resolve(environment({ services: { app: { mode: "http", frontendPorts: [443], tls: { mode: "reencrypt", certificate: "web", serverName: "x", caCertificate: "nope" } } } })),
+      /services\.app\.tls\.caCertificate: certificate 'nope' is not defined in tls\.certificates \(defined: web\)/,
+    );
+  });
+
+  it("adds a per-service TLS profile: legacy (TLS 1.0+, CBC) for old DICOM TLS modalities on 2762, terminated in tcp mode", () => {
+    const cfg = render({ services: { app: { frontendPorts: [2762], backendPort: 104, tls: { mode: "terminate", certificate: "web", profile: "legacy" } } } });
+    const bind = section(cfg, "frontend fe_app").find((l) => l.startsWith("bind "));
+    assert.match(bind ?? "", /^bind 10\.20\.2\.100:2762 ssl crt web\.pem ssl-min-ver TLSv1\.0 ciphers ECDHE-ECDSA-AES128-GCM-SHA256:.*:AES128-SHA:AES256-SHA:@SECLEVEL=0$/);
+    const modern = render({ services: { app: { frontendPorts: [2762], backendPort: 104, tls: { mode: "terminate", certificate: "web" } } } });
+    assert.equal(section(modern, "frontend fe_app").find((l) => l.startsWith("bind ")), "bind 10.20.2.100:2762 ssl crt web.pem");
+  });
+
   it("adds application-cookie persistence: the server's own session cookie, prefixed with the server's name", () => {
     const cfg = render({ services: { app: { mode: "http", persistence: { type: "app-cookie" } } } });
     const be = section(cfg, "backend be_app");

@@ -281,7 +281,7 @@ describe("haproxy.cfg renderer", () => {
     });
     assert.ok(
       section(reencrypt, "backend be_app").includes(
-        "default-server check inter 5s fall 3 rise 2 port 443 check-ssl ssl verify required ca-file @system-ca sni str(ei.internal) verifyhost ei.internal maxconn 1000 slowstart 30s",
+        "default-server check inter 5s fall 3 rise 2 port 443 check-ssl check-sni ei.internal ssl verify required ca-file @system-ca sni str(ei.internal) verifyhost ei.internal maxconn 1000 slowstart 30s",
       ),
     );
   });

@@ -131,6 +131,10 @@ export interface ResolvedService {
     readonly redirectHttpPort?: number;
     readonly verifyServer: "required" | "none";
     readonly serverName?: string;
+    /** reencrypt: the CA bundle the servers' certificates are verified against (else the system store). */
+    readonly caCertificate?: ResolvedCertificate;
+    /** terminate/reencrypt: the listeners' TLS profile. */
+    readonly profile: "intermediate" | "legacy";
   };
   readonly requestHeaders: ResolvedHeaderRules;
   readonly responseHeaders: ResolvedHeaderRules;

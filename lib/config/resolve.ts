@@ -335,6 +335,21 @@ function resolveService(
   } else if (s.tls?.certificate) {
     out.add(at("tls", "certificate"), `a certificate is only used with tls.mode terminate or reencrypt, not ${tlsMode}`, "key");
   }
+  // Re-encryption: a private CA by reference, and the servers' name verified by default.
+  let caCertificate: ResolvedCertificate | undefined;
+  if (s.tls?.caCertificate !== undefined) {
+    if (tlsMode !== "reencrypt") out.add(at("tls", "caCertificate"), `a CA bundle verifies re-encrypted traffic; only used with tls.mode reencrypt, not ${tlsMode}`, "key");
+    caCertificate = certificates.find((c) => c.name === s.tls?.caCertificate);
+    if (!caCertificate) {
+      out.add(at("tls", "caCertificate"), `certificate '${s.tls.caCertificate}' is not defined in tls.certificates (defined: ${certificates.map((c) => c.name).join(", ") || "none"})`);
+    }
+  }
+  if (tlsMode === "reencrypt" && (s.tls?.verifyServer ?? "required") === "required" && !s.tls?.serverName) {
+    out.add(at("tls"), "missing serverName: re-encryption verifies the name in the servers' certificates (set the name they carry, e.g. ei-core.hospital.local), or set verifyServer: none", "key");
+  }
+  if (s.tls?.profile !== undefined && tlsMode !== "terminate" && tlsMode !== "reencrypt") {
+    out.add(at("tls", "profile"), `a TLS profile applies to listeners that terminate TLS (tls.mode terminate or reencrypt), not ${tlsMode}`, "key");
+  }
   if (tlsMode === "passthrough" && http) out.add(at("tls", "mode"), "passthrough needs mode tcp: an http service must see the request (use terminate or reencrypt)");
   if (s.tls?.redirectHttpPort !== undefined && !(http && (tlsMode === "terminate" || tlsMode === "reencrypt"))) {
     out.add(at("tls", "redirectHttpPort"), "an HTTP→HTTPS redirect needs mode http with tls.mode terminate or reencrypt", "key");
@@ -501,6 +516,8 @@ function resolveService(
       redirectHttpPort: s.tls?.redirectHttpPort,
       verifyServer: s.tls?.verifyServer ?? "required",
       serverName: s.tls?.serverName,
+      caCertificate,
+      profile: s.tls?.profile ?? "intermediate",
     },
     requestHeaders: headerRules(s.requestHeaders),
     responseHeaders: headerRules(s.responseHeaders),

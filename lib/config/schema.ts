@@ -198,8 +198,22 @@ const tlsSchema = z.strictObject({
   certificate: nameSchema.optional().describe("Name of a certificate in tls.certificates (terminate/reencrypt)."),
   hsts: z.boolean().optional().describe("Send Strict-Transport-Security (max-age one year). @default false"),
   redirectHttpPort: portSchema.optional().describe("Also listen on this port and redirect HTTP to HTTPS (http mode)."),
-  verifyServer: z.enum(["required", "none"]).optional().describe("reencrypt: verify the servers' certificates against the system CA store. @default required"),
-  serverName: z.string().regex(/^[A-Za-z0-9.-]+$/, { error: "expected a host name" }).optional().describe("reencrypt: SNI and the name verified in the servers' certificates."),
+  verifyServer: z
+    .enum(["required", "none"])
+    .optional()
+    .describe("reencrypt: verify the servers' certificates (against caCertificate, else the system CA store) and their name (serverName). @default required"),
+  serverName: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+$/, { error: "expected a host name" })
+    .optional()
+    .describe("reencrypt: the name the servers' certificates must carry; also sent as SNI, on traffic and on checks. Required with verifyServer required."),
+  caCertificate: nameSchema
+    .optional()
+    .describe("reencrypt: a certificate in tls.certificates holding the CA bundle (PEM) that signs the servers' certificates, e.g. the hospital's private CA. @default the system CA store"),
+  profile: z
+    .enum(["intermediate", "legacy"])
+    .optional()
+    .describe("terminate: the TLS profile of this service's listeners. legacy adds TLS 1.0/1.1 and CBC ciphers for old modalities (DICOM TLS, 2762); use one VIP per profile. @default intermediate"),
 });
 
 const headerName = z.string().regex(HEADER_RE, { error: "expected an HTTP header name" });

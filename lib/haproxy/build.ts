@@ -25,6 +25,16 @@ export const TLS_PROFILE = {
   options: "ssl-min-ver TLSv1.2 no-tls-tickets",
 } as const;
 
+/**
+ * The `legacy` per-service TLS profile, for modalities that cannot do better (DICOM TLS on 2762 from old
+ * equipment): TLS 1.0 and up, adding CBC and non-forward-secret AES ciphers; OpenSSL 3 needs security level
+ * 0 for TLS 1.0/1.1. Give those modalities a VIP (service) of their own, so the others keep `intermediate`.
+ */
+export const LEGACY_TLS_PROFILE = {
+  minVersion: "TLSv1.0",
+  ciphers: `${TLS_PROFILE.ciphers}:ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA:AES128-GCM-SHA256:AES256-GCM-SHA384:AES128-SHA:AES256-SHA:@SECLEVEL=0`,
+} as const;
+
 /** Name of the `peers` section: stick tables sync across an HA pair and survive every reload. */
 export const PEERS_SECTION = "imaging_lb";
 /** TCP port HAProxy's peers protocol uses between the two nodes. */
@@ -122,7 +132,7 @@ export function buildHaproxyConfig(env: ResolvedEnvironment, options: HaproxyBui
     ],
     userlists: [{ name: "admins", users: [{ name: env.admin.statsUser, insecurePassword: `\${${STATS_PASSWORD_VAR}}` }] }],
     frontends: [...env.services.map((s) => serviceFrontend(s)), statsFrontend(env), healthFrontend()],
-    backends: env.services.flatMap((s) => serviceBackends(s)),
+    backends: env.services.flatMap((s) => serviceBackends(s, options.certBase ?? CERT_DIR)),
   };
 }
 
@@ -147,6 +157,7 @@ function serviceFrontend(s: ResolvedService): FrontendSection {
     address: s.vip.address,
     port,
     crt: tls && s.tls.certificate ? `${s.tls.certificate.name}.pem` : undefined,
+    sslOptions: tls && s.tls.profile === "legacy" ? [`ssl-min-ver ${LEGACY_TLS_PROFILE.minVersion}`, `ciphers ${LEGACY_TLS_PROFILE.ciphers}`] : undefined,
     alpn: tls && http ? ["h2", "http/1.1"] : undefined,
   }));
   if (s.tls.redirectHttpPort !== undefined) binds.push({ address: s.vip.address, port: s.tls.redirectHttpPort });
@@ -285,20 +296,21 @@ function checkOptions(s: ResolvedService, checkPort: number | undefined): string
   const options = ["check", `inter ${hc.interval}`, `fall ${hc.fall}`, `rise ${hc.rise}`];
   if (checkPort !== undefined) options.push(`port ${checkPort}`);
   if (hc.type === "tls" || (hc.type === "http" && hc.ssl)) {
-    // Checks of a re-encrypting service verify like its traffic; a TLS check of plain traffic only handshakes.
-    options.push(...(s.tls.mode === "reencrypt" ? ["check-ssl"] : ["check-ssl", "verify none"]));
+    // Checks of a re-encrypting service verify like its traffic (and send its SNI); a TLS check of plain
+    // traffic only handshakes.
+    options.push(...(s.tls.mode === "reencrypt" ? ["check-ssl", ...(s.tls.serverName ? [`check-sni ${s.tls.serverName}`] : [])] : ["check-ssl", "verify none"]));
   }
   if (s.proxyProtocol) options.push("check-send-proxy");
   return options;
 }
 
 /** Options of the traffic towards the servers of `s` (the same on check-only servers that must speak like them). */
-function connectionOptions(s: ResolvedService): string[] {
+function connectionOptions(s: ResolvedService, certBase: string): string[] {
   const options: string[] = [];
   if (s.tls.mode === "reencrypt") {
     options.push("ssl");
     if (s.tls.verifyServer === "required") {
-      options.push("verify required", "ca-file @system-ca");
+      options.push("verify required", `ca-file ${s.tls.caCertificate ? `${certBase}/${s.tls.caCertificate.name}.pem` : "@system-ca"}`);
       if (s.tls.serverName) options.push(`sni str(${s.tls.serverName})`, `verifyhost ${s.tls.serverName}`);
     } else {
       options.push("verify none");
@@ -317,7 +329,7 @@ function capacityOptions(s: ResolvedService): string[] {
   ];
 }
 
-function serviceBackends(s: ResolvedService): BackendSection[] {
+function serviceBackends(s: ResolvedService, certBase: string): BackendSection[] {
   const source =
     s.clientAddress === "tproxy" ? "0.0.0.0 usesrc clientip" : s.clientAddress === "source" ? s.sourceAddress : undefined;
   // A fixed source address (e.g. the VIP) exists on the active node only: checks run from a check-only backend
@@ -369,11 +381,11 @@ function serviceBackends(s: ResolvedService): BackendSection[] {
     timeouts: { check: s.timeouts.check },
     httpRequest: [],
     httpResponse: [],
-    defaultServer: [...checkOptions(s, checkPort), ...connectionOptions(s)],
+    defaultServer: [...checkOptions(s, checkPort), ...connectionOptions(s, certBase)],
     extra: [],
     servers: members.map((m) => ({ name: m.name, address: m.address, port: m.port, options: [] })),
   });
-  const defaultServer = (checkPort: number | undefined) => [...(tracked ? [] : checkOptions(s, checkPort)), ...connectionOptions(s), ...capacityOptions(s)];
+  const defaultServer = (checkPort: number | undefined) => [...(tracked ? [] : checkOptions(s, checkPort)), ...connectionOptions(s, certBase), ...capacityOptions(s)];
   const mainName = backendName(s.name);
   const main: BackendSection = {
     ...base,

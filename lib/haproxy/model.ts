@@ -40,6 +40,8 @@ export interface Bind {
   /** Terminate TLS with this PEM (certificate chain + key). */
   readonly crt?: string;
   readonly alpn?: readonly string[];
+  /** Bind-level TLS settings overriding the global defaults (a per-service profile), e.g. `ssl-min-ver TLSv1.0`. */
+  readonly sslOptions?: readonly string[];
   /** Bind to this interface only (SO_BINDTODEVICE), e.g. the internal eth0 for admin endpoints. */
   readonly interface?: string;
 }

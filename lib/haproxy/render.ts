@@ -33,6 +33,7 @@ function bind(b: Bind): string {
   if (b.interface) parts.push(`interface ${b.interface}`);
   if (b.crt) parts.push(`ssl crt ${b.crt}`);
   if (b.alpn?.length) parts.push(`alpn ${b.alpn.join(",")}`);
+  if (b.sslOptions?.length) parts.push(...b.sslOptions);
   return parts.join(" ");
 }
 

@@ -37,6 +37,7 @@ export function describeHaproxyValidation(title: string, validator: () => Haprox
       v = validator();
       dir = v.setUp();
       v.writePem(dir.path, "web");
+      v.writePem(dir.path, "hospital-ca");
     });
     after(() => dir?.cleanup());
 
@@ -140,7 +141,7 @@ export function describeHaproxyValidation(title: string, validator: () => Haprox
       );
     });
 
-    it("accepts the issue-11 options: hard cut, trusted proxies, keep-alive timers, app cookie, PROXY protocol, rate limit, sorry server, source-address checks", () => {
+    it("accepts the issue-11 options: hard cut, trusted proxies, keep-alive timers, app cookie, PROXY protocol, rate limit, sorry server, source-address checks, DICOM/HL7 over TLS, legacy profile, private CA", () => {
       check(
         resolve(
           environment({
@@ -169,7 +170,16 @@ export function describeHaproxyValidation(title: string, validator: () => Haprox
                 routes: { x: { pathPrefixes: ["/x/"] } },
               },
               dicom: { frontendPorts: [104, 110], healthCheck: { type: "dicom-echo" }, balance: "active-backup" },
+              "dicom-tls": { frontendPorts: [2762], backendPort: 104, tls: { mode: "terminate", certificate: "web", profile: "legacy" }, healthCheck: { type: "dicom-echo" } },
+              "hl7-tls": { frontendPorts: [2575], backendPort: 2310, tls: { mode: "terminate", certificate: "web" }, logAtOpen: true },
+              viewer: {
+                frontendPorts: [8443],
+                backendPort: 443,
+                mode: "http",
+                tls: { mode: "reencrypt", certificate: "web", serverName: "ei-core.hospital.local", caCertificate: "hospital-ca" },
+              },
             },
+            tls: { certificates: { "hospital-ca": { secretArn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:test/ca-AbCdEf" } } },
           }),
         ),
       );
