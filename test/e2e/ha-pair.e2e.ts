@@ -316,7 +316,7 @@ describe("product HA pair: keepalived + HAProxy peers on two nodes, failover", {
     let killedAt = 0;
     try {
       await delay(1500);
-      assert.ok(echoLoop.outcomes.length > 5 && echoLoop.outcomes.every((o) => o.ok), "the echo loop succeeds before the kill");
+      assert.ok(echoLoop.outcomes.length > 5 && echoLoop.outcomes.every((o) => o.ok), `the echo loop succeeds before the kill: ${JSON.stringify(echoLoop.outcomes)}`);
       assert.ok(httpsLoop.outcomes.length > 5 && httpsLoop.outcomes.every((o) => o.ok), "the HTTPS loop succeeds before the kill");
       killedAt = Date.now();
       await lbA.haproxy.program.crash();
