@@ -1,7 +1,8 @@
 /**
  * Live test of the DICOM health check: real HAProxy runs the rendered tcp-check rules against real DICOM
- * servers on loopback (DCMTK storescp, Orthanc), plus two small simulated SCPs (labelled as such) for the
- * cases no real server produces on demand: a reply that arrives in pieces, and a C-ECHO failure status.
+ * servers on loopback (DCMTK storescp, Orthanc; a storescp frozen with SIGSTOP is a hung PACS whose kernel
+ * still accepts connections), plus small simulated SCPs (labelled as such) for the cases no real server
+ * produces on demand: a reply that arrives in pieces, a C-ECHO failure status, an A-ABORT.
  * Server states are read from HAProxy's runtime API (`show stat` over the stats socket).
  */
 import { after, before, describe, it } from "node:test";
@@ -208,6 +209,8 @@ interface SimulatedScpBehaviour {
   readonly status: number;
   /** Send the A-ASSOCIATE-AC in two writes 200 ms apart and the C-ECHO-RSP 7 bytes at a time, 20 ms apart. */
   readonly inPieces: boolean;
+  /** Answer the A-ASSOCIATE-RQ with an A-ABORT (source 2: service provider) instead. @default false */
+  readonly abort?: boolean;
 }
 
 /**
@@ -236,6 +239,11 @@ async function startSimulatedScp(behaviour: SimulatedScpBehaviour): Promise<{ se
         received = received.subarray(pdu.length);
         switch (pdu[0]) {
           case 0x01: {
+            if (behaviour.abort) {
+              write([Buffer.from("07000000000400000200", "hex")], 0);
+              writes = writes.then(() => void socket.end());
+              break;
+            }
             const accept = associateAccept(pdu);
             // In pieces: the AC's first 10 bytes satisfy HAProxy's first expect, which then sends the
             // C-ECHO-RQ; the rest of the AC arrives 200 ms later, in front of the C-ECHO-RSP.
@@ -269,6 +277,7 @@ describe("DICOM health check: real HAProxy against real DICOM servers on loopbac
   const simulated: net.Server[] = [];
   let haproxy: Child | undefined;
   let storescp: Child | undefined;
+  let hung: Child | undefined;
   let config = "";
   let states = new Map<string, ServerState>();
   /** Why the setup failed (a missing tool, a server that did not start): every test then fails with it. */
@@ -281,6 +290,8 @@ describe("DICOM health check: real HAProxy against real DICOM servers on loopbac
     "dicom_echo/storescp_refuse": "DOWN",
     "dicom_echo/simulated_pieces": "UP",
     "dicom_echo/simulated_failure": "DOWN",
+    "dicom_echo/storescp_hung": "DOWN",
+    "dicom_echo/simulated_abort": "DOWN",
     "dicom_echo_wrong_aet/orthanc": "DOWN",
     "dicom_associate/storescp": "UP",
     "dicom_associate/storescp_refuse": "UP",
@@ -309,14 +320,15 @@ describe("DICOM health check: real HAProxy against real DICOM servers on loopbac
     const storescpBin = requireTool("storescp", "dcmtk");
     const orthancBin = requireTool("Orthanc", "orthanc");
 
-    const [storescpPort, refusePort, orthancPort, closedPort] = [
-      await freePort(), await freePort(), await freePort(), await freePort(),
+    const [storescpPort, refusePort, orthancPort, closedPort, hungPort] = [
+      await freePort(), await freePort(), await freePort(), await freePort(), await freePort(),
     ];
 
     const storeDir = join(dir.path, "storescp");
     mkdirSync(storeDir);
     storescp = startChild("storescp", storescpBin, ["-v", "-dhl", "--aetitle", "STORESCP", "--output-directory", storeDir, String(storescpPort)], dir.path);
     const refuse = startChild("storescp --refuse", storescpBin, ["-v", "-dhl", "--refuse", String(refusePort)], dir.path);
+    hung = startChild("storescp (hung)", storescpBin, ["--aetitle", "ORTHANC", String(hungPort)], dir.path);
 
     const orthancDir = join(dir.path, "orthanc");
     mkdirSync(orthancDir);
@@ -337,17 +349,21 @@ describe("DICOM health check: real HAProxy against real DICOM servers on loopbac
       }),
     );
     const orthanc = startChild("Orthanc", orthancBin, [join(orthancDir, "orthanc.json")], orthancDir);
-    children.push(storescp, refuse, orthanc);
+    children.push(storescp, refuse, orthanc, hung);
 
     const pieces = await startSimulatedScp({ status: 0x0000, inPieces: true });
     const failure = await startSimulatedScp({ status: 0x0110, inPieces: false });
-    simulated.push(pieces.server, failure.server);
+    const aborting = await startSimulatedScp({ status: 0x0000, inPieces: false, abort: true });
+    simulated.push(pieces.server, failure.server, aborting.server);
 
     await Promise.all([
       waitForPort(storescpPort, storescp),
       waitForPort(refusePort, refuse),
       waitForPort(orthancPort, orthanc),
+      waitForPort(hungPort, hung),
     ]);
+    // A hung PACS: the process is frozen, its listening socket still completes TCP handshakes.
+    hung.process.kill("SIGSTOP");
 
     const backend = (name: string, check: DicomCheckOptions | string[], servers: Record<string, number>): string =>
       [
@@ -379,6 +395,8 @@ describe("DICOM health check: real HAProxy against real DICOM servers on loopbac
         storescp_refuse: refusePort,
         simulated_pieces: pieces.port,
         simulated_failure: failure.port,
+        storescp_hung: hungPort,
+        simulated_abort: aborting.port,
       }),
       "",
       backend("dicom_echo_wrong_aet", { calledAeTitle: "NOTORTHANC" }, { orthanc: orthancPort }),
@@ -425,6 +443,7 @@ describe("DICOM health check: real HAProxy against real DICOM servers on loopbac
   }
 
   after(async () => {
+    hung?.process.kill("SIGCONT");
     await Promise.all(children.map(stopChild));
     await Promise.all(simulated.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     dir.cleanup();
@@ -476,7 +495,16 @@ describe("DICOM health check: real HAProxy against real DICOM servers on loopbac
 
   it("control: patterns anchored at the buffer start fail on that reply in pieces, so the case above is real", () => {
     assertServer("control_anchored/storescp", "UP", "L7OK");
-    assertServer("control_anchored/simulated_pieces", "DOWN", "L7TOUT", /at step 6 of tcp-check/);
+    assertServer("control_anchored/simulated_pieces", "DOWN", "L7TOUT", /at step 8 of tcp-check/);
+  });
+
+  it("c-echo: a hung PACS (storescp frozen by SIGSTOP) is DOWN by timeout, reported as no answer — not as a reject", () => {
+    assertServer("dicom_echo/storescp_hung", "DOWN", "L7TOUT", /no answer to A-ASSOCIATE-RQ \(timeout, or not DICOM\)/);
+    assert.doesNotMatch(states.get("dicom_echo/storescp_hung")?.lastCheck ?? "", /A-ASSOCIATE-RJ/);
+  });
+
+  it("c-echo: an A-ABORT answer is DOWN at once with the abort comment, not the reject one [simulated SCP]", () => {
+    assertServer("dicom_echo/simulated_abort", "DOWN", "L7RSP", /A-ABORT: the PACS aborted LBHEALTH to ORTHANC/);
   });
 
   it("c-echo: C-ECHO-RSP status 0110 is DOWN at once, not by timeout [simulated SCP]", () => {

@@ -298,7 +298,9 @@ describe("dicomTcpCheckDirectives", () => {
       "option tcp-check",
       'tcp-check connect default linger comment "TCP connect to the DICOM port"',
       `tcp-check send-binary ${associateRq} comment "sending A-ASSOCIATE-RQ LBHEALTH to ORTHANC"`,
+      'tcp-check expect min-recv 1 rbinary ^0[237] comment "no answer to A-ASSOCIATE-RQ (timeout, or not DICOM)"',
       'tcp-check expect min-recv 1 ! rbinary ^03 comment "A-ASSOCIATE-RJ: LBHEALTH to ORTHANC"',
+      'tcp-check expect min-recv 1 ! rbinary ^07 comment "A-ABORT: the PACS aborted LBHEALTH to ORTHANC"',
       'tcp-check expect min-recv 1 rbinary ^02 comment "no A-ASSOCIATE-AC (PDU type 02)"',
       `tcp-check send-binary ${cEchoRq} comment "sending C-ECHO-RQ"`,
       "tcp-check expect rbinary ^(..)*04.{18}0103(..)*0000000902000000.... " +
@@ -322,9 +324,21 @@ describe("dicomTcpCheckDirectives", () => {
       "option tcp-check",
       'tcp-check connect default linger comment "TCP connect to the DICOM port"',
       `tcp-check send-binary ${associateRq} comment "sending A-ASSOCIATE-RQ LBHEALTH to ORTHANC"`,
-      'tcp-check expect min-recv 1 rbinary ^0[23] comment "no A-ASSOCIATE-AC or -RJ (PDU type 02/03)"',
+      'tcp-check expect min-recv 1 rbinary ^0[237] comment "no answer to A-ASSOCIATE-RQ (timeout, or not DICOM)"',
+      'tcp-check expect min-recv 1 ! rbinary ^07 comment "A-ABORT: the PACS aborted LBHEALTH to ORTHANC"',
       'tcp-check send-binary 07000000000400000000 comment "sending A-ABORT"',
     ]);
+  });
+
+  it("checks each given port with an association of its own, naming the port in the comments", () => {
+    const one = dicomTcpCheckDirectives({ calledAeTitle: "ORTHANC" }).slice(1);
+    const two = dicomTcpCheckDirectives({ calledAeTitle: "ORTHANC", ports: [104, 110] });
+    assert.equal(two.length, 1 + 2 * one.length);
+    assert.deepEqual(two.filter((d) => d.startsWith("tcp-check connect")), [
+      'tcp-check connect port 104 linger comment "TCP connect to the DICOM port on 104"',
+      'tcp-check connect port 110 linger comment "TCP connect to the DICOM port on 110"',
+    ]);
+    assert.ok(two.includes('tcp-check expect min-recv 1 rbinary ^0[237] comment "no answer to A-ASSOCIATE-RQ on 110 (timeout, or not DICOM)"'));
   });
 
   it("escapes double quotes and dollar signs of AE titles inside comments", () => {
@@ -350,12 +364,16 @@ describe("dicomTcpCheckDirectives", () => {
 
 describe("expect patterns against DICOM replies (as HAProxy sees them: hex dump of the buffer)", () => {
   const directives = dicomTcpCheckDirectives({ calledAeTitle: "ORTHANC" });
-  const rejected = rbinaryPattern(directives, 3);
-  const accepted = rbinaryPattern(directives, 4);
-  const echoArrived = rbinaryPattern(directives, 6);
-  const echoSuccess = rbinaryPattern(directives, 7);
-  const releaseReply = rbinaryPattern(directives, 9);
-  const associateOrReject = rbinaryPattern(dicomTcpCheckDirectives({ calledAeTitle: "X", variant: "associate" }), 3);
+  const answered = rbinaryPattern(directives, 3);
+  const rejected = rbinaryPattern(directives, 4);
+  const aborted = rbinaryPattern(directives, 5);
+  const accepted = rbinaryPattern(directives, 6);
+  const echoArrived = rbinaryPattern(directives, 8);
+  const echoSuccess = rbinaryPattern(directives, 9);
+  const releaseReply = rbinaryPattern(directives, 11);
+  const associate = dicomTcpCheckDirectives({ calledAeTitle: "X", variant: "associate" });
+  const associateAnswered = rbinaryPattern(associate, 3);
+  const associateAborted = rbinaryPattern(associate, 4);
 
   const associateAc = Buffer.from("020000000010000100004f525448414e4320", "hex"); // first bytes of an AC
   const associateRj = Buffer.from("03000000000a00010102", "hex");
@@ -375,9 +393,18 @@ describe("expect patterns against DICOM replies (as HAProxy sees them: hex dump 
   });
 
   it("the associate variant accepts AC and RJ but not A-ABORT", () => {
-    assert.ok(associateOrReject.test(dump(associateAc)));
-    assert.ok(associateOrReject.test(dump(associateRj)));
-    assert.ok(!associateOrReject.test(dump(abort)));
+    for (const answer of [associateAc, associateRj]) {
+      assert.ok(associateAnswered.test(dump(answer)) && !associateAborted.test(dump(answer)));
+    }
+    assert.ok(associateAnswered.test(dump(abort)) && associateAborted.test(dump(abort)), "an abort fails at the abort step");
+  });
+
+  it("tells an answer (AC, RJ, A-ABORT) from silence or another protocol, then a reject from an abort", () => {
+    for (const answer of [associateAc, associateRj, abort]) assert.ok(answered.test(dump(answer.subarray(0, 1))));
+    assert.ok(!answered.test(dump(Buffer.from("485454502f312e31", "hex"))), "HTTP/1.1 is not a DICOM answer");
+    assert.ok(!answered.test(""), "nothing received: the step waits, then fails by timeout with its own comment");
+    assert.ok(aborted.test(dump(abort)) && !rejected.test(dump(abort)));
+    assert.ok(rejected.test(dump(associateRj)) && !aborted.test(dump(associateRj)));
   });
 
   it("matches a C-ECHO-RSP with status 0000", () => {

@@ -23,8 +23,12 @@ describe("haproxy.cfg renderer", () => {
     assert.deepEqual(section(cfg, "frontend fe_app"), [
       "mode tcp",
       "bind 10.20.2.100:2000",
-      "option tcplog",
+      "maxconn 19900",
       "option clitcpka",
+      'log-format "%ci:%cp %fi:%fp [%t] %ft %b/%s %bi:%bp->%si:%sp %Tw/%Tc/%Tt %U/%B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq"',
+      "clitcpka-idle 120s",
+      "clitcpka-intvl 30s",
+      "clitcpka-cnt 4",
       "timeout client 1h",
       "acl allowed_clients src 10.0.0.0/8",
       "tcp-request connection reject unless allowed_clients",
@@ -34,11 +38,14 @@ describe("haproxy.cfg renderer", () => {
       "mode tcp",
       "balance leastconn",
       "option srvtcpka",
+      "srvtcpka-idle 120s",
+      "srvtcpka-intvl 30s",
+      "srvtcpka-cnt 4",
       "timeout connect 5s",
       "timeout server 1h",
       "timeout queue 30s",
       "timeout check 3s",
-      "default-server check inter 5s fall 3 rise 2 port 2000",
+      "default-server check inter 5s fall 3 rise 2 port 2000 maxconn 1000 slowstart 30s",
       "server s1 10.20.1.21",
       "server s2 10.20.1.22",
     ]);
@@ -53,7 +60,7 @@ describe("haproxy.cfg renderer", () => {
       "chroot /var/lib/haproxy",
       "user haproxy",
       "group haproxy",
-      "maxconn 50000",
+      "maxconn 20000",
       "stats socket /run/haproxy/admin.sock mode 660 level admin expose-fd listeners",
       "stats timeout 30s",
       "hard-stop-after 8h",
@@ -68,7 +75,7 @@ describe("haproxy.cfg renderer", () => {
   it("translates ports: backendPort goes on every server, the check follows it", () => {
     const cfg = render({ services: { app: { frontendPorts: [80], backendPort: 8080 } } });
     const be = section(cfg, "backend be_app");
-    assert.ok(be.includes("default-server check inter 5s fall 3 rise 2 port 8080"));
+    assert.ok(be.includes("default-server check inter 5s fall 3 rise 2 port 8080 maxconn 1000 slowstart 30s"));
     assert.deepEqual(be.slice(-2), ["server s1 10.20.1.21:8080", "server s2 10.20.1.22:8080"]);
   });
 
@@ -82,6 +89,7 @@ describe("haproxy.cfg renderer", () => {
       "mode http",
       "bind 10.20.2.100:443 ssl crt web.pem alpn h2,http/1.1",
       "bind 10.20.2.100:80",
+      "maxconn 19900",
       "option httplog",
       "option idle-close-on-response",
       "option forwardfor",
@@ -90,7 +98,11 @@ describe("haproxy.cfg renderer", () => {
       "timeout http-keep-alive 10s",
       "acl allowed_clients src 10.0.0.0/8",
       "tcp-request connection reject unless allowed_clients",
-      "http-request redirect scheme https code 301 unless { ssl_fc }",
+      "http-request redirect scheme https code 308 unless { ssl_fc }",
+      "http-request del-header Forwarded",
+      "http-request del-header X-Forwarded-For",
+      "http-request del-header X-Forwarded-Host",
+      "http-request del-header X-Real-IP",
       "http-request set-header X-Forwarded-Proto https if { ssl_fc }",
       "http-request set-header X-Forwarded-Proto http unless { ssl_fc }",
       "http-request set-header X-Forwarded-Port %[dst_port]",
@@ -111,7 +123,7 @@ describe("haproxy.cfg renderer", () => {
       },
     });
     const be = section(cfg, "backend be_app");
-    assert.ok(be.includes("stick-table type ip size 200k expire 30m"));
+    assert.ok(be.includes("stick-table type ip size 200k expire 30m peers imaging_lb"));
     assert.ok(be.includes("stick on src"));
     assert.ok(be.includes("cookie SERVERID insert indirect nocache httponly secure maxidle 30m"));
     assert.deepEqual(be.slice(-2), ["server s1 10.20.1.21 cookie s1", "server s2 10.20.1.22 cookie s2"]);
@@ -126,10 +138,11 @@ describe("haproxy.cfg renderer", () => {
     assert.ok(section(cfg, "backend be_app").includes("stick-table type ip size 200k expire 60m peers imaging_lb"));
   });
 
-  it("a single node has no peers section and a stick table without peers", () => {
+  it("a single node is its own only peer (localpeer): its stick tables survive a reload", () => {
     const cfg = render({ services: { app: { persistence: { type: "source-ip" } } } });
-    assert.ok(!cfg.includes("\npeers "));
-    assert.ok(section(cfg, "backend be_app").includes("stick-table type ip size 200k expire 60m"));
+    assert.deepEqual(section(cfg, "peers imaging_lb"), ["peer lb-a 127.0.0.1:10000"]);
+    assert.ok(section(cfg, "global").includes("localpeer lb-a"));
+    assert.ok(section(cfg, "backend be_app").includes("stick-table type ip size 200k expire 60m peers imaging_lb"));
   });
 
   it("TProxy makes the servers see the client address and keeps HAProxy's privileges", () => {
@@ -166,7 +179,7 @@ describe("haproxy.cfg renderer", () => {
       },
     });
     const fe = section(cfg, "frontend fe_app");
-    const rules = fe.filter((l) => l.startsWith("http-request") && !l.includes("X-Forwarded"));
+    const rules = fe.filter((l) => l.startsWith("http-request") && !/X-Forwarded|Forwarded$|X-Real-IP/.test(l));
     assert.deepEqual(rules, [
       "http-request del-header Proxy",
       "http-request del-header X-Secret",
@@ -191,13 +204,14 @@ describe("haproxy.cfg renderer", () => {
     const fe = section(cfg, "frontend fe_app");
     assert.ok(fe.includes("acl route_xtend path_beg /xtend/ /x2"));
     assert.deepEqual(fe.slice(-2), ["use_backend be_app_xtend if route_xtend", "default_backend be_app"]);
+    assert.ok(fe.includes("maxconn 19900"));
     const be = section(cfg, "backend be_app_xtend");
     assert.deepEqual(be.filter((l) => l.startsWith("http-request")), [
       "http-request replace-path '^/xtend/?(.*)' '/\\1'",
       "http-request replace-path '^/x2/?(.*)' '/\\1'",
     ]);
     assert.deepEqual(be.slice(-1), ["server s2 10.20.1.22:8080"]);
-    assert.ok(be.includes("default-server check inter 5s fall 3 rise 2 port 8080"), "a route's servers are checked on the route's port");
+    assert.ok(be.includes("default-server check inter 5s fall 3 rise 2 port 8080 maxconn 1000 slowstart 30s"), "a route's servers are checked on the route's port");
   });
 
   it("keeps clients on their server in route backends too (same persistence as the service)", () => {
@@ -212,9 +226,10 @@ describe("haproxy.cfg renderer", () => {
       },
     });
     const be = section(cfg, "backend be_app_xtend");
-    assert.ok(be.includes("stick-table type ip size 200k expire 60m"));
+    assert.ok(be.includes("stick-table type ip size 200k expire 60m peers imaging_lb"));
     assert.ok(be.includes("stick on src"));
-    assert.ok(be.includes("cookie SERVERID insert indirect nocache httponly maxidle 60m"));
+    assert.ok(be.includes("cookie SERVERID_xtend insert indirect nocache httponly maxidle 60m"), "a cookie of its own (defect 7)");
+    assert.ok(section(cfg, "backend be_app").includes("cookie SERVERID insert indirect nocache httponly maxidle 60m"));
     assert.deepEqual(be.slice(-2), ["server s1 10.20.1.21:8080 cookie s1", "server s2 10.20.1.22:8080 cookie s2"]);
   });
 
@@ -256,19 +271,19 @@ describe("haproxy.cfg renderer", () => {
     const expected = dicomTcpCheckDirectives({ calledAeTitle: "PACS1", callingAeTitle: "LBHEALTH", variant: "c-echo" });
     const i = be.indexOf("option tcp-check");
     assert.deepEqual(be.slice(i, i + expected.length), expected);
-    assert.ok(be.includes("default-server check inter 10s fall 3 rise 2 port 104"));
+    assert.ok(be.includes("default-server check inter 10s fall 3 rise 2 port 104 maxconn 1000 slowstart 30s"));
     assert.ok(be.includes("timeout check 5s"));
   });
 
   it("a TLS check does a handshake without verifying; re-encryption verifies against the system CAs", () => {
     const tlsCheck = render({ services: { app: { healthCheck: { type: "tls" } } } });
-    assert.ok(section(tlsCheck, "backend be_app").includes("default-server check inter 5s fall 3 rise 2 port 2000 check-ssl verify none"));
+    assert.ok(section(tlsCheck, "backend be_app").includes("default-server check inter 5s fall 3 rise 2 port 2000 check-ssl verify none maxconn 1000 slowstart 30s"));
     const reencrypt = render({
       services: { app: { mode: "http", frontendPorts: [443], backendPort: 443, tls: { mode: "reencrypt", certificate: "web", serverName: "ei.internal" } } },
     });
     assert.ok(
       section(reencrypt, "backend be_app").includes(
-        "default-server check inter 5s fall 3 rise 2 port 443 check-ssl ssl verify required ca-file @system-ca sni str(ei.internal) verifyhost ei.internal",
+        "default-server check inter 5s fall 3 rise 2 port 443 check-ssl check-sni ei.internal ssl verify required ca-file @system-ca sni str(ei.internal) verifyhost ei.internal maxconn 1000 slowstart 30s",
       ),
     );
   });
@@ -287,9 +302,30 @@ describe("haproxy.cfg renderer", () => {
     assert.deepEqual(section(cfg, "backend be_app").slice(-2), ["server s1 10.20.1.21 weight 3", "server s2 10.20.1.22:2001 backup"]);
   });
 
-  it("adds a sorry server as an unchecked backup after the real servers", () => {
-    const cfg = render({ services: { app: { sorryServer: { address: "10.20.1.99", port: 8080 } } } });
-    assert.deepEqual(section(cfg, "backend be_app").slice(-1), ["server sorry 10.20.1.99:8080 backup no-check"]);
+  it("sends to the sorry server through a backend of its own, chosen while the service has no usable server, never stored", () => {
+    const cfg = render({ services: { app: { persistence: { type: "source-ip" }, sorryServer: { address: "10.20.1.99", port: 8080 } } } });
+    assert.deepEqual(section(cfg, "frontend fe_app").slice(-2), ["use_backend sorry_app if { nbsrv(be_app) eq 0 }", "default_backend be_app"]);
+    assert.ok(!section(cfg, "backend be_app").some((l) => l.includes("sorry")), "the stuck backend does not know the sorry server");
+    assert.deepEqual(section(cfg, "backend sorry_app"), [
+      "description app: sorry server, while no server of the service is usable (no persistence)",
+      "mode tcp",
+      "balance roundrobin",
+      "timeout connect 5s",
+      "timeout server 1h",
+      "server sorry 10.20.1.99:8080",
+    ]);
+  });
+
+  it("a route falls back to the sorry server when its own servers are all down", () => {
+    const cfg = render({
+      services: { app: { mode: "http", frontendPorts: [80], sorryServer: { address: "10.20.1.99", port: 8080 }, routes: { x: { pathPrefixes: ["/x/"] } } } },
+    });
+    assert.deepEqual(section(cfg, "frontend fe_app").slice(-4), [
+      "use_backend sorry_app if route_x { nbsrv(be_app_x) eq 0 }",
+      "use_backend be_app_x if route_x",
+      "use_backend sorry_app if { nbsrv(be_app) eq 0 }",
+      "default_backend be_app",
+    ]);
   });
 
   it("renders the escape hatch after the generated directives and before the servers", () => {
@@ -305,6 +341,7 @@ describe("haproxy.cfg renderer", () => {
       "description Stats page and Prometheus metrics, admin networks only, authenticated",
       "mode http",
       "bind :8404 interface eth0",
+      "maxconn 50",
       "option httplog",
       "timeout client 30s",
       "timeout http-request 10s",
@@ -324,6 +361,7 @@ describe("haproxy.cfg renderer", () => {
       "description Liveness for keepalived: 200 while HAProxy runs, loopback only",
       "mode http",
       "bind 127.0.0.1:8405",
+      "maxconn 50",
       "option dontlog-normal",
       "timeout client 5s",
       "timeout http-request 5s",

@@ -8,7 +8,7 @@ import type { Network } from "./schema";
 export type Layout = Network["layout"];
 export type ServiceMode = "http" | "tcp";
 export type Balance = "leastconn" | "roundrobin" | "source" | "active-backup";
-export type PersistenceType = "none" | "source-ip" | "cookie" | "cookie-source";
+export type PersistenceType = "none" | "source-ip" | "cookie" | "cookie-source" | "app-cookie";
 export type CheckType = "tcp" | "tls" | "http" | "dicom-echo" | "none";
 export type TlsMode = "none" | "terminate" | "reencrypt" | "passthrough";
 export type ClientAddressMode = "snat" | "forwarded-for" | "tproxy" | "source";
@@ -65,6 +65,12 @@ export interface ResolvedHealthCheck {
   readonly host?: string;
   readonly expectStatus: string;
   readonly ssl: boolean;
+  /**
+   * Ports checked one after the other in one check (a server is UP only when every one answers): the
+   * service's front-end ports when the servers listen on the port the client connected to and no check
+   * port is given; empty otherwise (the check uses `port`, or the server's port).
+   */
+  readonly ports: readonly number[];
   readonly calledAeTitle?: string;
   readonly callingAeTitle: string;
   readonly variant: "c-echo" | "associate";
@@ -127,6 +133,10 @@ export interface ResolvedService {
     readonly redirectHttpPort?: number;
     readonly verifyServer: "required" | "none";
     readonly serverName?: string;
+    /** reencrypt: the CA bundle the servers' certificates are verified against (else the system store). */
+    readonly caCertificate?: ResolvedCertificate;
+    /** terminate/reencrypt: the listeners' TLS profile. */
+    readonly profile: "intermediate" | "legacy";
   };
   readonly requestHeaders: ResolvedHeaderRules;
   readonly responseHeaders: ResolvedHeaderRules;
@@ -137,7 +147,20 @@ export interface ResolvedService {
   readonly sourceAddress?: string;
   readonly clientCidrs: readonly string[];
   readonly tcpKeepalive: boolean;
-  readonly maxConnections?: number;
+  /** clitcpka-/srvtcpka- idle, interval (HAProxy durations) and probe count. */
+  readonly tcpKeepaliveTimers: { readonly idle: string; readonly interval: string; readonly count: number };
+  /** Front-end maxconn (an explicit value, or this service's share of the global maxconn). */
+  readonly maxConnections: number;
+  readonly serverMaxConnections: number;
+  /** Undefined: a recovered server gets its full share at once. */
+  readonly slowstart?: string;
+  readonly shutdownSessionsOnDown: boolean;
+  /** http: clients whose forwarded-address headers are kept; empty: removed from every client. */
+  readonly trustedProxies: readonly string[];
+  readonly connectionRateLimit?: number;
+  /** tcp: log when the server connection opens (option logasap). */
+  readonly logAtOpen: boolean;
+  readonly proxyProtocol?: "v1" | "v2";
   readonly sorryServer?: { readonly address: string; readonly port: number };
   readonly members: readonly ResolvedMember[];
   readonly extraDirectives: { readonly frontend: readonly string[]; readonly backend: readonly string[] };
@@ -155,6 +178,8 @@ export interface ResolvedEnvironment {
     readonly amiSsmParameter?: string;
     /** The package source and the LTS series it is pinned to. */
     readonly haproxy: { readonly source: "distribution" | "ppa"; readonly version: string };
+    /** HAProxy's global maxconn (loadBalancer.haproxy.maxConnections, or sized to the instance type). */
+    readonly maxConnections: number;
     readonly rootVolumeGiB: number;
     /** HAProxy `hard-stop-after`: how long a previous worker keeps its connections after a reload. */
     readonly hardStopAfter: string;
@@ -211,3 +236,28 @@ export const STATS_PASSWORD_VAR = "IMAGING_LB_STATS_PASSWORD";
 export const CERT_DIR = "/etc/haproxy/certs";
 /** Loopback liveness endpoint of HAProxy that keepalived tracks: 200 at the path while HAProxy runs. */
 export const HEALTH_ENDPOINT = { address: "127.0.0.1", port: 8405, path: "/healthz" } as const;
+
+/** Connections the stats and health front-ends keep for themselves out of the global maxconn. */
+export const ADMIN_CONNECTION_RESERVE = 100;
+
+/**
+ * Default global maxconn for an EC2 instance type, by its size: about 34 KB of buffers per connection
+ * keeps 20000 connections well inside the 4 GiB of the smallest supported size (c6i.large).
+ */
+export function defaultMaxConnections(instanceType: string): number {
+  const size = instanceType.split(".")[1] ?? "";
+  if (["nano", "micro", "small"].includes(size)) return 2000;
+  if (size === "medium") return 10000;
+  if (size === "large") return 20000;
+  if (size === "xlarge") return 40000;
+  return 80000;
+}
+
+/**
+ * File descriptors HAProxy needs for a global maxconn: two per proxied connection (client and server side)
+ * plus listeners, checks, peers, logs and the runtime API. The haproxy.service unit's LimitNOFILE must be at
+ * least this, or HAProxy refuses to start ("Cannot raise FD limit").
+ */
+export function haproxyFileDescriptors(maxConnections: number): number {
+  return 2 * maxConnections + 1000;
+}

@@ -7,6 +7,7 @@ import { checkSiteRules } from "./checks";
 import { PRESET_REPLACES } from "./presets/agfa-ei";
 import { FieldPath, ProblemCollector } from "./locate";
 import {
+  ADMIN_CONNECTION_RESERVE,
   CERT_DIR,
   HEALTH_ENDPOINT,
   ResolvedCertificate,
@@ -18,6 +19,7 @@ import {
   ResolvedSubnet,
   ResolvedVip,
   clientSideCidr,
+  defaultMaxConnections,
 } from "./model";
 import { cidrContains, cidrWithin, cidrsOverlap, durationMs, isAwsReserved, isNetworkAddress } from "./net";
 import type { Environment, HeaderRules, Service } from "./schema";
@@ -42,7 +44,8 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
   const serviceNames = new Set(Object.keys(env.services));
   checkServerReferences(env, serviceNames, out);
 
-  const services = enabled.map(([name, s]) => resolveService(env, name, s, vips, certificates, out));
+  const share = Math.max(1, Math.floor((globalMaxConnections(env) - ADMIN_CONNECTION_RESERVE) / Math.max(1, enabled.length)));
+  const services = enabled.map(([name, s]) => resolveService(env, name, s, vips, certificates, share, out));
   checkPortCollisions(env, services, out);
   if (env.admin.statsPort === HEALTH_ENDPOINT.port) {
     out.add(["admin", "statsPort"], `port ${HEALTH_ENDPOINT.port} is HAProxy's loopback health endpoint (keepalived tracks it); choose another stats port`);
@@ -67,6 +70,7 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
         // The distribution's LTS series: 2.8 on Ubuntu 24.04 and AL2023, 3.0 on Debian 13.
         version: env.loadBalancer.haproxy.version ?? (env.loadBalancer.haproxy.source === "ppa" || env.loadBalancer.os === "debian-13" ? "3.0" : "2.8"),
       },
+      maxConnections: globalMaxConnections(env),
       rootVolumeGiB: env.loadBalancer.rootVolumeGiB,
       hardStopAfter: env.loadBalancer.hardStopAfter,
     },
@@ -302,6 +306,7 @@ function resolveService(
   s: Service,
   vips: ResolvedVip[],
   certificates: ResolvedCertificate[],
+  maxConnectionsShare: number,
   out: ProblemCollector,
 ): ResolvedService {
   const at = (...rest: Array<string | number>): FieldPath => ["services", name, ...rest];
@@ -346,6 +351,21 @@ function resolveService(
   } else if (s.tls?.certificate) {
     out.add(at("tls", "certificate"), `a certificate is only used with tls.mode terminate or reencrypt, not ${tlsMode}`, "key");
   }
+  // Re-encryption: a private CA by reference, and the servers' name verified by default.
+  let caCertificate: ResolvedCertificate | undefined;
+  if (s.tls?.caCertificate !== undefined) {
+    if (tlsMode !== "reencrypt") out.add(at("tls", "caCertificate"), `a CA bundle verifies re-encrypted traffic; only used with tls.mode reencrypt, not ${tlsMode}`, "key");
+    caCertificate = certificates.find((c) => c.name === s.tls?.caCertificate);
+    if (!caCertificate) {
+      out.add(at("tls", "caCertificate"), `certificate '${s.tls.caCertificate}' is not defined in tls.certificates (defined: ${certificates.map((c) => c.name).join(", ") || "none"})`);
+    }
+  }
+  if (tlsMode === "reencrypt" && (s.tls?.verifyServer ?? "required") === "required" && !s.tls?.serverName) {
+    out.add(at("tls"), "missing serverName: re-encryption verifies the name in the servers' certificates (set the name they carry, e.g. ei-core.hospital.local), or set verifyServer: none", "key");
+  }
+  if (s.tls?.profile !== undefined && tlsMode !== "terminate" && tlsMode !== "reencrypt") {
+    out.add(at("tls", "profile"), `a TLS profile applies to listeners that terminate TLS (tls.mode terminate or reencrypt), not ${tlsMode}`, "key");
+  }
   if (tlsMode === "passthrough" && http) out.add(at("tls", "mode"), "passthrough needs mode tcp: an http service must see the request (use terminate or reencrypt)");
   if (s.tls?.redirectHttpPort !== undefined && !(http && (tlsMode === "terminate" || tlsMode === "reencrypt"))) {
     out.add(at("tls", "redirectHttpPort"), "an HTTP→HTTPS redirect needs mode http with tls.mode terminate or reencrypt", "key");
@@ -361,11 +381,13 @@ function resolveService(
     ["routes", "path routing"],
     ["rewrites", "URL rewrites"],
   ];
+  httpOnly.push(["trustedProxies", "trusted proxies (forwarded-address headers)"]);
+  if (http && s.logAtOpen !== undefined) out.add(at("logAtOpen"), "logAtOpen is for tcp services (an http service logs each request)", "key");
   for (const [field, what] of httpOnly) {
     if (!http && s[field] !== undefined) out.add(at(field), `${what} need mode http (this service is mode tcp)`, "key");
   }
   const persistenceType = s.persistence?.type ?? "none";
-  if (!http && (persistenceType === "cookie" || persistenceType === "cookie-source")) {
+  if (!http && (persistenceType === "cookie" || persistenceType === "cookie-source" || persistenceType === "app-cookie")) {
     out.add(at("persistence", "type"), `cookie persistence needs mode http; use source-ip in mode tcp, got "${persistenceType}"`);
   }
 
@@ -424,7 +446,12 @@ function resolveService(
   // Health check
   const hc = s.healthCheck;
   const checkType = hc?.type ?? (http ? "http" : "tcp");
-  const checkPort = hc?.port ?? s.backendPort ?? (serviceMembers.some((m) => m.port === undefined) ? frontendPorts[0] : undefined);
+  // Servers on the client's port, no check port given: a tcp or DICOM check covers every front-end port.
+  const multiPort =
+    hc?.port === undefined && s.backendPort === undefined && frontendPorts.length > 1 && serviceMembers.every((m) => m.port === undefined);
+  const checkPorts = multiPort && (checkType === "tcp" || checkType === "dicom-echo") ? frontendPorts : [];
+  const checkPort =
+    checkPorts.length > 0 ? undefined : (hc?.port ?? s.backendPort ?? (serviceMembers.some((m) => m.port === undefined) ? frontendPorts[0] : undefined));
   const callingAe = hc?.callingAeTitle ?? "LBHEALTH";
   let calledAeTitle: string | undefined;
   if (checkType === "dicom-echo") {
@@ -476,10 +503,15 @@ function resolveService(
     backendPort: s.backendPort,
     mode,
     balance,
-    persistence: { type: persistenceType, timeout: s.persistence?.timeout ?? "60m", cookieName: s.persistence?.cookieName ?? "SERVERID" },
+    persistence: {
+      type: persistenceType,
+      timeout: s.persistence?.timeout ?? "60m",
+      cookieName: s.persistence?.cookieName ?? (persistenceType === "app-cookie" ? "JSESSIONID" : "SERVERID"),
+    },
     healthCheck: {
       type: checkType,
       port: checkPort,
+      ports: checkPorts,
       path: hc?.path ?? "/",
       method: hc?.method ?? "GET",
       host: hc?.host,
@@ -500,6 +532,8 @@ function resolveService(
       redirectHttpPort: s.tls?.redirectHttpPort,
       verifyServer: s.tls?.verifyServer ?? "required",
       serverName: s.tls?.serverName,
+      caCertificate,
+      profile: s.tls?.profile ?? "intermediate",
     },
     requestHeaders: headerRules(s.requestHeaders),
     responseHeaders: headerRules(s.responseHeaders),
@@ -509,11 +543,28 @@ function resolveService(
     sourceAddress,
     clientCidrs: s.clientCidrs ?? env.access.clientCidrs,
     tcpKeepalive: s.tcpKeepalive ?? !http,
-    maxConnections: s.maxConnections,
+    tcpKeepaliveTimers: {
+      idle: s.tcpKeepaliveTimers?.idle ?? "120s",
+      interval: s.tcpKeepaliveTimers?.interval ?? "30s",
+      count: s.tcpKeepaliveTimers?.count ?? 4,
+    },
+    maxConnections: s.maxConnections ?? maxConnectionsShare,
+    serverMaxConnections: s.serverMaxConnections ?? 1000,
+    slowstart: s.slowstart === false ? undefined : (s.slowstart ?? "30s"),
+    shutdownSessionsOnDown: s.shutdownSessionsOnDown ?? false,
+    trustedProxies: s.trustedProxies ?? [],
+    connectionRateLimit: s.connectionRateLimit,
+    logAtOpen: s.logAtOpen ?? false,
+    proxyProtocol: s.proxyProtocol,
     sorryServer: s.sorryServer,
     members: resolvedMembers,
     extraDirectives: { frontend: s.extraDirectives?.frontend ?? [], backend: s.extraDirectives?.backend ?? [] },
   };
+}
+
+/** The global maxconn: the environment's, or sized to the instance type. */
+function globalMaxConnections(env: Environment): number {
+  return env.loadBalancer.haproxy.maxConnections ?? defaultMaxConnections(env.loadBalancer.instanceType);
 }
 
 /** The shorter of two HAProxy durations. */

@@ -131,6 +131,12 @@ export const loadBalancerSchema = z.strictObject({
   haproxy: z
     .strictObject({
       source: z.enum(["distribution", "ppa"]).default("distribution").describe("distribution package, or the vbernat PPA (Ubuntu only). @default distribution"),
+      maxConnections: z
+        .int()
+        .min(100)
+        .max(1000000)
+        .optional()
+        .describe("Global maxconn. @default sized to the instance type: 10000 per 4 GiB class step (large 20000, xlarge 40000, 2xlarge and up 80000); HAProxy needs about 2 file descriptors per connection"),
       version: z
         .string()
         .regex(/^\d+\.\d*[02468]$/, { error: "expected an HAProxy LTS branch (even minor) such as 2.8 or 3.0" })
@@ -188,9 +194,11 @@ const timeoutsSchema = z
   .describe("HAProxy timeouts for this service (idle timeouts for long DICOM/HL7 sessions).");
 
 const persistenceSchema = z.strictObject({
-  type: z.enum(["none", "source-ip", "cookie", "cookie-source"]).describe("none, source-IP stick table, inserted cookie, or cookie with a source-IP fallback."),
+  type: z
+    .enum(["none", "source-ip", "cookie", "cookie-source", "app-cookie"])
+    .describe("none, source-IP stick table, inserted cookie, cookie with a source-IP fallback, or the application's own session cookie (app-cookie, e.g. JSESSIONID) prefixed with the server's name."),
   timeout: durationSchema.optional().describe("How long a client stays on its server. @default 60m"),
-  cookieName: z.string().regex(/^[A-Za-z0-9_-]+$/, { error: "expected a cookie name of letters, digits, _ and -" }).optional().describe("Cookie name. @default SERVERID"),
+  cookieName: z.string().regex(/^[A-Za-z0-9_-]+$/, { error: "expected a cookie name of letters, digits, _ and -" }).optional().describe("Cookie name. @default SERVERID (app-cookie: JSESSIONID)"),
 });
 
 const tlsSchema = z.strictObject({
@@ -198,8 +206,22 @@ const tlsSchema = z.strictObject({
   certificate: nameSchema.optional().describe("Name of a certificate in tls.certificates (terminate/reencrypt)."),
   hsts: z.boolean().optional().describe("Send Strict-Transport-Security (max-age one year). @default false"),
   redirectHttpPort: portSchema.optional().describe("Also listen on this port and redirect HTTP to HTTPS (http mode)."),
-  verifyServer: z.enum(["required", "none"]).optional().describe("reencrypt: verify the servers' certificates against the system CA store. @default required"),
-  serverName: z.string().regex(/^[A-Za-z0-9.-]+$/, { error: "expected a host name" }).optional().describe("reencrypt: SNI and the name verified in the servers' certificates."),
+  verifyServer: z
+    .enum(["required", "none"])
+    .optional()
+    .describe("reencrypt: verify the servers' certificates (against caCertificate, else the system CA store) and their name (serverName). @default required"),
+  serverName: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+$/, { error: "expected a host name" })
+    .optional()
+    .describe("reencrypt: the name the servers' certificates must carry; also sent as SNI, on traffic and on checks. Required with verifyServer required."),
+  caCertificate: nameSchema
+    .optional()
+    .describe("reencrypt: a certificate in tls.certificates holding the CA bundle (PEM) that signs the servers' certificates, e.g. the hospital's private CA. @default the system CA store"),
+  profile: z
+    .enum(["intermediate", "legacy"])
+    .optional()
+    .describe("terminate: the TLS profile of this service's listeners. legacy adds TLS 1.0/1.1 and CBC ciphers for old modalities (DICOM TLS, 2762); use one VIP per profile. @default intermediate"),
 });
 
 const headerName = z.string().regex(HEADER_RE, { error: "expected an HTTP header name" });
@@ -249,7 +271,43 @@ export const serviceSchema = z.strictObject({
   sourceAddress: z.union([z.literal("vip"), ipv4Schema]).optional().describe("clientAddress source: 'vip' or an address of the LB."),
   clientCidrs: cidrList.optional().describe("Clients allowed to reach this service. @default access.clientCidrs"),
   tcpKeepalive: z.boolean().optional().describe("TCP keep-alives on both sides (long idle DICOM/HL7 sessions). @default true in tcp mode"),
-  maxConnections: z.int().min(1).max(1000000).optional().describe("Front-end maxconn."),
+  maxConnections: z
+    .int()
+    .min(1)
+    .max(1000000)
+    .optional()
+    .describe("Front-end maxconn: this service's share of loadBalancer.haproxy.maxConnections. @default an equal share of the global maxconn after the stats and health reserve"),
+  serverMaxConnections: z
+    .int()
+    .min(1)
+    .max(100000)
+    .optional()
+    .describe("Per-server maxconn: above it new connections wait in the queue (timeouts.queue) instead of piling onto the server. @default 1000"),
+  slowstart: z
+    .union([durationSchema, z.literal(false)])
+    .optional()
+    .describe("A server coming back UP ramps its share of new connections up over this time (false: full share at once). @default 30s"),
+  shutdownSessionsOnDown: z
+    .boolean()
+    .optional()
+    .describe("Cut every session of a server that goes DOWN or into maintenance (on-marked-down shutdown-sessions). @default false: a DOWN server gets no new sessions but finishes the ones it serves"),
+  trustedProxies: cidrList
+    .optional()
+    .describe("http: upstream proxies whose X-Forwarded-For, Forwarded, X-Real-IP and X-Forwarded-Host are kept. From every other client these headers are removed on entry. @default none"),
+  tcpKeepaliveTimers: z
+    .strictObject({
+      idle: durationSchema.optional().describe("Idle time before the first keep-alive probe. @default 120s"),
+      interval: durationSchema.optional().describe("Time between probes. @default 30s"),
+      count: z.int().min(1).max(100).optional().describe("Unanswered probes before the connection is dropped. @default 4"),
+    })
+    .optional()
+    .describe("TCP keep-alive timers on both sides (clitcpka-*/srvtcpka-*), below common firewall idle timers so an idle DICOM/HL7 link stays open."),
+  connectionRateLimit: z.int().min(1).max(1000000).optional().describe("New connections per second this service accepts (rate-limit sessions); above it connections wait in the kernel's backlog."),
+  logAtOpen: z
+    .boolean()
+    .optional()
+    .describe("tcp: write the connection's log line when the server connection opens (option logasap), for links that stay open for days; HAProxy then writes no second line at close. @default false (true for the preset's hl7)"),
+  proxyProtocol: z.enum(["v1", "v2"]).optional().describe("Send the PROXY protocol header to the servers (and on their checks); only for servers configured to accept it."),
   sorryServer: z.strictObject({ address: ipv4Schema, port: portSchema }).optional().describe("Used when every server is down."),
   extraDirectives: z
     .strictObject({

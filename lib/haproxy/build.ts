@@ -2,7 +2,16 @@
  * Resolved environment → typed haproxy.cfg model. All Layer 7 SNAT features live here; the text
  * layout lives in render.ts.
  */
-import { CERT_DIR, HAPROXY_ENV_FILE, HEALTH_ENDPOINT, ResolvedEnvironment, ResolvedMember, ResolvedService, STATS_PASSWORD_VAR } from "../config/model";
+import {
+  ADMIN_CONNECTION_RESERVE,
+  CERT_DIR,
+  HAPROXY_ENV_FILE,
+  HEALTH_ENDPOINT,
+  ResolvedEnvironment,
+  ResolvedMember,
+  ResolvedService,
+  STATS_PASSWORD_VAR,
+} from "../config/model";
 import { dicomTcpCheckDirectives } from "./dicom-check";
 import type { Acl, BackendSection, Bind, FrontendSection, HaproxyConfig, Rule, ServerLine } from "./model";
 import { renderHaproxyConfig } from "./render";
@@ -15,7 +24,17 @@ export const TLS_PROFILE = {
   options: "ssl-min-ver TLSv1.2 no-tls-tickets",
 } as const;
 
-/** Name of the `peers` section that keeps stick tables in sync across an HA pair. */
+/**
+ * The `legacy` per-service TLS profile, for modalities that cannot do better (DICOM TLS on 2762 from old
+ * equipment): TLS 1.0 and up, adding CBC and non-forward-secret AES ciphers; OpenSSL 3 needs security level
+ * 0 for TLS 1.0/1.1. Give those modalities a VIP (service) of their own, so the others keep `intermediate`.
+ */
+export const LEGACY_TLS_PROFILE = {
+  minVersion: "TLSv1.0",
+  ciphers: `${TLS_PROFILE.ciphers}:ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA:AES128-GCM-SHA256:AES256-GCM-SHA384:AES128-SHA:AES256-SHA:@SECLEVEL=0`,
+} as const;
+
+/** Name of the `peers` section: stick tables sync across an HA pair and survive every reload. */
 export const PEERS_SECTION = "imaging_lb";
 /** TCP port HAProxy's peers protocol uses between the two nodes. */
 export const PEERS_PORT = 10000;
@@ -36,10 +55,31 @@ export interface HaproxyBuildOptions {
   readonly certBase?: string;
   /** @default SERVER_STATE_FILE */
   readonly serverStateFile?: string;
+  /** The global `log` target. @default "/dev/log local0" (the node's syslog) */
+  readonly log?: string;
 }
 
 export const frontendName = (service: string) => `fe_${service}`;
 export const backendName = (service: string, route?: string) => (route ? `be_${service}_${route}` : `be_${service}`);
+/** The fallback backend of a service with a sorry server: chosen while its backend has no usable server, never stored. */
+export const sorryBackendName = (service: string) => `sorry_${service}`;
+/** The check-only backend whose servers a `source`-address backend tracks (checks from the node's own address). */
+export const checkBackendName = (backend: string) => `chk_${backend}`;
+/** Connections the stats and the health front-end each may hold (ADMIN_CONNECTION_RESERVE in all). */
+export const ADMIN_FRONTEND_MAXCONN = ADMIN_CONNECTION_RESERVE / 2;
+/**
+ * Log line of tcp services: client address:port, VIP address:port, date, frontend, backend/server, the LB's
+ * source address:port towards the server, the server's address:port, timers (queue/connect/total), bytes
+ * client→server / server→client, termination state, connection counts, queues.
+ */
+export const TCP_LOG_FORMAT =
+  "%ci:%cp %fi:%fp [%t] %ft %b/%s %bi:%bp->%si:%sp %Tw/%Tc/%Tt %U/%B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq";
+/** DICOM services add the AE titles captured from the A-ASSOCIATE-RQ (trailing padding removed). */
+export const DICOM_LOG_FIELDS = "calling=%{+Q}[capture.req.hdr(0),rtrim(' ')] called=%{+Q}[capture.req.hdr(1),rtrim(' ')]";
+/** How long a DICOM frontend waits for the A-ASSOCIATE-RQ before connecting anyway (its titles are then not logged). */
+export const DICOM_INSPECT_DELAY = "5s";
+/** Client headers that carry a forwarded address or host; removed on entry unless the client is a trusted proxy. */
+export const FORWARDED_HEADERS = ["Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP"] as const;
 
 /** Builds the typed haproxy.cfg model of an environment (identical on both nodes of a pair). */
 export function buildHaproxyConfig(env: ResolvedEnvironment, options: HaproxyBuildOptions = {}): HaproxyConfig {
@@ -56,11 +96,11 @@ export function buildHaproxyConfig(env: ResolvedEnvironment, options: HaproxyBui
   return {
     header,
     global: {
-      log: ["/dev/log local0"],
+      log: [options.log ?? "/dev/log local0"],
       chroot,
       user: tproxy ? undefined : "haproxy",
       group: tproxy ? undefined : "haproxy",
-      maxconn: 50000,
+      maxconn: env.loadBalancer.maxConnections,
       statsSocket: `${options.runtimeSocket ?? RUNTIME_SOCKET} mode 660 level admin expose-fd listeners`,
       statsTimeout: "30s",
       // A reload hands the listeners to a new worker; the old one keeps its DICOM associations and HL7 links
@@ -74,6 +114,8 @@ export function buildHaproxyConfig(env: ResolvedEnvironment, options: HaproxyBui
       sslDefaultServerCiphers: TLS_PROFILE.ciphers,
       sslDefaultServerCiphersuites: TLS_PROFILE.ciphersuites,
       sslDefaultServerOptions: "ssl-min-ver TLSv1.2",
+      // A single node is its own (only) peer: the new process of a reload takes the stick tables over from the old.
+      localPeer: pair ? undefined : env.nodes[0]?.name,
     },
     defaults: {
       mode: "tcp",
@@ -81,16 +123,24 @@ export function buildHaproxyConfig(env: ResolvedEnvironment, options: HaproxyBui
       // Redispatch on every retry: a client stuck to a dead server moves on at once, not after the last retry.
       options: ["dontlognull", "redispatch 1"],
       retries: 3,
-      timeouts: { connect: "5s", client: "1m", server: "1m", queue: "30s", check: "3s" },
-      defaultServer: ["on-marked-down shutdown-sessions"],
+      // client-fin/server-fin: a half-closed connection does not hold its slot for the whole idle timeout.
+      timeouts: { connect: "5s", client: "1m", server: "1m", queue: "30s", check: "3s", clientFin: "30s", serverFin: "30s" },
+      // No on-marked-down shutdown-sessions: a DOWN server gets no new sessions and finishes the ones in flight.
+      defaultServer: [],
       loadServerStateFromFile: "global",
     },
     peers: pair
       ? { name: PEERS_SECTION, peers: env.nodes.map((n) => ({ name: n.name, address: n.internalAddress, port: PEERS_PORT })) }
-      : undefined,
+      : { name: PEERS_SECTION, peers: env.nodes.slice(0, 1).map((n) => ({ name: n.name, address: "127.0.0.1", port: PEERS_PORT })) },
+    // No stats page without a password: an unset or empty variable stops HAProxy (and `haproxy -c`). The
+    // emptiness test expands the value into the condition, so the password may not contain " ' , or ).
+    guards: [
+      { condition: `!defined(${STATS_PASSWORD_VAR})`, alert: `${STATS_PASSWORD_VAR} is not set: refusing to start without a stats password (see ${HAPROXY_ENV_FILE})` },
+      { condition: `streq("\${${STATS_PASSWORD_VAR}}","")`, alert: `${STATS_PASSWORD_VAR} is empty: refusing to start with an empty stats password (see ${HAPROXY_ENV_FILE})` },
+    ],
     userlists: [{ name: "admins", users: [{ name: env.admin.statsUser, insecurePassword: `\${${STATS_PASSWORD_VAR}}` }] }],
     frontends: [...env.services.map((s) => serviceFrontend(s)), statsFrontend(env), healthFrontend()],
-    backends: env.services.flatMap((s) => serviceBackends(s, pair)),
+    backends: env.services.flatMap((s) => serviceBackends(s, options.certBase ?? CERT_DIR)),
   };
 }
 
@@ -115,6 +165,7 @@ function serviceFrontend(s: ResolvedService): FrontendSection {
     address: s.vip.address,
     port,
     crt: tls && s.tls.certificate ? `${s.tls.certificate.name}.pem` : undefined,
+    sslOptions: tls && s.tls.profile === "legacy" ? [`ssl-min-ver ${LEGACY_TLS_PROFILE.minVersion}`, `ciphers ${LEGACY_TLS_PROFILE.ciphers}`] : undefined,
     alpn: tls && http ? ["h2", "http/1.1"] : undefined,
   }));
   if (s.tls.redirectHttpPort !== undefined) binds.push({ address: s.vip.address, port: s.tls.redirectHttpPort });
@@ -124,7 +175,13 @@ function serviceFrontend(s: ResolvedService): FrontendSection {
   const httpResponse: Rule[] = [];
   const useBackends: Array<{ backend: string; condition: string }> = [];
   if (http) {
-    if (s.tls.redirectHttpPort !== undefined) httpRequest.push({ action: "redirect scheme https code 301", condition: "unless { ssl_fc }" });
+    // 308 (not 301): the browser repeats the same method and body on the HTTPS URL.
+    if (s.tls.redirectHttpPort !== undefined) httpRequest.push({ action: "redirect scheme https code 308", condition: "unless { ssl_fc }" });
+    // A client's own forwarded-address headers would reach the servers ahead of ours: remove them on entry.
+    if (s.trustedProxies.length > 0) acls.push({ name: "trusted_proxies", criterion: `src ${s.trustedProxies.join(" ")}` });
+    for (const header of FORWARDED_HEADERS) {
+      httpRequest.push({ action: `del-header ${header}`, condition: s.trustedProxies.length > 0 ? "unless trusted_proxies" : undefined });
+    }
     // Scheme and port headers: servers behind TLS offload build absolute URLs from them (redirect loops otherwise).
     httpRequest.push(
       { action: "set-header X-Forwarded-Proto https", condition: "if { ssl_fc }" },
@@ -135,15 +192,24 @@ function serviceFrontend(s: ResolvedService): FrontendSection {
     for (const r of s.rewrites) httpRequest.push({ action: `replace-path ${regexArg(r.match)} ${literalArg(r.replace)}` });
     for (const route of s.routes) {
       acls.push({ name: `route_${route.name}`, criterion: `path_beg ${route.pathPrefixes.join(" ")}` });
+      if (s.sorryServer) {
+        useBackends.push({ backend: sorryBackendName(s.name), condition: `if route_${route.name} { nbsrv(${backendName(s.name, route.name)}) eq 0 }` });
+      }
       useBackends.push({ backend: backendName(s.name, route.name), condition: `if route_${route.name}` });
     }
     if (s.tls.hsts) httpResponse.push({ action: 'set-header Strict-Transport-Security "max-age=31536000"', condition: "if { ssl_fc }" });
     httpResponse.push(...headerRules(s.responseHeaders));
   }
-  const options = [http ? "httplog" : "tcplog"];
+  // The sorry server is a backend of its own, chosen per connection: a stick table never remembers it.
+  if (s.sorryServer) useBackends.push({ backend: sorryBackendName(s.name), condition: `if { nbsrv(${backendName(s.name)}) eq 0 }` });
+  // tcp: a log line that traces the connection end to end (client, VIP port, LB source towards the server,
+  // server, bytes both ways) and, for DICOM, the calling/called AE titles of the A-ASSOCIATE-RQ.
+  const dicom = !http && s.healthCheck.type === "dicom-echo";
+  const options = http ? ["httplog"] : [];
   // A reload's old worker answers the request in flight with "Connection: close" instead of dropping idle
   // keep-alive connections under the client's next request.
   if (http) options.push("idle-close-on-response");
+  if (!http && s.logAtOpen) options.push("logasap");
   if (http && s.clientAddress === "forwarded-for") options.push("forwardfor");
   if (s.tcpKeepalive) options.push("clitcpka");
   return {
@@ -152,7 +218,18 @@ function serviceFrontend(s: ResolvedService): FrontendSection {
     mode: s.mode,
     binds,
     maxconn: s.maxConnections,
+    rateLimitSessions: s.connectionRateLimit,
     options,
+    logFormat: http ? undefined : dicom ? `${TCP_LOG_FORMAT} ${DICOM_LOG_FIELDS}` : TCP_LOG_FORMAT,
+    inspectDelay: dicom ? DICOM_INSPECT_DELAY : undefined,
+    tcpRequestContent: dicom
+      ? [
+          // Offsets in the A-ASSOCIATE-RQ (PDU type 01): called AE title at 10, calling AE title at 26, 16 bytes each.
+          { action: "capture req.payload(26,16) len 16", condition: "if { req.payload(0,1) -m bin 01 }" },
+          { action: "capture req.payload(10,16) len 16", condition: "if { req.payload(0,1) -m bin 01 }" },
+        ]
+      : undefined,
+    keepalive: s.tcpKeepalive ? s.tcpKeepaliveTimers : undefined,
     timeouts: { client: s.timeouts.client, httpRequest: s.timeouts.httpRequest, httpKeepAlive: s.timeouts.httpKeepAlive },
     acls,
     tcpRequestConnection: [{ action: "reject", condition: "unless allowed_clients" }],
@@ -187,8 +264,10 @@ function checkDirectives(s: ResolvedService): string[] {
       ];
     }
     case "dicom-echo":
-      return dicomTcpCheckDirectives({ calledAeTitle: hc.calledAeTitle!, callingAeTitle: hc.callingAeTitle, variant: hc.variant });
+      return dicomTcpCheckDirectives({ calledAeTitle: hc.calledAeTitle!, callingAeTitle: hc.callingAeTitle, variant: hc.variant, ports: hc.ports });
     case "tcp":
+      // Every port the servers serve on must answer: one connect per port, in order.
+      return hc.ports.length > 0 ? ["option tcp-check", ...hc.ports.map((p) => `tcp-check connect port ${p}`)] : [];
     case "tls":
     case "none":
       return [];
@@ -199,91 +278,179 @@ function checkDirectives(s: ResolvedService): string[] {
   }
 }
 
-function serverOptions(m: ResolvedMember, cookie: boolean): string[] {
+/** `cookie` of a backend of `s`: the service's cookie name, suffixed with the route's name in a route backend. */
+function cookieDirective(s: ResolvedService, route?: string): string | undefined {
+  const p = s.persistence;
+  if (!cookiePersistence(s)) return undefined;
+  // The application's own session cookie is the application's: the same name everywhere, prefixed per server.
+  if (p.type === "app-cookie") return `${p.cookieName} prefix nocache`;
+  const name = route ? `${p.cookieName}_${route}` : p.cookieName;
+  return `${name} insert indirect nocache httponly${terminates(s) ? " secure" : ""} maxidle ${p.timeout}`;
+}
+
+const cookiePersistence = (s: ResolvedService) =>
+  s.persistence.type === "cookie" || s.persistence.type === "cookie-source" || s.persistence.type === "app-cookie";
+
+function serverOptions(m: ResolvedMember, cookie: boolean, track?: string): string[] {
   return [
     ...(m.weight !== 1 ? [`weight ${m.weight}`] : []),
     ...(m.backup ? ["backup"] : []),
     ...(cookie ? [`cookie ${m.name}`] : []),
+    ...(track ? [`track ${track}/${m.name}`] : []),
   ];
 }
 
-/** `default-server` options of a backend of `s` whose servers are checked on `checkPort`. */
-function defaultServerOptions(s: ResolvedService, checkPort: number | undefined): string[] {
+/** Health-check options of the servers of `s`, checked on `checkPort`. */
+function checkOptions(s: ResolvedService, checkPort: number | undefined): string[] {
   const hc = s.healthCheck;
-  const options: string[] = [];
-  if (hc.type !== "none") {
-    options.push("check", `inter ${hc.interval}`, `fall ${hc.fall}`, `rise ${hc.rise}`);
-    if (checkPort !== undefined) options.push(`port ${checkPort}`);
-    if (hc.type === "tls" || (hc.type === "http" && hc.ssl)) {
-      // Checks of a re-encrypting service verify like its traffic; a TLS check of plain traffic only handshakes.
-      options.push(...(s.tls.mode === "reencrypt" ? ["check-ssl"] : ["check-ssl", "verify none"]));
-    }
+  if (hc.type === "none") return [];
+  const options = ["check", `inter ${hc.interval}`, `fall ${hc.fall}`, `rise ${hc.rise}`];
+  if (checkPort !== undefined) options.push(`port ${checkPort}`);
+  if (hc.type === "tls" || (hc.type === "http" && hc.ssl)) {
+    // Checks of a re-encrypting service verify like its traffic (and send its SNI); a TLS check of plain
+    // traffic only handshakes.
+    options.push(...(s.tls.mode === "reencrypt" ? ["check-ssl", ...(s.tls.serverName ? [`check-sni ${s.tls.serverName}`] : [])] : ["check-ssl", "verify none"]));
   }
+  if (s.proxyProtocol) options.push("check-send-proxy");
+  return options;
+}
+
+/** Options of the traffic towards the servers of `s` (the same on check-only servers that must speak like them). */
+function connectionOptions(s: ResolvedService, certBase: string): string[] {
+  const options: string[] = [];
   if (s.tls.mode === "reencrypt") {
     options.push("ssl");
     if (s.tls.verifyServer === "required") {
-      options.push("verify required", "ca-file @system-ca");
+      options.push("verify required", `ca-file ${s.tls.caCertificate ? `${certBase}/${s.tls.caCertificate.name}.pem` : "@system-ca"}`);
       if (s.tls.serverName) options.push(`sni str(${s.tls.serverName})`, `verifyhost ${s.tls.serverName}`);
     } else {
       options.push("verify none");
     }
   }
+  if (s.proxyProtocol) options.push(s.proxyProtocol === "v2" ? "send-proxy-v2" : "send-proxy");
   return options;
 }
 
-function serviceBackends(s: ResolvedService, pair: boolean): BackendSection[] {
+/** Capacity and state-change options: queue above maxconn, ramp up after recovery, cut sessions only when asked. */
+function capacityOptions(s: ResolvedService): string[] {
+  return [
+    `maxconn ${s.serverMaxConnections}`,
+    ...(s.slowstart ? [`slowstart ${s.slowstart}`] : []),
+    ...(s.shutdownSessionsOnDown ? ["on-marked-down shutdown-sessions"] : []),
+  ];
+}
+
+function serviceBackends(s: ResolvedService, certBase: string): BackendSection[] {
   const source =
     s.clientAddress === "tproxy" ? "0.0.0.0 usesrc clientip" : s.clientAddress === "source" ? s.sourceAddress : undefined;
+  // A fixed source address (e.g. the VIP) exists on the active node only: checks run from a check-only backend
+  // without it, from the node's own address, so the servers are UP on both nodes before a failover.
+  const tracked = s.clientAddress === "source" && s.healthCheck.type !== "none";
   const persistence = s.persistence;
-  const sticky = persistence.type === "source-ip" || persistence.type === "cookie-source";
-  const cookie = persistence.type === "cookie" || persistence.type === "cookie-source";
+  const activeBackup = s.balance === "active-backup";
+  const sticky = !activeBackup && (persistence.type === "source-ip" || persistence.type === "cookie-source");
+  const cookie = cookiePersistence(s);
+  // Every node has a peers section (a single node is its own peer): tables survive reloads, and sync in a pair.
+  const peers = PEERS_SECTION;
+  const keepalive = s.tcpKeepalive ? s.tcpKeepaliveTimers : undefined;
   const base: Omit<BackendSection, "name" | "description" | "defaultServer" | "httpRequest" | "extra" | "servers"> = {
     mode: s.mode,
-    balance: s.balance === "active-backup" ? "roundrobin" : s.balance,
+    balance: activeBackup ? "roundrobin" : s.balance,
+    hashType: s.balance === "source" ? "consistent" : undefined,
     options: s.tcpKeepalive ? ["srvtcpka"] : [],
-    check: checkDirectives(s),
+    keepalive,
+    check: tracked ? [] : checkDirectives(s),
     timeouts: {
       connect: s.timeouts.connect,
       server: s.timeouts.server,
       queue: s.timeouts.queue,
       tunnel: s.timeouts.tunnel,
-      check: s.timeouts.check,
+      check: tracked ? undefined : s.timeouts.check,
     },
     source,
     httpResponse: [],
-    // Every backend of the service (its routes too) keeps clients on their server the same way.
-    stickTable: sticky ? { type: "ip", size: "200k", expire: persistence.timeout, peers: pair ? PEERS_SECTION : undefined } : undefined,
-    stickOn: sticky ? "src" : undefined,
-    cookie: cookie
-      ? `${persistence.cookieName} insert indirect nocache httponly${terminates(s) ? " secure" : ""} maxidle ${persistence.timeout}`
-      : undefined,
+    // active-backup: one entry for every sender, never expiring — all senders on one server, and after a
+    // failover they stay on the backup until an operator moves them back (`clear table` or maintenance).
+    // Otherwise every backend of the service (its routes too) keeps clients on their server the same way.
+    // (size 2: a store first allocates its own entry before merging it into the existing key; a full
+    // nopurge table would silently skip the update after a failover.)
+    stickTable: activeBackup
+      ? { type: "integer", size: "2", nopurge: true, peers }
+      : sticky
+        ? { type: "ip", size: "200k", expire: persistence.timeout, peers }
+        : undefined,
+    stickOn: activeBackup ? "int(1)" : sticky ? "src" : undefined,
+    cookie: cookieDirective(s),
   };
+  const checkBackend = (name: string, checkPort: number | undefined, members: readonly ResolvedMember[]): BackendSection => ({
+    name: checkBackendName(name),
+    description: `health checks of ${name} from the node address (traffic leaves from ${s.sourceAddress})`,
+    mode: s.mode,
+    balance: "roundrobin",
+    options: [],
+    check: checkDirectives(s),
+    timeouts: { check: s.timeouts.check },
+    httpRequest: [],
+    httpResponse: [],
+    defaultServer: [...checkOptions(s, checkPort), ...connectionOptions(s, certBase)],
+    extra: [],
+    servers: members.map((m) => ({ name: m.name, address: m.address, port: m.port, options: [] })),
+  });
+  const defaultServer = (checkPort: number | undefined) => [...(tracked ? [] : checkOptions(s, checkPort)), ...connectionOptions(s, certBase), ...capacityOptions(s)];
+  const mainName = backendName(s.name);
   const main: BackendSection = {
     ...base,
-    name: backendName(s.name),
+    name: mainName,
     description: s.description,
-    defaultServer: defaultServerOptions(s, s.healthCheck.port),
+    defaultServer: defaultServer(s.healthCheck.port),
     httpRequest: [],
     extra: s.extraDirectives.backend,
-    servers: [
-      ...s.members.map((m): ServerLine => ({ name: m.name, address: m.address, port: m.port, options: serverOptions(m, cookie) })),
-      ...(s.sorryServer ? [{ name: "sorry", address: s.sorryServer.address, port: s.sorryServer.port, options: ["backup", "no-check"] }] : []),
-    ],
+    servers: s.members.map((m): ServerLine => ({
+      name: m.name,
+      address: m.address,
+      port: m.port,
+      options: serverOptions(m, cookie, tracked ? checkBackendName(mainName) : undefined),
+    })),
   };
-  const routes = s.routes.map(
-    (r): BackendSection => ({
+  const routes = s.routes.map((r): BackendSection => {
+    const name = backendName(s.name, r.name);
+    return {
       ...base,
-      name: backendName(s.name, r.name),
+      name,
       description: `${s.name}: paths ${r.pathPrefixes.join(" ")}`,
       httpRequest: r.stripPrefix
         ? r.pathPrefixes.map((p) => ({ action: `replace-path ${regexArg(`^${escapeRegex(p.replace(/\/$/, ""))}/?(.*)`)} '/\\1'` }))
         : [],
-      defaultServer: defaultServerOptions(s, r.checkPort),
+      defaultServer: defaultServer(r.checkPort),
+      // A cookie of its own: the route's server choice never overwrites the service's (one path=/ cookie
+      // per backend would move the whole viewer session to the route's server).
+      cookie: cookieDirective(s, r.name),
       extra: [],
-      servers: r.members.map((m) => ({ name: m.name, address: m.address, port: m.port, options: serverOptions(m, cookie) })),
-    }),
-  );
-  return [main, ...routes];
+      servers: r.members.map((m) => ({ name: m.name, address: m.address, port: m.port, options: serverOptions(m, cookie, tracked ? checkBackendName(name) : undefined) })),
+    };
+  });
+  const sorry: BackendSection[] = s.sorryServer
+    ? [
+        {
+          name: sorryBackendName(s.name),
+          description: `${s.name}: sorry server, while no server of the service is usable (no persistence)`,
+          mode: s.mode,
+          balance: "roundrobin",
+          options: [],
+          check: [],
+          timeouts: { connect: s.timeouts.connect, server: s.timeouts.server, tunnel: s.timeouts.tunnel },
+          httpRequest: [],
+          httpResponse: [],
+          defaultServer: [],
+          extra: [],
+          servers: [{ name: "sorry", address: s.sorryServer.address, port: s.sorryServer.port, options: [] }],
+        },
+      ]
+    : [];
+  const checks = tracked
+    ? [checkBackend(mainName, s.healthCheck.port, s.members), ...s.routes.map((r) => checkBackend(backendName(s.name, r.name), r.checkPort, r.members))]
+    : [];
+  return [main, ...routes, ...sorry, ...checks];
 }
 
 const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -294,6 +461,7 @@ function healthFrontend(): FrontendSection {
     description: "Liveness for keepalived: 200 while HAProxy runs, loopback only",
     mode: "http",
     binds: [{ address: HEALTH_ENDPOINT.address, port: HEALTH_ENDPOINT.port }],
+    maxconn: ADMIN_FRONTEND_MAXCONN,
     options: ["dontlog-normal"],
     timeouts: { client: "5s", httpRequest: "5s" },
     acls: [],
@@ -315,6 +483,7 @@ function statsFrontend(env: ResolvedEnvironment): FrontendSection {
     description: "Stats page and Prometheus metrics, admin networks only, authenticated",
     mode: "http",
     binds: [{ address: "", port: env.admin.statsPort, interface: ADMIN_INTERFACE }],
+    maxconn: ADMIN_FRONTEND_MAXCONN,
     options: ["httplog"],
     timeouts: { client: "30s", httpRequest: "10s" },
     acls: [{ name: "admin_networks", criterion: `src ${env.access.adminCidrs.join(" ")}` }],

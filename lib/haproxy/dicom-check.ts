@@ -31,6 +31,11 @@ export interface DicomCheckOptions {
    * @default "c-echo"
    */
   readonly variant?: DicomCheckVariant;
+  /**
+   * Check each of these ports in turn, one association each (a server is UP only when all pass).
+   * @default [] — one association on the server line's check port
+   */
+  readonly ports?: readonly number[];
 }
 
 /** DICOM Application Context Name (PS3.7 Annex A.2.1). */
@@ -264,11 +269,18 @@ export function dicomTcpCheckDirectives(opts: DicomCheckOptions): string[] {
   const calling = opts.callingAeTitle ?? DEFAULT_CALLING_AE_TITLE;
   const variant: DicomCheckVariant = opts.variant ?? "c-echo";
   const associate = associateRequestPdu(called, calling).toString("hex");
+  const ports: ReadonlyArray<number | undefined> = opts.ports?.length ? opts.ports : [undefined];
+  return ["option tcp-check", ...ports.flatMap((port) => associationRules(variant, associate, called, calling, port))];
+}
 
+/** One association of the check: connect (to `port`, or the server line's check port), then the variant's exchange. */
+function associationRules(variant: DicomCheckVariant, associate: string, called: string, calling: string, port: number | undefined): string[] {
+  const on = port === undefined ? "" : ` on ${port}`;
   const opening = [
-    "option tcp-check",
-    `tcp-check connect default linger comment ${quoted("TCP connect to the DICOM port")}`,
-    `tcp-check send-binary ${associate} comment ${quoted(`sending A-ASSOCIATE-RQ ${calling} to ${called}`)}`,
+    `tcp-check connect ${port === undefined ? "default" : `port ${port}`} linger comment ${quoted(`TCP connect to the DICOM port${on}`)}`,
+    `tcp-check send-binary ${associate} comment ${quoted(`sending A-ASSOCIATE-RQ ${calling} to ${called}${on}`)}`,
+    // A silent or hung PACS fails here, by `timeout check` (L7TOUT): not to be mistaken for a reject.
+    `tcp-check expect min-recv 1 rbinary ^0[237] comment ${quoted(`no answer to A-ASSOCIATE-RQ${on} (timeout, or not DICOM)`)}`,
   ];
 
   switch (variant) {
@@ -276,6 +288,7 @@ export function dicomTcpCheckDirectives(opts: DicomCheckOptions): string[] {
       return [
         ...opening,
         `tcp-check expect min-recv 1 ! rbinary ^03 comment ${quoted(`A-ASSOCIATE-RJ: ${calling} to ${called}`)}`,
+        `tcp-check expect min-recv 1 ! rbinary ^07 comment ${quoted(`A-ABORT: the PACS aborted ${calling} to ${called}`)}`,
         `tcp-check expect min-recv 1 rbinary ^02 comment ${quoted("no A-ASSOCIATE-AC (PDU type 02)")}`,
         `tcp-check send-binary ${cEchoRequestPdu(C_ECHO_MESSAGE_ID).toString("hex")} comment ` +
           quoted("sending C-ECHO-RQ"),
@@ -289,7 +302,7 @@ export function dicomTcpCheckDirectives(opts: DicomCheckOptions): string[] {
     case "associate":
       return [
         ...opening,
-        `tcp-check expect min-recv 1 rbinary ^0[23] comment ${quoted("no A-ASSOCIATE-AC or -RJ (PDU type 02/03)")}`,
+        `tcp-check expect min-recv 1 ! rbinary ^07 comment ${quoted(`A-ABORT: the PACS aborted ${calling} to ${called}`)}`,
         `tcp-check send-binary ${ABORT_PDU.toString("hex")} comment ${quoted("sending A-ABORT")}`,
       ];
     default: {

@@ -40,6 +40,8 @@ export interface Bind {
   /** Terminate TLS with this PEM (certificate chain + key). */
   readonly crt?: string;
   readonly alpn?: readonly string[];
+  /** Bind-level TLS settings overriding the global defaults (a per-service profile), e.g. `ssl-min-ver TLSv1.0`. */
+  readonly sslOptions?: readonly string[];
   /** Bind to this interface only (SO_BINDTODEVICE), e.g. the internal eth0 for admin endpoints. */
   readonly interface?: string;
 }
@@ -63,6 +65,24 @@ export interface GlobalSection {
   readonly sslDefaultServerOptions: string;
   /** Folder relative `crt` paths are read from. */
   readonly crtBase: string;
+  /** `localpeer`: this process's name in the peers section (a single node, whose peer is itself). */
+  readonly localPeer?: string;
+}
+
+/** TCP keep-alive timers (`clitcpka-*` on a frontend, `srvtcpka-*` on a backend). */
+export interface KeepaliveTimers {
+  readonly idle: string;
+  readonly interval: string;
+  readonly count: number;
+}
+
+/**
+ * A start-up guard, rendered in one `.if` / `.elif` … `.endif` chain with `.alert "<message>"`: HAProxy
+ * refuses the configuration (and `haproxy -c` fails) when the condition holds.
+ */
+export interface StartupGuard {
+  readonly condition: string;
+  readonly alert: string;
 }
 
 export interface DefaultsSection {
@@ -93,10 +113,19 @@ export interface FrontendSection {
   readonly mode: ProxyMode;
   readonly binds: readonly Bind[];
   readonly maxconn?: number;
+  /** `rate-limit sessions`: new connections accepted per second. */
+  readonly rateLimitSessions?: number;
   readonly options: readonly string[];
+  /** With `option clitcpka`. */
+  readonly keepalive?: KeepaliveTimers;
   readonly timeouts: ProxyTimeouts;
   readonly acls: readonly Acl[];
   readonly tcpRequestConnection: readonly Rule[];
+  /** `tcp-request inspect-delay`: how long `tcp-request content` rules may wait for data. */
+  readonly inspectDelay?: string;
+  readonly tcpRequestContent?: readonly Rule[];
+  /** `log-format` (replaces `option tcplog`/`httplog`). */
+  readonly logFormat?: string;
   readonly httpRequest: readonly Rule[];
   readonly httpResponse: readonly Rule[];
   /** `monitor-uri`: answer 200 on this path without a backend (liveness probes). */
@@ -109,9 +138,12 @@ export interface FrontendSection {
 }
 
 export interface StickTable {
-  readonly type: "ip";
+  readonly type: "ip" | "integer";
   readonly size: string;
-  readonly expire: string;
+  /** Omitted: entries never expire. */
+  readonly expire?: string;
+  /** Never evict entries to make room (a table of one fixed key). */
+  readonly nopurge?: boolean;
   readonly peers?: string;
 }
 
@@ -128,7 +160,11 @@ export interface BackendSection {
   readonly description?: string;
   readonly mode: ProxyMode;
   readonly balance: BalanceAlgorithm;
+  /** `hash-type`: consistent hashing keeps most clients on their server when one joins or leaves. */
+  readonly hashType?: "consistent";
   readonly options: readonly string[];
+  /** With `option srvtcpka`. */
+  readonly keepalive?: KeepaliveTimers;
   /** `option httpchk` / `option tcp-check` then their `http-check` / `tcp-check` rules, in order. */
   readonly check: readonly string[];
   readonly timeouts: ProxyTimeouts;
@@ -150,6 +186,8 @@ export interface HaproxyConfig {
   readonly global: GlobalSection;
   readonly defaults: DefaultsSection;
   readonly peers?: PeersSection;
+  /** Rendered after `defaults`, before the userlists. */
+  readonly guards: readonly StartupGuard[];
   readonly userlists: readonly UserlistSection[];
   readonly frontends: readonly FrontendSection[];
   readonly backends: readonly BackendSection[];

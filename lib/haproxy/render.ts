@@ -3,7 +3,7 @@
  * backends) and, inside each section, HAProxy's semantic order (acl → tcp-request → http-request →
  * use_backend → default_backend; `option httpchk` before `http-check`; servers last).
  */
-import type { BackendSection, Bind, FrontendSection, HaproxyConfig, ProxyTimeouts, Rule } from "./model";
+import type { BackendSection, Bind, FrontendSection, HaproxyConfig, KeepaliveTimers, ProxyTimeouts, Rule } from "./model";
 
 const INDENT = "    ";
 
@@ -33,7 +33,12 @@ function bind(b: Bind): string {
   if (b.interface) parts.push(`interface ${b.interface}`);
   if (b.crt) parts.push(`ssl crt ${b.crt}`);
   if (b.alpn?.length) parts.push(`alpn ${b.alpn.join(",")}`);
+  if (b.sslOptions?.length) parts.push(...b.sslOptions);
   return parts.join(" ");
+}
+
+function keepalive(side: "cli" | "srv", k: KeepaliveTimers | undefined): string[] {
+  return k ? [`${side}tcpka-idle ${k.idle}`, `${side}tcpka-intvl ${k.interval}`, `${side}tcpka-cnt ${k.count}`] : [];
 }
 
 function section(title: string, lines: readonly string[]): string {
@@ -46,10 +51,15 @@ function frontend(f: FrontendSection): string {
     `mode ${f.mode}`,
     ...f.binds.map(bind),
     ...(f.maxconn !== undefined ? [`maxconn ${f.maxconn}`] : []),
+    ...(f.rateLimitSessions !== undefined ? [`rate-limit sessions ${f.rateLimitSessions}`] : []),
     ...f.options.map((o) => `option ${o}`),
+    ...(f.logFormat ? [`log-format "${f.logFormat}"`] : []),
+    ...keepalive("cli", f.keepalive),
     ...timeouts(f.timeouts),
     ...f.acls.map((a) => `acl ${a.name} ${a.criterion}`),
     ...rules("tcp-request connection", f.tcpRequestConnection),
+    ...(f.inspectDelay ? [`tcp-request inspect-delay ${f.inspectDelay}`] : []),
+    ...rules("tcp-request content", f.tcpRequestContent ?? []),
     ...rules("http-request", f.httpRequest),
     ...rules("http-response", f.httpResponse),
     ...(f.monitorUri ? [`monitor-uri ${f.monitorUri}`] : []),
@@ -66,12 +76,16 @@ function backend(b: BackendSection): string {
     ...(b.description ? [`description ${b.description}`] : []),
     `mode ${b.mode}`,
     `balance ${b.balance}`,
+    ...(b.hashType ? [`hash-type ${b.hashType}`] : []),
     ...b.options.map((o) => `option ${o}`),
+    ...keepalive("srv", b.keepalive),
     ...b.check,
     ...timeouts(b.timeouts),
     ...(b.retries !== undefined ? [`retries ${b.retries}`] : []),
     ...(b.source ? [`source ${b.source}`] : []),
-    ...(st ? [`stick-table type ${st.type} size ${st.size} expire ${st.expire}${st.peers ? ` peers ${st.peers}` : ""}`] : []),
+    ...(st
+      ? [`stick-table type ${st.type} size ${st.size}${st.expire ? ` expire ${st.expire}` : ""}${st.nopurge ? " nopurge" : ""}${st.peers ? ` peers ${st.peers}` : ""}`]
+      : []),
     ...(b.stickOn ? [`stick on ${b.stickOn}`] : []),
     ...(b.cookie ? [`cookie ${b.cookie}`] : []),
     ...rules("http-request", b.httpRequest),
@@ -98,6 +112,7 @@ export function renderHaproxyConfig(cfg: HaproxyConfig): string {
       `hard-stop-after ${g.hardStopAfter}`,
       `server-state-file ${g.serverStateFile}`,
       `crt-base ${g.crtBase}`,
+      ...(g.localPeer ? [`localpeer ${g.localPeer}`] : []),
       `ssl-default-bind-ciphers ${g.sslDefaultBindCiphers}`,
       `ssl-default-bind-ciphersuites ${g.sslDefaultBindCiphersuites}`,
       `ssl-default-bind-options ${g.sslDefaultBindOptions}`,
@@ -117,6 +132,11 @@ export function renderHaproxyConfig(cfg: HaproxyConfig): string {
   ];
   if (cfg.peers) {
     parts.push(section(`peers ${cfg.peers.name}`, cfg.peers.peers.map((p) => `peer ${p.name} ${p.address}:${p.port}`)));
+  }
+  if (cfg.guards.length > 0) {
+    // One .if/.elif chain: the first condition that holds stops the start-up with its message.
+    const lines = cfg.guards.flatMap((g, i) => [`${i === 0 ? ".if" : ".elif"} ${g.condition}`, `${INDENT}.alert "${g.alert}"`]);
+    parts.push([...lines, ".endif"].join("\n"));
   }
   for (const u of cfg.userlists) {
     parts.push(section(`userlist ${u.name}`, u.users.map((x) => `user ${x.name} insecure-password "${x.insecurePassword}"`)));

@@ -161,6 +161,8 @@ describe("product HA pair: keepalived + HAProxy peers on two nodes, failover", {
     assert.equal(env.ha?.advertIntervalSeconds, 1);
     assert.deepEqual(env.services.find((s) => s.name === "dicom")?.members.map((m) => m.name), serverNames);
     await Promise.all(lb.servers.map((host) => startOrthanc(topo, { host, aet: "EI_CORE", checkCalledAet: true, dicomPort: 104, httpPort: 80 })));
+    // The product's DICOM check covers both DICOM ports of the preset (104 and 110).
+    await Promise.all(lb.servers.map((host) => startOrthanc(topo, { host, name: `${host}-110`, aet: "EI_CORE", checkCalledAet: true, dicomPort: 110, httpPort: 18_110 })));
     lbA = await startProductPairNode(topo, env, "lb", { node: "lb-a" });
     lbB = await startProductPairNode(topo, env, "lb2", { node: "lb-b" });
     const servers = ["be_dicom", STICKY_BACKEND].flatMap((backend) => serverNames.map((server) => ({ backend, server })));
@@ -314,7 +316,7 @@ describe("product HA pair: keepalived + HAProxy peers on two nodes, failover", {
     let killedAt = 0;
     try {
       await delay(1500);
-      assert.ok(echoLoop.outcomes.length > 5 && echoLoop.outcomes.every((o) => o.ok), "the echo loop succeeds before the kill");
+      assert.ok(echoLoop.outcomes.length > 5 && echoLoop.outcomes.every((o) => o.ok), `the echo loop succeeds before the kill: ${JSON.stringify(echoLoop.outcomes)}`);
       assert.ok(httpsLoop.outcomes.length > 5 && httpsLoop.outcomes.every((o) => o.ok), "the HTTPS loop succeeds before the kill");
       killedAt = Date.now();
       await lbA.haproxy.program.crash();

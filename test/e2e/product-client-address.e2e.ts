@@ -74,7 +74,7 @@ describe("product config, two-arm SNAT: servers see LB eth0; clients only on eth
 
   before(async () => {
     sweepStaleNamespaces();
-    bed = await startTestbed({ example: "agfa-ei-two-arm", mllpPorts: [2310] });
+    bed = await startTestbed({ example: "agfa-ei-two-arm", mllpPorts: [2310, 2311] });
     await installCounters(bed.lb.topology);
   });
 
@@ -130,7 +130,7 @@ describe("product config, two-arm TProxy: servers see the client's address", { t
     bed = await startTestbed({
       example: "agfa-ei-two-arm",
       topology: { serverDefaultRoute: "lb" },
-      mllpPorts: [2310],
+      mllpPorts: [2310, 2311],
       patch: { services: { dicom: { clientAddress: "tproxy" }, hl7: { clientAddress: "tproxy" } } },
     });
     const topo = bed.lb.topology;

@@ -31,7 +31,7 @@ describe("product config, one-arm: HL7 MLLP, DICOM and HTTPS", { timeout: 120_00
     sweepStaleNamespaces();
     bed = await startTestbed({
       example: "agfa-ei-one-arm",
-      mllpPorts: [2310],
+      mllpPorts: [2310, 2311],
       patch: {
         services: {
           hl7: { timeouts: { client: "4s", server: "4s", check: "1s" }, healthCheck: { interval: "1s", fall: 2, rise: 2 } },

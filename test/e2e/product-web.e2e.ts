@@ -61,9 +61,9 @@ describe("product config, two-arm: web (XERO) and admin endpoints", { timeout: 1
     assert.match(cert.stdout, /CN\s*=\s*web/, "the certificate named in the environment is served");
   });
 
-  it("redirects HTTP on port 80 to HTTPS (301)", async () => {
+  it("redirects HTTP on port 80 to HTTPS (308: the method is kept)", async () => {
     const response = await curl(bed.lb.topology, "client1", `http://${vip}/zfp?PatientID=1`);
-    assert.equal(response.status, 301);
+    assert.equal(response.status, 308);
     assert.equal(response.headers.location, `https://${vip}/zfp?PatientID=1`);
     const peers = served("main").filter((r) => r.uri === "/zfp");
     assert.equal(peers.length, 0, "the redirect is answered by the LB");

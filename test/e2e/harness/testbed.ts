@@ -16,7 +16,10 @@ export interface TestbedOptions {
   readonly topology?: TwoArmOptions & OneArmOptions;
   /** Environment changes through the file's own fields (see `productEnvironmentDocument`). @default {} */
   readonly patch?: Record<string, unknown>;
-  /** Orthanc DICOM ports per server: one Orthanc each (the first also serves HTTP on {@link httpPort}). @default [104] */
+  /**
+   * Orthanc DICOM ports per server: one Orthanc each (the first also serves HTTP on {@link httpPort}).
+   * @default [104, 110] — the product's DICOM check covers both of the preset's DICOM ports
+   */
   readonly dicomPorts?: readonly number[];
   /** HTTP port of the first Orthanc of each server (the web service's backend port). @default 80 */
   readonly httpPort?: number;
@@ -64,7 +67,7 @@ export async function startTestbed(options: TestbedOptions): Promise<Testbed> {
     const topo = lb.topology;
     const aet = (i: number): string => env.services.find((s) => s.name === "dicom")?.members[i]?.aeTitle ?? "ORTHANC";
     const orthancs = new Map<number, OrthancServer[]>();
-    const dicomPorts = options.dicomPorts ?? [104];
+    const dicomPorts = options.dicomPorts ?? [104, 110];
     for (const [p, dicomPort] of dicomPorts.entries()) {
       const httpPort = p === 0 ? (options.httpPort ?? 80) : 18_000 + dicomPort;
       orthancs.set(
