@@ -200,7 +200,7 @@ function presetRow(s: ResolvedService): string {
   const on = AGFA_EI_SERVICES[s.name].enabled !== false;
   const ports = `${s.frontendPorts.join(", ")}${s.backendPort !== undefined ? ` → ${s.backendPort}` : ""}${s.tls.redirectHttpPort !== undefined ? `; ${s.tls.redirectHttpPort} → HTTPS` : ""}${s.routes.map((r) => `; ${r.pathPrefixes.join(" ")} → ${r.members[0]?.port ?? "the service's port"}`).join("")}`;
   const hc = s.healthCheck;
-  const check = hc.type === "none" ? "none" : `${hc.type}${hc.port !== undefined ? ` :${hc.port}` : " :the server port"} every ${hc.interval}, fall ${hc.fall}, rise ${hc.rise}`;
+  const check = hc.type === "none" ? "none" : `${hc.type}${hc.port !== undefined ? ` :${hc.port}` : " on every port"} every ${hc.interval}, fall ${hc.fall}, rise ${hc.rise}`;
   const t = s.timeouts;
   const timeouts = [`connect ${t.connect}`, `client ${t.client}`, `server ${t.server}`, `queue ${t.queue}`, `check ${t.check}`, ...(t.httpRequest ? [`http-request ${t.httpRequest}`] : []), ...(t.httpKeepAlive ? [`http-keep-alive ${t.httpKeepAlive}`] : []), ...(t.tunnel ? [`tunnel ${t.tunnel}`] : [])].join(", ");
   const persistence = s.persistence.type === "none" ? "none" : `${s.persistence.type} ${s.persistence.timeout}`;

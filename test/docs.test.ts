@@ -88,7 +88,7 @@ describe("commands named in the documentation exist", () => {
 
   it("the recipes cover the commands they are about", () => {
     const all = DOCS.map((d) => codeOf(read(d)).join("\n")).join("\n");
-    for (const needle of ["imaging-lb validate", "npx cdktf diff", "npx cdktf deploy", "set server", "state drain", "show servers state", "imaging-lb-refresh-certs", "systemctl stop haproxy", "ip proto 112"]) {
+    for (const needle of ["imaging-lb validate", "npx cdktf diff", "npx cdktf deploy", "set server", "state drain", "show servers state", "imaging-lb-agent", "systemctl stop haproxy", "ip proto 112"]) {
       assert.ok(all.includes(needle), needle);
     }
   });
@@ -181,7 +181,7 @@ describe("the documentation says what the product does", () => {
     const reference = read(REFERENCE_FILE);
     assert.match(reference, /\n`xero-xtend` replaces `xero` \(the same VIP and ports\): to use it, enable `xero-xtend` and disable `xero`\.\n/);
     const hl7 = presetServices().find((s) => s.name === "hl7")!;
-    assert.ok(reference.includes(`| \`hl7\` | yes | core | 2310, 2311 | tcp, leastconn | source-ip 24h | tcp :${hl7.healthCheck.port} every ${hl7.healthCheck.interval}, fall ${hl7.healthCheck.fall}, rise ${hl7.healthCheck.rise} |`));
+    assert.ok(reference.includes(`| \`hl7\` | yes | core | 2310, 2311 | tcp, leastconn | source-ip 24h | tcp on every port every ${hl7.healthCheck.interval}, fall ${hl7.healthCheck.fall}, rise ${hl7.healthCheck.rise} |`));
   });
 
   for (const example of ["agfa-ei-one-arm.yaml", "agfa-ei-two-arm.yaml", "agfa-ei-ha-pair.yaml"]) {
@@ -197,7 +197,7 @@ describe("the documentation says what the product does", () => {
         if (s.routes.length === 0) assert.equal(own.healthCheck.port, s.healthCheck.port, `${s.name} check port`);
         for (const t of ["connect", "client", "server", "queue", "check"] as const) assert.equal(own.timeouts[t], s.timeouts[t], `${s.name} timeouts.${t}`);
       }
-      assert.equal(expanded.services.hl7.healthCheck.port, 2310, "the HL7 check port");
+      assert.equal(expanded.services.hl7.healthCheck.port, undefined, "HL7 is checked on every port it serves (no single check port)");
       const dir = mkdtempSync(join(tmpdir(), "imaging-lb-expand-"));
       try {
         const again = join(dir, example);
