@@ -14,7 +14,7 @@ import { ResolvedEnvironment } from "../config/model";
 import { PEERS_PORT } from "../haproxy/build";
 import { ImagingLbGuardrails } from "./guardrails";
 import { LoadBalancerInstanceRole, partitionOf } from "./instance-role";
-import { LoadBalancerNode, amiParameter } from "./load-balancer-node";
+import { LoadBalancerNode, amiParameter, bootDependencies } from "./load-balancer-node";
 import { subnetsOfSide } from "./interface-plan";
 import { DEFAULT_INTERFACE_ENDPOINTS, ImagingLbNetwork } from "./network";
 
@@ -205,6 +205,10 @@ export class ImagingLbStack extends TerraformStack {
         routeTableArns: routeTableIds.map((rtb) => `arn:${partition}:ec2:${env.region}:${this.accountId()}:route-table/${rtb}`),
       });
     }
+
+    // No first-deploy race: each instance boots only once its egress, endpoints and permissions exist.
+    const bootNeeds = [...bootDependencies(this.network), ...bootDependencies(this.instanceRole)];
+    for (const node of Object.values(nodes)) node.bootAfter(bootNeeds);
 
     new TerraformOutput(this, "vip_addresses", {
       description: "VIP addresses by VIP name",

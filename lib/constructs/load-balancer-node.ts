@@ -6,7 +6,16 @@ import { DataAwsSsmParameter } from "@cdktf/provider-aws/lib/data-aws-ssm-parame
 import { Instance } from "@cdktf/provider-aws/lib/instance";
 import { NetworkInterface } from "@cdktf/provider-aws/lib/network-interface";
 import { NetworkInterfaceAttachmentA } from "@cdktf/provider-aws/lib/network-interface-attachment";
-import { Construct } from "constructs";
+import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
+import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy-attachment";
+import { NatGateway } from "@cdktf/provider-aws/lib/nat-gateway";
+import { Route } from "@cdktf/provider-aws/lib/route";
+import { RouteTableAssociation } from "@cdktf/provider-aws/lib/route-table-association";
+import { VpcEndpoint } from "@cdktf/provider-aws/lib/vpc-endpoint";
+import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
+import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule";
+import { TerraformResource } from "cdktf";
+import { Construct, IConstruct } from "constructs";
 import { ResolvedEnvironment, ResolvedNode } from "../config/model";
 import { nodeArtifacts } from "../artifacts";
 import { encodeUserData } from "../bootstrap";
@@ -27,6 +36,29 @@ export function amiParameter(scope: Construct, id: string, env: ResolvedEnvironm
   return new DataAwsSsmParameter(scope, id, { name: env.loadBalancer.amiSsmParameter ?? AMI_SSM_PARAMETERS[env.loadBalancer.os] });
 }
 
+
+/** Resource types a node's first boot needs to exist already (egress, endpoints, rules, permissions). */
+const BOOT_NEEDS = [
+  NatGateway,
+  Route,
+  RouteTableAssociation,
+  VpcEndpoint,
+  VpcSecurityGroupIngressRule,
+  VpcSecurityGroupEgressRule,
+  IamRolePolicy,
+  IamRolePolicyAttachment,
+] as const;
+
+/**
+ * The resources below `scope` that a node's boot needs before the instance starts: NAT gateways, routes
+ * and route table associations (package mirrors), VPC endpoints and security group rules (AWS APIs, any
+ * egress at all), IAM role policies and attachments (Secrets Manager, SSM, EC2). Terraform otherwise
+ * creates the instance as soon as its ENI, profile and AMI exist, and cloud-init may run before the
+ * network or the permissions it needs.
+ */
+export function bootDependencies(scope: IConstruct): TerraformResource[] {
+  return scope.node.findAll().filter((c): c is TerraformResource => BOOT_NEEDS.some((type) => c instanceof type));
+}
 
 /** Where a node's subnets are (an {@link ImagingLbNetwork} satisfies it). */
 export interface SubnetLookup {
@@ -98,6 +130,7 @@ export class LoadBalancerNode extends Construct {
   readonly securityGroups: LoadBalancerSecurityGroups;
   /** VIP addresses assigned to the client ENI at creation. */
   readonly initialVips: readonly string[];
+  private readonly bootNeeds = new Set<string>();
 
   constructor(scope: Construct, id: string, props: LoadBalancerNodeProps) {
     super(scope, id);
@@ -163,6 +196,8 @@ export class LoadBalancerNode extends Construct {
       volumeTags: { Name: `${env.name}-${node.name}` },
       lifecycle: { ignoreChanges: ["ami"] },
     });
+    // Its own security groups' rules: without them eth0 has no egress at all during the first boot.
+    this.bootAfter(bootDependencies(this.securityGroups));
 
     for (const plan of this.plans) {
       if (plan.deviceIndex === 0) continue;
@@ -172,5 +207,15 @@ export class LoadBalancerNode extends Construct {
         deviceIndex: plan.deviceIndex,
       });
     }
+  }
+
+  /**
+   * Makes the instance wait for `resources` too (see {@link bootDependencies}): the stack passes the
+   * network's egress and endpoints and the instance role's policies once they all exist.
+   */
+  bootAfter(resources: readonly TerraformResource[]): void {
+    // The plain address: a resource's fqn token resolves to "${type.id}" when set after construction.
+    for (const resource of resources) this.bootNeeds.add(`${resource.terraformResourceType}.${resource.friendlyUniqueId}`);
+    this.instance.dependsOn = [...this.bootNeeds];
   }
 }
