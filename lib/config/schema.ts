@@ -278,6 +278,12 @@ export const certificateSchema = z.strictObject({
 export const accessSchema = z.strictObject({
   clientCidrs: cidrList.describe("Clients allowed to reach the services (per-service clientCidrs override)."),
   adminCidrs: cidrList.describe("Admin networks allowed to reach the stats page and Prometheus endpoint."),
+  securityGroupRuleQuota: z
+    .int()
+    .min(60)
+    .max(1000)
+    .default(60)
+    .describe("Your account's quota of inbound (and of outbound) rules per security group, checked when the file is loaded; raise it in Service Quotas first (L-0EA8095F). @default 60 (AWS's default)"),
 });
 
 export const adminSchema = z.strictObject({

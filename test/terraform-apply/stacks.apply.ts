@@ -96,7 +96,7 @@ test("the matrix covers every example", () => {
   for (const file of EXAMPLE_FILES) assert.ok(VARIANTS.some((v) => v.example === file && !v.change), `${file} is applied as it ships`);
 });
 
-test("every example and variant: terraform validate, apply to moto, then a plan with No changes", { concurrency: CONCURRENCY, timeout: 30 * 60_000 }, async (t) => {
+test("every example and variant: terraform validate, apply to moto, then a plan with No changes", { concurrency: CONCURRENCY, timeout: 45 * 60_000 }, async (t) => {
   const root = mkdtempSync(join(tmpdir(), "imaging-lb-apply-"));
   const moto = await startMoto();
   const started = Date.now();

@@ -1,0 +1,45 @@
+/**
+ * Smaller AWS defects (issue 12, item 6), each asserted on what would be deployed.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { parse, stringify } from "yaml";
+import { parseEnvironment } from "../lib/config/load";
+import { planInterfaces } from "../lib/constructs/interface-plan";
+import { securityRules } from "../lib/constructs/security-rules";
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const EXAMPLES = join(__dirname, "..", "..", "examples");
+const example = (file: string) => parse(readFileSync(join(EXAMPLES, file), "utf8")) as Json;
+
+describe("two-arm clientAddress source from the VIP", () => {
+  const doc = example("agfa-ei-two-arm.yaml");
+  doc.services = { ...doc.services, dicom: { ...doc.services.dicom, clientAddress: "source", sourceAddress: "vip" } };
+  const env = parseEnvironment(stringify(doc), "two-arm-source.yaml");
+  const node = env.nodes[0];
+  const dicom = env.services.find((s) => s.name === "dicom");
+  const eth1 = planInterfaces(env, node).find((p) => p.name === "eth1");
+  assert.ok(dicom && eth1);
+
+  it("eth1 (the VIP's interface) gets egress to every DICOM server on the DICOM ports, from the VIP", () => {
+    const egress = securityRules(env, node, eth1).filter((r) => r.direction === "egress");
+    for (const server of ["10.20.1.21/32", "10.20.1.22/32"]) {
+      for (const port of [104, 110]) {
+        assert.ok(
+          egress.some((r) => r.cidr === server && r.port !== undefined && r.port <= port && port <= (r.toPort ?? r.port)),
+          `egress ${server}:${port} on eth1 (rules: ${egress.map((r) => r.key).join(", ")})`,
+        );
+      }
+    }
+    assert.ok(egress.every((r) => r.description.includes(`from ${dicom.sourceAddress}`)));
+  });
+
+  it("services that keep snat get no egress on eth1", () => {
+    const plain = parseEnvironment(readFileSync(join(EXAMPLES, "agfa-ei-two-arm.yaml"), "utf8"), "two-arm.yaml");
+    const plainEth1 = planInterfaces(plain, plain.nodes[0]).find((p) => p.name === "eth1");
+    assert.ok(plainEth1);
+    assert.deepEqual(securityRules(plain, plain.nodes[0], plainEth1).filter((r) => r.direction === "egress"), []);
+  });
+});
