@@ -43,3 +43,22 @@ describe("two-arm clientAddress source from the VIP", () => {
     assert.deepEqual(securityRules(plain, plain.nodes[0], plainEth1).filter((r) => r.direction === "egress"), []);
   });
 });
+
+describe("secret ARNs", () => {
+  it("an ARN without the six-character suffix is refused at its field, with the fix", () => {
+    const doc = example("agfa-ei-one-arm.yaml");
+    doc.admin.statsPasswordSecretArn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ei-one-arm/stats";
+    doc.tls.certificates.web.secretArn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ei-one-arm/web";
+    const text = stringify(doc);
+    assert.throws(
+      () => parseEnvironment(text, "sites/partial.yaml"),
+      (e: Error) => {
+        assert.match(e.message, /2 problems/);
+        assert.match(e.message, /sites\/partial\.yaml:\d+:\d+ admin\.statsPasswordSecretArn: expected the secret's full ARN, ending in Secrets Manager's six-character suffix/);
+        assert.match(e.message, /tls\.certificates\.web\.secretArn: expected the secret's full ARN/);
+        assert.match(e.message, /aws secretsmanager describe-secret --secret-id <name> --query ARN/);
+        return true;
+      },
+    );
+  });
+});

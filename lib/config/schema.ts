@@ -49,6 +49,12 @@ const secretArnSchema = z
   .string()
   .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/, {
     error: "expected a Secrets Manager secret ARN such as arn:aws:secretsmanager:eu-west-1:123456789012:secret:lb/tls-AbCdEf",
+  })
+  // IAM matches a secret's full ARN, which ends in a hyphen and six random characters; a partial ARN
+  // validates, deploys, and then every GetSecretValue of the node is denied.
+  .regex(/-[A-Za-z0-9]{6}$/, {
+    error:
+      "expected the secret's full ARN, ending in Secrets Manager's six-character suffix (…:secret:lb/tls-AbCdEf): the instance role's policy names the full ARN and never matches a partial one; copy it from `aws secretsmanager describe-secret --secret-id <name> --query ARN`",
   });
 /** A KMS key by key ARN: IAM policies cannot grant on an alias. Multi-Region keys (mrk-…) included. */
 const kmsKeyArnSchema = z

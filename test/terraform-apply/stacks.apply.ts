@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test } from "node:test";
+import { after, before, describe, it, test } from "node:test";
 import { stringify } from "yaml";
 import { App } from "cdktf";
 import { loadEnvironment } from "../../lib/config/load";
@@ -29,6 +29,8 @@ import { EXAMPLE_FILES, SEED_SCRIPT, SEED_UBUNTU_AMI_SCRIPT, Seeded, VARIANTS, V
 /** EMULATOR: moto refuses parameter names under /aws/; the Ubuntu AMI is read from this seeded stand-in. */
 const UBUNTU_AMI_STAND_IN = "/imaging-lb-emulator/ubuntu-24.04/ami-id";
 const REGION = "eu-west-1";
+/** Setup notes printed with every variant's result. */
+const diagnostics: string[] = [];
 /** Variants applied at the same time (the suite's budget is a 2-core CI machine). */
 const CONCURRENCY = 2;
 
@@ -96,27 +98,34 @@ test("the matrix covers every example", () => {
   for (const file of EXAMPLE_FILES) assert.ok(VARIANTS.some((v) => v.example === file && !v.change), `${file} is applied as it ships`);
 });
 
-test("every example and variant: terraform validate, apply to moto, then a plan with No changes", { concurrency: CONCURRENCY, timeout: 45 * 60_000 }, async (t) => {
-  const root = mkdtempSync(join(tmpdir(), "imaging-lb-apply-"));
-  const moto = await startMoto();
-  const started = Date.now();
-  try {
-    const source = providerSource(root);
-    t.diagnostic(source.mirror ? `AWS provider ${source.version} from the filesystem mirror ${source.mirror}` : "AWS provider from the registry (no filesystem mirror found)");
+describe("every example and variant: terraform validate, apply to moto, then a plan with No changes", { concurrency: CONCURRENCY }, () => {
+  let root: string;
+  let moto: Moto;
+  let source: ProviderSource;
+  let started: number;
+  before(async () => {
+    started = Date.now();
+    root = mkdtempSync(join(tmpdir(), "imaging-lb-apply-"));
+    moto = await startMoto();
+    source = providerSource(root);
     const image = await boto3(moto, REGION, SEED_UBUNTU_AMI_SCRIPT, { name: UBUNTU_AMI_STAND_IN });
-    t.diagnostic(`EMULATOR ${UBUNTU_AMI_STAND_IN} seeded with ${String(image)} (stand-in for ${AMI_SSM_PARAMETERS["ubuntu-24.04"]})`);
-    await Promise.all(
-      VARIANTS.map((variant) =>
-        t.test(`${variant.name}: ${variant.covers}`, async (st) => {
-          const begun = Date.now();
-          await applyVariant(variant, moto, source, root, (line) => st.diagnostic(line));
-          st.diagnostic(`${variant.name}: ${((Date.now() - begun) / 1000).toFixed(0)} s`);
-        }),
-      ),
+    diagnostics.push(
+      source.mirror ? `AWS provider ${source.version} from the filesystem mirror ${source.mirror}` : "AWS provider from the registry (no filesystem mirror found)",
+      `EMULATOR ${UBUNTU_AMI_STAND_IN} seeded with ${String(image)} (stand-in for ${AMI_SSM_PARAMETERS["ubuntu-24.04"]})`,
     );
-    t.diagnostic(`apply suite wall time: ${((Date.now() - started) / 1000).toFixed(0)} s for ${VARIANTS.length} stacks`);
-  } finally {
-    await moto.stop();
-    if (process.env.IMAGING_LB_KEEP_APPLY_DIR !== "1") rmSync(root, { recursive: true, force: true });
+  });
+  after(async () => {
+    await moto?.stop();
+    if (root && process.env.IMAGING_LB_KEEP_APPLY_DIR !== "1") rmSync(root, { recursive: true, force: true });
+    process.stdout.write(`# apply suite wall time: ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+  });
+
+  for (const variant of VARIANTS) {
+    it(`${variant.name}: ${variant.covers}`, { timeout: 20 * 60_000 }, async (t) => {
+      for (const line of diagnostics) t.diagnostic(line);
+      const begun = Date.now();
+      await applyVariant(variant, moto, source, root, (line) => t.diagnostic(line));
+      t.diagnostic(`${variant.name}: ${((Date.now() - begun) / 1000).toFixed(0)} s`);
+    });
   }
 });
