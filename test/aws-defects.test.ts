@@ -9,6 +9,8 @@ import { parse, stringify } from "yaml";
 import { parseEnvironment } from "../lib/config/load";
 import { planInterfaces } from "../lib/constructs/interface-plan";
 import { securityRules } from "../lib/constructs/security-rules";
+import { Testing } from "cdktf";
+import { ImagingLbStack } from "../lib/constructs/imaging-lb-stack";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const EXAMPLES = join(__dirname, "..", "..", "examples");
@@ -60,5 +62,20 @@ describe("secret ARNs", () => {
         return true;
       },
     );
+  });
+});
+
+describe("CloudWatch Logs group", () => {
+  it("admin.cloudWatchLogGroup is created by the stack, and the instances boot after it", () => {
+    const doc = example("agfa-ei-two-arm.yaml");
+    doc.admin.cloudWatchLogGroup = "/imaging-lb/prod/haproxy";
+    const env = parseEnvironment(stringify(doc), "logs.yaml");
+    const json = JSON.parse(Testing.synth(new ImagingLbStack(Testing.app(), env.name, { environment: env }), true)) as Json;
+    const groups = Object.entries((json.resource.aws_cloudwatch_log_group ?? {}) as Record<string, Json>);
+    assert.equal(groups.length, 1);
+    assert.equal(groups[0][1].name, "/imaging-lb/prod/haproxy");
+    for (const instance of Object.values(json.resource.aws_instance as Record<string, Json>)) {
+      assert.ok((instance.depends_on as string[]).includes(`aws_cloudwatch_log_group.${groups[0][0]}`));
+    }
   });
 });

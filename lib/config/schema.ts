@@ -300,7 +300,10 @@ export const adminSchema = z.strictObject({
     .optional()
     .describe("The customer managed KMS key the stats password secret is encrypted with (see tls.certificates.*.kmsKeyArn). @default aws/secretsmanager"),
   prometheus: z.boolean().default(true).describe("Serve Prometheus metrics at /metrics. @default true"),
-  cloudWatchLogGroup: z.string().optional().describe("Also ship HAProxy logs to this CloudWatch Logs group."),
+  cloudWatchLogGroup: z
+    .string()
+    .optional()
+    .describe("Also ship HAProxy logs to this CloudWatch Logs group, which the stack creates (logs never expire unless you set a retention); import an existing group first: terraform import 'aws_cloudwatch_log_group.haproxy-logs' <name>."),
 });
 
 export const stateBackendSchema = z.strictObject({

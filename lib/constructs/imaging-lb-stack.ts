@@ -3,6 +3,7 @@
  * the network (with its NAT egress when created), the instance role, the node(s), the VIPs' Elastic IPs or
  * routes, the guardrails and the outputs operators need.
  */
+import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group";
 import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-identity";
 import { Eip } from "@cdktf/provider-aws/lib/eip";
 import { EipAssociation } from "@cdktf/provider-aws/lib/eip-association";
@@ -66,6 +67,12 @@ export class ImagingLbStack extends TerraformStack {
   readonly elasticIps: Readonly<Record<string, Eip>>;
   /** Associations of adopted Elastic IPs (single node), by VIP name. */
   readonly elasticIpAssociations: Readonly<Record<string, EipAssociation>>;
+  /**
+   * The CloudWatch Logs group of admin.cloudWatchLogGroup, created here (its logs never expire; set a
+   * retention on it as your policy requires). A group that already exists must be imported into the
+   * stack first (`terraform import 'aws_cloudwatch_log_group.haproxy-logs' <name>`), or the apply fails.
+   */
+  readonly logGroup?: CloudwatchLogGroup;
   /** route-table mode: the `<vip>/32` routes, by `<route table>/<vip>`. */
   readonly vipRoutes: Readonly<Record<string, Route>>;
   private account?: string;
@@ -206,8 +213,12 @@ export class ImagingLbStack extends TerraformStack {
       });
     }
 
-    // No first-deploy race: each instance boots only once its egress, endpoints and permissions exist.
-    const bootNeeds = [...bootDependencies(this.network), ...bootDependencies(this.instanceRole)];
+    if (env.admin.cloudWatchLogGroup !== undefined) {
+      this.logGroup = new CloudwatchLogGroup(this, "haproxy-logs", { name: env.admin.cloudWatchLogGroup, tags: { Name: `${env.name}-haproxy` } });
+    }
+    // No first-deploy race: each instance boots only once its egress, endpoints and permissions exist
+    // (and the log group its agent ships to).
+    const bootNeeds = [...bootDependencies(this.network), ...bootDependencies(this.instanceRole), ...(this.logGroup ? [this.logGroup] : [])];
     for (const node of Object.values(nodes)) node.bootAfter(bootNeeds);
 
     new TerraformOutput(this, "vip_addresses", {
