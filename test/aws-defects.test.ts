@@ -79,3 +79,17 @@ describe("CloudWatch Logs group", () => {
     }
   });
 });
+
+describe("renaming an environment file", () => {
+  it("changes nothing deployed: the synthesized stack of the same content under another file name is identical", () => {
+    const text = readFileSync(join(EXAMPLES, "agfa-ei-ha-pair.yaml"), "utf8");
+    const synth = (file: string) => {
+      const env = parseEnvironment(text, file);
+      return Testing.synth(new ImagingLbStack(Testing.app(), env.name, { environment: env }), true);
+    };
+    const before = synth("sites/agfa-ei-ha-pair.yaml");
+    const after = synth("sites/eu-west-1/hospital-a.yaml");
+    assert.ok(before.includes("user_data_base64"));
+    assert.equal(after, before);
+  });
+});
