@@ -93,3 +93,46 @@ describe("renaming an environment file", () => {
     assert.equal(after, before);
   });
 });
+
+describe("the nodes' image is an explicit input", () => {
+  const synthWith = (amiId?: string) => {
+    const doc = example("agfa-ei-ha-pair.yaml");
+    if (amiId) doc.loadBalancer.amiId = amiId;
+    const env = parseEnvironment(stringify(doc), "image.yaml");
+    return JSON.parse(Testing.synth(new ImagingLbStack(Testing.app(), env.name, { environment: env }), true)) as Json;
+  };
+
+  it("loadBalancer.amiId pins every node's AMI, with no SSM lookup and no ignore_changes, so a new id replaces the nodes in the plan", () => {
+    const json = synthWith("ami-0123456789abcdef0");
+    assert.equal(json.data?.aws_ssm_parameter, undefined);
+    const instances = Object.values(json.resource.aws_instance as Record<string, Json>);
+    assert.equal(instances.length, 2);
+    for (const instance of instances) {
+      assert.equal(instance.ami, "ami-0123456789abcdef0");
+      assert.ok(!(instance.lifecycle?.ignore_changes ?? []).includes("ami"));
+    }
+    const next = Object.values(synthWith("ami-0fedcba9876543210").resource.aws_instance as Record<string, Json>);
+    for (const instance of next) assert.equal(instance.ami, "ami-0fedcba9876543210");
+  });
+
+  it("without a pin the image each node runs is an output (image_ids), the value to pin", () => {
+    const json = synthWith();
+    assert.ok(json.data.aws_ssm_parameter);
+    assert.match(JSON.stringify(json.output.image_ids.value), /aws_instance\.node-lb-a_instance_[0-9A-F]+\.ami/);
+  });
+});
+
+describe("a certificate ARN change", () => {
+  it("replaces the instance only after the role's secrets policy names the new ARN (the instance depends on that policy)", () => {
+    const doc = example("agfa-ei-two-arm.yaml");
+    doc.tls.certificates.web.secretArn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ei-two-arm/web-tls-2027-XyZ123";
+    const env = parseEnvironment(stringify(doc), "cert.yaml");
+    const json = JSON.parse(Testing.synth(new ImagingLbStack(Testing.app(), env.name, { environment: env }), true)) as Json;
+    const [policyId, policy] = Object.entries(json.resource.aws_iam_role_policy as Record<string, Json>).find(([id]) => id.includes("secrets")) ?? [];
+    assert.ok(policyId && policy);
+    assert.match(policy.policy as string, /web-tls-2027-XyZ123/);
+    for (const instance of Object.values(json.resource.aws_instance as Record<string, Json>)) {
+      assert.ok((instance.depends_on as string[]).includes(`aws_iam_role_policy.${policyId}`));
+    }
+  });
+});

@@ -59,6 +59,7 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
       instanceType: env.loadBalancer.instanceType,
       os: env.loadBalancer.os,
       amiSsmParameter: env.loadBalancer.amiSsmParameter,
+      amiId: env.loadBalancer.amiId,
       haproxy: {
         source: env.loadBalancer.haproxy.source,
         version: env.loadBalancer.haproxy.version ?? (env.loadBalancer.haproxy.source === "ppa" ? "3.0" : "2.8"),

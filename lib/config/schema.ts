@@ -128,6 +128,9 @@ export const haSchema = z.strictObject({
 export const loadBalancerSchema = z.strictObject({
   instanceType: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { error: "expected an EC2 instance type such as c6i.large" }).default("c6i.large").describe("EC2 instance type. @default c6i.large"),
   os: z.enum(["ubuntu-24.04", "al2023"]).default("ubuntu-24.04").describe("Operating system (AMI from the public SSM parameter). @default ubuntu-24.04"),
+  amiId: awsIdSchema("ami", "ami-0a1b2c3d4e5f60718")
+    .optional()
+    .describe("Pin the nodes' image (recommended for production): a new id replaces the nodes, shown in the plan. @default the image the OS's public SSM parameter names when a node is created, then kept: a later image is taken only when the node is replaced for another reason (see the image_ids output)"),
   amiSsmParameter: z.string().startsWith("/", { error: "expected an SSM parameter name starting with /" }).optional().describe("Override the SSM parameter the AMI id is read from."),
   haproxy: z
     .strictObject({

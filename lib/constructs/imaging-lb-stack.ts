@@ -138,7 +138,7 @@ export class ImagingLbStack extends TerraformStack {
       cloudWatchLogGroup: env.admin.cloudWatchLogGroup,
     });
 
-    const imageId = amiParameter(this, "ami", env).insecureValue;
+    const imageId = env.loadBalancer.amiId ?? amiParameter(this, "ami", env).insecureValue;
     const nodes: Record<string, LoadBalancerNode> = {};
     for (const node of env.nodes) {
       nodes[node.name] = new LoadBalancerNode(this, `node-${node.name}`, {
@@ -234,6 +234,10 @@ export class ImagingLbStack extends TerraformStack {
       value: Object.fromEntries(
         env.nodes.map((n) => [n.name, Object.fromEntries(Object.entries(nodes[n.name].interfaces).map(([name, eni]) => [name, eni.id]))]),
       ),
+    });
+    new TerraformOutput(this, "image_ids", {
+      description: "AMI id each node runs; pin it with loadBalancer.amiId to make image changes explicit",
+      value: Object.fromEntries(env.nodes.map((n) => [n.name, nodes[n.name].instance.ami])),
     });
     new TerraformOutput(this, "stats_urls", {
       description: "HAProxy stats page by node (admin networks only, authenticated; Prometheus at /metrics)",

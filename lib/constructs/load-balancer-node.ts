@@ -174,7 +174,8 @@ export class LoadBalancerNode extends Construct {
     this.clientInterface = byName(clientPlan ? clientPlan.name : "eth0");
     this.serverInterface = byName("eth0");
 
-    const imageId = props.imageId ?? amiParameter(this, "ami", env).insecureValue;
+    const pinned = props.imageId === undefined ? env.loadBalancer.amiId : undefined;
+    const imageId = props.imageId ?? pinned ?? amiParameter(this, "ami", env).insecureValue;
     let userDataBase64: string | undefined;
     try {
       userDataBase64 = encodeUserData(props.userData ?? nodeArtifacts(env, node.name).userData);
@@ -194,7 +195,9 @@ export class LoadBalancerNode extends Construct {
       userDataReplaceOnChange: props.userDataReplaceOnChange ?? true,
       tags: { Name: `${env.name}-${node.name}`, "imaging-lb:node": node.name, "imaging-lb:role": node.role },
       volumeTags: { Name: `${env.name}-${node.name}` },
-      lifecycle: { ignoreChanges: ["ami"] },
+      // A pinned image (loadBalancer.amiId) is a visible input: a new id replaces the node in the plan. An
+      // image read from SSM is kept once the node exists, so a new public image replaces nothing.
+      lifecycle: env.loadBalancer.amiId !== undefined ? undefined : { ignoreChanges: ["ami"] },
     });
     // Its own security groups' rules: without them eth0 has no egress at all during the first boot.
     this.bootAfter(bootDependencies(this.securityGroups));
