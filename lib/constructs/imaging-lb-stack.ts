@@ -98,6 +98,8 @@ export class ImagingLbStack extends TerraformStack {
       // Terraform >= 1.10 S3-native state locking; cdktf 0.21's S3Backend has no property for it.
       backend.addOverride("use_lockfile", true);
     }
+    // The S3 backend's lock file (use_lockfile) is GA from Terraform 1.11; older versions refuse to run.
+    this.addOverride("terraform.required_version", ">= 1.11");
     Aspects.of(this).add(new ImagingLbGuardrails({ adminPorts: [env.admin.statsPort, PEERS_PORT] }));
 
     const adopted = env.network.vpcId !== undefined;
