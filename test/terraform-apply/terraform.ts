@@ -157,6 +157,17 @@ export function emulatorCopy(synthesized: Record<string, any>, options: Emulator
     );
   }
 
+  const associations = Object.values(json.resource?.aws_eip_association ?? {}) as Array<Record<string, any>>;
+  const toVip = associations.filter((a) => a.private_ip_address !== undefined);
+  for (const association of toVip) {
+    association.lifecycle = { ...association.lifecycle, ignore_changes: [...(association.lifecycle?.ignore_changes ?? []), "private_ip_address"] };
+  }
+  if (toVip.length > 0) {
+    deviations.push(
+      `EMULATOR moto's AssociateAddress ignores PrivateIpAddress and reports the ENI's primary IP, so the second plan would replace the association: ignore_changes on private_ip_address of ${toVip.length} aws_eip_association(s); unproven here: that the Elastic IP maps to the VIP's private address`,
+    );
+  }
+
   for (const [original, seeded] of Object.entries(options.ssmParameterRenames ?? {})) {
     for (const data of Object.values(json.data?.aws_ssm_parameter ?? {}) as Array<Record<string, any>>) {
       if (data.name === original) {
