@@ -173,9 +173,10 @@ describe("security groups", () => {
     assert.ok(ids.some((id) => id.startsWith("node-lb-a_security-groups_eth1_ingress-tcp-443-10-1-0-0_16_")), ids.join(", "));
   });
 
-  it("more rules than AWS's default quota of 60 per group: a warning on the group", () => {
+  it("more rules than AWS's default quota of 60 per group (a raised quota declared): still a warning on the group, a reminder to have the quota raised before deploying", () => {
     const servers = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`s${i}`, { address: `10.20.1.${30 + i}` }]));
-    const env = parseEnvironment(JSON.stringify({ ...SAMPLE, servers }), "test.yaml");
+    const access = { ...(SAMPLE as { access: object }).access, securityGroupRuleQuota: 200 };
+    const env = parseEnvironment(JSON.stringify({ ...SAMPLE, servers, access }), "test.yaml");
     const stack = new ImagingLbStack(Testing.app(), env.name, { environment: env });
     Testing.synth(stack, true);
     const warnings = stack.node.findAll().flatMap((c) => c.node.metadata.filter((m) => m.type === "@cdktf/warn").map((m) => `${c.node.path}: ${m.data}`));

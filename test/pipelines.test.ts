@@ -198,3 +198,27 @@ describe("the cdktf CLI the pipelines and docs call", () => {
     assert.equal(deps["cdktf-cli"], deps.cdktf, "cdktf-cli and cdktf at the same version");
   });
 });
+
+describe("pipeline tools", () => {
+  it("pin Terraform >= 1.11 in both files, as the stacks' required_version demands", () => {
+    for (const file of ["github-actions.yml", "gitlab-ci.yml"]) {
+      const version = /TERRAFORM_VERSION: "(\d+)\.(\d+)\.(\d+)"/.exec(read(file));
+      assert.ok(version, `${file} pins TERRAFORM_VERSION`);
+      assert.ok(Number(version[1]) > 1 || Number(version[2]) >= 11, `${file}: Terraform ${version.slice(1).join(".")} < 1.11`);
+    }
+  });
+
+  it("GitLab checks the SHA-256 of every downloaded zip before using it, and refuses to run without the sums", () => {
+    const doc = parse(read("gitlab-ci.yml")) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const script = (doc[".aws"].before_script as string[]).join("\n");
+    const downloads = [...script.matchAll(/curl -fsSLo (\S+)/g)].map((m) => m[1]);
+    assert.deepEqual(downloads, ["/tmp/terraform.zip", "/tmp/awscli.zip"]);
+    for (const zip of downloads) {
+      const check = script.indexOf(`${zip}" | sha256sum -c -`);
+      const use = script.indexOf(`unzip`, script.indexOf(`curl -fsSLo ${zip}`));
+      assert.ok(check > 0 && check < use, `${zip} is checked before it is unzipped`);
+    }
+    assert.match(script, /test -n "\$TERRAFORM_SHA256" && test -n "\$AWSCLI_SHA256" \|\| \{[^}]*exit 1; \}/);
+    assert.doesNotMatch(script, /awscli-exe-linux-x86_64\.zip/, "a pinned AWS CLI version, not the moving latest zip");
+  });
+});

@@ -13,6 +13,7 @@ import { resolveEnvironment } from "./resolve";
 import { environmentSchema } from "./schema";
 import { YamlError, explainYamlErrors } from "./yaml-messages";
 import { closest, reportSchemaIssues } from "./schema-problems";
+import { securityGroupQuotaProblems } from "../constructs/security-quotas";
 
 /** Loads, validates and resolves an environment file. Throws ConfigError listing every problem. */
 export function loadEnvironment(file: string): ResolvedEnvironment {
@@ -169,6 +170,8 @@ function parseAndResolve(text: string, file: string): { env: ResolvedEnvironment
   const env = resolveEnvironment(parsed.data, file, collector);
   reportPresetTypos(typos, collector);
   if (!env || !collector.empty) throw new ConfigError(collector.problems);
+  for (const p of securityGroupQuotaProblems(env, parsed.data.access.securityGroupRuleQuota)) collector.add([...p.path], p.message, "key");
+  if (!collector.empty) throw new ConfigError(collector.problems);
   return { env, expanded: withResolvedDefaults(parsed.data as unknown as Record<string, unknown>, env) };
 }
 

@@ -176,6 +176,8 @@ export interface ResolvedEnvironment {
     readonly instanceType: string;
     readonly os: "ubuntu-24.04" | "debian-13" | "al2023";
     readonly amiSsmParameter?: string;
+    /** The pinned image of every node (no SSM lookup, no ignore_changes): changing it replaces the nodes. */
+    readonly amiId?: string;
     /** The package source and the LTS series it is pinned to. */
     readonly haproxy: { readonly source: "distribution" | "ppa"; readonly version: string };
     /** HAProxy's global maxconn (loadBalancer.haproxy.maxConnections, or sized to the instance type). */

@@ -65,6 +65,7 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
       instanceType: env.loadBalancer.instanceType,
       os: env.loadBalancer.os,
       amiSsmParameter: env.loadBalancer.amiSsmParameter,
+      amiId: env.loadBalancer.amiId,
       haproxy: {
         source: env.loadBalancer.haproxy.source,
         // The distribution's LTS series: 2.8 on Ubuntu 24.04 and AL2023, 3.0 on Debian 13.

@@ -49,6 +49,12 @@ const secretArnSchema = z
   .string()
   .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$/, {
     error: "expected a Secrets Manager secret ARN such as arn:aws:secretsmanager:eu-west-1:123456789012:secret:lb/tls-AbCdEf",
+  })
+  // IAM matches a secret's full ARN, which ends in a hyphen and six random characters; a partial ARN
+  // validates, deploys, and then every GetSecretValue of the node is denied.
+  .regex(/-[A-Za-z0-9]{6}$/, {
+    error:
+      "expected the secret's full ARN, ending in Secrets Manager's six-character suffix (…:secret:lb/tls-AbCdEf): the instance role's policy names the full ARN and never matches a partial one; copy it from `aws secretsmanager describe-secret --secret-id <name> --query ARN`",
   });
 /** A KMS key by key ARN: IAM policies cannot grant on an alias. Multi-Region keys (mrk-…) included. */
 const kmsKeyArnSchema = z
@@ -127,6 +133,9 @@ export const haSchema = z.strictObject({
 export const loadBalancerSchema = z.strictObject({
   instanceType: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { error: "expected an EC2 instance type such as c6i.large" }).default("c6i.large").describe("EC2 instance type. @default c6i.large"),
   os: z.enum(["ubuntu-24.04", "debian-13", "al2023"]).default("ubuntu-24.04").describe("Operating system (AMI from the public SSM parameter; debian-13: Debian's official AMI, HAProxy 3.0 LTS). @default ubuntu-24.04"),
+  amiId: awsIdSchema("ami", "ami-0a1b2c3d4e5f60718")
+    .optional()
+    .describe("Pin the nodes' image (recommended for production): a new id is taken by each node when its generation is raised (one node at a time). @default the image the OS's public SSM parameter names when a node is created, then kept: a later image is taken only when the node is replaced for another reason (see the image_ids output)"),
   amiSsmParameter: z.string().startsWith("/", { error: "expected an SSM parameter name starting with /" }).optional().describe("Override the SSM parameter the AMI id is read from."),
   haproxy: z
     .strictObject({
@@ -344,6 +353,12 @@ export const certificateSchema = z.strictObject({
 export const accessSchema = z.strictObject({
   clientCidrs: cidrList.describe("Clients allowed to reach the services (per-service clientCidrs override)."),
   adminCidrs: cidrList.describe("Admin networks allowed to reach the stats page and Prometheus endpoint."),
+  securityGroupRuleQuota: z
+    .int()
+    .min(60)
+    .max(1000)
+    .default(60)
+    .describe("Your account's quota of inbound (and of outbound) rules per security group, checked when the file is loaded; raise it in Service Quotas first (L-0EA8095F). @default 60 (AWS's default)"),
 });
 
 export const adminSchema = z.strictObject({
@@ -354,7 +369,10 @@ export const adminSchema = z.strictObject({
     .optional()
     .describe("The customer managed KMS key the stats password secret is encrypted with (see tls.certificates.*.kmsKeyArn). @default aws/secretsmanager"),
   prometheus: z.boolean().default(true).describe("Serve Prometheus metrics at /metrics. @default true"),
-  cloudWatchLogGroup: z.string().optional().describe("Also ship HAProxy logs to this CloudWatch Logs group."),
+  cloudWatchLogGroup: z
+    .string()
+    .optional()
+    .describe("Also ship HAProxy logs to this CloudWatch Logs group, which the stack creates (logs never expire unless you set a retention); import an existing group first: terraform import 'aws_cloudwatch_log_group.haproxy-logs' <name>."),
 });
 
 export const configStoreSchema = z.strictObject({

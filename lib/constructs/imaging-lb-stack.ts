@@ -3,6 +3,7 @@
  * the network (with its NAT egress when created), the instance role, the node(s), the VIPs' Elastic IPs or
  * routes, the guardrails and the outputs operators need.
  */
+import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group";
 import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-identity";
 import { Eip } from "@cdktf/provider-aws/lib/eip";
 import { EipAssociation } from "@cdktf/provider-aws/lib/eip-association";
@@ -16,7 +17,7 @@ import { ConfigStore, configStoreStatements } from "./config-store";
 import { PEERS_PORT } from "../haproxy/build";
 import { ImagingLbGuardrails } from "./guardrails";
 import { LoadBalancerInstanceRole, partitionOf } from "./instance-role";
-import { LoadBalancerNode, amiParameter } from "./load-balancer-node";
+import { LoadBalancerNode, amiParameter, bootDependencies } from "./load-balancer-node";
 import { subnetsOfSide } from "./interface-plan";
 import { DEFAULT_INTERFACE_ENDPOINTS, ImagingLbNetwork } from "./network";
 
@@ -70,6 +71,12 @@ export class ImagingLbStack extends TerraformStack {
   readonly elasticIps: Readonly<Record<string, Eip>>;
   /** Associations of adopted Elastic IPs (single node), by VIP name. */
   readonly elasticIpAssociations: Readonly<Record<string, EipAssociation>>;
+  /**
+   * The CloudWatch Logs group of admin.cloudWatchLogGroup, created here (its logs never expire; set a
+   * retention on it as your policy requires). A group that already exists must be imported into the
+   * stack first (`terraform import 'aws_cloudwatch_log_group.haproxy-logs' <name>`), or the apply fails.
+   */
+  readonly logGroup?: CloudwatchLogGroup;
   /** route-table mode: the `<vip>/32` routes, by `<route table>/<vip>`. */
   readonly vipRoutes: Readonly<Record<string, Route>>;
   private account?: string;
@@ -95,6 +102,8 @@ export class ImagingLbStack extends TerraformStack {
       // Terraform >= 1.10 S3-native state locking; cdktf 0.21's S3Backend has no property for it.
       backend.addOverride("use_lockfile", true);
     }
+    // The S3 backend's lock file (use_lockfile) is GA from Terraform 1.11; older versions refuse to run.
+    this.addOverride("terraform.required_version", ">= 1.11");
     Aspects.of(this).add(new ImagingLbGuardrails({ adminPorts: [env.admin.statsPort, PEERS_PORT] }));
 
     const adopted = env.network.vpcId !== undefined;
@@ -146,11 +155,11 @@ export class ImagingLbStack extends TerraformStack {
       // A bundle naming a new secret is published only after the role may read it.
       manifestsAfter: this.instanceRole.secretsPolicy ? [this.instanceRole.secretsPolicy] : [],
     });
-    const storePolicy = this.instanceRole.grantConfigStore(
+    this.instanceRole.grantConfigStore(
       configStoreStatements({ bucketArn: this.configStore.bucketArn, prefix: env.configStore.prefix, region: env.region, nodes: env.nodes, kmsKeyArn: env.configStore.kmsKeyArn }),
     );
 
-    const imageId = amiParameter(this, "ami", env).insecureValue;
+    const imageId = env.loadBalancer.amiId ?? amiParameter(this, "ami", env).insecureValue;
     const nodes: Record<string, LoadBalancerNode> = {};
     for (const node of env.nodes) {
       nodes[node.name] = new LoadBalancerNode(this, `node-${node.name}`, {
@@ -161,8 +170,6 @@ export class ImagingLbStack extends TerraformStack {
         imageId,
         packageEgressCidrs: props.packageEgressCidrs,
         userDataReplaceOnChange: props.userDataReplaceOnChange,
-        // The first boot applies the node's bundle: it must be in the store, readable by the role.
-        bootDependencies: [this.configStore.manifests[node.name], storePolicy],
       });
     }
     this.nodes = nodes;
@@ -227,6 +234,16 @@ export class ImagingLbStack extends TerraformStack {
       });
     }
 
+    if (env.admin.cloudWatchLogGroup !== undefined) {
+      this.logGroup = new CloudwatchLogGroup(this, "haproxy-logs", { name: env.admin.cloudWatchLogGroup, tags: { Name: `${env.name}-haproxy` } });
+    }
+    // No first-deploy race: each instance boots only once its egress, endpoints and permissions exist
+    // (and the log group its agent ships to).
+    const bootNeeds = [...bootDependencies(this.network), ...bootDependencies(this.instanceRole), ...(this.logGroup ? [this.logGroup] : [])];
+    for (const node of Object.values(nodes)) node.bootAfter(bootNeeds);
+    // The first boot applies the node's bundle: it must be in the store (the role's policies are above).
+    for (const node of env.nodes) nodes[node.name].bootAfter([this.configStore.manifests[node.name]]);
+
     new TerraformOutput(this, "vip_addresses", {
       description: "VIP addresses by VIP name",
       value: Object.fromEntries(env.vips.map((v) => [v.name, v.address])),
@@ -244,6 +261,10 @@ export class ImagingLbStack extends TerraformStack {
     new TerraformOutput(this, "config_bucket", {
       description: "S3 bucket of the configuration bundles and node status (imaging-lb status reads it)",
       value: this.configStore.bucketName,
+    });
+    new TerraformOutput(this, "image_ids", {
+      description: "AMI id each node runs; pin it with loadBalancer.amiId to make image changes explicit",
+      value: Object.fromEntries(env.nodes.map((n) => [n.name, nodes[n.name].instance.ami])),
     });
     new TerraformOutput(this, "stats_urls", {
       description: "HAProxy stats page by node (admin networks only, authenticated; Prometheus at /metrics)",

@@ -6,8 +6,16 @@ import { DataAwsSsmParameter } from "@cdktf/provider-aws/lib/data-aws-ssm-parame
 import { Instance } from "@cdktf/provider-aws/lib/instance";
 import { NetworkInterface } from "@cdktf/provider-aws/lib/network-interface";
 import { NetworkInterfaceAttachmentA } from "@cdktf/provider-aws/lib/network-interface-attachment";
-import { DataResource, ITerraformDependable } from "cdktf";
-import { Construct } from "constructs";
+import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy";
+import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy-attachment";
+import { NatGateway } from "@cdktf/provider-aws/lib/nat-gateway";
+import { Route } from "@cdktf/provider-aws/lib/route";
+import { RouteTableAssociation } from "@cdktf/provider-aws/lib/route-table-association";
+import { VpcEndpoint } from "@cdktf/provider-aws/lib/vpc-endpoint";
+import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
+import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule";
+import { DataResource, TerraformResource } from "cdktf";
+import { Construct, IConstruct } from "constructs";
 import { ResolvedEnvironment, ResolvedNode } from "../config/model";
 import { nodeArtifacts } from "../artifacts";
 import { encodeUserData } from "../bootstrap";
@@ -30,6 +38,29 @@ export function amiParameter(scope: Construct, id: string, env: ResolvedEnvironm
   return new DataAwsSsmParameter(scope, id, { name: env.loadBalancer.amiSsmParameter ?? AMI_SSM_PARAMETERS[env.loadBalancer.os] });
 }
 
+
+/** Resource types a node's first boot needs to exist already (egress, endpoints, rules, permissions). */
+const BOOT_NEEDS = [
+  NatGateway,
+  Route,
+  RouteTableAssociation,
+  VpcEndpoint,
+  VpcSecurityGroupIngressRule,
+  VpcSecurityGroupEgressRule,
+  IamRolePolicy,
+  IamRolePolicyAttachment,
+] as const;
+
+/**
+ * The resources below `scope` that a node's boot needs before the instance starts: NAT gateways, routes
+ * and route table associations (package mirrors), VPC endpoints and security group rules (AWS APIs, any
+ * egress at all), IAM role policies and attachments (Secrets Manager, SSM, EC2). Terraform otherwise
+ * creates the instance as soon as its ENI, profile and AMI exist, and cloud-init may run before the
+ * network or the permissions it needs.
+ */
+export function bootDependencies(scope: IConstruct): TerraformResource[] {
+  return scope.node.findAll().filter((c): c is TerraformResource => BOOT_NEEDS.some((type) => c instanceof type));
+}
 
 /** Where a node's subnets are (an {@link ImagingLbNetwork} satisfies it). */
 export interface SubnetLookup {
@@ -72,12 +103,6 @@ export interface LoadBalancerNodeProps {
    * @default the rendered `nodeArtifacts(environment, nodeName).userData`
    */
   readonly userData?: string;
-  /**
-   * What the first boot needs besides the instance's own inputs (e.g. the node's bundle manifest and the
-   * role's policies): the instance is created after them.
-   * @default []
-   */
-  readonly bootDependencies?: readonly ITerraformDependable[];
 }
 
 /**
@@ -111,6 +136,7 @@ export class LoadBalancerNode extends Construct {
   readonly securityGroups: LoadBalancerSecurityGroups;
   /** VIP addresses assigned to the client ENI at creation. */
   readonly initialVips: readonly string[];
+  private readonly bootNeeds = new Set<string>();
 
   constructor(scope: Construct, id: string, props: LoadBalancerNodeProps) {
     super(scope, id);
@@ -154,7 +180,8 @@ export class LoadBalancerNode extends Construct {
     this.clientInterface = byName(clientPlan ? clientPlan.name : "eth0");
     this.serverInterface = byName("eth0");
 
-    const imageId = props.imageId ?? amiParameter(this, "ami", env).insecureValue;
+    const pinned = props.imageId === undefined ? env.loadBalancer.amiId : undefined;
+    const imageId = props.imageId ?? pinned ?? amiParameter(this, "ami", env).insecureValue;
     let userDataBase64: string | undefined;
     try {
       userDataBase64 = encodeUserData(props.userData ?? nodeArtifacts(env, node.name).userData);
@@ -176,9 +203,12 @@ export class LoadBalancerNode extends Construct {
       userDataReplaceOnChange: props.userDataReplaceOnChange ?? true,
       tags: { Name: `${env.name}-${node.name}`, "imaging-lb:node": node.name, "imaging-lb:role": node.role },
       volumeTags: { Name: `${env.name}-${node.name}` },
-      lifecycle: { ignoreChanges: ["ami", "user_data", "user_data_base64"], replaceTriggeredBy: [generation] },
-      dependsOn: props.bootDependencies ? [...props.bootDependencies] : undefined,
+      // The machine changes only when the node's generation is raised: a new image (also a pinned
+      // loadBalancer.amiId), instance type or user data waits for it, so no apply replaces a whole pair.
+      lifecycle: { ignoreChanges: ["ami", "instance_type", "user_data", "user_data_base64"], replaceTriggeredBy: [generation] },
     });
+    // Its own security groups' rules: without them eth0 has no egress at all during the first boot.
+    this.bootAfter(bootDependencies(this.securityGroups));
 
     for (const plan of this.plans) {
       if (plan.deviceIndex === 0) continue;
@@ -188,5 +218,15 @@ export class LoadBalancerNode extends Construct {
         deviceIndex: plan.deviceIndex,
       });
     }
+  }
+
+  /**
+   * Makes the instance wait for `resources` too (see {@link bootDependencies}): the stack passes the
+   * network's egress and endpoints and the instance role's policies once they all exist.
+   */
+  bootAfter(resources: readonly TerraformResource[]): void {
+    // The plain address: a resource's fqn token resolves to "${type.id}" when set after construction.
+    for (const resource of resources) this.bootNeeds.add(`${resource.terraformResourceType}.${resource.friendlyUniqueId}`);
+    this.instance.dependsOn = [...this.bootNeeds];
   }
 }

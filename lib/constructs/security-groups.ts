@@ -64,7 +64,7 @@ export class LoadBalancerSecurityGroups extends Construct {
           description: rule.description,
           ipProtocol: rule.protocol,
           cidrIpv4: rule.cidr,
-          ...(rule.port !== undefined ? { fromPort: rule.port, toPort: rule.port } : {}),
+          ...(rule.port !== undefined ? { fromPort: rule.port, toPort: rule.toPort ?? rule.port } : {}),
         };
         if (rule.direction === "ingress") new VpcSecurityGroupIngressRule(group, rule.key, config);
         else new VpcSecurityGroupEgressRule(group, rule.key, config);

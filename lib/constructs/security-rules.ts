@@ -26,8 +26,10 @@ export interface SecurityRule {
   readonly direction: "ingress" | "egress";
   /** `tcp`, or `112` (VRRP, no ports). */
   readonly protocol: "tcp" | typeof VRRP_PROTOCOL;
-  /** TCP port; absent for VRRP. */
+  /** TCP port (the first of a range); absent for VRRP. */
   readonly port?: number;
+  /** Last port of a range of contiguous ports merged into one rule; absent for a single port. */
+  readonly toPort?: number;
   /** The peer: source CIDR for ingress, destination CIDR for egress. */
   readonly cidr: string;
   /** Why the rule exists (every reason when several needs share one rule). */
@@ -72,7 +74,9 @@ const hostCidr = (address: string) => `${address}/32`;
  *   ports the service uses there; package and API egress (TCP 80 and 443 to
  *   {@link SecurityRuleOptions.packageEgressCidrs}); in a pair, VRRP (IP protocol 112) and
  *   TCP {@link PEERS_PORT} to and from the peer's eth0 address only.
- * No SSH, no other 0.0.0.0/0 rule. Sorted by key, duplicates merged.
+ * No SSH, no other 0.0.0.0/0 rule. Sorted by key, duplicates merged, and contiguous ports of the same
+ * direction and peer merged into one port range (`ingress-tcp-2310-2311-10-0-0-0_8`), so they count once
+ * against the security group's quota.
  */
 export function securityRules(env: ResolvedEnvironment, node: ResolvedNode, iface: InterfacePlan, options: SecurityRuleOptions = {}): readonly SecurityRule[] {
   const rules = new Map<string, SecurityRule>();
@@ -88,6 +92,17 @@ export function securityRules(env: ResolvedEnvironment, node: ResolvedNode, ifac
     for (const s of env.services) {
       const ports = [...s.frontendPorts, ...(s.tls.redirectHttpPort !== undefined ? [s.tls.redirectHttpPort] : [])];
       for (const port of ports) for (const cidr of s.clientCidrs) add("ingress", "tcp", port, cidr, `clients of ${s.name}`);
+    }
+  }
+  if (iface.clientSide && !iface.serverSide) {
+    // clientAddress source from an address of this (client-side) interface, such as the VIP in two-arm:
+    // HAProxy's connections to the servers (and its checks) leave from it, so they need egress here too.
+    const ownAddresses = new Set([iface.address, ...env.vips.map((v) => v.address)]);
+    for (const s of env.services) {
+      if (s.clientAddress !== "source" || s.sourceAddress === undefined || !ownAddresses.has(s.sourceAddress)) continue;
+      for (const [address, ports] of backendTargets(s)) {
+        for (const port of [...ports].sort((a, b) => a - b)) add("egress", "tcp", port, hostCidr(address), `servers of ${s.name} from ${s.sourceAddress}`);
+      }
     }
   }
   if (iface.serverSide) {
@@ -111,5 +126,51 @@ export function securityRules(env: ResolvedEnvironment, node: ResolvedNode, ifac
       }
     }
   }
-  return [...rules.values()].sort((a, b) => a.key.localeCompare(b.key));
+  return mergePortRanges([...rules.values()]).sort((a, b) => a.key.localeCompare(b.key));
+}
+
+/** Merges TCP rules of one direction and peer whose ports are contiguous into port-range rules. */
+export function mergePortRanges(rules: readonly SecurityRule[]): SecurityRule[] {
+  const out: SecurityRule[] = [];
+  const groups = new Map<string, SecurityRule[]>();
+  for (const rule of rules) {
+    if (rule.port === undefined) {
+      out.push(rule);
+      continue;
+    }
+    const group = `${rule.direction} ${rule.protocol} ${rule.cidr}`;
+    groups.set(group, [...(groups.get(group) ?? []), rule]);
+  }
+  for (const group of groups.values()) {
+    const sorted = [...group].sort((a, b) => (a.port ?? 0) - (b.port ?? 0));
+    let run: SecurityRule[] = [];
+    const flush = () => {
+      if (run.length === 0) return;
+      const first = run[0];
+      const last = run[run.length - 1];
+      if (run.length === 1) {
+        out.push(first);
+      } else {
+        const reasons = [...new Set(run.flatMap((r) => r.description.split("; ")))].join("; ");
+        const what = `tcp-${first.port}-${last.port}`;
+        out.push({
+          key: `${first.direction}-${what}-${first.cidr.replace(/\./g, "-").replace("/", "_")}`,
+          direction: first.direction,
+          protocol: first.protocol,
+          port: first.port,
+          toPort: last.port,
+          cidr: first.cidr,
+          description: reasons.slice(0, 255),
+        });
+      }
+      run = [];
+    };
+    for (const rule of sorted) {
+      const previous = run[run.length - 1];
+      if (previous && rule.port !== (previous.port ?? 0) + 1) flush();
+      run.push(rule);
+    }
+    flush();
+  }
+  return out;
 }

@@ -32,9 +32,16 @@ export interface EnvironmentDiff {
 
 const USER_DATA = "(user data: the machine)";
 
+/** The machine settings that are not in the user data (the instance's own arguments). */
+function instanceSettings(env: ResolvedEnvironment): string {
+  const lb = env.loadBalancer as ResolvedEnvironment["loadBalancer"] & { readonly amiId?: string };
+  const lines = [`instanceType: ${lb.instanceType}`, `rootVolumeGiB: ${lb.rootVolumeGiB}`, `image: ${lb.amiId ?? lb.amiSsmParameter ?? `the public SSM parameter of ${lb.os}`}`];
+  return `${lines.join("\n")}\n`;
+}
+
 function renderedFiles(env: ResolvedEnvironment, node: string): Map<string, string> {
   const a = nodeArtifacts(env, node);
-  return new Map([...a.bundle.files.map((f): [string, string] => [f.path, f.content]), [USER_DATA, a.userData]]);
+  return new Map([...a.bundle.files.map((f): [string, string] => [f.path, f.content]), [USER_DATA, `${a.userData}${instanceSettings(env)}`]]);
 }
 
 /** Compares two resolved environments node by node. */

@@ -1,0 +1,121 @@
+/**
+ * moto (the AWS API emulator, `python3 -m moto.server`) for the apply suite: one server per run on a
+ * loopback port picked here, started and stopped by the test (by its pid, never by name).
+ *
+ * EMULATOR SETTING (not a code change): moto loads AWS managed policies only when asked
+ * (MOTO_IAM_LOAD_MANAGED_POLICIES=true); without them `AmazonSSMManagedInstanceCore` does not exist and the
+ * role's attachment fails with NoSuchEntity, as it never would on AWS.
+ */
+import { ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
+import { createServer } from "node:net";
+import { promisify } from "node:util";
+
+const execFileAsync = promisify(execFile);
+
+/** The Python that has moto and boto3: the first `python3` on PATH (the image's Python 3.11). */
+export const MOTO_PYTHON = "python3";
+
+/** Fails loudly (never skips) when moto or boto3 is missing. */
+export function requireMoto(): void {
+  const probe = spawnSync(MOTO_PYTHON, ["-c", "import moto, boto3, flask; print(moto.__version__)"], { encoding: "utf8" });
+  if (probe.status !== 0) {
+    throw new Error(
+      `moto is required for the apply suite and is not importable by '${MOTO_PYTHON}' (${(probe.stderr || probe.error?.message || "").trim().split("\n").pop()}): ` +
+        "install it with `pip install 'moto[server]>=5.2,<6' boto3`; this suite fails rather than skips",
+    );
+  }
+}
+
+/** A free TCP port on 127.0.0.1 (bound and released; the server binds it right after). */
+export function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/** A running moto server. */
+export interface Moto {
+  /** `http://127.0.0.1:<port>` */
+  readonly endpoint: string;
+  readonly port: number;
+  /** Stops the server (SIGTERM to its pid, SIGKILL after 5 s). */
+  stop(): Promise<void>;
+  /** The server's output so far (for failure messages). */
+  log(): string;
+}
+
+/** Starts moto on a free loopback port and waits until it answers. */
+export async function startMoto(): Promise<Moto> {
+  requireMoto();
+  const port = await freeLoopbackPort();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const child: ChildProcess = spawn(MOTO_PYTHON, ["-m", "moto.server", "-H", "127.0.0.1", "-p", String(port)], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, MOTO_IAM_LOAD_MANAGED_POLICIES: "true" },
+  });
+  let output = "";
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-20000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const exited = new Promise<void>((done) => child.once("exit", () => done()));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`moto exited with ${child.exitCode} before answering:\n${output}`);
+    try {
+      const response = await fetch(`${endpoint}/moto-api/data.json`);
+      if (response.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`moto did not answer on ${endpoint} within 60 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return { endpoint, port, stop, log: () => output };
+}
+
+/** Environment for AWS SDK/CLI clients talking to moto (static fake credentials, no real account). */
+export function motoClientEnv(moto: Moto, region: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: "testing",
+    AWS_SECRET_ACCESS_KEY: "testing",
+    AWS_SESSION_TOKEN: "testing",
+    AWS_DEFAULT_REGION: region,
+    AWS_REGION: region,
+    AWS_ENDPOINT_URL: moto.endpoint,
+    AWS_EC2_METADATA_DISABLED: "true",
+    AWS_CONFIG_FILE: "/dev/null",
+    AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
+    AWS_PAGER: "",
+  };
+}
+
+/**
+ * Runs `script` (Python, boto3 against moto) with `input` as JSON on stdin and returns its stdout parsed as
+ * JSON. Used to create what an environment adopts (VPC, subnets, route tables, Elastic IPs, KMS keys)
+ * before the stack that adopts them is planned.
+ */
+export async function boto3(moto: Moto, region: string, script: string, input: unknown): Promise<unknown> {
+  const child = execFileAsync(MOTO_PYTHON, ["-c", script], { env: motoClientEnv(moto, region), maxBuffer: 16 * 1024 * 1024 });
+  child.child.stdin?.end(JSON.stringify(input));
+  const { stdout } = await child;
+  return JSON.parse(stdout);
+}

@@ -1,0 +1,131 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- synthesized Terraform JSON, YAML documents and AWS CLI output are untyped here */
+/**
+ * CI applies what it synthesizes: every example and every variant of the matrix (variants.ts) is
+ * synthesized, checked by the real `terraform validate` with the real AWS provider, applied by
+ * `terraform apply` to moto, and planned again: the second plan must say "No changes" (exit 0 of
+ * `plan -detailed-exitcode`), so the provider reads back exactly what the stack declares.
+ *
+ * Simulated: the AWS API is moto's, not AWS's. Every change made to the synthesized JSON for the
+ * emulator is listed by emulatorCopy() (SETUP / PROVIDER / EMULATOR lines) and printed per variant as a
+ * test diagnostic, each with what it leaves unproven on AWS.
+ *
+ * Run: `npm run test:apply` (part of `npm test`). Needs terraform on PATH, moto + boto3 in `python3`;
+ * uses the AWS provider from a filesystem mirror when one is present, else the registry.
+ */
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it, test } from "node:test";
+import { stringify } from "yaml";
+import { App } from "cdktf";
+import { loadEnvironment } from "../../lib/config/load";
+import { ImagingLbStack } from "../../lib/constructs/imaging-lb-stack";
+import { AMI_SSM_PARAMETERS } from "../../lib/constructs/load-balancer-node";
+import { Moto, boto3, startMoto } from "./moto";
+import { ProviderSource, emulatorCopy, providerSource, terraform } from "./terraform";
+import { EXAMPLE_FILES, SEED_SCRIPT, SEED_UBUNTU_AMI_SCRIPT, Seeded, VARIANTS, Variant, example } from "./variants";
+
+/** EMULATOR: moto refuses parameter names under /aws/; the Ubuntu AMI is read from this seeded stand-in. */
+const UBUNTU_AMI_STAND_IN = "/imaging-lb-emulator/ubuntu-24.04/ami-id";
+const REGION = "eu-west-1";
+/** Setup notes printed with every variant's result. */
+const diagnostics: string[] = [];
+/** Variants applied at the same time (the suite's budget is a 2-core CI machine). */
+const CONCURRENCY = 2;
+
+/** The synthesized stack of `envFile` (the app's own path: loader, stack, synth with validations). */
+function synthesize(envFile: string, outdir: string): Record<string, any> {
+  const env = loadEnvironment(envFile);
+  const app = new App({ outdir });
+  new ImagingLbStack(app, env.name, { environment: env });
+  app.synth();
+  return JSON.parse(readFileSync(join(outdir, "stacks", env.name, "cdk.tf.json"), "utf8"));
+}
+
+/** Resource addresses a plan would change, from its human output. */
+function plannedChanges(planOutput: string): string[] {
+  return planOutput.split("\n").filter((line) => /^\s*# \S+ (will be|must be)/.test(line)).map((line) => line.trim());
+}
+
+async function applyVariant(variant: Variant, moto: Moto, source: ProviderSource, root: string, note: (line: string) => void): Promise<void> {
+  const dir = join(root, variant.name);
+  mkdirSync(dir, { recursive: true });
+  const seeded: Seeded = variant.seed
+    ? ((await boto3(moto, REGION, SEED_SCRIPT, { request: variant.seed })) as Seeded)
+    : { subnetIds: {}, routeTableIds: [], allocationIds: [], kmsKeyArns: [] };
+  const doc = example(variant.example);
+  doc.name = variant.name;
+  variant.change?.(doc, seeded);
+  const envFile = join(dir, `${variant.name}.yaml`);
+  writeFileSync(envFile, stringify(doc));
+
+  const copy = emulatorCopy(synthesize(envFile, join(dir, "synth")), {
+    endpoint: moto.endpoint,
+    providerVersion: source.version,
+    ssmParameterRenames: { [AMI_SSM_PARAMETERS["ubuntu-24.04"]]: UBUNTU_AMI_STAND_IN },
+  });
+  for (const line of copy.deviations) note(`${variant.name}: ${line}`);
+  const tf = join(dir, "tf");
+  mkdirSync(tf);
+  writeFileSync(join(tf, "main.tf.json"), JSON.stringify(copy.json, null, 1));
+
+  const init = await terraform(tf, ["init", "-input=false", "-no-color"], source);
+  assert.equal(init.code, 0, `${variant.name}: terraform init failed:\n${init.stdout}\n${init.stderr}`);
+  const validate = await terraform(tf, ["validate", "-no-color"], source);
+  assert.equal(validate.code, 0, `${variant.name}: terraform validate failed:\n${validate.stdout}\n${validate.stderr}`);
+  assert.match(validate.stdout, /Success! The configuration is valid/);
+
+  const apply = await terraform(tf, ["apply", "-auto-approve", "-input=false", "-no-color", "-parallelism=4"], source);
+  assert.equal(apply.code, 0, `${variant.name}: terraform apply against moto failed:\n${apply.stderr}\n${apply.stdout.split("\n").slice(-40).join("\n")}\nmoto:\n${moto.log().slice(-3000)}`);
+  assert.match(apply.stdout, /Apply complete! Resources: \d+ added, 0 changed, 0 destroyed/);
+
+  const plan = await terraform(tf, ["plan", "-detailed-exitcode", "-input=false", "-no-color", "-parallelism=4"], source);
+  assert.equal(
+    plan.code,
+    0,
+    `${variant.name}: the plan after apply is not empty (exit ${plan.code}); the provider reads back something else than the stack declares:\n${plannedChanges(plan.stdout).join("\n")}\n${plan.stderr}\n${plan.stdout.slice(-6000)}`,
+  );
+  assert.match(plan.stdout, /No changes\. Your infrastructure matches the configuration/);
+
+  const outputs = await terraform(tf, ["output", "-json"], source);
+  const instanceIds = (JSON.parse(outputs.stdout) as { instance_ids: { value: Record<string, string> } }).instance_ids.value;
+  assert.deepEqual(Object.keys(instanceIds).sort(), Object.keys(doc.loadBalancer.nodes).sort(), `${variant.name}: one instance per node`);
+  for (const id of Object.values(instanceIds)) assert.match(id, /^i-[0-9a-f]+$/);
+}
+
+test("the matrix covers every example", () => {
+  for (const file of EXAMPLE_FILES) assert.ok(VARIANTS.some((v) => v.example === file && !v.change), `${file} is applied as it ships`);
+});
+
+describe("every example and variant: terraform validate, apply to moto, then a plan with No changes", { concurrency: CONCURRENCY }, () => {
+  let root: string;
+  let moto: Moto;
+  let source: ProviderSource;
+  let started: number;
+  before(async () => {
+    started = Date.now();
+    root = mkdtempSync(join(tmpdir(), "imaging-lb-apply-"));
+    moto = await startMoto();
+    source = providerSource(root);
+    const image = await boto3(moto, REGION, SEED_UBUNTU_AMI_SCRIPT, { name: UBUNTU_AMI_STAND_IN });
+    diagnostics.push(
+      source.mirror ? `AWS provider ${source.version} from the filesystem mirror ${source.mirror}` : "AWS provider from the registry (no filesystem mirror found)",
+      `EMULATOR ${UBUNTU_AMI_STAND_IN} seeded with ${String(image)} (stand-in for ${AMI_SSM_PARAMETERS["ubuntu-24.04"]})`,
+    );
+  });
+  after(async () => {
+    await moto?.stop();
+    if (root && process.env.IMAGING_LB_KEEP_APPLY_DIR !== "1") rmSync(root, { recursive: true, force: true });
+    process.stdout.write(`# apply suite wall time: ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+  });
+
+  for (const variant of VARIANTS) {
+    it(`${variant.name}: ${variant.covers}`, { timeout: 20 * 60_000 }, async (t) => {
+      for (const line of diagnostics) t.diagnostic(line);
+      const begun = Date.now();
+      await applyVariant(variant, moto, source, root, (line) => t.diagnostic(line));
+      t.diagnostic(`${variant.name}: ${((Date.now() - begun) / 1000).toFixed(0)} s`);
+    });
+  }
+});
