@@ -119,17 +119,17 @@ describe("examples/pipelines/github-actions.yml", () => {
     }
     const diffSteps = diff.steps ?? [];
     assert.ok(diffSteps.some((s) => /npx cdktf diff "\$stack"/.test(s.run ?? "")));
-    assert.ok(diffSteps.some((s) => String(s.uses).startsWith("actions/upload-artifact@") && withOf(s).path === "plan.txt"));
+    assert.ok(diffSteps.some((s) => String(s.uses).startsWith("actions/upload-artifact@") && String(withOf(s).path).split("\n").includes("plan.txt")));
     assert.ok(diffSteps.some((s) => String(s.uses).startsWith("actions/github-script@") && /createComment/.test(String(withOf(s).script))));
     const deploySteps = deploy.steps ?? [];
-    assert.ok(deploySteps.some((s) => /npx cdktf deploy \$STACKS --auto-approve --outputs-file outputs\.json/.test(s.run ?? "")));
+    assert.ok(deploySteps.some((s) => /npx cdktf deploy "\$stack" --auto-approve --outputs-file "outputs-\$stack\.json"/.test(s.run ?? "") && /outputs\.json/.test(s.run ?? "")));
     assert.ok(deploySteps.some((s) => String(s.uses).startsWith("actions/upload-artifact@") && withOf(s).path === "outputs.json"));
   });
 
   it("calls only commands that exist", () => {
     const scripts = Object.values(workflow.jobs).flatMap((j) => (j.steps ?? []).map((s) => s.run ?? ""));
     const found = invocations(scripts);
-    assert.deepEqual([...new Set(found.imagingLb)].sort(), ["diagram", "validate"]);
+    assert.deepEqual([...new Set(found.imagingLb)].sort(), ["diagram", "diff", "status", "validate"]);
     assert.deepEqual([...new Set(found.npmRun)], ["synth"]);
     assert.deepEqual([...new Set(found.cdktf)].sort(), ["deploy", "diff"]);
     assertCommandsExist(found, "github-actions.yml");
@@ -176,15 +176,15 @@ describe("examples/pipelines/gitlab-ci.yml", () => {
     assert.ok(aws.before_script?.some((l) => l.includes("aws sts assume-role-with-web-identity") && l.includes('--web-identity-token "$AWS_ID_TOKEN"')));
     assert.equal(job("diff").extends, ".aws");
     assert.equal(job("deploy").extends, ".aws");
-    assert.deepEqual(job("diff").artifacts?.paths, ["plan.txt"]);
+    assert.deepEqual(job("diff").artifacts?.paths, ["plan.txt", "config-diff.txt"]);
     assert.deepEqual(job("deploy").artifacts?.paths, ["outputs.json"]);
-    assert.ok(job("deploy").script?.some((l) => /npx cdktf deploy \$\(cat stacks\.txt\) --auto-approve --outputs-file outputs\.json/.test(l)));
+    assert.ok(job("deploy").script?.some((l) => /npx cdktf deploy "\$stack" --auto-approve --outputs-file "outputs-\$stack\.json"/.test(l)));
   });
 
   it("calls only commands that exist", () => {
     const scripts = Object.values(config).flatMap((j) => [...(j.before_script ?? []), ...(j.script ?? [])]);
     const found = invocations(scripts);
-    assert.deepEqual([...new Set(found.imagingLb)].sort(), ["diagram", "validate"]);
+    assert.deepEqual([...new Set(found.imagingLb)].sort(), ["diagram", "diff", "status", "validate"]);
     assert.deepEqual([...new Set(found.npmRun)], ["synth"]);
     assert.deepEqual([...new Set(found.cdktf)].sort(), ["deploy", "diff"]);
     assertCommandsExist(found, "gitlab-ci.yml");
@@ -221,4 +221,18 @@ describe("pipeline tools", () => {
     assert.match(script, /test -n "\$TERRAFORM_SHA256" && test -n "\$AWSCLI_SHA256" \|\| \{[^}]*exit 1; \}/);
     assert.doesNotMatch(script, /awscli-exe-linux-x86_64\.zip/, "a pinned AWS CLI version, not the moving latest zip");
   });
+});
+
+describe("example pipelines and day-2 changes", () => {
+  for (const file of ["github-actions.yml", "gitlab-ci.yml"]) {
+    const text = readFileSync(join(ROOT, "examples", "pipelines", file), "utf8");
+    it(`${file}: the change-request job shows each node's configuration diff; the deploy goes one site at a time and waits for convergence`, () => {
+      assert.match(text, /npx imaging-lb diff --git "(origin\/\$\{\{ github\.base_ref \}\}|\$base)" "\$file"/);
+      assert.match(text, /npx imaging-lb diff --git HEAD~1 "\$file"/, "the deploy refuses a change that replaces a whole pair (exit 3)");
+      const deploy = text.indexOf('npx cdktf deploy "$stack"');
+      const status = text.indexOf('npx imaging-lb status "$file" --wait');
+      assert.ok(deploy > 0 && status > deploy, "each site's deploy is followed by its status --wait, inside the per-site loop");
+      assert.doesNotMatch(text, /cdktf deploy \$STACKS|cdktf deploy \$\(cat stacks\.txt\)/, "no deploy of every stack at once");
+    });
+  }
 });
