@@ -102,14 +102,15 @@ describe("the nodes' image is an explicit input", () => {
     return JSON.parse(Testing.synth(new ImagingLbStack(Testing.app(), env.name, { environment: env }), true)) as Json;
   };
 
-  it("loadBalancer.amiId pins every node's AMI, with no SSM lookup and no ignore_changes, so a new id replaces the nodes in the plan", () => {
+  it("loadBalancer.amiId pins every node's AMI with no SSM lookup; a new id is taken by a node when its generation is raised (one node per change)", () => {
     const json = synthWith("ami-0123456789abcdef0");
     assert.equal(json.data?.aws_ssm_parameter, undefined);
     const instances = Object.values(json.resource.aws_instance as Record<string, Json>);
     assert.equal(instances.length, 2);
     for (const instance of instances) {
       assert.equal(instance.ami, "ami-0123456789abcdef0");
-      assert.ok(!(instance.lifecycle?.ignore_changes ?? []).includes("ami"));
+      assert.ok(instance.lifecycle.ignore_changes.includes("ami"), "the image changes with the machine's generation only");
+      assert.match(instance.lifecycle.replace_triggered_by[0], /^terraform_data\./);
     }
     const next = Object.values(synthWith("ami-0fedcba9876543210").resource.aws_instance as Record<string, Json>);
     for (const instance of next) assert.equal(instance.ami, "ami-0fedcba9876543210");

@@ -111,7 +111,7 @@ describe("imaging-lb CLI for pipelines", () => {
 
     const far = cli("validate", "--frobnicate", ONE_ARM);
     assert.equal(far.code, 2);
-    assert.match(far.stderr, /^imaging-lb validate: unknown option --frobnicate \(its options: --json\)\n/, "no guess when nothing is close");
+    assert.match(far.stderr, /^imaging-lb validate: unknown option --frobnicate \(its options: --json, --strict\)\n/, "no guess when nothing is close");
 
     const value = cli("render", "user-data", ONE_ARM, "--node");
     assert.equal(value.code, 2);

@@ -123,9 +123,9 @@ describe("load balancer node", () => {
         assert.equal(instance.user_data, undefined);
         assert.ok(decodeUserData(instance.user_data_base64).startsWith("#cloud-config"));
         assert.equal(instance.user_data_replace_on_change, true);
-        assert.deepEqual(instance.lifecycle.ignore_changes, ["ami", "user_data", "user_data_base64"]);
+        assert.deepEqual(instance.lifecycle.ignore_changes, ["ami", "instance_type", "user_data", "user_data_base64"]);
         assert.equal(instance.lifecycle.replace_triggered_by.length, 1);
-        assert.match(instance.lifecycle.replace_triggered_by[0], /^\$\{terraform_data\.node-.*_generation_[0-9A-F]+\}$/);
+        assert.match(instance.lifecycle.replace_triggered_by[0], /^terraform_data\.node-.*_generation_[0-9A-F]+$/);
         assert.match(instance.ami, /^\$\{data\.aws_ssm_parameter\..*\.insecure_value\}$/);
         assert.equal(instance.associate_public_ip_address, undefined);
       }

@@ -205,7 +205,11 @@ export class LoadBalancerNode extends Construct {
       volumeTags: { Name: `${env.name}-${node.name}` },
       // The machine changes only when the node's generation is raised: a new image (also a pinned
       // loadBalancer.amiId), instance type or user data waits for it, so no apply replaces a whole pair.
-      lifecycle: { ignoreChanges: ["ami", "instance_type", "user_data", "user_data_base64"], replaceTriggeredBy: [generation] },
+      // replace_triggered_by takes a plain resource address, not an interpolation.
+      lifecycle: {
+        ignoreChanges: ["ami", "instance_type", "user_data", "user_data_base64"],
+        replaceTriggeredBy: [`${generation.terraformResourceType}.${generation.friendlyUniqueId}`],
+      },
     });
     // Its own security groups' rules: without them eth0 has no egress at all during the first boot.
     this.bootAfter(bootDependencies(this.securityGroups));
