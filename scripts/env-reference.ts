@@ -23,6 +23,7 @@ interface JsonSchema {
   readonly const?: unknown;
   readonly enum?: readonly unknown[];
   readonly pattern?: string;
+  readonly allOf?: readonly JsonSchema[];
   readonly minimum?: number;
   readonly maximum?: number;
   readonly minItems?: number;
@@ -74,7 +75,9 @@ function typeOf(s: JsonSchema, patterns: ReturnType<typeof namedPatterns>): stri
   if (s.enum) return `one of ${s.enum.map(code).join(", ")}`;
   switch (s.type) {
     case "string": {
-      const named = s.pattern === undefined ? undefined : patterns.find(([p]) => (typeof p === "string" ? p === s.pattern : p.test(s.pattern ?? "")));
+      // Several regexes (e.g. the secret ARN and its suffix) become allOf: the first one names the type.
+      const pattern = s.pattern ?? s.allOf?.find((a) => a.pattern !== undefined)?.pattern;
+      const named = pattern === undefined ? undefined : patterns.find(([p]) => (typeof p === "string" ? p === pattern : p.test(pattern)));
       return named ? named[1] : "string";
     }
     case "integer":

@@ -42,7 +42,11 @@ function synth(patch: Json): Json {
 /** The resources that must never change for a configuration change. */
 const MACHINE_TYPES = ["aws_instance", "aws_network_interface", "aws_network_interface_attachment", "terraform_data"];
 
-const machine = (json: Json) => Object.fromEntries(MACHINE_TYPES.map((t) => [t, json.resource[t]]));
+/** Their arguments, without depends_on: creation order only, nothing Terraform changes on AWS. */
+const machine = (json: Json) =>
+  Object.fromEntries(
+    MACHINE_TYPES.map((t) => [t, Object.fromEntries(Object.entries((json.resource[t] ?? {}) as Json).map(([id, r]) => [id, { ...r, depends_on: undefined }]))]),
+  );
 const manifests = (json: Json) =>
   Object.fromEntries(Object.entries(json.resource.aws_s3_object as Json).filter(([, o]) => String(o.key).endsWith("manifest.json")).map(([id, o]) => [id, o.content_base64]));
 
