@@ -168,6 +168,19 @@ export function emulatorCopy(synthesized: Record<string, any>, options: Emulator
     );
   }
 
+  let tlsOnly = 0;
+  for (const policy of Object.values(json.resource?.aws_s3_bucket_policy ?? {}) as Array<Record<string, any>>) {
+    if (typeof policy.policy === "string" && policy.policy.includes('"aws:SecureTransport":"false"')) {
+      policy.policy = policy.policy.replace('"aws:SecureTransport":"false"', '"aws:SecureTransport":"emulator-plain-http"');
+      tlsOnly += 1;
+    }
+  }
+  if (tlsOnly > 0) {
+    deviations.push(
+      `EMULATOR moto is served over plain HTTP and enforces bucket policies, so the config bucket's TLS-only Deny would refuse the provider itself: the policy is still applied, with a condition value that never matches, on ${tlsOnly} bucket(s); unproven here: that TLS requests pass the real policy`,
+    );
+  }
+
   for (const [original, seeded] of Object.entries(options.ssmParameterRenames ?? {})) {
     for (const data of Object.values(json.data?.aws_ssm_parameter ?? {}) as Array<Record<string, any>>) {
       if (data.name === original) {
