@@ -424,7 +424,7 @@ main() {
     exit 0
   fi
 
-  stage "$DESIRED"
+  # A pair's MASTER asks its peer first (nothing is downloaded while it waits).
   if [ "$DESIRED" != "$applied" ] && [ -n "$applied" ] && [ "$(role)" = MASTER ]; then
     if ! peer_ready "$RELEASE"; then
       waiting_since="$(cat "$STATE/waiting-since" 2>/dev/null || true)"
@@ -441,6 +441,7 @@ main() {
     fi
   fi
   rm -f "$STATE/waiting-since"
+  stage "$DESIRED"
   apply "$DESIRED"
 }
 
