@@ -587,9 +587,10 @@ AccuracySec=1s
 WantedBy=timers.target
 EOF
   if [ "$CHANGED" = 1 ]; then systemctl daemon-reload; fi
-  log "first apply of the configuration bundle"
-  "$ROOT${BOOTSTRAP_PATHS.agent}" || die "the first configuration apply failed: see s3://$bucket/${r.configStore.prefix}/status/${r.nodeName}.json"
+  # The timer first: should this first apply fail (the bucket not reachable yet), the agent keeps trying.
   systemctl enable --now imaging-lb-agent.timer
+  log "first apply of the configuration bundle"
+  "$ROOT${BOOTSTRAP_PATHS.agent}" || die "the first configuration apply failed (the agent retries every 20 s): see s3://$bucket/${r.configStore.prefix}/status/${r.nodeName}.json"
 }
 `;
 }
