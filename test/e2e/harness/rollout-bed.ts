@@ -58,8 +58,11 @@ export async function startRolloutBed(options: { pair: boolean }): Promise<Rollo
       certB: await store.putSecret("rollout/web-b", pem("web-b")),
     };
     const aet = "EI_CORE";
+    // Every port the services check: DICOM 104 and 110, HL7 2310 and 2311 (a server failing one is DOWN).
     const orthancs = await Promise.all(lb.servers.map((host) => startOrthanc(topo, { host, aet, checkCalledAet: true, dicomPort: 104, httpPort: 80 })));
+    await Promise.all(lb.servers.map((host) => startOrthanc(topo, { host, aet, checkCalledAet: true, dicomPort: 110, httpPort: 18_110 })));
     const receivers = await Promise.all(lb.servers.map((host) => startMllpReceiver(topo, { host, port: 2310 })));
+    await Promise.all(lb.servers.map((host) => startMllpReceiver(topo, { host, port: 2311 })));
     const base = {
       loadBalancer: options.pair
         ? { nodes: { "lb-b": { internalAddress: "198.51.100.11", externalAddress: "203.0.113.11" } }, ha: { vipMode: "secondary-ip" } }
