@@ -77,7 +77,7 @@ describe("commands named in the documentation exist", () => {
       const code = codeOf(read(page)).join("\n");
       const used = {
         imagingLb: [...code.matchAll(/(?:^|[\s(;&|])imaging-lb\s+([a-z][a-z-]*)/gm)].map((m) => m[1]),
-        npmRun: [...code.matchAll(/npm run ([A-Za-z0-9:_-]+)/g)].map((m) => m[1]),
+        npmRun: [...code.matchAll(/npm run ([A-Za-z0-9:_-]+(?:\.[A-Za-z0-9:_-]+)*)/g)].map((m) => m[1]),
         cdktf: [...code.matchAll(/npx cdktf ([a-z-]+)/g)].map((m) => m[1]),
       };
       for (const c of used.imagingLb) assert.ok(commands.has(c), `${page}: imaging-lb ${c}: not a command (have ${[...commands].join(", ")})`);
