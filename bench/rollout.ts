@@ -1,6 +1,6 @@
 /**
  * `npm run bench:rollout`: time from upload to applied on each node of an HA pair, and the failed requests
- * during the rollout. The pair runs the product's agent (polling every 20 s, as its timer does) against an
+ * during the rollout. The pair runs the product's agent (polling every 10 s, as its timer does) against an
  * S3 emulator (moto: SIMULATED AWS) with real HAProxy, Orthanc and MLLP peers in network namespaces; keepalived's
  * role is SIMULATED by the VIPs on the MASTER (see test/e2e/rollout.e2e.ts). During the rollout, wrk drives
  * HTTPS and a DICOM association sends a C-ECHO every 0.5 s. Targets: 0 failed, 0 cut sessions, both nodes
@@ -12,7 +12,7 @@ import { dicomSession, sweepStaleNamespaces, waitForApplied } from "../test/e2e/
 import { startRolloutBed, thirdServer } from "../test/e2e/harness/rollout-bed";
 import { requireTool } from "../test/helpers/tools";
 
-const POLL_MS = 20_000; // imaging-lb-agent.timer's OnUnitInactiveSec
+const POLL_MS = 10_000; // imaging-lb-agent.timer's OnUnitInactiveSec
 const ROUNDS = Number(process.env.ROLLOUT_ROUNDS ?? "2");
 
 async function main(): Promise<void> {
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
     await Promise.all([master.stopPolling(), backup.stopPolling()]);
     const [dicom, wrk] = await Promise.all([association, load]);
     const errors = [/Socket errors:.*/.exec(wrk.stdout)?.[0], /Non-2xx or 3xx responses:.*/.exec(wrk.stdout)?.[0]].filter(Boolean);
-    console.log("imaging-lb bench:rollout (HA pair, agent polling every 20 s; SIMULATED S3 and VRRP role)");
+    console.log("imaging-lb bench:rollout (HA pair, agent polling every 10 s; SIMULATED S3 and VRRP role)");
     for (const row of rows) console.log(`  ${row}`);
     console.log(`  HTTPS during the rollout: ${/(\d+) requests in/.exec(wrk.stdout)?.[1] ?? "?"} requests, failed: ${errors.join("; ") || "0"}`);
     console.log(`  DICOM association: ${dicom.echoesOk}/${seconds * 2} C-ECHOs, ${dicom.error ? `cut: ${dicom.error}` : "never cut"}`);

@@ -266,7 +266,7 @@ describe("bootstrap user data", () => {
     assert.ok(steps.indexOf("create_system_users") < steps.indexOf("configure_agent"), "users exist before the agent starts keepalived");
   });
 
-  it("installs the agent verbatim, writes where the configuration lives, starts its 20 s timer, then runs it once", () => {
+  it("installs the agent verbatim, writes where the configuration lives, starts its 10 s timer, then runs it once", () => {
     const text = renderUserData(spec());
     assert.equal(fileAt(text, "/usr/local/sbin/imaging-lb-agent"), imagingLbAgent);
     assert.doesNotMatch(text, /^frontend |haproxy\.cfg: /m, "no configuration in the user data");
@@ -276,7 +276,7 @@ describe("bootstrap user data", () => {
     const first = bootstrap.indexOf('"$ROOT/usr/local/sbin/imaging-lb-agent" || die');
     const timer = bootstrap.indexOf("systemctl enable --now imaging-lb-agent.timer");
     assert.ok(timer > 0 && first > timer, "the timer is on before the first apply, so a failed one is retried");
-    assert.match(bootstrap, /^OnUnitInactiveSec=20s$/m);
+    assert.match(bootstrap, /^OnUnitInactiveSec=10s$/m);
     const adopted = fileAt(renderUserData(spec({ configStore: { bucket: "hospital-lb-config", prefix: "prod" } })), "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
     assert.ok(adopted.includes("bucket=hospital-lb-config\n"));
   });

@@ -5,7 +5,7 @@
 #   (haproxy -dW -c, keepalived -t) → save server states → install → seamless reload → health gate
 #   → on any failure roll back to the last good bundle → write this node's status to S3.
 #
-# Run every 20 s by imaging-lb-agent.timer, and by the bootstrap at first boot (the same path). In an HA pair
+# Run every 10 s by imaging-lb-agent.timer, and by the bootstrap at first boot (the same path). In an HA pair
 # the MASTER (the node holding the VIPs) applies a new version only after its peer reports it applied.
 #
 # Settings: /etc/imaging-lb/agent.env (machine: BUCKET PREFIX NODE ENVIRONMENT REGION), and

@@ -552,7 +552,7 @@ function configureAgent(r: ResolvedBootstrap): string {
   bucket="imaging-lb-${r.envName}-$account"
 `;
   return sh`
-# The agent applies the configuration bundle (haproxy.cfg, keepalived, secrets) from S3, now and every 20 s.
+# The agent applies the configuration bundle (haproxy.cfg, keepalived, secrets) from S3, now and every 10 s.
 configure_agent() {
   local bucket
   ${bucket.trimStart()}  CHANGED=0
@@ -576,11 +576,11 @@ ExecStart=${BOOTSTRAP_PATHS.agent}
 EOF
   put 0644 "$UNITS/imaging-lb-agent.timer" <<'EOF'
 [Unit]
-Description=imaging-lb: poll the configuration bundle every 20 s
+Description=imaging-lb: poll the configuration bundle every 10 s
 
 [Timer]
-OnBootSec=20s
-OnUnitInactiveSec=20s
+OnBootSec=10s
+OnUnitInactiveSec=10s
 AccuracySec=1s
 
 [Install]
@@ -590,7 +590,7 @@ EOF
   # The timer first: should this first apply fail (the bucket not reachable yet), the agent keeps trying.
   systemctl enable --now imaging-lb-agent.timer
   log "first apply of the configuration bundle"
-  "$ROOT${BOOTSTRAP_PATHS.agent}" || die "the first configuration apply failed (the agent retries every 20 s): see s3://$bucket/${r.configStore.prefix}/status/${r.nodeName}.json"
+  "$ROOT${BOOTSTRAP_PATHS.agent}" || die "the first configuration apply failed (the agent retries every 10 s): see s3://$bucket/${r.configStore.prefix}/status/${r.nodeName}.json"
 }
 `;
 }
