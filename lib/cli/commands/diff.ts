@@ -34,7 +34,7 @@ const USER_DATA = "(user data: the machine)";
 
 /** The machine settings that are not in the user data (the instance's own arguments). */
 function instanceSettings(env: ResolvedEnvironment): string {
-  const lb = env.loadBalancer as ResolvedEnvironment["loadBalancer"] & { readonly amiId?: string };
+  const lb = env.loadBalancer;
   const lines = [`instanceType: ${lb.instanceType}`, `rootVolumeGiB: ${lb.rootVolumeGiB}`, `image: ${lb.amiId ?? lb.amiSsmParameter ?? `the public SSM parameter of ${lb.os}`}`];
   return `${lines.join("\n")}\n`;
 }
