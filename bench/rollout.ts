@@ -39,13 +39,14 @@ async function main(): Promise<void> {
     const rows: string[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const env = bed.environment(round % 2 === 0 ? thirdServer(bed.lb) : { services: { dicom: { timeouts: { client: `${2 + round}h`, server: `${2 + round}h` } } } });
-      const uploaded = Date.now();
       const bundles = await bed.publish(env);
+      const uploaded = bed.publishedAt; // when the manifests began to upload: no node can see the version earlier
       const times: Record<string, number> = {};
       await Promise.all(
         bed.nodes.map(async (n) => {
-          await waitForApplied(bed.store, env.configStore.prefix, n.node, bundles[n.node].version, 180_000);
-          times[n.node] = (Date.now() - uploaded) / 1000;
+          const status = await waitForApplied(bed.store, env.configStore.prefix, n.node, bundles[n.node].version, 180_000);
+          // The node's own appliedAt (whole seconds), not when this process saw the status.
+          times[n.node] = (Date.parse(String(status.appliedAt)) - uploaded) / 1000;
         }),
       );
       rows.push(`round ${round + 1}: BACKUP ${backup.node} applied after ${times[backup.node].toFixed(1)} s, MASTER ${master.node} after ${times[master.node].toFixed(1)} s`);

@@ -1,7 +1,7 @@
 #!/bin/bash
 # imaging-lb-agent: applies this node's configuration bundle from S3 without cutting a connection.
 #
-#   fetch the manifest → download and verify every file's sha256 → fetch the secrets it lists → validate
+#   fetch the manifest → download the files that changed, verify every sha256 → fetch the secrets → validate
 #   (haproxy -dW -c, keepalived -t) → save server states → install → seamless reload → health gate
 #   → on any failure roll back to the last good bundle → write this node's status to S3.
 #
@@ -21,6 +21,7 @@ STATE="$ROOT/var/lib/imaging-lb/agent"
 PROG=imaging-lb-agent
 SECRETS_REFRESH_SECONDS="${IMAGING_LB_SECRETS_REFRESH_SECONDS:-86400}"
 HEARTBEAT_SECONDS=300
+PEER_POLL_SECONDS="${IMAGING_LB_PEER_POLL_SECONDS:-30}"
 
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 
@@ -30,7 +31,7 @@ read_settings() {
   while IFS='=' read -r key value; do
     case "$key" in
       BUCKET | PREFIX | NODE | ENVIRONMENT | REGION | RUNTIME_SOCKET | SERVER_STATE_FILE | \
-        HAPROXY_ENV_FILE | HEALTH_URL | GATE_MIN_SECONDS | GATE_SECONDS | PEER | PEER_WAIT_SECONDS | MASTER_VIP)
+        HAPROXY_ENV_FILE | HEALTH_URL | GATE_SECONDS | PEER | PEER_WAIT_SECONDS | MASTER_VIP)
         printf -v "$key" '%s' "$value"
         ;;
     esac
@@ -67,9 +68,14 @@ role() {
   fi
 }
 
-# write_status RESULT [ERROR]: this node's status object, written when it changed (or every 5 min).
+# write_status RESULT [ERROR]: this node's status object, written when it changed (or every 5 min). A write
+# started in the background (STATUS_PID) finishes first, so the last status written is the last one meant.
 write_status() {
   local file="$STATE/status.json" tmp="$STATE/status.json.new" haproxy_version
+  if [ -n "${STATUS_PID:-}" ]; then
+    wait "$STATUS_PID" || true
+    STATUS_PID=""
+  fi
   haproxy_version="$(haproxy -v 2>/dev/null | head -n 1 || true)"
   RESULT="$1" ERROR="${2:-}" DESIRED="${DESIRED:-}" APPLIED="$(cat "$STATE/applied" 2>/dev/null || true)" \
     APPLIED_RELEASE="$(cat "$STATE/applied-release" 2>/dev/null || true)" \
@@ -143,14 +149,20 @@ for f in m["files"]:
 PY
 }
 
-# stage VERSION: downloads every file of the manifest into $WORK/stage/<path> (in parallel: each AWS CLI call
-# costs a second of start-up) and verifies each against its sha256.
+# stage VERSION: puts every file of the manifest into $WORK/stage/<path> and verifies each against its sha256.
+# A file the last good bundle has (same sha256) is copied from there; the others are downloaded, in parallel
+# (each AWS CLI call costs a second of start-up): a typical change downloads haproxy.cfg alone.
 stage() {
-  local sha mode path file failed=()
-  local -A pids=()
+  local sha mode path file good_path failed=()
+  local -A pids=() have=()
+  if [ -f "$STATE/good/files" ]; then
+    while read -r sha mode path; do have[$sha]="$STATE/good/stage$path"; done <"$STATE/good/files"
+  fi
   while read -r sha mode path; do
     file="$WORK/stage$path"
     mkdir -p "${file%/*}"
+    good_path="${have[$sha]:-}"
+    if [ -n "$good_path" ] && cp "$good_path" "$file" 2>/dev/null; then continue; fi
     retry s3_get "$PREFIX/nodes/$NODE/files/$sha" "$file" 2>"$file.err" &
     pids[$path]=$!
   done <"$WORK/files"
@@ -170,42 +182,68 @@ stage() {
   done <"$WORK/files"
 }
 
-# fetch_secrets LIST: the PEMs and HAProxy environment it names, from Secrets Manager, written atomically
-# (previous content kept as FILE.previous); prints every file that changed.
+# secret_value ARN: the secret's string, from Secrets Manager.
+secret_value() { retry aws secretsmanager get-secret-value --region "$REGION" --secret-id "$1" --query SecretString --output text; }
+
+# fetch_secrets LIST: the PEMs and HAProxy environment it names, from Secrets Manager (all at once: each AWS
+# CLI call costs a second of start-up), written atomically (previous content kept as FILE.previous); prints
+# every file that changed.
 fetch_secrets() {
-  local kind a b file tmp env_tmp="" value
+  local kind a b file value n=0 env_tmp="" missing=0
+  local -a pids=()
   while read -r kind a b; do
+    n=$((n + 1))
+    case "$kind" in
+      pem) secret_value "$a" >"$WORK/secret.$n" & ;;
+      env) secret_value "$b" >"$WORK/secret.$n" & ;;
+      *) continue ;;
+    esac
+    pids[n]=$!
+  done < <(grep -v '^#' "$1")
+  for n in "${!pids[@]}"; do
+    wait "${pids[n]}" || { rm -f "$WORK/secret.$n"; missing=1; }
+  done
+  n=0
+  while read -r kind a b; do
+    n=$((n + 1))
     case "$kind" in
       pem)
         file="$ROOT$b"
-        mkdir -p "${file%/*}"
-        tmp="$(mktemp "$file.XXXXXX")"
-        if ! retry aws secretsmanager get-secret-value --region "$REGION" --secret-id "$a" --query SecretString --output text >"$tmp" ||
-          ! grep -q -- '-----BEGIN' "$tmp"; then
-          rm -f "$tmp"
+        if [ ! -f "$WORK/secret.$n" ] || ! grep -q -- '-----BEGIN' "$WORK/secret.$n"; then
           log "no PEM from $a (the instance role needs secretsmanager:GetSecretValue on it)"
-          return 1
+          missing=1
+          continue
         fi
-        if cmp -s "$tmp" "$file"; then rm -f "$tmp"; continue; fi
+        if [ "$missing" = 1 ] || cmp -s "$WORK/secret.$n" "$file"; then continue; fi
+        mkdir -p "${file%/*}"
         if [ -f "$file" ]; then cp -p "$file" "$file.previous"; else : >"$file.previous.none"; fi
-        chmod 0600 "$tmp"
-        mv -f "$tmp" "$file"
+        chmod 0600 "$WORK/secret.$n"
+        cp -p "$WORK/secret.$n" "$file.imaging-lb-new"
+        mv -f "$file.imaging-lb-new" "$file"
         echo "$file"
         ;;
       env)
-        [ -n "$env_tmp" ] || env_tmp="$(mktemp "$STATE/haproxy.env.XXXXXX")"
-        if ! value="$(retry aws secretsmanager get-secret-value --region "$REGION" --secret-id "$b" --query SecretString --output text)"; then
+        if [ ! -f "$WORK/secret.$n" ]; then
           log "no value for $a from $b (the instance role needs secretsmanager:GetSecretValue on it)"
-          return 1
+          missing=1
+          continue
         fi
+        value="$(<"$WORK/secret.$n")"
         if ! [[ "$value" =~ ^[A-Za-z0-9._~+/=@%^-]{1,256}$ ]]; then
           log "$a from $b: expected 1-256 of A-Z a-z 0-9 . _ ~ + / = @ % ^ - (e.g. openssl rand -base64 24)"
-          return 1
+          missing=1
+          continue
         fi
+        [ -n "$env_tmp" ] || env_tmp="$(mktemp "$STATE/haproxy.env.XXXXXX")"
         printf '%s=%s\n' "$a" "$value" >>"$env_tmp"
         ;;
     esac
   done < <(grep -v '^#' "$1")
+  rm -f "$WORK"/secret.*
+  if [ "$missing" = 1 ]; then
+    rm -f "${env_tmp:-}"
+    return 1
+  fi
   if [ -n "$env_tmp" ]; then
     file="$ROOT$HAPROXY_ENV_FILE"
     mkdir -p "${file%/*}"
@@ -254,6 +292,16 @@ install_files() {
   done <"$2"
 }
 
+# save_server_state: the running worker's server states, for the next worker to start from (drain and
+# maintenance survive the reload). Each server's last check result (column 11, srv_check_status) is set to
+# 1 (INI, "not checked yet"), so the new worker reports a server as checked only after a check of its own:
+# the health gate then needs no fixed wait for the new worker's first round of checks.
+save_server_state() {
+  runtime "show servers state" |
+    awk '/^#/ || NF < 11 { print; next } $11 != 0 { $11 = 1 } { print }' >"$SERVER_STATE_FILE.new" &&
+    mv -f "$SERVER_STATE_FILE.new" "$SERVER_STATE_FILE"
+}
+
 # reload_haproxy: hands the listeners to a new worker (master-worker; established connections stay on the
 # old one until they end or hard-stop-after); waits until the new worker answers.
 reload_haproxy() {
@@ -263,7 +311,7 @@ reload_haproxy() {
     unit enable haproxy.service
     unit restart haproxy.service
   else
-    runtime "show servers state" >"$SERVER_STATE_FILE.new" && mv -f "$SERVER_STATE_FILE.new" "$SERVER_STATE_FILE"
+    save_server_state
     unit reload haproxy.service
   fi
   until new="$(worker_pid)" && [ -n "$new" ] && [ "$new" != "$old" ]; do
@@ -291,10 +339,9 @@ healthy_servers() {
 # file) within GATE_SECONDS.
 health_gate() {
   local deadline=$((SECONDS + GATE_SECONDS)) waiting name status check
-  # The server-state file brings the old worker's check results along: wait until the new worker has
-  # checked every server once (its first checks are spread over one interval) before trusting them.
+  # A server counts once the new worker's own check passed: it starts each at INI (save_server_state) and
+  # spreads its first checks over one interval.
   log "health gate: HAProxy and $(wc -l <"$1") server(s) healthy before the reload, within ${GATE_SECONDS}s"
-  sleep "$GATE_MIN_SECONDS"
   while :; do
     waiting=""
     if ! curl -fsS --max-time 2 -o /dev/null "$HEALTH_URL"; then
@@ -311,14 +358,16 @@ health_gate() {
       GATE_ERROR="not healthy within ${GATE_SECONDS}s: $waiting"
       return 1
     fi
-    sleep 1
+    sleep 0.5
   done
 }
 
 # apply VERSION: validate, install, reload, gate; rolls back to $STATE/good on failure.
 apply() {
   local version="$1" changed secrets_changed=() before="$WORK/before" good="$STATE/good" reloaded=0 file
-  write_status applying
+  # In the background: the status write costs an AWS CLI start, and the apply needs nothing from it.
+  write_status applying &
+  STATUS_PID=$!
   read_settings "$WORK/stage/etc/imaging-lb/bundle.env"
   GATE_SECONDS="${IMAGING_LB_GATE_SECONDS:-$GATE_SECONDS}"
   if ! fetch_secrets "$WORK/stage/etc/imaging-lb/secrets.list" >"$WORK/secrets-changed"; then
@@ -388,15 +437,20 @@ apply() {
 }
 
 # peer_ready RELEASE: whether the peer's status says it applied its bundle of RELEASE (the environment-wide
-# version both nodes' manifests carry); sets PEER_STATE to what it says.
+# version both nodes' manifests carry); sets PEER_STATE to `ready` or to what it says.
 peer_ready() {
   local file="$WORK/peer.json"
   if ! s3_get "$PREFIX/status/$PEER.json" "$file" 2>/dev/null; then
     PEER_STATE="no status"
     return 1
   fi
-  PEER_STATE="$(python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); print(s.get("result"), "release", s.get("appliedRelease"), "updated", s.get("updatedAt"))' "$file")"
-  python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); sys.exit(0 if s.get("appliedRelease") == sys.argv[2] and s.get("result") == "applied" else 1)' "$file" "$1"
+  PEER_STATE="$(python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+ready = s.get("appliedRelease") == sys.argv[2] and s.get("result") == "applied"
+said = (s.get("result"), "release", s.get("appliedRelease"), "updated", s.get("updatedAt"))
+print("ready" if ready else " ".join(map(str, said)))' "$file" "$1")"
+  [ "$PEER_STATE" = ready ]
 }
 
 main() {
@@ -437,21 +491,25 @@ main() {
     exit 0
   fi
 
-  # A pair's MASTER asks its peer first (nothing is downloaded while it waits).
-  if [ "$DESIRED" != "$applied" ] && [ -n "$applied" ] && [ "$(role)" = MASTER ]; then
-    if ! peer_ready "$RELEASE"; then
-      waiting_since="$(cat "$STATE/waiting-since" 2>/dev/null || true)"
-      if [ "${waiting_since%% *}" != "$DESIRED" ]; then
-        waiting_since="$DESIRED $(date +%s)"
-        echo "$waiting_since" >"$STATE/waiting-since"
-      fi
-      local waited=$(($(date +%s) - ${waiting_since##* })) limit="${IMAGING_LB_PEER_WAIT_SECONDS:-$PEER_WAIT_SECONDS}"
-      if [ "$waited" -ge "$limit" ]; then
-        fail held "peer $PEER has not applied release $RELEASE within ${limit}s (its status: $PEER_STATE): this MASTER keeps version $applied"
-      fi
-      write_status waiting-for-peer "MASTER applies release $RELEASE after $PEER (its status: $PEER_STATE)"
-      exit 0
+  # A pair's MASTER asks its peer first (nothing is downloaded while it waits). It keeps asking every 2 s for
+  # up to PEER_POLL_SECONDS within this run, so it starts as soon as the peer reports, not a poll later.
+  if [ "$DESIRED" != "$applied" ] && [ -n "$applied" ] && [ "$(role)" = MASTER ] && ! peer_ready "$RELEASE"; then
+    waiting_since="$(cat "$STATE/waiting-since" 2>/dev/null || true)"
+    if [ "${waiting_since%% *}" != "$DESIRED" ]; then
+      waiting_since="$DESIRED $(date +%s)"
+      echo "$waiting_since" >"$STATE/waiting-since"
     fi
+    local waited=$(($(date +%s) - ${waiting_since##* })) limit="${IMAGING_LB_PEER_WAIT_SECONDS:-$PEER_WAIT_SECONDS}"
+    if [ "$waited" -ge "$limit" ]; then
+      fail held "peer $PEER has not applied release $RELEASE within ${limit}s (its status: $PEER_STATE): this MASTER keeps version $applied"
+    fi
+    write_status waiting-for-peer "MASTER applies release $RELEASE after $PEER (its status: $PEER_STATE)"
+    local asked_until=$((SECONDS + PEER_POLL_SECONDS))
+    while [ "$SECONDS" -lt "$asked_until" ]; do
+      sleep 2
+      if peer_ready "$RELEASE"; then break; fi
+    done
+    if [ "$PEER_STATE" != ready ]; then exit 0; fi
   fi
   rm -f "$STATE/waiting-since"
   stage "$DESIRED"

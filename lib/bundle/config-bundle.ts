@@ -84,16 +84,17 @@ export interface ConfigBundleOptions {
 const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");
 
 /**
- * The agent's health gate after a reload, in seconds: `min`, one slowest check interval plus its timeout
- * (by then the new worker has checked every server once: the server-state file carries the old worker's
- * results), then until `max` (twice that, plus a margin) for every server healthy before to pass again.
+ * The agent's health gate after a reload, in seconds: how long every server healthy before may take to pass
+ * a check of the new worker. The agent starts each server's check result at "not checked yet", and the
+ * worker spreads its first checks over one interval, so one slowest interval plus its timeout would do;
+ * twice that plus a margin allows for one failed first check.
  */
-export function healthGate(env: ResolvedEnvironment): { readonly min: number; readonly max: number } {
+export function healthGate(env: ResolvedEnvironment): { readonly max: number } {
   const perService = env.services
     .filter((s) => s.healthCheck.type !== "none")
     .map((s) => (durationMs(s.healthCheck.interval) + durationMs(s.timeouts.check)) / 1000);
   const slowest = Math.max(0, ...perService);
-  return { min: Math.ceil(slowest) + 1, max: Math.ceil(2 * slowest) + 5 };
+  return { max: Math.ceil(2 * slowest) + 5 };
 }
 
 function secretsList(env: ResolvedEnvironment): string {
@@ -112,7 +113,6 @@ function agentSettings(env: ResolvedEnvironment, nodeName: string, options: Conf
     ["SERVER_STATE_FILE", options.haproxy?.serverStateFile ?? SERVER_STATE_FILE],
     ["HAPROXY_ENV_FILE", HAPROXY_ENV_FILE],
     ["HEALTH_URL", `http://${HEALTH_ENDPOINT.address}:${HEALTH_ENDPOINT.port}${HEALTH_ENDPOINT.path}`],
-    ["GATE_MIN_SECONDS", String(healthGate(env).min)],
     ["GATE_SECONDS", String(healthGate(env).max)],
     ["PEER", peer ?? ""],
     ["PEER_WAIT_SECONDS", String(DEFAULT_PEER_WAIT_SECONDS)],

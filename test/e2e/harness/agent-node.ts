@@ -8,8 +8,8 @@
  * which hands the listeners to a new worker) and `keepalived.service` as a foreground keepalived.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { imagingLbAgent } from "../../../lib/agent/embedded.generated";
 import { ConfigBundle, storeKeys } from "../../../lib/bundle/config-bundle";
 import { requireTool } from "../../helpers/tools";
@@ -28,8 +28,12 @@ export interface ConfigStore {
   readonly region: string;
   /** Runs the real AWS CLI against the emulator from `host` (default: the store's host); throws on failure. */
   aws(args: readonly string[], host?: string): Promise<string>;
-  /** Uploads a bundle the way the stack does: content-addressed files first, then the manifest. */
-  upload(bundle: ConfigBundle, prefix: string): Promise<void>;
+  /**
+   * Uploads bundles the way the stack does: every content-addressed file first, then the manifests together
+   * (Terraform uploads in parallel). Resolves with the time the manifest uploads began: no node can see the
+   * new version before it.
+   */
+  upload(bundles: readonly ConfigBundle[], prefix: string): Promise<number>;
   /** Creates (or updates) a secret; returns its ARN. */
   putSecret(name: string, value: string): Promise<string>;
   /** A node's status object, or undefined when it has written none. */
@@ -78,15 +82,26 @@ export async function startConfigStore(topology: Topology, host: string, options
     bucket: options.bucket,
     region: options.region,
     aws,
-    async upload(bundle, prefix) {
-      for (const file of bundle.files) {
-        const local = join(staging, file.sha256);
-        writeFileSync(local, file.content);
-        await aws(["s3api", "put-object", "--bucket", options.bucket, "--key", storeKeys.file(prefix, bundle.node, file.sha256), "--body", local]);
+    async upload(bundles, prefix) {
+      // One CLI call for every file (it uploads them in parallel): a call per file took a second each.
+      const round = mkdtempSync(join(staging, "round-"));
+      for (const bundle of bundles) {
+        for (const file of bundle.files) {
+          const key = storeKeys.file(prefix, bundle.node, file.sha256);
+          mkdirSync(join(round, dirname(key)), { recursive: true });
+          writeFileSync(join(round, key), file.content);
+        }
       }
-      const manifest = join(staging, `manifest-${bundle.node}-${bundle.version}.json`);
-      writeFileSync(manifest, bundle.manifestText);
-      await aws(["s3api", "put-object", "--bucket", options.bucket, "--key", storeKeys.manifest(prefix, bundle.node), "--body", manifest]);
+      await aws(["s3", "cp", "--recursive", "--only-show-errors", round, `s3://${options.bucket}/`]);
+      const manifestsAt = Date.now();
+      await Promise.all(
+        bundles.map((bundle) => {
+          const manifest = join(round, `manifest-${bundle.node}.json`);
+          writeFileSync(manifest, bundle.manifestText);
+          return aws(["s3api", "put-object", "--bucket", options.bucket, "--key", storeKeys.manifest(prefix, bundle.node), "--body", manifest]);
+        }),
+      );
+      return manifestsAt;
     },
     async putSecret(name, value) {
       const out = await aws(["secretsmanager", "create-secret", "--name", name, "--secret-string", value]);

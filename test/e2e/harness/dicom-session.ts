@@ -80,11 +80,22 @@ class PduReader {
   }
 }
 
-/** The Status (0000,0900) of a C-ECHO-RSP carried in a P-DATA-TF body, or undefined if absent. */
+/**
+ * The Status (0000,0900) of a C-ECHO-RSP carried in a P-DATA-TF body, or undefined if absent. The command
+ * set is walked element by element (implicit VR little endian): a byte search for the tag also matched a
+ * message id of 521 (bytes 09 02) followed by the next tag.
+ */
 function echoStatus(body: Buffer): number | undefined {
-  const tag = Buffer.from([0x00, 0x00, 0x00, 0x09, 0x02, 0x00, 0x00, 0x00]);
-  const at = body.indexOf(tag);
-  return at < 0 || at + 10 > body.length ? undefined : body.readUInt16LE(at + 8);
+  if (body.length < 6) return undefined;
+  const end = Math.min(body.length, 4 + body.readUInt32BE(0)); // PDV item: length, context id, control header
+  for (let at = 6; at + 8 <= end; ) {
+    const group = body.readUInt16LE(at);
+    const element = body.readUInt16LE(at + 2);
+    const length = body.readUInt32LE(at + 4);
+    if (group === 0x0000 && element === 0x0900 && length === 2 && at + 10 <= end) return body.readUInt16LE(at + 8);
+    at += 8 + length;
+  }
+  return undefined;
 }
 
 /** Runs one long association from this process. Never throws: failures are reported in `error`. */

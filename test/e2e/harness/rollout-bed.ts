@@ -38,6 +38,8 @@ export interface RolloutBed {
   environment(patch?: Record<string, unknown>): ResolvedEnvironment;
   /** Renders and uploads every node's bundle; resolves with the bundles by node name. */
   publish(env: ResolvedEnvironment): Promise<Record<string, ConfigBundle>>;
+  /** When the last {@link publish} began writing the manifests (Date.now()): the new version's upload time. */
+  publishedAt: number;
   destroy(): void;
 }
 
@@ -77,7 +79,7 @@ export async function startRolloutBed(options: { pair: boolean }): Promise<Rollo
     for (const [i, host] of lb.lbs.entries()) {
       nodes.push(prepareAgentNode(topo, host, { node: env0.nodes[i].name, environment: env0.name, store, storeEndpoint: store.endpoint }));
     }
-    return {
+    const bed: RolloutBed = {
       lb,
       store,
       nodes,
@@ -85,13 +87,11 @@ export async function startRolloutBed(options: { pair: boolean }): Promise<Rollo
       receivers,
       secrets,
       environment,
+      publishedAt: 0,
       async publish(env) {
         const bundles: Record<string, ConfigBundle> = {};
-        for (const node of nodes) {
-          const bundle = nodeBundle(env, node.node, { haproxy: agentRuntimePaths(node.root) });
-          await store.upload(bundle, env.configStore.prefix);
-          bundles[node.node] = bundle;
-        }
+        for (const node of nodes) bundles[node.node] = nodeBundle(env, node.node, { haproxy: agentRuntimePaths(node.root) });
+        bed.publishedAt = await store.upload(Object.values(bundles), env.configStore.prefix);
         return bundles;
       },
       destroy() {
@@ -99,6 +99,7 @@ export async function startRolloutBed(options: { pair: boolean }): Promise<Rollo
         topo.destroy();
       },
     };
+    return bed;
   } catch (error) {
     for (const node of nodes) node.stopHaproxy();
     topo.destroy();
