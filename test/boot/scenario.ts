@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { nodeArtifacts, type NodeArtifacts } from "../../lib/artifacts";
+import { configBucketName, storeKeys } from "../../lib/bundle/config-bundle";
 import { resolveBootstrapSpec } from "../../lib/bootstrap/bootstrap-spec";
 import { parseEnvironment } from "../../lib/config/load";
 import { startFakeImds, type FakeImds } from "../helpers/fake-imds";
@@ -53,6 +54,41 @@ export function exampleArtifacts(): NodeArtifacts {
 }
 
 export const sha256 = (data: string | Buffer): string => createHash("sha256").update(data).digest("hex");
+
+/** The account test/helpers/fake-imds.ts reports (identity-credentials/ec2/info). */
+export const IMDS_ACCOUNT = "123456789012";
+
+/** The node's configuration bucket: the stack's own (named after the account the node runs in). */
+const bundleBucket = (artifacts: NodeArtifacts): string =>
+  artifacts.bootstrap.configStore.bucket ?? configBucketName(artifacts.bootstrap.envName, IMDS_ACCOUNT);
+
+/** Python (boto3 `s3` client, see SimulatedAws.python) creating the bucket and uploading a node's bundle. */
+export function seedBundleCode(artifacts: NodeArtifacts, region: string): string {
+  const { bundle } = artifacts;
+  const bucket = bundleBucket(artifacts);
+  const prefix = artifacts.bootstrap.configStore.prefix;
+  const objects: Array<[string, string]> = [
+    ...bundle.files.map((f): [string, string] => [storeKeys.file(prefix, bundle.node, f.sha256), f.content]),
+    [storeKeys.manifest(prefix, bundle.node), bundle.manifestText],
+  ];
+  return [
+    "import json",
+    `s3.create_bucket(Bucket=${JSON.stringify(bucket)}, CreateBucketConfiguration={"LocationConstraint": ${JSON.stringify(region)}})`,
+    `for key, body in json.loads(${JSON.stringify(JSON.stringify(objects))}):`,
+    `  s3.put_object(Bucket=${JSON.stringify(bucket)}, Key=key, Body=body.encode())`,
+    'print("uploaded")',
+  ].join("\n");
+}
+
+/** The node's status object in the SIMULATED S3, as the agent wrote it (undefined before it wrote one). */
+export async function agentStatus(s: TwoArm): Promise<Record<string, unknown> | undefined> {
+  const key = storeKeys.status(s.artifacts.bootstrap.configStore.prefix, s.artifacts.bundle.node);
+  const bucket = bundleBucket(s.artifacts);
+  const r = await s.aws.python(`try:\n  print(s3.get_object(Bucket=${JSON.stringify(bucket)}, Key=${JSON.stringify(key)})["Body"].read().decode())\nexcept s3.exceptions.NoSuchKey:\n  print("{}")`);
+  if (r.code !== 0) throw new Error(`reading the agent's status from moto: ${r.stderr}`);
+  const status = JSON.parse(r.stdout) as Record<string, unknown>;
+  return Object.keys(status).length === 0 ? undefined : status;
+}
 
 /** Sets up the SIMULATED VPC, IMDS and AWS, and starts the VM (eth1 present from the start unless `eth1Late`). */
 export async function startTwoArm(dir: string, opts: { eth1Late: boolean }): Promise<TwoArm> {
@@ -106,6 +142,10 @@ export async function startTwoArm(dir: string, opts: { eth1Late: boolean }): Pro
       `import json\nfor n, v in json.loads(${JSON.stringify(JSON.stringify(secrets))}).items():\n  sm.create_secret(Name=n, SecretString=v)\nprint("seeded")`,
     );
     if (seeded.code !== 0) throw new Error(`seeding moto (SIMULATED AWS): ${seeded.stderr}`);
+    // The configuration bundle as the stack uploads it: content-addressed files, then the manifest, in the
+    // stack's own bucket (named after the account the SIMULATED IMDS reports).
+    const uploaded = await aws.python(seedBundleCode(artifacts, region));
+    if (uploaded.code !== 0) throw new Error(`uploading the configuration bundle to moto (SIMULATED S3): ${uploaded.stderr}`);
 
     // The tiny servers on the internal network (both of the example's server addresses, one namespace).
     const servers = vpc.addHost(["10.20.1.21", "10.20.1.22"], { cidr: internal });

@@ -1,6 +1,7 @@
 /**
  * BOOT TEST (npm run test:boot): the example two-arm single node's unmodified user data on a real Debian 13
- * booted by QEMU, with eth1 attached late (after the bootstrap's 300 s wait) and a reboot.
+ * booted by QEMU, with eth1 attached late (after the bootstrap's 300 s wait) and a reboot. The configuration
+ * bundle is in the SIMULATED S3 as the stack uploads it: the agent's first apply at boot is part of the test.
  *
  * Real: kernel, systemd, udev, cloud-init (NoCloud seed ISO carrying the gzipped user data), netplan and
  * systemd-networkd, HAProxy, the AWS CLI, PCI hot-plug, DHCP. SIMULATED (see test/boot/harness.ts): IMDSv2
@@ -12,7 +13,7 @@ import { strict as assert } from "node:assert";
 import { after, before, describe, it } from "node:test";
 import { tempDir } from "../helpers/tools";
 import { waitFor } from "./harness";
-import { MAC0, MAC1, SERVER_MARKER, sha256, startTwoArm, STATS_PASSWORD, type TwoArm } from "./scenario";
+import { agentStatus, MAC0, MAC1, SERVER_MARKER, sha256, startTwoArm, STATS_PASSWORD, type TwoArm } from "./scenario";
 
 const MIN = 60_000;
 
@@ -69,6 +70,12 @@ describe("boot: two-arm single node on Debian 13, eth1 attached after the bootst
   step("first boot: HAProxy active with the rendered config, stats password and certificate, though eth1 (its VIPs) is missing", async () => {
     assert.equal((await s.vm.exec("systemctl is-active haproxy")).stdout.trim(), "active");
     assert.equal((await s.vm.check("sha256sum </etc/haproxy/haproxy.cfg")).split(" ")[0], sha256(s.artifacts.haproxyConfig));
+    // The configuration came as the bundle from S3, applied by the agent at first boot (the day-2 path).
+    const status = await waitFor("the agent's status in S3", 2 * MIN, async () => agentStatus(s), 5000);
+    assert.equal(status.result, "applied", JSON.stringify(status));
+    assert.equal(status.appliedVersion, s.artifacts.bundle.version);
+    assert.match(String(status.haproxyVersion), /^HAProxy version 3\.0\./);
+    assert.equal((await s.vm.exec("systemctl is-active imaging-lb-agent.timer")).stdout.trim(), "active", "the agent keeps polling");
     assert.equal(await s.vm.check("stat -c '%a %U' /etc/haproxy/certs/web.pem"), "600 root\n");
     // The PEM as Secrets Manager holds it (the AWS CLI's text output adds a final newline).
     assert.equal((await s.vm.check("cat /etc/haproxy/certs/web.pem")).trimEnd(), s.webPem.trimEnd());
@@ -137,5 +144,9 @@ describe("boot: two-arm single node on Debian 13, eth1 attached after the bootst
     assert.equal((await s.vm.exec("systemctl is-active haproxy")).stdout.trim(), "active");
     const status = await s.vm.exec("cloud-init status --long");
     assert.equal(status.code, 0, status.stdout);
+    // After the reboot the agent still polls, and the bundle it applied is still the one in force.
+    assert.equal((await s.vm.exec("systemctl is-active imaging-lb-agent.timer")).stdout.trim(), "active");
+    assert.equal((await s.vm.check("sha256sum </etc/haproxy/haproxy.cfg")).split(" ")[0], sha256(s.artifacts.haproxyConfig));
+    assert.equal((await agentStatus(s))?.appliedVersion, s.artifacts.bundle.version);
   });
 });
