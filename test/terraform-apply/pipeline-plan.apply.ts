@@ -246,6 +246,34 @@ describe("example pipelines: plan-sites.sh saves the plan, apply-sites.sh applie
     t.diagnostic(`plan + deploy + stale refusal: ${((Date.now() - begun) / 1000).toFixed(0)} s`);
   });
 
+  it("the example IAM documents are accepted by IAM (moto, through the AWS CLI): OIDC providers, both roles per system, the plan permissions attached", async (t) => {
+    // EMULATOR: moto validates permission policies (MalformedPolicyDocument, shown by the control below) but
+    // accepts any trust policy text and never evaluates its conditions: the trust conditions are proven by
+    // test/pipelines.test.ts's matcher, not here.
+    const aws = (...args: string[]) => execFileAsync("aws", [...args, "--output", "json"], { env: motoClientEnv(moto, REGION) });
+    const file = (name: string) => {
+      const text = readFileSync(join(PIPELINES, name), "utf8").replaceAll("ACCOUNT_ID", MOTO_ACCOUNT).replaceAll("STATE_BUCKET", STATE_BUCKET);
+      const path = join(root, name);
+      writeFileSync(path, text);
+      return `file://${path}`;
+    };
+    for (const url of ["https://token.actions.githubusercontent.com", "https://gitlab.com"]) {
+      await aws("iam", "create-open-id-connect-provider", "--url", url, "--client-id-list", "sts.amazonaws.com", "--thumbprint-list", "0".repeat(40));
+    }
+    const policy = JSON.parse((await aws("iam", "create-policy", "--policy-name", "imaging-lb-plan", "--policy-document", file("iam-plan-permissions.json"))).stdout) as { Policy: { Arn: string } };
+    for (const system of ["github", "gitlab"]) {
+      for (const role of ["plan", "deploy"]) {
+        const created = JSON.parse((await aws("iam", "create-role", "--role-name", `imaging-lb-${system}-${role}`, "--assume-role-policy-document", file(`iam-trust-${system}-${role}.json`))).stdout) as { Role: { Arn: string } };
+        assert.equal(created.Role.Arn, `arn:aws:iam::${MOTO_ACCOUNT}:role/imaging-lb-${system}-${role}`);
+      }
+      await aws("iam", "attach-role-policy", "--role-name", `imaging-lb-${system}-plan`, "--policy-arn", policy.Policy.Arn);
+    }
+    const control = join(root, "malformed.json");
+    writeFileSync(control, readFileSync(join(PIPELINES, "iam-plan-permissions.json"), "utf8").replace('"ec2:Describe*"', '"ec2Describe"'));
+    await assert.rejects(aws("iam", "create-policy", "--policy-name", "malformed", "--policy-document", `file://${control}`), /MalformedPolicyDocument/, "moto does validate permission policies");
+    t.diagnostic("EMULATOR moto accepts trust policies without validating or evaluating their conditions; the permissions policy is validated (a malformed control is refused)");
+  });
+
   it("a plan takes the state lock (use_lockfile): with the lock object held it cannot plan, so the plan role writes <key>.tflock", async () => {
     const dir = join(root, "deploy-job", "plans", STACK);
     const key = `imaging-lb/${STACK}.tfstate`;
