@@ -6,8 +6,8 @@
 #
 # Run after `npm run synth`, with the credentials of the plan role. For each environment file (sites/*.yaml
 # by default) whose stack was synthesized, in file-name order (the order the deploy follows):
-#   - with --base: `imaging-lb diff --git REV FILE` (exit 3: the change would replace both nodes of a pair
-#     at once; nothing is planned),
+#   - with --base, for a file changed since REV: `imaging-lb diff --git REV FILE` (each node: reload in
+#     place or replaced; exit 3: the change would replace both nodes of a pair at once, nothing is planned),
 #   - terraform init, then `terraform plan -out` in cdktf.out/stacks/<stack>,
 #   - into DIR/<stack>/ (default DIR: plans): tfplan (the saved plan), cdk.tf.json, terraform.lock.hcl
 #     (the provider lock file, not hidden so artifact uploads keep it) and plan.txt (terraform show).
@@ -57,7 +57,7 @@ done
 while IFS=$'\t' read -r stack file; do
   dir="$cdktf_out/stacks/$stack"
   node -e "const t = require(require('path').resolve(process.argv[1])).terraform; if (!t?.backend?.s3) { console.error(process.argv[2] + ': no stateBackend in its environment file; a pipeline needs remote state in S3'); process.exit(1); }" "$dir/cdk.tf.json" "$stack"
-  if [[ -n "$base" ]]; then
+  if [[ -n "$base" ]] && ! git diff --quiet "$base" HEAD -- "$file"; then
     if git cat-file -e "$base:$file" 2> /dev/null; then
       echo "## $file" >> "$out/config-diff.txt"
       # Exit 3: both nodes of an HA pair would be replaced at once; raise one generation per change.
