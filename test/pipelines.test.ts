@@ -158,6 +158,14 @@ describe("examples/pipelines/github-actions.yml", () => {
     }
   });
 
+  it("runs on a change to the sites and to the package itself (what environments.sh treats as a package change)", () => {
+    const watched = read("environments.sh").match(/^package_paths=\(([^)]*)\)/m)?.[1].split(/\s+/).filter(Boolean).map((p) => p.replace(/'/g, "")) ?? assert.fail("package_paths");
+    for (const event of ["pull_request", "push"]) {
+      const paths = (github.on[event] as { paths: string[] }).paths;
+      for (const path of ["sites/**", ...watched.filter((p) => p !== ".gitlab-ci.yml")]) assert.ok(paths.includes(path), `on.${event}.paths has ${path}`);
+    }
+  });
+
   it("selects environments with IMAGING_LB_ENVIRONMENTS (what the app reads), default sites/*.yaml", () => {
     assert.equal(ENVIRONMENTS_VAR, "IMAGING_LB_ENVIRONMENTS");
     assert.match(github.env[ENVIRONMENTS_VAR], /vars\.IMAGING_LB_ENVIRONMENTS \|\| 'sites\/\*\.yaml'/);
