@@ -595,6 +595,47 @@ describe("the pipeline scripts", () => {
       assert.equal(r.status, 97, "intact plans for this commit go on to Terraform");
       assert.deepEqual(terraformCalls().slice(before), [`-chdir=${plans}/site-a init -input=false -no-color -lockfile=readonly`]);
     });
+
+    it("apply-sites.sh goes one site at a time: init, apply the saved plan, outputs, status --wait, then the next site; a failing status stops it", () => {
+      // Recorders that succeed: terraform (`output -json` prints one output) and imaging-lb (status).
+      const bin = join(dir.path, "ok-bin");
+      mkdirSync(bin);
+      const log = join(dir.path, "sequence.log");
+      writeFileSync(join(bin, "terraform"), `#!/bin/sh\nprintf 'terraform %s\\n' "$*" >> '${log}'\ncase "$*" in *" output -json") echo '{"instance_ids":{"value":{"lb-a":"i-0"},"type":"map","sensitive":false}}' ;; esac\n`);
+      writeFileSync(join(bin, "imaging-lb"), `#!/bin/sh\nprintf 'imaging-lb %s\\n' "$*" >> '${log}'\n[ "$2" != "sites/fails.yaml" ]\n`);
+      for (const f of ["terraform", "imaging-lb"]) chmodSync(join(bin, f), 0o755);
+      const plans = join(dir.path, "plans-2");
+      const files: Record<string, string> = { commit: "c0ffee\n", "sites.tsv": "site-a\tsites/a.yaml\nsite-b\tsites/b.yaml\n" };
+      for (const stack of ["site-a", "site-b"]) Object.assign(files, { [`${stack}/tfplan`]: stack, [`${stack}/cdk.tf.json`]: "{}", [`${stack}/terraform.lock.hcl`]: "# lock\n" });
+      for (const [name, content] of Object.entries(files)) {
+        mkdirSync(join(plans, name, ".."), { recursive: true });
+        writeFileSync(join(plans, name), content);
+      }
+      const sums = () => execFileSync("sh", ["-c", "find . -type f ! -name SHA256SUMS -printf '%P\\n' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS"], { cwd: plans });
+      sums();
+      const outputs = join(dir.path, "outputs.json");
+      const okEnv = { PATH: `${bin}:${process.env.PATH}`, IMAGING_LB: join(bin, "imaging-lb"), OUTPUTS: outputs, STATUS_TIMEOUT: "60" };
+      let r = sh("apply-sites.sh", ["--expect-commit", "c0ffee", "--plans", plans], okEnv);
+      assert.equal(r.status, 0, r.stderr);
+      const site = (stack: string, file: string) => [
+        `terraform -chdir=${plans}/${stack} init -input=false -no-color -lockfile=readonly`,
+        `terraform -chdir=${plans}/${stack} apply -input=false -no-color -lock-timeout=5m tfplan`,
+        `terraform -chdir=${plans}/${stack} output -json`,
+        `imaging-lb status ${file} --wait --timeout 60`,
+      ];
+      assert.deepEqual(readFileSync(log, "utf8").trim().split("\n"), [...site("site-a", "sites/a.yaml"), ...site("site-b", "sites/b.yaml")]);
+      assert.deepEqual(JSON.parse(readFileSync(outputs, "utf8")), { "site-a": { instance_ids: { "lb-a": "i-0" } }, "site-b": { instance_ids: { "lb-a": "i-0" } } });
+      assert.equal(readFileSync(join(plans, "site-a", ".terraform.lock.hcl"), "utf8"), "# lock\n", "init uses the plan's provider lock file");
+
+      // A site that does not converge stops the deploy: the next site is not touched.
+      writeFileSync(log, "");
+      execFileSync("rm", ["-f", join(plans, "site-a", ".terraform.lock.hcl"), join(plans, "site-b", ".terraform.lock.hcl"), join(plans, "site-a", "outputs.json"), join(plans, "site-b", "outputs.json")]);
+      writeFileSync(join(plans, "sites.tsv"), "site-a\tsites/fails.yaml\nsite-b\tsites/b.yaml\n");
+      sums();
+      r = sh("apply-sites.sh", ["--expect-commit", "c0ffee", "--plans", plans], okEnv);
+      assert.notEqual(r.status, 0);
+      assert.deepEqual(readFileSync(log, "utf8").trim().split("\n"), site("site-a", "sites/fails.yaml"));
+    });
   });
 });
 

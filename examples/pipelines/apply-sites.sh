@@ -45,7 +45,8 @@ if [[ "$listed" != "$(awk '{print $2}' "$plans/SHA256SUMS" | LC_ALL=C sort)" ]];
 fi
 
 results=()
-while IFS=$'\t' read -r stack file; do
+# The list on descriptor 3: nothing in the loop (terraform, imaging-lb) can read it from stdin.
+while IFS=$'\t' read -r stack file <&3; do
   dir="$plans/$stack"
   echo "apply-sites: $stack ($file)" >&2
   cp "$dir/terraform.lock.hcl" "$dir/.terraform.lock.hcl"
@@ -58,7 +59,7 @@ while IFS=$'\t' read -r stack file; do
   results+=("$stack" "$dir/outputs.json")
   # Every node applied the new configuration bundle (or the job fails and later sites wait).
   "${imaging_lb[@]}" status "$file" --wait --timeout "${STATUS_TIMEOUT:-900}"
-done < "$plans/sites.tsv"
+done 3< "$plans/sites.tsv"
 
 node -e '
 const fs = require("fs");

@@ -30,7 +30,7 @@ done
 cdktf_out="${CDKTF_OUT:-cdktf.out}"
 read -r -a imaging_lb <<< "${IMAGING_LB:-npx imaging-lb}"
 commit="${COMMIT_SHA:-$(git rev-parse HEAD)}"
-if [[ -n "$base" && ( "$base" =~ ^0+$ || -z "$(git rev-parse --quiet --verify "$base^{commit}")" ) ]]; then
+if [[ -n "$base" ]] && { [[ "$base" =~ ^0+$ ]] || ! git rev-parse --quiet --verify "$base^{commit}" > /dev/null; }; then
   echo "plan-sites: base $base is not a known commit; the pair-replacement check is skipped" >&2
   base=""
 fi
@@ -54,7 +54,8 @@ for file in ${IMAGING_LB_SITES:-sites/*.yaml}; do
 done
 [[ -s "$out/sites.tsv" ]] || { echo "plan-sites: no environment file matches a synthesized stack (${stacks[*]})" >&2; exit 1; }
 
-while IFS=$'\t' read -r stack file; do
+# The list on descriptor 3: nothing in the loop can read it from stdin.
+while IFS=$'\t' read -r stack file <&3; do
   dir="$cdktf_out/stacks/$stack"
   node -e "const t = require(require('path').resolve(process.argv[1])).terraform; if (!t?.backend?.s3) { console.error(process.argv[2] + ': no stateBackend in its environment file; a pipeline needs remote state in S3'); process.exit(1); }" "$dir/cdk.tf.json" "$stack"
   if [[ -n "$base" ]] && ! git diff --quiet "$base" HEAD -- "$file"; then
@@ -75,7 +76,7 @@ while IFS=$'\t' read -r stack file; do
   cp "$dir/.terraform.lock.hcl" "$out/$stack/terraform.lock.hcl"
   terraform -chdir="$dir" show -no-color tfplan > "$out/$stack/plan.txt"
   { echo "## $stack ($file)"; cat "$out/$stack/plan.txt"; echo; } >> "$out/plan.txt"
-done < "$out/sites.tsv"
+done 3< "$out/sites.tsv"
 
 { cat "$out/config-diff.txt"; cat "$out/plan.txt"; } > "$out/review.txt"
 mv "$out/review.txt" "$out/plan.txt"
