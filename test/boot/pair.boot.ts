@@ -6,7 +6,8 @@
  *
  * SIMULATED: one IMDSv2 per instance (told apart by source address), AWS = moto behind TLS (Secrets
  * Manager + EC2: the VPC, the external subnet and both eth1 ENIs are created in moto, and IMDS reports
- * their ids), EC2's network (router namespace). See test/boot/harness.ts.
+ * their ids; S3 holding both nodes' configuration bundles, which each node's agent applies at first boot),
+ * EC2's network (router namespace). See test/boot/harness.ts.
  */
 import { bundleSecret } from "./harness";
 import { strict as assert } from "node:assert";
@@ -17,6 +18,7 @@ import { nodeArtifacts, type NodeArtifacts } from "../../lib/artifacts";
 import { parseEnvironment } from "../../lib/config/load";
 import { startFakeImds } from "../helpers/fake-imds";
 import { makeSelfSignedPem, tempDir } from "../helpers/tools";
+import { seedBundleCode } from "./scenario";
 import {
   bootImage, cleanupAll, onCleanup, REPO, requireBootTools, run, startProcess, startSimulatedAws, SimulatedVpc, Vm, waitFor,
   type NetHost,
@@ -77,6 +79,9 @@ describe("boot: HA pair on Debian 13, VRRP elects one MASTER that takes the VIPs
       ].join("\n"));
       assert.equal(seeded.code, 0, `seeding moto (SIMULATED AWS): ${seeded.stderr}`);
       eniIds = JSON.parse(seeded.stdout.trim().split("\n").pop() as string) as string[];
+      // Both nodes' configuration bundles (haproxy.cfg, keepalived.conf, takeover script), as the stack uploads them.
+      const uploaded = await aws.python(seedBundleCode(artifacts, env.region));
+      assert.equal(uploaded.code, 0, `uploading the configuration bundles to moto (SIMULATED S3): ${uploaded.stderr}`);
 
       const sockets: Record<string, string> = {};
       for (const [i, n] of NODES.entries()) {

@@ -59,18 +59,20 @@ export const sha256 = (data: string | Buffer): string => createHash("sha256").up
 export const IMDS_ACCOUNT = "123456789012";
 
 /** The node's configuration bucket: the stack's own (named after the account the node runs in). */
-const bundleBucket = (artifacts: NodeArtifacts): string =>
+export const bundleBucket = (artifacts: NodeArtifacts): string =>
   artifacts.bootstrap.configStore.bucket ?? configBucketName(artifacts.bootstrap.envName, IMDS_ACCOUNT);
 
-/** Python (boto3 `s3` client, see SimulatedAws.python) creating the bucket and uploading a node's bundle. */
-export function seedBundleCode(artifacts: NodeArtifacts, region: string): string {
-  const { bundle } = artifacts;
-  const bucket = bundleBucket(artifacts);
-  const prefix = artifacts.bootstrap.configStore.prefix;
-  const objects: Array<[string, string]> = [
+/**
+ * Python (boto3 `s3` client, see SimulatedAws.python) creating the environment's bucket and uploading each
+ * node's bundle as the stack does: content-addressed files first, then the manifest.
+ */
+export function seedBundleCode(nodes: readonly NodeArtifacts[], region: string): string {
+  const bucket = bundleBucket(nodes[0]);
+  const prefix = nodes[0].bootstrap.configStore.prefix;
+  const objects: Array<[string, string]> = nodes.flatMap(({ bundle }) => [
     ...bundle.files.map((f): [string, string] => [storeKeys.file(prefix, bundle.node, f.sha256), f.content]),
     [storeKeys.manifest(prefix, bundle.node), bundle.manifestText],
-  ];
+  ]);
   return [
     "import json",
     `s3.create_bucket(Bucket=${JSON.stringify(bucket)}, CreateBucketConfiguration={"LocationConstraint": ${JSON.stringify(region)}})`,
@@ -144,7 +146,7 @@ export async function startTwoArm(dir: string, opts: { eth1Late: boolean }): Pro
     if (seeded.code !== 0) throw new Error(`seeding moto (SIMULATED AWS): ${seeded.stderr}`);
     // The configuration bundle as the stack uploads it: content-addressed files, then the manifest, in the
     // stack's own bucket (named after the account the SIMULATED IMDS reports).
-    const uploaded = await aws.python(seedBundleCode(artifacts, region));
+    const uploaded = await aws.python(seedBundleCode([artifacts], region));
     if (uploaded.code !== 0) throw new Error(`uploading the configuration bundle to moto (SIMULATED S3): ${uploaded.stderr}`);
 
     // The tiny servers on the internal network (both of the example's server addresses, one namespace).
