@@ -46,6 +46,9 @@ const STUBS: Record<string, string> = {
       *) cat "$STUB_PEM" ;;
     esac ;;
   "s3 cp") : >"\${!#}" ;;
+  "s3api put-object")
+    while [ "$#" -gt 0 ] && [ "$1" != --body ]; do shift; done
+    cp "$2" "$STUB_STATE/put-object.body" ;;
 esac
 `,
   // State: $STUB_STATE/ip-rules (one selector per line) and $STUB_STATE/links ("name state mac" lines).
@@ -107,7 +110,7 @@ function makeSandbox(dir: string, userData: string, pem: string): Sandbox {
   // in test/e2e/rollout.e2e.ts. This one records its call and the settings the bootstrap wrote for it.
   writeFileSync(
     join(root, "usr/local/sbin/imaging-lb-agent"),
-    `#!/bin/bash\n${RECORD}cp "$IMAGING_LB_ROOT/etc/imaging-lb/agent.env" "$STUB_STATE/agent.env.seen"\n`,
+    `#!/bin/bash\n${RECORD}cp "$IMAGING_LB_ROOT/etc/imaging-lb/agent.env" "$STUB_STATE/agent.env.seen"\nexit "\${STUB_AGENT_EXIT:-0}"\n`,
     { mode: 0o755 },
   );
   const log = join(dir, "commands.log");
@@ -382,6 +385,31 @@ describe("bootstrap sandbox (real bash, stubbed host commands, SIMULATED IMDSv2)
     assert.equal(slow.commands.filter((c) => c.startsWith("apt-get update")).length, 2, "apt-get update retried once");
     assert.ok(slow.commands.some((c) => /^apt-get install .* haproxy awscli$/.test(c)), slow.commands.join("\n"));
     assert.ok(!slow.commands.some((c) => c.startsWith("snap")), "Debian's AWS CLI is a package, not a snap");
+  });
+
+  it("a bootstrap failing before the agent runs writes this node's status (bootstrap-failed and why) to S3; a failing first apply leaves the agent's own", async () => {
+    const server = await imds([ENI0]);
+    const spec = oneArmSpec({ os: "debian-13" });
+    const sb = makeSandbox(join(work.path, "report-failure"), renderUserData(spec), pem);
+    const failed = await runBootstrap(sb, server.url, { STUB_APT_FAILURES: "100", IMAGING_LB_RETRIES: "2", IMAGING_LB_RETRY_DELAY: "0" });
+    assert.notEqual(failed.code, 0);
+    const put = failed.commands.find((c) => c.startsWith("aws s3api put-object"));
+    assert.ok(put, failed.commands.join("\n"));
+    const bucket = `imaging-lb-${spec.envName}-123456789012`; // the account the SIMULATED IMDS reports
+    assert.match(put, new RegExp(`--bucket ${bucket} --key ${spec.configStore.prefix}/status/${spec.nodeName}\\.json `));
+    const status = JSON.parse(readFileSync(join(sb.state, "put-object.body"), "utf8")) as Record<string, string>;
+    assert.equal(status.result, "bootstrap-failed");
+    assert.equal(status.node, spec.nodeName);
+    assert.equal(status.environment, spec.envName);
+    assert.match(status.error, /install_packages|apt-get/);
+    assert.match(failed.stderr, /failure reported to s3:\/\//);
+
+    // The agent ran and failed: its own status (written by the agent) stays; the bootstrap adds none.
+    const sb2 = makeSandbox(join(work.path, "report-agent-failure"), renderUserData(spec), pem);
+    const agentFailed = await runBootstrap(sb2, server.url, { STUB_INSTALLED: "1", STUB_AGENT_EXIT: "1" });
+    assert.notEqual(agentFailed.code, 0);
+    assert.match(agentFailed.stderr, /the first configuration apply failed/);
+    assert.ok(!agentFailed.commands.some((c) => c.startsWith("aws s3api put-object")), agentFailed.commands.join("\n"));
   });
 
   it("IMDS resetting the first connections: every read is retried, the script succeeds with the right ENI", async () => {

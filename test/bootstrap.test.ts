@@ -271,14 +271,14 @@ describe("bootstrap user data", () => {
     assert.equal(fileAt(text, "/usr/local/sbin/imaging-lb-agent"), imagingLbAgent);
     assert.doesNotMatch(text, /^frontend |haproxy\.cfg: /m, "no configuration in the user data");
     const bootstrap = fileAt(text, "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
-    assert.ok(bootstrap.includes('bucket="imaging-lb-prod-$account"'), "the stack's bucket, named after the account IMDS reports");
+    assert.ok(bootstrap.includes('echo "imaging-lb-prod-$account"'), "the stack's bucket, named after the account IMDS reports");
     assert.ok(bootstrap.includes("PREFIX=prod\nNODE=lb-a\nENVIRONMENT=prod\nREGION=eu-central-1\n"));
     const first = bootstrap.indexOf('"$ROOT/usr/local/sbin/imaging-lb-agent" || die');
     const timer = bootstrap.indexOf("systemctl enable --now imaging-lb-agent.timer");
     assert.ok(timer > 0 && first > timer, "the timer is on before the first apply, so a failed one is retried");
     assert.match(bootstrap, /^OnUnitInactiveSec=10s$/m);
     const adopted = fileAt(renderUserData(spec({ configStore: { bucket: "hospital-lb-config", prefix: "prod" } })), "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
-    assert.ok(adopted.includes("bucket=hospital-lb-config\n"));
+    assert.ok(adopted.includes("config_bucket() {\n  echo hospital-lb-config\n}"));
   });
 
   it("two-arm writes policy routing: a table per ENI, from-rules, default route via the subnet router", () => {
