@@ -387,7 +387,7 @@ function resolveService(
     ["routes", "path routing"],
     ["rewrites", "URL rewrites"],
   ];
-  httpOnly.push(["trustedProxies", "trusted proxies (forwarded-address headers)"], ["errorPages", "error pages"], ["maintenance", "a maintenance page"]);
+  httpOnly.push(["trustedProxies", "trusted proxies (forwarded-address headers)"], ["errorPages", "error pages"], ["maintenance", "maintenance pages"]);
   if (http && s.logAtOpen !== undefined) out.add(at("logAtOpen"), "logAtOpen is for tcp services (an http service logs each request)", "key");
   for (const [field, what] of httpOnly) {
     if (!http && s[field] !== undefined) out.add(at(field), `${what} need mode http (this service is mode tcp)`, "key");

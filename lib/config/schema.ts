@@ -269,7 +269,7 @@ const pageSchema = z
       .describe("An HTML file, relative to the environment file's folder (or absolute)."),
     html: z.string().min(1, { error: "expected the page's HTML" }).optional().describe("The page's HTML, inline."),
   })
-  .describe("An HTML page: file or html (exactly one). imaging-lb adds the status line and headers; the whole response must fit in 15360 bytes (HAProxy's 16384-byte buffer less the 1024 bytes it reserves for header rewrites).");
+  .describe("An HTML page: file or html (exactly one). imaging-lb adds the status line and headers; the whole response must fit in 15000 bytes (HAProxy's 16384-byte buffer, less what it reserves for header rewrites and its own overhead).");
 
 const errorPagesSchema = z
   .strictObject(Object.fromEntries(ERROR_PAGE_STATUSES.map((code) => [code, pageSchema.optional()])) as Record<(typeof ERROR_PAGE_STATUSES)[number], z.ZodOptional<typeof pageSchema>>)

@@ -11,10 +11,13 @@ export const ERROR_DIR = "/etc/haproxy/errors";
 /** The maintenance map, relative to the error folder: one `<service> on` line per service in maintenance. */
 export const MAINTENANCE_MAP = "maintenance.map";
 /**
- * Largest response HAProxy serves from a file: its 16384-byte buffer (tune.bufsize) less the 1024 bytes it
- * keeps for header rewrites (tune.maxrewrite); a larger page is refused by `haproxy -c` or warned about at start.
+ * Largest response (status line, headers, page) imaging-lb lets HAProxy serve from a file. HAProxy holds it in
+ * one 16384-byte buffer (tune.bufsize) less the 1024 bytes it keeps for header rewrites (tune.maxrewrite) and
+ * its own per-header overhead: measured with 2.6 and 3.0, a 15250-byte response of ours already starts with
+ * "runs over the buffer space reserved to headers rewriting" (15240 did not), and `haproxy -c` does not say so.
+ * 15000 leaves a margin.
  */
-export const ERROR_PAGE_MAX_BYTES = 16384 - 1024;
+export const ERROR_PAGE_MAX_BYTES = 15000;
 /** Retry-After of the maintenance answer when the environment names none (seconds). */
 export const DEFAULT_RETRY_AFTER_SECONDS = 600;
 
