@@ -11,7 +11,7 @@ import { describe, it } from "node:test";
 import { stringify } from "yaml";
 import { nodeBundle } from "../lib/bundle/config-bundle";
 import { ConfigError } from "../lib/config/errors";
-import { loadEnvironment } from "../lib/config/load";
+import { expandEnvironment, loadEnvironment } from "../lib/config/load";
 import { renderHaproxy } from "../lib/haproxy/build";
 import { DEFAULT_MAINTENANCE_HTML, ERROR_PAGE_MAX_BYTES, errorPageFiles, errorResponse } from "../lib/haproxy/error-pages";
 import { environment, resolve } from "./helpers/env";
@@ -167,6 +167,13 @@ describe("error pages and maintenance mode", () => {
     const unknown = problems(httpApp({ errorPages: { 404: { html: "<p>x</p>" } } }));
     assert.equal(unknown.length, 1);
     assert.match(unknown[0], /^site\.yaml:\d+:\d+ services\.app\.errorPages.*404/);
+  });
+
+  it("imaging-lb expand writes out the Retry-After default and keeps the pages as written", () => {
+    const expanded = expandEnvironment(stringify(httpApp({ errorPages: { 503: { html: "<p>x</p>" } }, maintenance: { enabled: false } })), "site.yaml");
+    const app = (expanded.services as Record<string, Record<string, unknown>>).app;
+    assert.deepEqual(app.maintenance, { enabled: false, retryAfterSeconds: 600 });
+    assert.deepEqual(app.errorPages, { 503: { html: "<p>x</p>" } });
   });
 
   it("errorResponse gives HAProxy's reason phrases and the byte length of the page", () => {
