@@ -3,13 +3,14 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 import { keepalivedTest } from "../lib/cli/commands/validate";
 import { environmentJsonSchema } from "../lib/config/schema";
 import { requireTool, tempDir } from "./helpers/tools";
+import { environment } from "./helpers/env";
 
 const ROOT = join(__dirname, "..", "..");
 const BIN = join(ROOT, "dist", "lib", "cli", "main.js");
@@ -91,6 +92,23 @@ describe("imaging-lb CLI", () => {
       assert.match(r.stdout, /^ok .*: ei-ha-pair, two-arm, HA pair, 4 services, 2 VIPs\n {2}haproxy -dW -c: ok \(HAProxy \S+ on this machine\)\n/);
       assert.match(r.stdout, /\n {2}keepalived -t: ok on lb-a \(keepalived \S+ on this machine/);
       assert.match(r.stdout, /\n {2}keepalived -t: ok on lb-b \(keepalived \S+ on this machine/);
+    });
+
+    it("checks error pages and the maintenance switch with haproxy -dW -c: a page file next to the environment file; a missing one at its line", () => {
+      mkdirSync(join(dir.path, "pages-site", "pages"), { recursive: true });
+      const file = join(dir.path, "pages-site", "prod.yaml");
+      const text = stringify(
+        environment({ services: { app: { mode: "http", errorPages: { 503: { file: "pages/503.html" }, 502: { html: "<h1>502</h1>" } }, maintenance: { enabled: true, allowedSources: ["10.9.0.0/24"] } } } }),
+      ).replaceAll("123456789012", "210987654321");
+      writeFileSync(file, text);
+      writeFileSync(join(dir.path, "pages-site", "pages", "503.html"), "<h1>503</h1>\n");
+      const r = cli("validate", "--strict", file);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /\n {2}haproxy -dW -c: ok/);
+      rmSync(join(dir.path, "pages-site", "pages", "503.html"));
+      const missing = cli("validate", file);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /prod\.yaml:\d+:\d+ services\.app\.errorPages\.503\.file: "pages\/503\.html" \(.*pages-site\/pages\/503\.html\): no such file/);
     });
 
     it("reports an extraDirectives line haproxy rejects at its place in the environment file (plain validate accepts it)", () => {

@@ -115,11 +115,13 @@ fail() {
 
 # haproxy_check FILE: haproxy -dW -c with HAProxy's environment file loaded (read, never evaluated). The
 # configuration is checked against an empty server-state file: saved states of servers whose settings
-# changed only warn, and a warning must not refuse a valid configuration.
+# changed only warn, and a warning must not refuse a valid configuration. It reads the staged error pages
+# and maintenance map (the bundle's files under /etc/haproxy/errors), not the installed ones.
 haproxy_check() {
   local env_file="$ROOT$HAPROXY_ENV_FILE" name value
   printf '1\n' >"$WORK/empty-server-state"
-  sed "s#^\([[:space:]]*server-state-file\) .*#\1 $WORK/empty-server-state#" "$1" >"$WORK/check.cfg"
+  sed -e "s#^\([[:space:]]*server-state-file\) .*#\1 $WORK/empty-server-state#" \
+    -e "s#$ROOT/etc/haproxy/errors/#$WORK/stage/etc/haproxy/errors/#g" "$1" >"$WORK/check.cfg"
   (
     if [ -f "$env_file" ]; then
       while IFS='=' read -r name value; do export "$name=$value"; done <"$env_file"
@@ -394,7 +396,8 @@ apply() {
   healthy_servers >"$before" 2>/dev/null || : >"$before"
   changed="$(install_files "$WORK/stage" "$WORK/files")"
   GATE_ERROR=""
-  if grep -qx /etc/haproxy/haproxy.cfg <<<"$changed" || [ "${#secrets_changed[@]}" -gt 0 ] || [ -z "$(worker_pid)" ]; then
+  # haproxy.cfg or a file it reads (error pages, maintenance map): a reload.
+  if grep -q '^/etc/haproxy/' <<<"$changed" || [ "${#secrets_changed[@]}" -gt 0 ] || [ -z "$(worker_pid)" ]; then
     reloaded=1
     reload_haproxy || GATE_ERROR="HAProxy did not reload"
   fi

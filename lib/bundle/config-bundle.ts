@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { HAPROXY_ENV_FILE, HEALTH_ENDPOINT, ResolvedEnvironment, STATS_PASSWORD_VAR } from "../config/model";
 import { durationMs } from "../config/net";
 import { HaproxyBuildOptions, RUNTIME_SOCKET, SERVER_STATE_FILE, renderHaproxy } from "../haproxy/build";
+import { ERROR_DIR, errorPageFiles } from "../haproxy/error-pages";
 import { KEEPALIVED_CONF_PATH, pairFiles, TAKEOVER_SCRIPT_PATH } from "../ha-pair";
 
 /** Where the installed files live on the node. */
@@ -19,6 +20,8 @@ export const BUNDLE_PATHS = {
   agentSettings: "/etc/imaging-lb/bundle.env",
   keepalivedConf: KEEPALIVED_CONF_PATH,
   takeoverScript: TAKEOVER_SCRIPT_PATH,
+  /** Error pages, maintenance pages and the maintenance map of http services (`<service>/<status>.http`, ...). */
+  errorDir: ERROR_DIR,
 } as const;
 
 /** Bundle format written into every manifest; the agent refuses formats it does not know. */
@@ -130,6 +133,8 @@ function renderFiles(env: ResolvedEnvironment, nodeName: string, options: Config
     { path: BUNDLE_PATHS.haproxyConfig, mode: "0640", content: renderHaproxy(env, options.haproxy) },
     { path: BUNDLE_PATHS.secrets, mode: "0644", content: secretsList(env) },
     { path: BUNDLE_PATHS.agentSettings, mode: "0644", content: agentSettings(env, nodeName, options) },
+    // Where the error pages are installed is where haproxy.cfg reads them (options.haproxy.errorDir in tests).
+    ...errorPageFiles(env).map((f) => ({ path: `${BUNDLE_PATHS.errorDir}/${f.name}`, mode: "0644", content: f.content })),
     ...(pair
       ? [
           { path: BUNDLE_PATHS.keepalivedConf, mode: "0640", content: pair.keepalivedConf },
@@ -143,8 +148,8 @@ function renderFiles(env: ResolvedEnvironment, nodeName: string, options: Config
 const versionOf = (files: readonly BundleFile[]) => sha256(files.map((f) => `${f.sha256} ${f.mode} ${f.path}\n`).join("")).slice(0, 16);
 
 /**
- * The bundle of node `nodeName`: haproxy.cfg, the secrets list, the agent settings and, in a pair,
- * keepalived.conf and the takeover script.
+ * The bundle of node `nodeName`: haproxy.cfg, the secrets list, the agent settings, the error pages and
+ * maintenance map of http services and, in a pair, keepalived.conf and the takeover script.
  */
 export function nodeBundle(env: ResolvedEnvironment, nodeName: string, options: ConfigBundleOptions = {}): ConfigBundle {
   const files = renderFiles(env, nodeName, options);

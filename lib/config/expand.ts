@@ -51,6 +51,8 @@ function serviceDefaults(s: ResolvedService): Plain {
     tls: { mode: s.tls.mode, ...(s.tls.mode === "reencrypt" ? { verifyServer: s.tls.verifyServer } : {}) },
     clientAddress: s.clientAddress,
     tcpKeepalive: s.tcpKeepalive,
+    // The page stays as written (or absent: the built-in page); only the Retry-After default is added.
+    ...(s.maintenance ? { maintenance: { retryAfterSeconds: s.maintenance.retryAfterSeconds } } : {}),
   };
 }
 

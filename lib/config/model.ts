@@ -115,6 +115,21 @@ export interface ResolvedCertificate {
   readonly path: string;
 }
 
+/** A page HAProxy answers with instead of its own: the HTML body (imaging-lb adds status line and headers). */
+export interface ResolvedErrorPage {
+  readonly status: number;
+  readonly html: string;
+}
+
+export interface ResolvedMaintenance {
+  /** Switched on in the environment file (the runtime map can switch it on or off until the next reload). */
+  readonly enabled: boolean;
+  readonly html: string;
+  /** Clients that still reach the servers during maintenance. */
+  readonly allowedSources: readonly string[];
+  readonly retryAfterSeconds: number;
+}
+
 export interface ResolvedService {
   readonly name: string;
   readonly description?: string;
@@ -162,6 +177,10 @@ export interface ResolvedService {
   readonly logAtOpen: boolean;
   readonly proxyProtocol?: "v1" | "v2";
   readonly sorryServer?: { readonly address: string; readonly port: number };
+  /** http: the site's own pages for statuses HAProxy answers itself, sorted by status. */
+  readonly errorPages: readonly ResolvedErrorPage[];
+  /** http: maintenance mode (a block in the file, enabled or ready for the runtime switch). */
+  readonly maintenance?: ResolvedMaintenance;
   readonly members: readonly ResolvedMember[];
   readonly extraDirectives: { readonly frontend: readonly string[]; readonly backend: readonly string[] };
 }

@@ -2,7 +2,10 @@
  * Parsed environment → resolved environment: per-mode defaults, references between sections, and the
  * cross-field rules a schema cannot express. Every problem is reported to the collector; nothing throws.
  */
+import { readFileSync } from "node:fs";
+import { dirname, isAbsolute, join } from "node:path";
 import { aeTitleProblem } from "../haproxy/dicom-check";
+import { DEFAULT_MAINTENANCE_HTML, DEFAULT_RETRY_AFTER_SECONDS, ERROR_PAGE_MAX_BYTES, errorResponse, maintenanceResponseBytes } from "../haproxy/error-pages";
 import { checkSiteRules } from "./checks";
 import { PRESET_REPLACES } from "./presets/agfa-ei";
 import { FieldPath, ProblemCollector } from "./locate";
@@ -12,6 +15,7 @@ import {
   HEALTH_ENDPOINT,
   ResolvedCertificate,
   ResolvedEnvironment,
+  ResolvedErrorPage,
   ResolvedHeaderRules,
   ResolvedMember,
   ResolvedNode,
@@ -22,7 +26,7 @@ import {
   defaultMaxConnections,
 } from "./model";
 import { cidrContains, cidrWithin, cidrsOverlap, durationMs, isAwsReserved, isNetworkAddress } from "./net";
-import type { Environment, HeaderRules, Service } from "./schema";
+import type { Environment, HeaderRules, Page, Service } from "./schema";
 
 const DICOM_DEFAULT_CALLED_AE = "ANY-SCP";
 
@@ -45,7 +49,7 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
   checkServerReferences(env, serviceNames, out);
 
   const share = Math.max(1, Math.floor((globalMaxConnections(env) - ADMIN_CONNECTION_RESERVE) / Math.max(1, enabled.length)));
-  const services = enabled.map(([name, s]) => resolveService(env, name, s, vips, certificates, share, out));
+  const services = enabled.map(([name, s]) => resolveService(env, name, s, vips, certificates, share, out, sourceFile));
   checkPortCollisions(env, services, out);
   if (env.admin.statsPort === HEALTH_ENDPOINT.port) {
     out.add(["admin", "statsPort"], `port ${HEALTH_ENDPOINT.port} is HAProxy's loopback health endpoint (keepalived tracks it); choose another stats port`);
@@ -309,6 +313,7 @@ function resolveService(
   certificates: ResolvedCertificate[],
   maxConnectionsShare: number,
   out: ProblemCollector,
+  sourceFile: string,
 ): ResolvedService {
   const at = (...rest: Array<string | number>): FieldPath => ["services", name, ...rest];
   const mode = s.mode ?? "tcp";
@@ -382,7 +387,7 @@ function resolveService(
     ["routes", "path routing"],
     ["rewrites", "URL rewrites"],
   ];
-  httpOnly.push(["trustedProxies", "trusted proxies (forwarded-address headers)"]);
+  httpOnly.push(["trustedProxies", "trusted proxies (forwarded-address headers)"], ["errorPages", "error pages"], ["maintenance", "maintenance pages"]);
   if (http && s.logAtOpen !== undefined) out.add(at("logAtOpen"), "logAtOpen is for tcp services (an http service logs each request)", "key");
   for (const [field, what] of httpOnly) {
     if (!http && s[field] !== undefined) out.add(at(field), `${what} need mode http (this service is mode tcp)`, "key");
@@ -558,9 +563,74 @@ function resolveService(
     logAtOpen: s.logAtOpen ?? false,
     proxyProtocol: s.proxyProtocol,
     sorryServer: s.sorryServer,
+    errorPages: http ? resolveErrorPages(s, at, sourceFile, out) : [],
+    maintenance: http && s.maintenance ? resolveMaintenance(s.maintenance, at, sourceFile, out) : undefined,
     members: resolvedMembers,
     extraDirectives: { frontend: s.extraDirectives?.frontend ?? [], backend: s.extraDirectives?.backend ?? [] },
   };
+}
+
+/**
+ * A page's HTML: inline, or read from a file relative to the environment file's folder. Reports a missing
+ * or unreadable file, both or neither of file/html, and text that is not UTF-8.
+ */
+function readPage(page: Page, at: FieldPath, sourceFile: string, out: ProblemCollector): string | undefined {
+  if ((page.file === undefined) === (page.html === undefined)) {
+    out.add(at, `expected exactly one of file (an HTML file, relative to the environment file) or html (the page inline), got ${page.file === undefined ? "neither" : "both"}`, "key");
+    return undefined;
+  }
+  if (page.html !== undefined) return page.html;
+  const file = page.file as string;
+  const path = isAbsolute(file) ? file : join(dirname(sourceFile), file);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a folder, expected an HTML file" : `cannot be read (${code ?? String(e)})`;
+    out.add([...at, "file"], `"${file}" (${path}): ${why}; expected an HTML file, relative to the environment file's folder`);
+    return undefined;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    out.add([...at, "file"], `"${file}" is not UTF-8 text; expected an HTML file saved as UTF-8`);
+    return undefined;
+  }
+}
+
+function resolveErrorPages(s: Service, at: (...rest: Array<string | number>) => FieldPath, sourceFile: string, out: ProblemCollector): ResolvedErrorPage[] {
+  const pages: ResolvedErrorPage[] = [];
+  for (const [code, page] of Object.entries(s.errorPages ?? {})) {
+    if (!page) continue;
+    const html = readPage(page, at("errorPages", code), sourceFile, out);
+    if (html === undefined) continue;
+    const status = Number(code);
+    const bytes = Buffer.byteLength(errorResponse(status, html), "utf8");
+    if (bytes > ERROR_PAGE_MAX_BYTES) {
+      out.add(at("errorPages", code), `the ${status} response would be ${bytes} bytes (page and headers); HAProxy serves at most ${ERROR_PAGE_MAX_BYTES} from a file: make the page smaller (inline CSS, no images)`, "key");
+      continue;
+    }
+    pages.push({ status, html });
+  }
+  return pages.sort((a, b) => a.status - b.status);
+}
+
+function resolveMaintenance(
+  m: NonNullable<Service["maintenance"]>,
+  at: (...rest: Array<string | number>) => FieldPath,
+  sourceFile: string,
+  out: ProblemCollector,
+): ResolvedService["maintenance"] {
+  const html = m.page ? readPage(m.page, at("maintenance", "page"), sourceFile, out) : DEFAULT_MAINTENANCE_HTML;
+  const retryAfterSeconds = m.retryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS;
+  if (html === undefined) return undefined;
+  const bytes = maintenanceResponseBytes(html, retryAfterSeconds);
+  if (bytes > ERROR_PAGE_MAX_BYTES) {
+    out.add(at("maintenance", "page"), `the maintenance response would be ${bytes} bytes (page and headers); HAProxy serves at most ${ERROR_PAGE_MAX_BYTES} from a file: make the page smaller (inline CSS, no images)`, "key");
+    return undefined;
+  }
+  return { enabled: m.enabled, html, allowedSources: m.allowedSources ?? [], retryAfterSeconds };
 }
 
 /** The global maxconn: the environment's, or sized to the instance type. */

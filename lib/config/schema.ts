@@ -257,6 +257,33 @@ const rewriteSchema = z.strictObject({
   replace: literalText("a literal replacement path").describe("Replacement path (\\1 for groups)."),
 });
 
+/** HTTP status codes HAProxy answers itself and that may get a page of the site's own (`errorfile`). */
+export const ERROR_PAGE_STATUSES = ["400", "403", "408", "429", "500", "502", "503", "504"] as const;
+
+const pageSchema = z
+  .strictObject({
+    file: z
+      .string()
+      .regex(/^[^\x00-\x1f\x7f]+$/, { error: "expected a file path without control characters" })
+      .optional()
+      .describe("An HTML file, relative to the environment file's folder (or absolute)."),
+    html: z.string().min(1, { error: "expected the page's HTML" }).optional().describe("The page's HTML, inline."),
+  })
+  .describe("An HTML page: file or html (exactly one). imaging-lb adds the status line and headers; the whole response must fit in 15000 bytes (HAProxy's 16384-byte buffer, less what it reserves for header rewrites and its own overhead).");
+
+const errorPagesSchema = z
+  .strictObject(Object.fromEntries(ERROR_PAGE_STATUSES.map((code) => [code, pageSchema.optional()])) as Record<(typeof ERROR_PAGE_STATUSES)[number], z.ZodOptional<typeof pageSchema>>)
+  .describe("http: pages HAProxy answers with instead of its own, by status: 502/503/504 when servers fail or none is usable (503 also when every server is down and there is no sorry server), 403/429 when a rule of yours (extraDirectives) denies, 400/408/500 on bad or slow requests and internal errors. Rendered as an http-errors section; the files reach the nodes in the configuration bundle (/etc/haproxy/errors/<service>/<status>.http), so a change is a reload, not a replacement.");
+
+const maintenanceSchema = z
+  .strictObject({
+    enabled: z.boolean().describe("Answer every request with 503 and the maintenance page (except from allowedSources). false keeps the switch ready for the runtime API (docs/maintenance-page.md)."),
+    page: pageSchema.optional().describe("The maintenance page. @default a short built-in page"),
+    allowedSources: cidrList.optional().describe("Clients that still reach the servers during maintenance (testers). @default none"),
+    retryAfterSeconds: z.int().min(1).max(604800).optional().describe("Retry-After header of the maintenance answer, in seconds. @default 600"),
+  })
+  .describe("http: maintenance mode of this service, switched in the environment file (a reload) or at run time through the maintenance map (no reload).");
+
 export const serviceSchema = z.strictObject({
   enabled: z.boolean().optional().describe("Render this service. @default true (preset services may default to false)"),
   description: configText("a description").max(200).optional(),
@@ -318,6 +345,8 @@ export const serviceSchema = z.strictObject({
     .describe("tcp: write the connection's log line when the server connection opens (option logasap), for links that stay open for days; HAProxy then writes no second line at close. @default false (true for the preset's hl7)"),
   proxyProtocol: z.enum(["v1", "v2"]).optional().describe("Send the PROXY protocol header to the servers (and on their checks); only for servers configured to accept it."),
   sorryServer: z.strictObject({ address: ipv4Schema, port: portSchema }).optional().describe("Used when every server is down."),
+  errorPages: errorPagesSchema.optional(),
+  maintenance: maintenanceSchema.optional(),
   extraDirectives: z
     .strictObject({
       frontend: z.array(z.string().regex(/^[^\x00-\x1f\x7f]+$/, { error: "expected one directive per item, without line breaks" })).optional(),
@@ -425,6 +454,7 @@ export type HeaderRules = z.output<typeof headerRulesSchema>;
 export type Route = z.output<typeof routeSchema>;
 export type Persistence = z.output<typeof persistenceSchema>;
 export type ServiceTls = z.output<typeof tlsSchema>;
+export type Page = z.output<typeof pageSchema>;
 
 /** JSON Schema (draft 2020-12) of the environment file, for editors. */
 export function environmentJsonSchema(): Record<string, unknown> {

@@ -13,6 +13,7 @@ import {
   STATS_PASSWORD_VAR,
 } from "../config/model";
 import { dicomTcpCheckDirectives } from "./dicom-check";
+import { ERROR_DIR, MAINTENANCE_MAP, PAGE_CONTENT_TYPE, errorPageFile, httpErrorsName, maintenancePageFile } from "./error-pages";
 import type { Acl, BackendSection, Bind, FrontendSection, HaproxyConfig, Rule, ServerLine } from "./model";
 import { renderHaproxyConfig } from "./render";
 
@@ -57,6 +58,8 @@ export interface HaproxyBuildOptions {
   readonly serverStateFile?: string;
   /** The global `log` target. @default "/dev/log local0" (the node's syslog) */
   readonly log?: string;
+  /** Folder of the error pages and the maintenance map (files of the bundle, see error-pages.ts). @default ERROR_DIR */
+  readonly errorDir?: string;
 }
 
 export const frontendName = (service: string) => `fe_${service}`;
@@ -93,6 +96,7 @@ export function buildHaproxyConfig(env: ResolvedEnvironment, options: HaproxyBui
     ...(tproxy ? ["HAProxy keeps root privileges: TProxy (usesrc clientip) needs CAP_NET_ADMIN at connect time."] : []),
   ];
   const chroot = options.chroot === undefined ? "/var/lib/haproxy" : options.chroot || undefined;
+  const errorDir = options.errorDir ?? ERROR_DIR;
   return {
     header,
     global: {
@@ -139,7 +143,10 @@ export function buildHaproxyConfig(env: ResolvedEnvironment, options: HaproxyBui
       { condition: `streq("\${${STATS_PASSWORD_VAR}}","")`, alert: `${STATS_PASSWORD_VAR} is empty: refusing to start with an empty stats password (see ${HAPROXY_ENV_FILE})` },
     ],
     userlists: [{ name: "admins", users: [{ name: env.admin.statsUser, insecurePassword: `\${${STATS_PASSWORD_VAR}}` }] }],
-    frontends: [...env.services.map((s) => serviceFrontend(s)), statsFrontend(env), healthFrontend()],
+    httpErrors: env.services
+      .filter((s) => s.errorPages.length > 0)
+      .map((s) => ({ name: httpErrorsName(s.name), files: s.errorPages.map((p) => ({ status: p.status, path: `${errorDir}/${errorPageFile(s.name, p.status)}` })) })),
+    frontends: [...env.services.map((s) => serviceFrontend(s, errorDir)), statsFrontend(env), healthFrontend()],
     backends: env.services.flatMap((s) => serviceBackends(s, options.certBase ?? CERT_DIR)),
   };
 }
@@ -158,7 +165,7 @@ const regexArg = (value: string) => `'${value}'`;
 const literalArg = (value: string) => `'${value.replace(/%/g, "%%")}'`;
 const terminates = (s: ResolvedService) => s.tls.mode === "terminate" || s.tls.mode === "reencrypt";
 
-function serviceFrontend(s: ResolvedService): FrontendSection {
+function serviceFrontend(s: ResolvedService, errorDir: string): FrontendSection {
   const http = s.mode === "http";
   const tls = terminates(s);
   const binds: Bind[] = s.frontendPorts.map((port) => ({
@@ -177,6 +184,17 @@ function serviceFrontend(s: ResolvedService): FrontendSection {
   if (http) {
     // 308 (not 301): the browser repeats the same method and body on the HTTPS URL.
     if (s.tls.redirectHttpPort !== undefined) httpRequest.push({ action: "redirect scheme https code 308", condition: "unless { ssl_fc }" });
+    const m = s.maintenance;
+    if (m) {
+      // The switch is the service's line in the maintenance map: the environment file writes it (a reload),
+      // the runtime API adds or deletes it (at once, until the next reload). Allowed sources pass through.
+      acls.push({ name: "maintenance", criterion: `str(${s.name}),map(${errorDir}/${MAINTENANCE_MAP},off) -m str on` });
+      if (m.allowedSources.length > 0) acls.push({ name: "maintenance_allowed", criterion: `src ${m.allowedSources.join(" ")}` });
+      httpRequest.push({
+        action: `return status 503 content-type "${PAGE_CONTENT_TYPE}" hdr Retry-After ${m.retryAfterSeconds} hdr Cache-Control no-store file ${errorDir}/${maintenancePageFile(s.name)}`,
+        condition: m.allowedSources.length > 0 ? "if maintenance !maintenance_allowed" : "if maintenance",
+      });
+    }
     // A client's own forwarded-address headers would reach the servers ahead of ours: remove them on entry.
     if (s.trustedProxies.length > 0) acls.push({ name: "trusted_proxies", criterion: `src ${s.trustedProxies.join(" ")}` });
     for (const header of FORWARDED_HEADERS) {
@@ -236,6 +254,7 @@ function serviceFrontend(s: ResolvedService): FrontendSection {
     httpRequest,
     httpResponse,
     stats: [],
+    errorFiles: s.errorPages.length > 0 ? httpErrorsName(s.name) : undefined,
     useBackends,
     defaultBackend: backendName(s.name),
     extra: s.extraDirectives.frontend,

@@ -130,6 +130,8 @@ export interface FrontendSection {
   readonly httpResponse: readonly Rule[];
   /** `monitor-uri`: answer 200 on this path without a backend (liveness probes). */
   readonly monitorUri?: string;
+  /** `errorfiles <http-errors section>`: the service's own error pages. */
+  readonly errorFiles?: string;
   /** `stats ...` lines of a stats frontend (enable, uri, refresh). */
   readonly stats: readonly string[];
   readonly useBackends: ReadonlyArray<{ readonly backend: string; readonly condition: string }>;
@@ -180,6 +182,12 @@ export interface BackendSection {
   readonly servers: readonly ServerLine[];
 }
 
+/** An `http-errors` section: `errorfile <status> <path>` per page (each file a complete HTTP response). */
+export interface HttpErrorsSection {
+  readonly name: string;
+  readonly files: ReadonlyArray<{ readonly status: number; readonly path: string }>;
+}
+
 export interface HaproxyConfig {
   /** Comment lines at the top of the file (without `#`). */
   readonly header: readonly string[];
@@ -189,6 +197,8 @@ export interface HaproxyConfig {
   /** Rendered after `defaults`, before the userlists. */
   readonly guards: readonly StartupGuard[];
   readonly userlists: readonly UserlistSection[];
+  /** Rendered after the userlists, before the frontends. */
+  readonly httpErrors: readonly HttpErrorsSection[];
   readonly frontends: readonly FrontendSection[];
   readonly backends: readonly BackendSection[];
 }

@@ -1,5 +1,5 @@
 /**
- * haproxy.cfg writer: a fixed section order (global, defaults, peers, userlists, frontends,
+ * haproxy.cfg writer: a fixed section order (global, defaults, peers, userlists, http-errors, frontends,
  * backends) and, inside each section, HAProxy's semantic order (acl → tcp-request → http-request →
  * use_backend → default_backend; `option httpchk` before `http-check`; servers last).
  */
@@ -56,6 +56,7 @@ function frontend(f: FrontendSection): string {
     ...(f.logFormat ? [`log-format "${f.logFormat}"`] : []),
     ...keepalive("cli", f.keepalive),
     ...timeouts(f.timeouts),
+    ...(f.errorFiles ? [`errorfiles ${f.errorFiles}`] : []),
     ...f.acls.map((a) => `acl ${a.name} ${a.criterion}`),
     ...rules("tcp-request connection", f.tcpRequestConnection),
     ...(f.inspectDelay ? [`tcp-request inspect-delay ${f.inspectDelay}`] : []),
@@ -140,6 +141,9 @@ export function renderHaproxyConfig(cfg: HaproxyConfig): string {
   }
   for (const u of cfg.userlists) {
     parts.push(section(`userlist ${u.name}`, u.users.map((x) => `user ${x.name} insecure-password "${x.insecurePassword}"`)));
+  }
+  for (const e of cfg.httpErrors) {
+    parts.push(section(`http-errors ${e.name}`, e.files.map((f) => `errorfile ${f.status} ${f.path}`)));
   }
   parts.push(...cfg.frontends.map(frontend), ...cfg.backends.map(backend));
   return `${parts.join("\n\n")}\n`;

@@ -4,13 +4,14 @@
  * (test/haproxy-validate.test.ts) and Debian 13's 3.0 in a trixie root (test/haproxy-trixie.test.ts).
  */
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ConfigError } from "../../lib/config/errors";
 import { loadEnvironment } from "../../lib/config/load";
 import { ResolvedEnvironment } from "../../lib/config/model";
 import { renderHaproxy } from "../../lib/haproxy/build";
+import { ERROR_PAGE_MAX_BYTES, errorPageFiles } from "../../lib/haproxy/error-pages";
 import { environment, resolve } from "./env";
 import type { HaproxyCheckOptions, HaproxyCheckResult } from "./haproxy";
 
@@ -42,7 +43,12 @@ export function describeHaproxyValidation(title: string, validator: () => Haprox
     after(() => dir?.cleanup());
 
     const check = (env: ResolvedEnvironment) => {
-      const cfg = renderHaproxy(env, { certBase: v.certBase(dir.path) });
+      // The error pages and maintenance map the bundle installs, written where this HAProxy reads them.
+      for (const f of errorPageFiles(env)) {
+        mkdirSync(dirname(join(dir.path, "errors", f.name)), { recursive: true });
+        writeFileSync(join(dir.path, "errors", f.name), f.content);
+      }
+      const cfg = renderHaproxy(env, { certBase: v.certBase(dir.path), errorDir: join(v.certBase(dir.path), "errors") });
       for (const node of env.nodes) {
         const result = v.check(dir.path, cfg, { localPeer: env.nodes.length === 2 ? node.name : undefined, env: STATS_ENV });
         assert.ok(result.ok, `haproxy rejected the config of ${env.name} on ${node.name}:\n${result.output}\n---\n${cfg}`);
@@ -125,6 +131,34 @@ export function describeHaproxyValidation(title: string, validator: () => Haprox
       // The schema rejects the impossible ones (cookies in tcp, forwarded-for in tcp, DICOM checks in http, ...).
       assert.ok(checked >= 60, `only ${checked} combinations were valid (${rejectedBySchema} rejected)`);
       assert.ok(rejectedBySchema > 0);
+    });
+
+    it("accepts error pages (every status, the largest allowed) and maintenance mode (on with allowed sources, off, own page), with routes, a sorry server and a pair", () => {
+      // The largest page the loader accepts: the whole 503 response is exactly ERROR_PAGE_MAX_BYTES.
+      const headers = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: 14841\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n";
+      const largest = `<p>${"x".repeat(ERROR_PAGE_MAX_BYTES - headers.length - 7)}</p>`;
+      assert.equal(headers.length + largest.length, ERROR_PAGE_MAX_BYTES);
+      const pages = Object.fromEntries(["400", "403", "408", "429", "500", "502", "504"].map((code) => [code, { html: `<h1>${code}</h1>` }]));
+      const env = resolve(
+        environment({
+          loadBalancer: { nodes: { "lb-b": { internalAddress: "10.20.1.11", externalAddress: "10.20.2.11" } } },
+          services: {
+            app: { mode: "http", errorPages: { ...pages, 503: { html: largest } }, maintenance: { enabled: true, allowedSources: ["10.9.0.0/24", "10.8.0.1/32"], retryAfterSeconds: 120 } },
+            web: {
+              frontendPorts: [443],
+              mode: "http",
+              tls: { mode: "terminate", certificate: "web", redirectHttpPort: 80 },
+              persistence: { type: "cookie-source" },
+              sorryServer: { address: "10.20.1.99", port: 8080 },
+              routes: { x: { pathPrefixes: ["/x/"] } },
+              errorPages: { 503: { html: "<h1>Back soon</h1>" } },
+              maintenance: { enabled: false, page: { html: "<h1>Maintenance \u00e9t\u00e9</h1>" } },
+            },
+          },
+        }),
+      );
+      assert.equal(errorPageFiles(env).find((f) => f.name === "app/503.http")?.content.length, ERROR_PAGE_MAX_BYTES);
+      check(env);
     });
 
     it("accepts an HA pair on both nodes with every persistence type synced", () => {

@@ -11,14 +11,15 @@
  * A tool that is not installed is reported as skipped (stdout), not as a problem.
  */
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { nodeArtifacts } from "../../artifacts";
 import { ConfigProblem, formatProblem } from "../../config/errors";
 import { locateProblems, readEnvironmentFile } from "../../config/load";
 import { ResolvedEnvironment, STATS_PASSWORD_VAR } from "../../config/model";
 import { renderHaproxy } from "../../haproxy/build";
+import { errorPageFiles } from "../../haproxy/error-pages";
 
 /** Output streams of a command (same shape as the CLI's). */
 export interface ValidateIo {
@@ -84,7 +85,13 @@ export function haproxyStrict(file: string, text: string, env: ResolvedEnvironme
     // The node's agent keeps the server-state file; here an empty one (its version line) stands in.
     const serverStateFile = join(dir, "server-state");
     writeFileSync(serverStateFile, "1\n");
-    const cfg = renderHaproxy(env, { certBase: dir, serverStateFile });
+    // The error pages and maintenance map the bundle installs under /etc/haproxy/errors, written here.
+    const errorDir = join(dir, "errors");
+    for (const f of errorPageFiles(env)) {
+      mkdirSync(dirname(join(errorDir, f.name)), { recursive: true });
+      writeFileSync(join(errorDir, f.name), f.content);
+    }
+    const cfg = renderHaproxy(env, { certBase: dir, serverStateFile, errorDir });
     const cfgFile = join(dir, "haproxy.cfg");
     writeFileSync(cfgFile, cfg);
     const cfgLines = cfg.split("\n");

@@ -164,7 +164,14 @@ export interface AgentNode {
 
 /** Paths inside the sandbox root the bundle must be rendered with (the renderer's runtime options). */
 export function agentRuntimePaths(root: string) {
-  return { runtimeSocket: join(root, "run/haproxy/admin.sock"), chroot: false as const, certBase: join(root, "etc/haproxy/certs"), serverStateFile: join(root, "var/lib/haproxy/server-state") };
+  return {
+    runtimeSocket: join(root, "run/haproxy/admin.sock"),
+    chroot: false as const,
+    certBase: join(root, "etc/haproxy/certs"),
+    serverStateFile: join(root, "var/lib/haproxy/server-state"),
+    // Where the agent installs the bundle's error pages and maintenance map ($IMAGING_LB_ROOT/etc/haproxy/errors).
+    errorDir: join(root, "etc/haproxy/errors"),
+  };
 }
 
 /**

@@ -5,12 +5,13 @@
  * folder); everything else is the configuration the bootstrap deploys.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, existsSync } from "node:fs";
+import { mkdirSync, readFileSync, existsSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parse, stringify } from "yaml";
 import { parseEnvironment } from "../../../lib/config/load";
 import type { ResolvedEnvironment } from "../../../lib/config/model";
 import { renderHaproxy } from "../../../lib/haproxy/build";
+import { errorPageFiles } from "../../../lib/haproxy/error-pages";
 import { makeSelfSignedPem } from "../../helpers/tools";
 import { startHaproxy, haproxyRuntime, type HaproxyInstance } from "./haproxy";
 import type { LbTopology } from "./topologies";
@@ -179,8 +180,8 @@ export interface StartProductOptions {
 }
 
 /**
- * Renders `env` with `renderHaproxy(env, { runtimeSocket, chroot: false, certBase })`, writes a throwaway
- * self-signed PEM for every certificate the environment names, and starts it in the LB namespace with
+ * Renders `env` with `renderHaproxy(env, { runtimeSocket, chroot: false, certBase, errorDir })`, writes a throwaway
+ * self-signed PEM for every certificate the environment names and its error pages, and starts it in the LB namespace with
  * `IMAGING_LB_STATS_PASSWORD` set (validated with `haproxy -dW -c` first).
  *
  * @example
@@ -194,7 +195,13 @@ export async function startProductHaproxy(lb: LbTopology, env: ResolvedEnvironme
   mkdirSync(certBase, { recursive: true });
   for (const certificate of env.certificates) makeSelfSignedPem(certBase, certificate.name);
   const socketPath = join(topo.workDir, `haproxy-${host}.sock`);
-  const config = renderHaproxy(env, { runtimeSocket: socketPath, chroot: false, certBase });
+  // The error pages and maintenance map the bundle installs under /etc/haproxy/errors, in the work folder.
+  const errorDir = join(topo.workDir, `errors-${host}`);
+  for (const file of errorPageFiles(env)) {
+    mkdirSync(dirname(join(errorDir, file.name)), { recursive: true });
+    writeFileSync(join(errorDir, file.name), file.content);
+  }
+  const config = renderHaproxy(env, { runtimeSocket: socketPath, chroot: false, certBase, errorDir });
   const listeners =
     options.waitFor ??
     env.services.flatMap((s) => [...s.frontendPorts, ...(s.tls.redirectHttpPort === undefined ? [] : [s.tls.redirectHttpPort])].map((port) => ({ address: s.vip.address, port })));

@@ -43,9 +43,9 @@ export interface RolloutBed {
   destroy(): void;
 }
 
-/** Builds the bed; `pair` adds `lb2` (the VIPs sit on `lb`, the MASTER). */
-export async function startRolloutBed(options: { pair: boolean }): Promise<RolloutBed> {
-  const lb = buildTwoArm({ servers: 3, vips: 2, haPair: options.pair });
+/** Builds the bed; `pair` adds `lb2` (the VIPs sit on `lb`, the MASTER); `clients` client hosts (@default 1). */
+export async function startRolloutBed(options: { pair: boolean; clients?: number }): Promise<RolloutBed> {
+  const lb = buildTwoArm({ servers: 3, vips: 2, haPair: options.pair, clients: options.clients });
   const topo = lb.topology;
   const nodes: AgentNode[] = [];
   try {
