@@ -239,10 +239,16 @@ describe("bootstrap sandbox (real bash, stubbed host commands, SIMULATED IMDSv2)
     const sb = makeSandbox(dir, renderUserData(spec), pem);
     // eth0's lookup lists the MACs once, then eth1 is missing for two more listings before EC2 attaches it.
     const server = await imds([ENI0, { ...ENI1, attached: false, attachAfterListings: 3 }]);
+    // What cloud-init wrote on first boot (ens5 by MAC), before the bootstrap: it is set aside (the boot
+    // test found the move failing when nothing else had created /etc/imaging-lb yet).
+    mkdirSync(join(root, "etc/netplan"), { recursive: true });
+    writeFileSync(join(root, "etc/netplan/50-cloud-init.yaml"), "network: {version: 2, ethernets: {ens5: {dhcp4: true}}}\n");
 
     const first = await runBootstrap(sb, server.url);
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stderr, /waiting for the ENI with device-number 1/);
+    assert.ok(!existsSync(join(root, "etc/netplan/50-cloud-init.yaml")), "cloud-init's own netplan is set aside");
+    assert.match(readFileSync(join(root, "etc/imaging-lb/50-cloud-init.yaml.disabled"), "utf8"), /ens5/);
     assert.equal(server.unauthorized(), 0, "every IMDS read carried an IMDSv2 token");
 
     // Network: both MACs named, policy routing for eth1 from its primary address and subnet.

@@ -253,6 +253,7 @@ put 0644 "$ROOT/etc/cloud/cloud.cfg.d/99-imaging-lb-network.cfg" <<'EOF'
 network: {config: disabled}
 EOF
 if [ -e "$ROOT/etc/netplan/50-cloud-init.yaml" ]; then
+  mkdir -p "$ROOT${BOOTSTRAP_PATHS.stage}"
   mv -f "$ROOT/etc/netplan/50-cloud-init.yaml" "$ROOT${BOOTSTRAP_PATHS.stage}/50-cloud-init.yaml.disabled"
 fi
 if [ "$CHANGED" = 1 ]; then
