@@ -180,6 +180,6 @@ describe("boot: HA pair on Debian 13, VRRP elects one MASTER that takes the VIPs
       const r = await run("ip", ["netns", "exec", client.ns, "curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", `http://${vip}/`]);
       return r.code === 0 ? r.stdout : undefined;
     }, 3000);
-    assert.equal(answer, "301", "HAProxy on the MASTER redirects HTTP to HTTPS");
+    assert.equal(answer, "308", "HAProxy on the MASTER redirects HTTP to HTTPS (308)");
   });
 });

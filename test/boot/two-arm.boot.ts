@@ -118,7 +118,7 @@ describe("boot: two-arm single node on Debian 13, eth1 attached after the bootst
     assert.equal((await s.vm.exec("systemctl is-active haproxy")).stdout.trim(), "active");
     // HTTP on the VIP is redirected to HTTPS; the stats page on eth0 takes the password from Secrets Manager.
     const redirect = await s.clientCurl(["-o", "/dev/null", "-w", "%{http_code}", "http://10.20.2.100/"]);
-    assert.equal(redirect.stdout, "301");
+    assert.equal(redirect.stdout, "308", "HTTP is redirected to HTTPS, method kept (308)");
     const stats = await s.adminCurl(["-o", "/dev/null", "-w", "%{http_code}", "-u", `admin:${STATS_PASSWORD}`, "http://10.20.1.10:8404/"]);
     assert.equal(stats.stdout, "200", `stats page with the password: ${stats.stderr}`);
     const wrong = await s.adminCurl(["-o", "/dev/null", "-w", "%{http_code}", "-u", "admin:wrong", "http://10.20.1.10:8404/"]);
