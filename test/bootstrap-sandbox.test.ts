@@ -279,7 +279,7 @@ describe("bootstrap sandbox (real bash, stubbed host commands, SIMULATED IMDSv2)
       readFileSync(join(sb.state, "agent.env.seen"), "utf8").split("\n").filter((l) => l && !l.startsWith("#")).join(" "),
       "BUCKET=imaging-lb-prod-123456789012 PREFIX=prod NODE=lb-a ENVIRONMENT=prod REGION=eu-central-1",
     );
-    const agent = first.commands.findIndex((c) => c.trim() === "imaging-lb-agent");
+    const agent = first.commands.findIndex((c) => c.trim() === "imaging-lb-agent --boot");
     assert.ok(agent > first.commands.indexOf("systemctl stop haproxy.service"), "HAProxy's sample configuration is stopped first");
     const timer = first.commands.indexOf("systemctl enable --now imaging-lb-agent.timer");
     assert.ok(timer >= 0 && timer < agent, `the timer is on before the first apply, so a failed one is retried:\n${first.commands.join("\n")}`);
@@ -312,7 +312,7 @@ describe("bootstrap sandbox (real bash, stubbed host commands, SIMULATED IMDSv2)
     for (const disruptive of ["netplan apply", "ip rule add", "iptables -t mangle -A", "iptables -t mangle -N", "systemctl restart", "systemctl reload"]) {
       assert.ok(!second.commands.some((c) => c.startsWith(disruptive)), `second run ran '${disruptive}':\n${second.commands.join("\n")}`);
     }
-    assert.ok(second.commands.some((c) => c.trim() === "imaging-lb-agent"), "the agent runs again (it converges on its own)");
+    assert.ok(second.commands.some((c) => c.trim() === "imaging-lb-agent --boot"), "the agent runs again (it converges on its own)");
   });
 
   it("eth1 never attached: the wait is bounded, eth0 is configured and the udev rule will handle a later attach", async () => {

@@ -273,7 +273,7 @@ describe("bootstrap user data", () => {
     const bootstrap = fileAt(text, "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
     assert.ok(bootstrap.includes('echo "imaging-lb-prod-$account"'), "the stack's bucket, named after the account IMDS reports");
     assert.ok(bootstrap.includes("PREFIX=prod\nNODE=lb-a\nENVIRONMENT=prod\nREGION=eu-central-1\n"));
-    const first = bootstrap.indexOf('"$ROOT/usr/local/sbin/imaging-lb-agent" || die');
+    const first = bootstrap.indexOf('"$ROOT/usr/local/sbin/imaging-lb-agent" --boot || die');
     const timer = bootstrap.indexOf("systemctl enable --now imaging-lb-agent.timer");
     assert.ok(timer > 0 && first > timer, "the timer is on before the first apply, so a failed one is retried");
     assert.match(bootstrap, /^OnUnitInactiveSec=10s$/m);

@@ -5,7 +5,7 @@
 #   (haproxy -dW -c, keepalived -t) → save server states → install → seamless reload → health gate
 #   → on any failure roll back to the last good bundle → write this node's status to S3.
 #
-# Run every 10 s by imaging-lb-agent.timer, and by the bootstrap at first boot (the same path). In an HA pair
+# Run every 10 s by imaging-lb-agent.timer, and by the bootstrap at first boot with --boot (the same path). In an HA pair
 # the MASTER (the node holding the VIPs) applies a new version only after its peer reports it applied.
 #
 # Settings: /etc/imaging-lb/agent.env (machine: BUCKET PREFIX NODE ENVIRONMENT REGION), and
@@ -459,9 +459,20 @@ print("ready" if ready else " ".join(map(str, said)))' "$file" "$1")"
 main() {
   mkdir -p "$STATE"
   exec 9>"$STATE/lock"
+  # --boot (the bootstrap's first run): the timer, enabled just before, may already be applying; wait for
+  # that run instead of skipping, and end in error unless the manifest's version is the one applied.
+  local boot=0
+  if [ "${1:-}" = --boot ]; then boot=1; fi
   if ! flock -n 9; then
-    log "another run is applying: skipped"
-    exit 0
+    if [ "$boot" = 0 ]; then
+      log "another run is applying: skipped"
+      exit 0
+    fi
+    log "another run is applying: waiting for it (at most 600 s)"
+    if ! flock -w 600 9; then
+      log "the run in progress did not end within 600 s"
+      exit 1
+    fi
   fi
   read_settings "$ROOT/etc/imaging-lb/agent.env"
   if [ -f "$STATE/good/stage/etc/imaging-lb/bundle.env" ]; then read_settings "$STATE/good/stage/etc/imaging-lb/bundle.env"; fi
@@ -491,7 +502,8 @@ main() {
     log "daily secrets refresh"
   elif [ "$DESIRED" = "$failed" ]; then
     # A version that failed is not retried on every poll; a new upload (another version) is.
-    exit 0
+    if [ "$boot" = 1 ]; then log "version $DESIRED failed (see this node's status)"; fi
+    exit "$boot"
   fi
 
   # A pair's MASTER asks its peer first (nothing is downloaded while it waits). It keeps asking every 2 s for

@@ -634,7 +634,7 @@ EOF
   systemctl enable --now imaging-lb-agent.timer
   log "first apply of the configuration bundle"
   AGENT_STARTED=1 # from here on the agent's status tells what happened
-  "$ROOT${BOOTSTRAP_PATHS.agent}" || die "the first configuration apply failed (the agent retries every 10 s): see s3://$bucket/${statusKey}"
+  "$ROOT${BOOTSTRAP_PATHS.agent}" --boot || die "the first configuration apply failed (the agent retries every 10 s): see s3://$bucket/${statusKey}"
 }
 `,
   );

@@ -144,6 +144,25 @@ describe("day-2 changes applied in place by the agent", { timeout: 900_000 }, ()
     await topo.execOk("lb", "bash", ["-c", `echo "set server be_dicom/ei-core-1 state ready" | socat stdio UNIX-CONNECT:${socket}`]);
   });
 
+  it("the bootstrap's run (--boot) waits for a timer run in progress instead of skipping it, then confirms the version", async () => {
+    const prefix = bed.environment().configStore.prefix;
+    const bundles = await bed.publish(bed.environment({ services: { dicom: { timeouts: { client: "5h", server: "5h" } } } }));
+    // A run in progress: something holds the agent's lock for 4 s (as the timer's run would).
+    const lock = join(node.root, "var/lib/imaging-lb/agent/lock");
+    const holder = bed.lb.topology.exec("lb", "flock", [lock, "sleep", "4"]);
+    await new Promise((r) => setTimeout(r, 500));
+    const skipped = await node.run();
+    assert.equal(skipped.code, 0, skipped.log);
+    assert.match(skipped.log, /another run is applying: skipped/);
+    const started = Date.now();
+    const boot = await node.run({}, ["--boot"]);
+    await holder;
+    assert.equal(boot.code, 0, boot.log);
+    assert.match(boot.log, /another run is applying: waiting for it/);
+    assert.ok(Date.now() - started >= 2500, "it waited for the lock");
+    assert.equal((await bed.store.status(prefix, node.node))?.appliedVersion, bundles[node.node].version);
+  });
+
   it("bad bundles: haproxy -c failure and a wrong checksum are refused, unhealthy backends rolled back; the old version keeps serving", async () => {
     const topo = bed.lb.topology;
     const prefix = bed.environment().configStore.prefix;
@@ -163,6 +182,11 @@ describe("day-2 changes applied in place by the agent", { timeout: 900_000 }, ()
     assert.match(String(status?.error), /refused: haproxy -dW -c/);
     assert.equal(status?.appliedVersion, good);
     await stillServing();
+    // The bootstrap's first run (--boot) reports a version that failed; the timer's runs do not retry it.
+    run = await node.run({}, ["--boot"]);
+    assert.equal(run.code, 1, run.log);
+    assert.match(run.log, /version \w+ failed \(see this node's status\)/);
+    assert.equal((await node.run()).code, 0, "a timer run leaves a failed version alone");
 
     // 2. A file whose content does not match the manifest's sha256.
     const tampered = bed.environment({ services: { dicom: { timeouts: { client: "4h", server: "4h" } } } });

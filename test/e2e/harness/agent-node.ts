@@ -149,8 +149,8 @@ export interface AgentNode {
   readonly node: string;
   /** The sandbox root (IMAGING_LB_ROOT): the node's /etc, /var/lib, /run. */
   readonly root: string;
-  /** Runs the agent once; resolves with its exit code and log. */
-  run(extraEnv?: Record<string, string>): Promise<{ code: number; log: string }>;
+  /** Runs the agent once (with `args`, e.g. `--boot`); resolves with its exit code and log. */
+  run(extraEnv?: Record<string, string>, args?: readonly string[]): Promise<{ code: number; log: string }>;
   /** Runs the agent every `intervalMs` until {@link stopPolling}; every run's log is kept. */
   startPolling(intervalMs: number): void;
   stopPolling(): Promise<void>;
@@ -196,9 +196,10 @@ export function prepareAgentNode(topology: Topology, host: string, options: { no
   const logs: string[] = [];
   let polling: Promise<void> | undefined;
   let stop = false;
-  const run = async (extraEnv: Record<string, string> = {}) => {
+  const run = async (extraEnv: Record<string, string> = {}, args: readonly string[] = []) => {
     // SIMULATED hostname (cloud-init sets it on a node): HAProxy's peers section needs it to be the node name.
-    const result = await topology.exec(host, "unshare", ["--uts", "bash", "-c", `hostname ${options.node} && exec bash ${agent}`], {
+    const script = `hostname ${options.node} && exec bash ${agent} "$@"`;
+    const result = await topology.exec(host, "unshare", ["--uts", "bash", "-c", script, "agent", ...args], {
       env: { ...env, ...extraEnv },
       timeoutMs: 120_000,
     });
