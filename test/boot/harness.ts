@@ -498,6 +498,8 @@ export interface VmSpec {
   /** NICs hot-plugged later ({@link Vm.hotplug}); their taps exist from the start. */
   readonly laterNics?: readonly NicSpec[];
   readonly memoryMiB?: number;
+  /** Emulated CPUs (default 2, as a c6i.large); two TCG guests on 2 host cores run better with 1 each. */
+  readonly cpus?: number;
 }
 
 /** "kvm" only when asked (IMAGING_LB_BOOT_ACCEL=kvm): /dev/kvm on the CI hosts runs only special kernels. */
@@ -537,7 +539,7 @@ export class Vm {
     const iso = this.seed();
     const args = [
       "-name", this.spec.name, "-nodefaults", "-no-user-config", "-display", "none",
-      "-machine", `pc,accel=${accelerator()}`, "-cpu", "max", "-smp", "2", "-m", String(this.spec.memoryMiB ?? 1024),
+      "-machine", `pc,accel=${accelerator()}`, "-cpu", "max", "-smp", String(this.spec.cpus ?? 2), "-m", String(this.spec.memoryMiB ?? 1024),
       "-kernel", this.spec.image.kernel, "-initrd", this.spec.image.initrd,
       "-append", "root=/dev/vda rw console=ttyS0 systemd.show_status=1",
       "-drive", `file=${disk},if=none,id=root,format=qcow2`, "-device", "virtio-blk-pci,drive=root,addr=0x3",

@@ -115,6 +115,7 @@ describe("boot: HA pair on Debian 13, VRRP elects one MASTER that takes the VIPs
           ns: vpc.router,
           userData: Buffer.from(artifacts[i].userDataBase64, "base64"),
           nics: [{ mac: n.macs[0], tap: taps[i][0], slot: 5 }, { mac: n.macs[1], tap: taps[i][1], slot: 6 }],
+          cpus: 1, // two TCG guests with 2 emulated CPUs each starve each other (and keepalived's track scripts) on 2 host cores
         });
         vm.start();
         vms.push(vm);
