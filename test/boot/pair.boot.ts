@@ -1,6 +1,6 @@
 /**
- * BOOT TEST (npm run test:boot:all, not in CI: two TCG guests at once take ~20-30 min on 2 cores, and there
- * keepalived's track scripts outlast their timeouts, so VRRP flaps and this test fails; see README.md): the
+ * BOOT TEST (npm run test:boot:all, not in CI: two TCG guests at once take ~20-30 min on 2 cores; it does not
+ * pass yet, see README.md): the
  * example HA pair (examples/agfa-ei-ha-pair.yaml, loadBalancer.os: debian-13), both nodes booted with their
  * unmodified user data; VRRP (unicast over eth0) must elect exactly one MASTER, which holds the VIPs on
  * eth1, moves them in the (SIMULATED) EC2 API with its takeover script and answers on them.
