@@ -9,13 +9,7 @@ import { describe, it } from "node:test";
 import { defaultMaxConnections, haproxyFileDescriptors } from "../lib/config/model";
 import { renderHaproxy } from "../lib/haproxy/build";
 import { environment, resolve } from "./helpers/env";
-
-function section(cfg: string, title: string): string[] {
-  const blocks = cfg.trimEnd().split("\n\n");
-  const block = blocks.find((b) => b.split("\n")[0] === title);
-  assert.ok(block, `section '${title}' not found; sections: ${blocks.map((b) => b.split("\n")[0]).join(" | ")}`);
-  return block.split("\n").slice(1).map((l) => l.trim());
-}
+import { section } from "./helpers/haproxy";
 
 const render = (patch: Record<string, unknown>) => renderHaproxy(resolve(environment(patch)));
 const defaultServer = (cfg: string, backend: string) => section(cfg, `backend ${backend}`).find((l) => l.startsWith("default-server "));

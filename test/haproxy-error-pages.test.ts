@@ -15,14 +15,8 @@ import { expandEnvironment, loadEnvironment } from "../lib/config/load";
 import { renderHaproxy } from "../lib/haproxy/build";
 import { DEFAULT_MAINTENANCE_HTML, ERROR_PAGE_MAX_BYTES, errorPageFiles, errorResponse } from "../lib/haproxy/error-pages";
 import { environment, resolve } from "./helpers/env";
+import { section } from "./helpers/haproxy";
 import { tempDir } from "./helpers/tools";
-
-function section(cfg: string, title: string): string[] {
-  const blocks = cfg.trimEnd().split("\n\n");
-  const block = blocks.find((b) => b.split("\n")[0] === title);
-  assert.ok(block, `section '${title}' not found; sections: ${blocks.map((b) => b.split("\n")[0]).join(" | ")}`);
-  return block.split("\n").slice(1).map((l) => l.trim());
-}
 
 const httpApp = (extra: Record<string, unknown>) => environment({ services: { app: { mode: "http", ...extra } } });
 

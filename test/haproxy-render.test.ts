@@ -6,14 +6,7 @@ import { describe, it } from "node:test";
 import { renderHaproxy } from "../lib/haproxy/build";
 import { dicomTcpCheckDirectives } from "../lib/haproxy/dicom-check";
 import { environment, resolve } from "./helpers/env";
-
-/** The lines of section `title` (e.g. "backend be_app"), without indentation. */
-function section(cfg: string, title: string): string[] {
-  const blocks = cfg.trimEnd().split("\n\n");
-  const block = blocks.find((b) => b.split("\n")[0] === title);
-  assert.ok(block, `section '${title}' not found; sections: ${blocks.map((b) => b.split("\n")[0]).join(" | ")}`);
-  return block.split("\n").slice(1).map((l) => l.trim());
-}
+import { section } from "./helpers/haproxy";
 
 const render = (patch: Record<string, unknown>) => renderHaproxy(resolve(environment(patch)));
 
