@@ -239,7 +239,13 @@ describe("rendered keepalived.conf and notify scripts under the real tools", () 
       writeFileSync(events, "");
       const start = (spec: KeepalivedNodeSpec, ns: string): ChildProcess => {
         const notify = join(pairDir, `${spec.node}-master`);
-        writeFileSync(notify, `#!/bin/sh\necho "${spec.node} MASTER" >> ${events}\n`, { mode: 0o755 });
+        // The takeover script reads "keepalived holds the VIP" as "still MASTER": keepalived must add the VIP
+        // before it runs notify_master, or every takeover would stand down.
+        writeFileSync(
+          notify,
+          `#!/bin/sh\nif ip -4 -o addr show dev eth0 | grep -q ' ${VIP}/32 '; then echo "${spec.node} MASTER" >> ${events}; else echo "${spec.node} MASTER without the VIP" >> ${events}; fi\n`,
+          { mode: 0o755 },
+        );
         const conf = join(pairDir, `${spec.node}.conf`);
         writeFileSync(
           conf,

@@ -3,18 +3,20 @@
  * SIMULATED EC2 API and a SIMULATED IMDSv2 service on 127.0.0.1 (test/helpers/fake-ec2.ts): no AWS account,
  * no traffic off the machine.
  *
- * The script's local step (`ip -4 addr replace <vip>/32 dev <if>`) runs through `IMAGING_LB_IP_CMD`, pointed
- * here at a recorder that logs its arguments instead of changing the host's interfaces; the interface MAC is
+ * The script's `ip` calls (its "still MASTER?" question, and the local addresses of a `--force` run) go through
+ * `IMAGING_LB_IP_CMD`, pointed here at a SIMULATED `ip` (test/helpers/fake-ip.ts) that answers as if keepalived
+ * held the floating addresses and logs instead of changing the host's interfaces; the interface MAC is
  * read from `IMAGING_LB_SYSFS_NET`, pointed at a temporary tree. Retry delays are shortened with
  * `IMAGING_LB_BACKOFF_MS`. Each test starts its own simulated services, so the tests run concurrently.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { renderNotifyScript, NotifyScriptSpec, VipFailover } from "../lib/keepalived";
 import { SimulatedEc2Api, SimulatedImds, RecordedEc2Call } from "./helpers/fake-ec2";
+import { FAKE_IP_SCRIPT, readFakeIpLog } from "./helpers/fake-ip";
 import { requireTool, tempDir, writeTree } from "./helpers/tools";
 
 const MAC = "02:1a:2b:3c:4d:5e";
@@ -42,8 +44,10 @@ function debianAwsCli(): string {
 interface RunResult {
   readonly code: number | null;
   readonly stderr: string;
-  /** Arguments of every `ip` invocation, one string each. */
+  /** Arguments of every `ip` invocation that changes something, one string each. */
   readonly ipCalls: string[];
+  /** How often the script asked whether keepalived still holds the floating addresses. */
+  readonly masterChecks: number;
   /** Every call the simulated EC2 API received during this run. */
   readonly ec2Calls: RecordedEc2Call[];
 }
@@ -52,7 +56,7 @@ interface RunResult {
 interface Harness {
   readonly ec2: SimulatedEc2Api;
   readonly imds: SimulatedImds;
-  run(spec: NotifyScriptSpec): Promise<RunResult>;
+  run(spec: NotifyScriptSpec, options?: RunOptions): Promise<RunResult>;
   close(): Promise<void>;
 }
 
@@ -69,11 +73,11 @@ async function harness(): Promise<Harness> {
   writeTree(dir.path, {
     "sys/class/net/eth0/address": `${MAC.toUpperCase()}\n`,
     "sys/class/net/eth9/address": `${UNKNOWN_MAC}\n`,
-    "bin/ip-recorder": '#!/bin/sh\nprintf \'%s\\n\' "$*" >> "$IMAGING_LB_TEST_IP_LOG"\n',
+    "bin/ip-recorder": FAKE_IP_SCRIPT,
   });
   chmodSync(join(dir.path, "bin/ip-recorder"), 0o755);
   let runs = 0;
-  const run = async (spec: NotifyScriptSpec): Promise<RunResult> => {
+  const run = async (spec: NotifyScriptSpec, options: RunOptions = {}): Promise<RunResult> => {
     runs += 1;
     const script = join(dir.path, `takeover-${runs}.sh`);
     writeFileSync(script, renderNotifyScript(spec), { mode: 0o755 });
@@ -94,13 +98,15 @@ async function harness(): Promise<Harness> {
       IMAGING_LB_AWS_CLI: aws,
       IMAGING_LB_IP_CMD: join(dir.path, "bin/ip-recorder"),
       IMAGING_LB_TEST_IP_LOG: ipLog,
+      IMAGING_LB_TEST_IP_HELD: (options.held ?? localAddresses(spec.failover)).join(" "),
+      ...(options.heldFor === undefined ? {} : { IMAGING_LB_TEST_IP_HELD_FOR: String(options.heldFor) }),
       IMAGING_LB_SYSFS_NET: join(dir.path, "sys/class/net"),
       IMAGING_LB_LOCK_FILE: join(dir.path, "takeover.lock"),
       IMAGING_LB_BACKOFF_MS: "50",
       IMAGING_LB_MAX_BACKOFF_MS: "200",
     };
     const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn("bash", [script], { env, stdio: ["ignore", "ignore", "pipe"] });
+      const child = spawn("bash", [script, ...(options.args ?? [])], { env, stdio: ["ignore", "ignore", "pipe"] });
       let err = "";
       child.stderr.setEncoding("utf8").on("data", (chunk: string) => (err += chunk));
       const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
@@ -110,8 +116,8 @@ async function harness(): Promise<Harness> {
         resolve({ code: exitCode, stderr: err });
       });
     });
-    const ipCalls = readFileSync(ipLog, "utf8").split("\n").filter((line) => line !== "");
-    return { code, stderr, ipCalls, ec2Calls: ec2.calls.slice(callsBefore) };
+    const { changes, masterChecks } = readFakeIpLog(ipLog);
+    return { code, stderr, ipCalls: changes, masterChecks, ec2Calls: ec2.calls.slice(callsBefore) };
   };
   return {
     ec2,
@@ -122,6 +128,27 @@ async function harness(): Promise<Harness> {
       dir.cleanup();
     },
   };
+}
+
+interface RunOptions {
+  /** The addresses keepalived holds on the interface (default: all of the mode's, i.e. this node is MASTER). */
+  readonly held?: readonly string[];
+  /** Hold them for the first N "still MASTER?" questions only (the node leaves MASTER during the run). */
+  readonly heldFor?: number;
+  /** Arguments of the script, e.g. `--force`. */
+  readonly args?: readonly string[];
+}
+
+/** The floating private addresses of a mode, which keepalived holds on the interface while MASTER. */
+function localAddresses(f: VipFailover): string[] {
+  switch (f.mode) {
+    case "secondary-ip":
+      return [...f.privateIps];
+    case "elastic-ip":
+      return f.associations.flatMap((a) => (a.privateIpAddress === undefined ? [] : [a.privateIpAddress]));
+    case "route-table":
+      return [...f.vips];
+  }
 }
 
 function spec(failover: VipFailover, extra: Partial<NotifyScriptSpec> = {}): NotifyScriptSpec {
@@ -160,12 +187,13 @@ async function withHarness(body: (h: Harness) => Promise<void>): Promise<void> {
 }
 
 describe("notify script against a SIMULATED EC2 API and IMDSv2", { concurrency: 2 }, () => {
-  it("secondary-ip: assigns the floating IPs to this node's ENI with reassignment, then adds them locally", () =>
+  it("secondary-ip: assigns the floating IPs to this node's ENI with reassignment; keepalived owns the local addresses", () =>
     withHarness(async ({ imds, run }) => {
       const result = await run(spec(SECONDARY_IP));
       assert.equal(result.code, 0, result.stderr);
       assert.deepEqual(result.ec2Calls, [ASSIGN_BOTH]);
-      assert.deepEqual(result.ipCalls, ["-4 addr replace 10.0.1.50/32 dev eth0", "-4 addr replace 10.0.1.51/32 dev eth0"]);
+      assert.deepEqual(result.ipCalls, [], "keepalived adds and removes the local addresses, not the script");
+      assert.equal(result.masterChecks, 3, "still MASTER? after the lock, before the EC2 call, at the end");
       assertImdsV2Only(imds);
       assert.match(result.stderr, /imaging-lb-vip\[\d+\] info: takeover complete: prod floating addresses now on eni-0a1b2c3d4e5f60718 \(eth0\)/);
     }));
@@ -204,11 +232,12 @@ describe("notify script against a SIMULATED EC2 API and IMDSv2", { concurrency: 
           status: 200,
         },
       ]);
-      assert.deepEqual(result.ipCalls, ["-4 addr replace 10.0.1.60/32 dev eth0"]);
+      assert.deepEqual(result.ipCalls, []);
+      assert.equal(result.masterChecks, 5, "after the lock, before each of the 3 EC2 calls, at the end");
       assertImdsV2Only(imds);
     }));
 
-  it("route-table: points the VIP's /32 route at this ENI in every route table, then adds the VIP locally", () =>
+  it("route-table: points the VIP's /32 route at this ENI in every route table", () =>
     withHarness(async ({ imds, run }) => {
       const result = await run(
         spec({ mode: "route-table", vips: ["192.0.2.10"], routeTableIds: ["rtb-0123456789abcdef0", "rtb-0fedcba9876543210"] }),
@@ -222,8 +251,63 @@ describe("notify script against a SIMULATED EC2 API and IMDSv2", { concurrency: 
           status: 200,
         })),
       );
-      assert.deepEqual(result.ipCalls, ["-4 addr replace 192.0.2.10/32 dev eth0"]);
+      assert.deepEqual(result.ipCalls, []);
       assertImdsV2Only(imds);
+    }));
+
+  it("stands down without any EC2 or IMDS call when keepalived no longer holds the floating addresses (a queued run after leaving MASTER)", () =>
+    withHarness(async ({ imds, run }) => {
+      const result = await run(spec(SECONDARY_IP), { held: [] });
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(result.ec2Calls, []);
+      assert.deepEqual(imds.requests, []);
+      assert.deepEqual(result.ipCalls, []);
+      assert.match(result.stderr, /notice: no longer MASTER \(10\.0\.1\.50 is not on eth0\): standing down/);
+      assert.doesNotMatch(result.stderr, /takeover complete|becoming MASTER/);
+    }));
+
+  it("a look-alike address on the interface (10.0.1.5, 10.0.1.500, 110.0.1.50) does not count as holding 10.0.1.50", () =>
+    withHarness(async ({ run }) => {
+      const result = await run(spec(SECONDARY_IP), { held: ["10.0.1.5", "10.0.1.500", "110.0.1.50"] });
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(result.ec2Calls, [], "10.0.1.50 is not held, only look-alikes");
+    }));
+
+  it("stops retrying when the node leaves MASTER between two attempts, and exits 0", () =>
+    withHarness(async ({ ec2, run }) => {
+      ec2.failNext({ status: 503, code: "Unavailable" });
+      const result = await run(spec(SECONDARY_IP), { heldFor: 2 });
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(result.ec2Calls, [{ ...ASSIGN_BOTH, status: 503 }], "no second attempt after leaving MASTER");
+      assert.match(result.stderr, /attempt 1\/5 failed, retrying/);
+      assert.match(result.stderr, /standing down, the MASTER moves the addresses/);
+    }));
+
+  it("says so when the node left MASTER while its last EC2 call was in flight", () =>
+    withHarness(async ({ run }) => {
+      const result = await run(spec(SECONDARY_IP), { heldFor: 2 });
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(result.ec2Calls, [ASSIGN_BOTH]);
+      assert.match(result.stderr, /warning: left MASTER during the takeover: prod floating addresses may stay on eni-\w+ until the MASTER's takeover moves them/);
+      assert.doesNotMatch(result.stderr, /takeover complete/);
+    }));
+
+  it("--force (an operator's run, keepalived stopped) skips the MASTER check and adds the local addresses itself", () =>
+    withHarness(async ({ run }) => {
+      const result = await run(spec(SECONDARY_IP), { held: [], args: ["--force"] });
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(result.ec2Calls, [ASSIGN_BOTH]);
+      assert.deepEqual(result.ipCalls, ["-4 addr replace 10.0.1.50/32 dev eth0", "-4 addr replace 10.0.1.51/32 dev eth0"]);
+      assert.equal(result.masterChecks, 0);
+      assert.match(result.stderr, /takeover complete/);
+    }));
+
+  it("elastic-ip on the ENI's primary address only: nothing to check, the run goes to the end", () =>
+    withHarness(async ({ run }) => {
+      const result = await run(spec({ mode: "elastic-ip", associations: [{ allocationId: "eipalloc-0123456789abcdef0" }] }), { held: [] });
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(result.ec2Calls.map((c) => c.action), ["AssociateAddress"]);
+      assert.equal(result.masterChecks, 0);
     }));
 
   it("retries an API error (503 then 200) with backoff and succeeds, logging the failed attempt", () =>

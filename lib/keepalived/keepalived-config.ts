@@ -8,8 +8,8 @@
  * The virtual addresses are still listed in `virtual_ipaddress`: keepalived then adds them (as /32) to the OS
  * interface when the node becomes MASTER and removes them when it becomes BACKUP or FAULT or stops, which is the
  * OS half of a VIP move; the EC2 half (secondary private IP, Elastic IP or route-table entry) is the notify
- * script's. The notify script also runs `ip addr replace <vip>/32` itself, a no-op after keepalived's add, so
- * that the script alone leaves a working node when an operator runs it by hand. keepalived's gratuitous ARPs
+ * script's. The notify script reads the addresses' presence as "this node is still MASTER" and stands down
+ * when they are gone; only its manual `--force` run adds them itself. keepalived's gratuitous ARPs
  * are harmless on AWS (the VPC ignores them). `keepalived -t` also rejects an instance without a virtual
  * address, so at least one is required.
  *

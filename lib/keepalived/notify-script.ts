@@ -19,8 +19,18 @@
  * Every EC2 and IMDS call is retried with exponential backoff (the AWS CLI's own retries are switched off
  * with `AWS_MAX_ATTEMPTS=1` unless set, so each attempt is logged); everything is logged to the journal via
  * `logger -t imaging-lb-vip` and to stderr; the script exits non-zero once the last attempt failed. Every step
- * is idempotent (`--allow-reassignment`, `--allow-reassociation`, `ReplaceRoute`, `ip addr replace`), so a
- * second run is harmless, and a lock serialises overlapping runs when VRRP flaps.
+ * is idempotent (`--allow-reassignment`, `--allow-reassociation`, `ReplaceRoute`), so a second run is harmless,
+ * and a lock serialises overlapping runs when VRRP flaps.
+ *
+ * **A takeover never outlives this node's MASTER state.** keepalived forks a new `notify_master` run at every
+ * entry into MASTER and does not stop it when the node leaves MASTER; a run that waited for the lock, or that
+ * was still retrying, would otherwise move the addresses in EC2 away from the node that is now MASTER (seen on
+ * the booted pair: a node in FAULT took the VIPs back 12 s after its peer had become MASTER). keepalived holds
+ * the floating addresses on the interface exactly while it is MASTER (`virtual_ipaddress`), so before each EC2
+ * attempt the script checks that the first of them is still there, and stands down (exit 0, logged) when it is
+ * not. For the same reason the script no longer adds local addresses itself: re-adding an address keepalived
+ * had just removed would make a BACKUP answer for the VIP. `--force` (an operator's manual run, keepalived
+ * stopped) skips the check and adds the addresses.
  *
  * Run-time overrides (environment; the tests use them to point the script at simulated services):
  * `IMAGING_LB_IMDS_URL`, `AWS_ENDPOINT_URL_EC2` (passed as `--endpoint-url`, which AWS CLI versions before
@@ -160,7 +170,9 @@ export function renderNotifyScript(spec: NotifyScriptSpec): string {
     "# keepalived runs this as root (notify_master) when this node becomes VRRP MASTER. It finds this node's ENI",
     "# through IMDSv2 and moves the floating addresses to it with the AWS CLI, retrying with backoff; it logs",
     `# to the journal (logger -t ${d.logTag}) and stderr, and exits non-zero when the last attempt failed.`,
-    "# Idempotent: running it again changes nothing.",
+    "# Idempotent: running it again changes nothing. It stands down (exit 0) as soon as keepalived no longer",
+    "# holds the floating addresses on the interface, i.e. this node left MASTER; --force (a manual run with",
+    "# keepalived stopped) skips that check and adds the addresses to the interface itself.",
     "#",
     "# Overrides (environment): IMAGING_LB_IMDS_URL, AWS_ENDPOINT_URL_EC2, IMAGING_LB_AWS_CLI, IMAGING_LB_IP_CMD,",
     "# IMAGING_LB_SYSFS_NET, IMAGING_LB_LOCK_FILE, IMAGING_LB_MAX_ATTEMPTS, IMAGING_LB_BACKOFF_MS,",
@@ -172,6 +184,7 @@ export function renderNotifyScript(spec: NotifyScriptSpec): string {
     `readonly REGION=${spec.region}`,
     `readonly IFACE=${spec.interfaceName}`,
     ...modeVariables(f),
+    `readonly MASTER_ADDRESS=${masterAddress(f) ?? '""'}`,
     `IMDS_URL="\${IMAGING_LB_IMDS_URL:-${d.imdsUrl}}"`,
     'EC2_ENDPOINT="${AWS_ENDPOINT_URL_EC2:-}"',
     'AWS_CLI="${IMAGING_LB_AWS_CLI:-aws}"',
@@ -192,9 +205,29 @@ export function renderNotifyScript(spec: NotifyScriptSpec): string {
     "",
     ...modeBody(f),
     "",
-    'log info "takeover complete: ${ENV_NAME} floating addresses now on ${ENI_ID} (${IFACE})"',
+    "if still_master; then",
+    '  log info "takeover complete: ${ENV_NAME} floating addresses now on ${ENI_ID} (${IFACE})"',
+    "else",
+    '  log warning "left MASTER during the takeover: ${ENV_NAME} floating addresses may stay on ${ENI_ID} until the MASTER\'s takeover moves them"',
+    "fi",
     "",
   ].join("\n");
+}
+
+/**
+ * The floating address keepalived holds on the interface while MASTER, whose presence the script checks; undefined
+ * when the mode moves no private address (Elastic IPs on the ENI's primary address only): then nothing tells a
+ * stale run apart and the script always runs to the end.
+ */
+function masterAddress(f: VipFailover): string | undefined {
+  switch (f.mode) {
+    case "secondary-ip":
+      return f.privateIps[0];
+    case "elastic-ip":
+      return f.associations.find((a) => a.privateIpAddress !== undefined)?.privateIpAddress;
+    case "route-table":
+      return f.vips[0];
+  }
 }
 
 /** The bash arrays a mode needs, one quoted element per value. */
@@ -299,6 +332,9 @@ with_retry() { # with_retry DESCRIPTION COMMAND...: stdout passed through, stder
   shift
   local attempt=1 delay_ms="$BACKOFF_MS" out err
   while true; do
+    if [[ "$1" == ec2 ]]; then
+      stand_down_unless_master
+    fi
     if out="$("$@" 2>"$ERR_FILE")"; then
       log info "$what: ok (attempt $attempt/$MAX_ATTEMPTS)"
       printf '%s' "$out"
@@ -338,13 +374,37 @@ ec2() { # ec2 SUBCOMMAND ARGS...: one AWS CLI call against the region (and endpo
     --cli-connect-timeout "$HTTP_TIMEOUT" --cli-read-timeout "$HTTP_TIMEOUT"
 }
 
-add_local_address() { # the VIP on the OS interface (keepalived's virtual_ipaddress adds it too; no-op then)
-  "$IP_CMD" -4 addr replace "$1/32" dev "$IFACE" || die "could not add $1/32 to $IFACE"
-  log info "local address $1/32 on $IFACE"
+add_local_address() { # only on a --force run: keepalived adds (and removes) the addresses itself
+  if [[ "$FORCE" == 1 ]]; then
+    "$IP_CMD" -4 addr replace "$1/32" dev "$IFACE" || die "could not add $1/32 to $IFACE"
+    log info "local address $1/32 on $IFACE"
+  fi
 }
+
+still_master() { # keepalived holds the floating addresses on IFACE exactly while this node is MASTER
+  if [[ "$FORCE" == 1 || -z "$MASTER_ADDRESS" ]]; then
+    return 0
+  fi
+  local addresses
+  addresses="$("$IP_CMD" -4 -o addr show dev "$IFACE" 2>/dev/null)" || return 1
+  [[ " \${addresses//$'\\n'/ } " == *" $MASTER_ADDRESS/32 "* ]]
+}
+
+stand_down_unless_master() {
+  if ! still_master; then
+    log notice "no longer MASTER ($MASTER_ADDRESS is not on $IFACE): standing down, the MASTER moves the addresses"
+    exit 0
+  fi
+}
+
+FORCE=0
+if [[ "\${1:-}" == --force ]]; then
+  FORCE=1
+fi
 
 exec 9>>"$LOCK_FILE"
 flock -w 120 9 || die "another takeover still holds $LOCK_FILE after 120 s"
+stand_down_unless_master
 
 log info "becoming MASTER for \${ENV_NAME}: moving floating addresses to this node"
 MAC="$(tr '[:upper:]' '[:lower:]' <"$SYSFS_NET/$IFACE/address")" || die "cannot read the MAC of $IFACE"
