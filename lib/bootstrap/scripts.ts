@@ -616,6 +616,9 @@ After=network-online.target haproxy.service
 [Service]
 Type=oneshot
 ExecStart=${BOOTSTRAP_PATHS.agent}
+# Below HAProxy and keepalived: each run starts the AWS CLI (about a second of CPU), and keepalived's 1 s
+# health checks must never wait behind it (on a starved CPU they time out and VRRP flaps).
+Nice=10
 EOF
   put 0644 "$UNITS/imaging-lb-agent.timer" <<'EOF'
 [Unit]

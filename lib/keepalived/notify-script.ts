@@ -370,7 +370,10 @@ ec2() { # ec2 SUBCOMMAND ARGS...: one AWS CLI call against the region (and endpo
   if [[ -n "$EC2_ENDPOINT" ]]; then
     endpoint_args=(--endpoint-url "$EC2_ENDPOINT")
   fi
-  "$AWS_CLI" ec2 "$@" --region "$REGION" "\${endpoint_args[@]}" --output text \\
+  # Niced: the AWS CLI's start-up is the heaviest thing on the node, and keepalived's 1 s health checks must
+  # not time out behind it (a starved check faults the node that is taking over). A new MASTER's CPU is
+  # otherwise idle, so this costs nothing there.
+  nice -n 10 "$AWS_CLI" ec2 "$@" --region "$REGION" "\${endpoint_args[@]}" --output text \\
     --cli-connect-timeout "$HTTP_TIMEOUT" --cli-read-timeout "$HTTP_TIMEOUT"
 }
 
