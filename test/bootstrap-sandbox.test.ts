@@ -294,6 +294,7 @@ describe("bootstrap sandbox (real bash, stubbed host commands, SIMULATED IMDSv2)
     assert.ok(first.commands.includes("add-apt-repository -y ppa:vbernat/haproxy-3.0"));
     assert.ok(first.commands.some((c) => /^apt-get install .* haproxy iptables keepalived$/.test(c)));
     assert.match(readFileSync(join(root, "etc/systemd/system/imaging-lb-agent.timer"), "utf8"), /^OnUnitInactiveSec=10s$/m);
+    assert.match(readFileSync(join(root, "etc/systemd/system/imaging-lb-agent.service"), "utf8"), /^Nice=10$/m, "the agent runs below keepalived's health checks");
     assert.match(readFileSync(join(root, "opt/aws/amazon-cloudwatch-agent/etc/imaging-lb.json"), "utf8"), /"log_group_name": "\/imaging-lb\/prod"/);
 
     // TProxy: exactly one rule each.

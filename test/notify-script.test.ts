@@ -12,7 +12,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { chmodSync, existsSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { renderNotifyScript, NotifyScriptSpec, VipFailover } from "../lib/keepalived";
 import { SimulatedEc2Api, SimulatedImds, RecordedEc2Call } from "./helpers/fake-ec2";
@@ -95,7 +95,7 @@ async function harness(): Promise<Harness> {
       AWS_SHARED_CREDENTIALS_FILE: join(dir.path, "no-aws-credentials"),
       AWS_ENDPOINT_URL_EC2: ec2.url,
       IMAGING_LB_IMDS_URL: imds.url,
-      IMAGING_LB_AWS_CLI: aws,
+      IMAGING_LB_AWS_CLI: options.awsCli ?? aws,
       IMAGING_LB_IP_CMD: join(dir.path, "bin/ip-recorder"),
       IMAGING_LB_TEST_IP_LOG: ipLog,
       IMAGING_LB_TEST_IP_HELD: (options.held ?? localAddresses(spec.failover)).join(" "),
@@ -135,6 +135,8 @@ interface RunOptions {
   readonly held?: readonly string[];
   /** Hold them for the first N "still MASTER?" questions only (the node leaves MASTER during the run). */
   readonly heldFor?: number;
+  /** The AWS CLI to run (default: Debian's). */
+  readonly awsCli?: string;
   /** Arguments of the script, e.g. `--force`. */
   readonly args?: readonly string[];
 }
@@ -290,6 +292,22 @@ describe("notify script against a SIMULATED EC2 API and IMDSv2", { concurrency: 
       assert.deepEqual(result.ec2Calls, [ASSIGN_BOTH]);
       assert.match(result.stderr, /warning: left MASTER during the takeover: prod floating addresses may stay on eni-\w+ until the MASTER's takeover moves them/);
       assert.doesNotMatch(result.stderr, /takeover complete/);
+    }));
+
+  it("runs the AWS CLI niced (10), so keepalived's health checks never wait behind its start-up", () =>
+    withHarness(async ({ run }) => {
+      const dir = tempDir("notify-nice");
+      try {
+        const log = join(dir.path, "nice.log");
+        const wrapper = join(dir.path, "aws");
+        writeFileSync(wrapper, `#!/bin/sh\nnice >> ${log}\nexec ${debianAwsCli()} "$@"\n`, { mode: 0o755 });
+        const result = await run(spec(SECONDARY_IP), { awsCli: wrapper });
+        assert.equal(result.code, 0, result.stderr);
+        assert.deepEqual(result.ec2Calls, [ASSIGN_BOTH]);
+        assert.equal(readFileSync(log, "utf8"), `${Math.min(19, Number(execFileSync("nice", { encoding: "utf8" })) + 10)}\n`);
+      } finally {
+        dir.cleanup();
+      }
     }));
 
   it("--force (an operator's run, keepalived stopped) skips the MASTER check and adds the local addresses itself", () =>
