@@ -165,6 +165,16 @@ vrrp_instance imaging_lb_prod {
     );
   });
 
+  it("tracking: the health probe may take its whole interval when that is longer than curl's limit plus 1 s", () => {
+    const timeoutOf = (intervalSeconds: number, healthTimeoutSeconds: number): string | undefined =>
+      /vrrp_script imaging_lb_haproxy_health \{[^}]*\n {4}timeout (\d+)\n/.exec(
+        renderKeepalivedConfig({ ...PRIMARY, haproxyCheck: { intervalSeconds, healthTimeoutSeconds } }),
+      )?.[1];
+    assert.equal(timeoutOf(1, 1), "2", "the pair's 1 s checks: curl's 1 s plus 1 s of start-up");
+    assert.equal(timeoutOf(3, 1), "3", "every 3 s: the probe may take the 3 s");
+    assert.equal(timeoutOf(3, 4), "5");
+  });
+
   it("tracking: healthUrl null tracks the HAProxy process only", () => {
     const full = renderKeepalivedConfig(PRIMARY);
     const processOnly = renderKeepalivedConfig({ ...PRIMARY, haproxyCheck: { healthUrl: null } });

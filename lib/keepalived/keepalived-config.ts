@@ -71,7 +71,9 @@ export interface HaproxyCheckSpec {
    */
   readonly healthUrl?: string | null;
   /**
-   * Seconds the HTTP probe may take (curl `--max-time`); the vrrp_script timeout is one more.
+   * Seconds the HTTP probe may take (curl `--max-time`). The vrrp_script's timeout is one more, for curl's own
+   * start-up, or the check interval when that is longer: a probe that ends before the next one is due is not
+   * late (on a loaded or slow CPU starting curl alone takes a large part of a second).
    * @default 2
    */
   readonly healthTimeoutSeconds?: number;
@@ -227,7 +229,7 @@ export function renderKeepalivedConfig(spec: KeepalivedNodeSpec): string {
       `vrrp_script ${healthScript} {`,
       `    script "/usr/bin/curl --fail --silent --output /dev/null --max-time ${check.healthTimeoutSeconds} ${check.healthUrl}"`,
       `    interval ${check.intervalSeconds}`,
-      `    timeout ${check.healthTimeoutSeconds + 1}`,
+      `    timeout ${Math.max(check.healthTimeoutSeconds + 1, check.intervalSeconds)}`,
       `    fall ${check.fall}`,
       `    rise ${check.rise}`,
       `    weight ${check.weight}`,
