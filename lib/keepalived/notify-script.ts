@@ -25,7 +25,8 @@
  * **A takeover never outlives this node's MASTER state.** keepalived forks a new `notify_master` run at every
  * entry into MASTER and does not stop it when the node leaves MASTER; a run that waited for the lock, or that
  * was still retrying, would otherwise move the addresses in EC2 away from the node that is now MASTER (seen on
- * the booted pair: a node in FAULT took the VIPs back 12 s after its peer had become MASTER). keepalived holds
+ * the booted pair: a run queued on a node that had since entered FAULT started after its peer had become MASTER
+ * and moved the VIPs back to the faulted node, in EC2 and on its interface). keepalived holds
  * the floating addresses on the interface exactly while it is MASTER (`virtual_ipaddress`), so before each EC2
  * attempt the script checks that the first of them is still there, and stands down (exit 0, logged) when it is
  * not. For the same reason the script no longer adds local addresses itself: re-adding an address keepalived
