@@ -35,6 +35,8 @@ async function once(): Promise<Phases> {
     const elapsedSinceServing = (Date.now() - servingAt) / 1000;
     const vmToServingS = (servingAt - s.vm.startedAt) / 1000;
     const vmToKernelS = vmToServingS - (uptimeNow - elapsedSinceServing);
+    // The VIP answers before the bootstrap ends (its last steps run with HAProxy already serving).
+    await s.vm.exec("cloud-init status --wait", 15 * 60_000);
     // cloud-init's own records (the journal and the serial console both lose cloud-final's lines under TCG):
     // the output log gives the final stage's start in uptime, cloud-init.log the bootstrap's run (runcmd, in
     // config-scripts-user) in wall-clock time.
