@@ -232,9 +232,9 @@ describe("boot: HA pair on Debian 13, VRRP elects one MASTER that takes the VIPs
   step("failover: HAProxy stopped on the MASTER, the BACKUP takes the VIP (OS and EC2) and answers; HAProxy back, no preemption", async () => {
     assert.ok(elected >= 0, "no MASTER was elected");
     const [old, next] = [elected, 1 - elected];
+    assert.deepEqual(await ec2Holders(), [old], "before the failover only the MASTER's ENI holds the VIP");
     const stoppedAt = Date.now();
     await vms[old].check("systemctl stop haproxy");
-    assert.deepEqual(await ec2Holders(), [old], "before the failover only the MASTER's ENI holds the VIP");
     const master = await waitFor(`${NODES[next].name} to take over`, 10 * MIN, () => settledMaster("FAULT", "also"), 10_000);
     const tookS = (Date.now() - stoppedAt) / 1000;
     assert.equal(master, next, `${NODES[next].name} should be MASTER`);
