@@ -33,9 +33,9 @@ async function main(): Promise<void> {
     const association = dicomSession(topo, "client1", { host: bed.lb.vips[1], port: 104, calledAet: "EI_CORE", echoes: seconds * 2, pauseMs: 500 });
     const load = topo.exec("client1", "wrk", ["-t1", "-c4", `-d${seconds}s`, "--timeout", "5s", `https://${bed.lb.vips[0]}/system`], { timeoutMs: (seconds + 30) * 1000 });
     // Both agents poll on their own clocks, as on two machines.
-    backup.startPolling(POLL_MS);
+    backup.startPolling();
     await new Promise((r) => setTimeout(r, POLL_MS / 2));
-    master.startPolling(POLL_MS);
+    master.startPolling();
     const rows: string[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const env = bed.environment(round % 2 === 0 ? thirdServer(bed.lb) : { services: { dicom: { timeouts: { client: `${2 + round}h`, server: `${2 + round}h` } } } });

@@ -20,7 +20,7 @@ import {
   subnetRouter,
   type BootstrapSpec,
 } from "../lib/bootstrap";
-import { imagingLbAgent } from "../lib/agent/embedded.generated";
+import { agentPackage, imagingLbAgentLauncher } from "../lib/agent/embedded.generated";
 import { haproxyCheck } from "./helpers/haproxy";
 import { makeSelfSignedPem, requireTool, tempDir } from "./helpers/tools";
 
@@ -246,7 +246,6 @@ describe("bootstrap user data", () => {
     const bootstrap = fileAt(text, "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
     assert.ok(bootstrap.includes("EnvironmentFile=-/etc/imaging-lb/haproxy.env"));
     assert.ok(bootstrap.includes("LimitNOFILE=1048576"), "file descriptors for the global maxconn");
-    assert.match(imagingLbAgent, /haproxy_check\(\) \{[\s\S]*while IFS='=' read -r name value; do export "\$name=\$value"; done/);
   });
 
   it("configures a single node's VIPs as /32 addresses on their interface (netplan and networkd)", () => {
@@ -266,17 +265,23 @@ describe("bootstrap user data", () => {
     assert.ok(steps.indexOf("create_system_users") < steps.indexOf("configure_agent"), "users exist before the agent starts keepalived");
   });
 
-  it("installs the agent verbatim, writes where the configuration lives, starts its 10 s timer, then runs it once", () => {
+  it("carries the agent's launcher and the loader (no agent), writes where the configuration lives, starts the service, then runs one apply", () => {
     const text = renderUserData(spec());
-    assert.equal(fileAt(text, "/usr/local/sbin/imaging-lb-agent"), imagingLbAgent);
+    assert.equal(fileAt(text, "/usr/local/sbin/imaging-lb-agent"), imagingLbAgentLauncher);
+    for (const name of ["__init__.py", "aws.py", "contract.py", "store.py", "loader.py"]) {
+      assert.equal(fileAt(text, `/usr/local/lib/imaging-lb/boot/imaging_lb_agent/${name}`), agentPackage[name], name);
+    }
+    assert.equal(JSON.parse(fileAt(text, "/usr/local/lib/imaging-lb/boot/imaging_lb_agent/contract.json") ?? "{}").contractVersion, 1);
+    assert.equal(fileAt(text, "/usr/local/lib/imaging-lb/boot/imaging_lb_agent/agent.py"), undefined, "the agent itself comes with the bundle");
     assert.doesNotMatch(text, /^frontend |haproxy\.cfg: /m, "no configuration in the user data");
     const bootstrap = fileAt(text, "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
     assert.ok(bootstrap.includes('echo "imaging-lb-prod-$account"'), "the stack's bucket, named after the account IMDS reports");
     assert.ok(bootstrap.includes("PREFIX=prod\nNODE=lb-a\nENVIRONMENT=prod\nREGION=eu-central-1\n"));
-    const first = bootstrap.indexOf('"$ROOT/usr/local/sbin/imaging-lb-agent" --boot || die');
-    const timer = bootstrap.indexOf("systemctl enable --now imaging-lb-agent.timer");
-    assert.ok(timer > 0 && first > timer, "the timer is on before the first apply, so a failed one is retried");
-    assert.match(bootstrap, /^OnUnitInactiveSec=10s$/m);
+    const first = bootstrap.indexOf('"$ROOT/usr/local/sbin/imaging-lb-agent" --once --boot || die');
+    const service = bootstrap.indexOf("systemctl enable --now imaging-lb-agent.service");
+    assert.ok(service > 0 && first > service, "the service is on before the first apply, so a failed one is retried");
+    assert.match(bootstrap, /^Restart=always$/m);
+    assert.doesNotMatch(bootstrap, /^OnUnitInactiveSec=/m, "no timer: one long-lived process");
     const adopted = fileAt(renderUserData(spec({ configStore: { bucket: "hospital-lb-config", prefix: "prod" } })), "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
     assert.ok(adopted.includes("config_bucket() {\n  echo hospital-lb-config\n}"));
   });

@@ -18,7 +18,10 @@ export const BOOTSTRAP_PATHS = {
   network: "/usr/local/sbin/imaging-lb-network",
   /** HAProxy's environment (secrets such as the stats password), mode 0600, loaded by haproxy.service. */
   haproxyEnv: "/etc/imaging-lb/haproxy.env",
-  /** The configuration agent: applies the node's bundle from S3 (imaging-lb-agent.timer, and at first boot). */
+  /**
+   * The agent's launcher: starts the agent the last good configuration bundle carries (imaging-lb-agent.service,
+   * and the first apply at boot); on a new node the machine's loader fetches that agent first.
+   */
   agent: "/usr/local/sbin/imaging-lb-agent",
   /** The agent's machine settings: bucket, key prefix, node, environment, region. */
   agentEnv: "/etc/imaging-lb/agent.env",
@@ -594,7 +597,7 @@ report_failure() {
 }
 `,
     sh`
-# The agent applies the configuration bundle (haproxy.cfg, keepalived, secrets) from S3, now and every 10 s.
+# The agent applies the configuration bundle (haproxy.cfg, keepalived, secrets) from S3, now and whenever it changes.
 configure_agent() {
   local bucket
   bucket="$(config_bucket)"
@@ -614,30 +617,29 @@ Wants=network-online.target
 After=network-online.target haproxy.service
 
 [Service]
-Type=oneshot
+# One long-lived process: a poll is one conditional GET on kept-alive connections (a CLI start per poll
+# cost a second of CPU). Exit 75: a new agent arrived with the bundle, the launcher starts it.
 ExecStart=${BOOTSTRAP_PATHS.agent}
-# Below HAProxy and keepalived: each run starts the AWS CLI (about a second of CPU), and keepalived's 1 s
-# health checks must never wait behind it (on a starved CPU they time out and VRRP flaps).
+Restart=always
+RestartSec=5
+# Below HAProxy and keepalived: keepalived's health checks must never wait behind the agent.
 Nice=10
-EOF
-  put 0644 "$UNITS/imaging-lb-agent.timer" <<'EOF'
-[Unit]
-Description=imaging-lb: poll the configuration bundle every 10 s
-
-[Timer]
-OnBootSec=10s
-OnUnitInactiveSec=10s
-AccuracySec=1s
 
 [Install]
-WantedBy=timers.target
+WantedBy=multi-user.target
 EOF
+  if [ -e "$UNITS/imaging-lb-agent.timer" ]; then
+    # The agent of 0.2 ran from a timer; the service replaces it.
+    systemctl disable --now imaging-lb-agent.timer || true
+    rm -f "$UNITS/imaging-lb-agent.timer"
+    CHANGED=1
+  fi
   if [ "$CHANGED" = 1 ]; then systemctl daemon-reload; fi
-  # The timer first: should this first apply fail (the bucket not reachable yet), the agent keeps trying.
-  systemctl enable --now imaging-lb-agent.timer
+  # The service first: should this first apply fail (the bucket not reachable yet), the agent keeps trying.
+  systemctl enable --now imaging-lb-agent.service
   log "first apply of the configuration bundle"
   AGENT_STARTED=1 # from here on the agent's status tells what happened
-  "$ROOT${BOOTSTRAP_PATHS.agent}" --boot || die "the first configuration apply failed (the agent retries every 10 s): see s3://$bucket/${statusKey}"
+  "$ROOT${BOOTSTRAP_PATHS.agent}" --once --boot || die "the first configuration apply failed (the agent keeps trying): see s3://$bucket/${statusKey}"
 }
 `,
   );

@@ -6,8 +6,10 @@
 import { gunzipSync, gzipSync } from "node:zlib";
 import { stringify } from "yaml";
 import { resolveBootstrapSpec, type BootstrapSpec } from "./bootstrap-spec";
-import { imagingLbAgent } from "../agent/embedded.generated";
+import { imagingLbAgentLauncher, imagingLbAgentLoader } from "../agent/embedded.generated";
+import { NODE_CONTRACT, renderContractEnv } from "../contract/node-contract";
 import { BOOTSTRAP_PATHS, renderBootstrapScript, renderLibrary, renderNetworkScript, renderTproxyScript } from "./scripts";
+
 
 /** EC2's user-data limit: 16 KB of raw bytes, i.e. before base64 (gzip output counts, not the text). */
 export const USER_DATA_LIMIT_BYTES = 16384;
@@ -21,8 +23,8 @@ export interface UserDataFile {
 }
 
 /**
- * The files cloud-init writes, in order: the shell library, the scripts and the configuration agent. No
- * configuration: the agent fetches that from S3.
+ * The files cloud-init writes, in order: the shell library, the scripts, the agent's launcher and the loader.
+ * No configuration and no agent: the agent comes with the configuration bundle from S3.
  * @throws {BootstrapSpecError} listing every problem of `spec`
  */
 export function renderUserDataFiles(spec: BootstrapSpec): UserDataFile[] {
@@ -33,7 +35,10 @@ export function renderUserDataFiles(spec: BootstrapSpec): UserDataFile[] {
     { path: BOOTSTRAP_PATHS.network, permissions: "0755", content: renderNetworkScript(r) },
   ];
   if (r.tproxy) files.push({ path: BOOTSTRAP_PATHS.tproxy, permissions: "0755", content: renderTproxyScript(r) });
-  files.push({ path: BOOTSTRAP_PATHS.agent, permissions: "0755", content: imagingLbAgent });
+  // The agent's launcher and the loader of its first agent: the agent itself comes with the signed bundle.
+  files.push({ path: BOOTSTRAP_PATHS.agent, permissions: "0755", content: imagingLbAgentLauncher });
+  files.push({ path: NODE_CONTRACT.paths.loader, permissions: "0755", content: imagingLbAgentLoader });
+  files.push({ path: NODE_CONTRACT.paths.contractEnv, permissions: "0644", content: renderContractEnv() });
   return files;
 }
 

@@ -5,30 +5,52 @@
  * reloads; nothing in it is part of the machine, so a change to it replaces no instance. Pure.
  */
 import { createHash } from "node:crypto";
-import { HAPROXY_ENV_FILE, HEALTH_ENDPOINT, ResolvedEnvironment, STATS_PASSWORD_VAR } from "../config/model";
+import { agentPackage, imagingLbAgentLauncher } from "../agent/embedded.generated";
+import { CERT_DIR, HAPROXY_ENV_FILE, HEALTH_ENDPOINT, ResolvedEnvironment, STATS_PASSWORD_VAR } from "../config/model";
 import { durationMs } from "../config/net";
+import { NODE_CONTRACT, bundleFileKind, manifestSignatureInput, renderContractJson } from "../contract/node-contract";
 import { HaproxyBuildOptions, RUNTIME_SOCKET, SERVER_STATE_FILE, renderHaproxy } from "../haproxy/build";
-import { ERROR_DIR, errorPageFiles } from "../haproxy/error-pages";
-import { KEEPALIVED_CONF_PATH, pairFiles, TAKEOVER_SCRIPT_PATH } from "../ha-pair";
+import { errorPageFiles } from "../haproxy/error-pages";
+import { pairFiles } from "../ha-pair";
 
-/** Where the installed files live on the node. */
+export { storeKeys } from "../contract/node-contract";
+
+const paths = NODE_CONTRACT.paths;
+
+/** Where the installed files live on the node (see {@link NODE_CONTRACT}). */
 export const BUNDLE_PATHS = {
-  haproxyConfig: "/etc/haproxy/haproxy.cfg",
+  haproxyConfig: paths.haproxyConfig,
   /** The secrets the node fetches from Secrets Manager: `pem <arn> <path>` and `env <NAME> <arn>` lines. */
-  secrets: "/etc/imaging-lb/secrets.list",
-  /** Settings of the agent that belong to the configuration (runtime socket, health gate, pair roll). */
-  agentSettings: "/etc/imaging-lb/bundle.env",
-  keepalivedConf: KEEPALIVED_CONF_PATH,
-  takeoverScript: TAKEOVER_SCRIPT_PATH,
+  secrets: paths.secretsList,
+  /** Settings of the agent that belong to the configuration (health gate, pair roll, polling). */
+  agentSettings: paths.bundleEnv,
+  keepalivedConf: paths.keepalivedConf,
+  takeoverScript: paths.takeoverScript,
   /** Error pages, maintenance pages and the maintenance map of http services (`<service>/<status>.http`, ...). */
-  errorDir: ERROR_DIR,
+  errorDir: paths.errorDir,
+  /** The agent's launcher (also in the user data: it starts the agent this bundle carries). */
+  agentLauncher: paths.launcher,
+  /** The agent's Python package, with the node contract as `contract.json`. */
+  agentPackage: `${paths.agentPackageDir}/imaging_lb_agent`,
 } as const;
 
 /** Bundle format written into every manifest; the agent refuses formats it does not know. */
-export const BUNDLE_FORMAT = 1;
+export const BUNDLE_FORMAT = NODE_CONTRACT.manifest.format;
 
 /** How long the MASTER of a pair waits for its peer to report the new version before it holds. */
-export const DEFAULT_PEER_WAIT_SECONDS = 600;
+export const DEFAULT_PEER_WAIT_SECONDS = NODE_CONTRACT.defaults.peerWaitSeconds;
+
+/**
+ * The agent's own files, as a bundle carries them (the launcher and the Python package with the contract).
+ * The machine's loader is the package's `aws`, `contract`, `store` and `loader` modules (see the user data).
+ */
+export function agentFiles(): Array<Omit<BundleFile, "sha256">> {
+  return [
+    { path: BUNDLE_PATHS.agentLauncher, mode: "0755", content: imagingLbAgentLauncher },
+    ...Object.entries(agentPackage).map(([name, content]) => ({ path: `${BUNDLE_PATHS.agentPackage}/${name}`, mode: "0644", content })),
+    { path: `${BUNDLE_PATHS.agentPackage}/contract.json`, mode: "0644", content: renderContractJson() },
+  ];
+}
 
 /** One file of a bundle. */
 export interface BundleFile {
@@ -65,14 +87,11 @@ export interface ConfigBundle {
   readonly manifest: BundleManifest;
   /** The manifest as uploaded (JSON, one trailing newline). */
   readonly manifestText: string;
+  /** Hex sha256 of {@link manifestText}: what the manifest's signature binds. */
+  readonly manifestSha256: string;
+  /** What the deploy encrypts under the environment's KMS key to sign the manifest, and with which context. */
+  readonly signature: { readonly plaintext: string; readonly context: Readonly<Record<string, string>> };
 }
-
-/** Where a node's bundle and status live in the config store, relative to the bucket. */
-export const storeKeys = {
-  manifest: (prefix: string, node: string) => `${prefix}/nodes/${node}/manifest.json`,
-  file: (prefix: string, node: string, sha256: string) => `${prefix}/nodes/${node}/files/${sha256}`,
-  status: (prefix: string, node: string) => `${prefix}/status/${node}.json`,
-} as const;
 
 /** The name of the bucket the stack creates for an environment (`configStore.bucket` adopts another). */
 export function configBucketName(environmentName: string, accountId: string): string {
@@ -110,18 +129,29 @@ function secretsList(env: ResolvedEnvironment): string {
 }
 
 function agentSettings(env: ResolvedEnvironment, nodeName: string, options: ConfigBundleOptions): string {
+  const node = env.nodes.find((n) => n.name === nodeName)!;
   const peer = env.nodes.length === 2 ? env.nodes.find((n) => n.name !== nodeName)?.name : undefined;
-  const settings: Array<[string, string]> = [
+  const defaults = NODE_CONTRACT.defaults;
+  const settings: Array<[keyof typeof NODE_CONTRACT.bundleEnv, string]> = [
     ["RUNTIME_SOCKET", options.haproxy?.runtimeSocket ?? RUNTIME_SOCKET],
     ["SERVER_STATE_FILE", options.haproxy?.serverStateFile ?? SERVER_STATE_FILE],
     ["HAPROXY_ENV_FILE", HAPROXY_ENV_FILE],
+    ["CERT_DIR", options.haproxy?.certBase ?? CERT_DIR],
     ["HEALTH_URL", `http://${HEALTH_ENDPOINT.address}:${HEALTH_ENDPOINT.port}${HEALTH_ENDPOINT.path}`],
     ["GATE_SECONDS", String(healthGate(env).max)],
     ["PEER", peer ?? ""],
+    // Who goes first when the VRRP roles do not tell (split brain, or no MASTER): the secondary.
+    ["NODE_ROLE", peer ? node.role : "single"],
     ["PEER_WAIT_SECONDS", String(DEFAULT_PEER_WAIT_SECONDS)],
     // The node holding this address is the pair's MASTER (keepalived adds the VIPs there): it applies last.
     ["MASTER_VIP", peer ? env.vips[0].address : ""],
+    ["POLL_SECONDS", String(defaults.pollSeconds)],
+    ["HEARTBEAT_SECONDS", String(defaults.heartbeatSeconds)],
+    ["SECRETS_REFRESH_SECONDS", String(defaults.secretsRefreshSeconds)],
   ];
+  for (const [key, value] of settings) {
+    if (!new RegExp(NODE_CONTRACT.bundleEnv[key]).test(value)) throw new Error(`bundle.env of ${env.name}/${nodeName}: ${key}=${value} breaks the node contract (${NODE_CONTRACT.bundleEnv[key]})`);
+  }
   return `# imaging-lb agent settings of ${env.name}/${nodeName}. Generated by imaging-lb: do not edit.\n${settings.map(([k, v]) => `${k}=${v}`).join("\n")}\n`;
 }
 
@@ -141,7 +171,14 @@ function renderFiles(env: ResolvedEnvironment, nodeName: string, options: Config
           { path: BUNDLE_PATHS.takeoverScript, mode: "0755", content: pair.takeoverScript },
         ]
       : []),
+    ...agentFiles(),
   ];
+  for (const f of raw) {
+    // The node refuses a manifest naming any other path or mode: never render one.
+    if (bundleFileKind(f.path)?.mode !== f.mode) {
+      throw new Error(`bundle of ${env.name}/${nodeName}: ${f.path} (mode ${f.mode}) is not a file the node contract allows`);
+    }
+  }
   return raw.map((f) => ({ ...f, sha256: sha256(f.content) })).sort((a, b) => a.path.localeCompare(b.path));
 }
 
@@ -149,20 +186,35 @@ const versionOf = (files: readonly BundleFile[]) => sha256(files.map((f) => `${f
 
 /**
  * The bundle of node `nodeName`: haproxy.cfg, the secrets list, the agent settings, the error pages and
- * maintenance map of http services and, in a pair, keepalived.conf and the takeover script.
+ * maintenance map of http services and, in a pair, keepalived.conf and the takeover script; and the agent.
  */
 export function nodeBundle(env: ResolvedEnvironment, nodeName: string, options: ConfigBundleOptions = {}): ConfigBundle {
-  const files = renderFiles(env, nodeName, options);
-  const version = versionOf(files);
-  // From the bundles as deployed (default paths), so every node computes the same release.
+  // The release from the bundles as deployed (default paths), so every node computes the same one.
   const release = sha256(env.nodes.map((n) => `${n.name} ${versionOf(renderFiles(env, n.name, {}))}\n`).join("")).slice(0, 16);
+  return assembleBundle(env.name, nodeName, renderFiles(env, nodeName, options), release);
+}
+
+/**
+ * A bundle of exactly `files` (sorted by path here), with its manifest and what its signature must say.
+ * `release`: the environment-wide version both nodes of a pair share (16 hex digits).
+ */
+export function assembleBundle(environment: string, nodeName: string, files: readonly BundleFile[], release: string): ConfigBundle {
+  const sorted = [...files].sort((a, b) => a.path.localeCompare(b.path));
+  const version = versionOf(sorted);
   const manifest: BundleManifest = {
     format: BUNDLE_FORMAT,
-    environment: env.name,
+    environment,
     node: nodeName,
     version,
     release,
-    files: files.map((f) => ({ path: f.path, mode: f.mode, sha256: f.sha256 })),
+    files: sorted.map((f) => ({ path: f.path, mode: f.mode, sha256: f.sha256 })),
   };
-  return { node: nodeName, version, release, files, manifest, manifestText: `${JSON.stringify(manifest, null, 2)}\n` };
+  const manifestText = `${JSON.stringify(manifest, null, 2)}\n`;
+  const manifestSha256 = sha256(manifestText);
+  return { node: nodeName, version, release, files: sorted, manifest, manifestText, manifestSha256, signature: manifestSignatureInput(environment, nodeName, manifestSha256) };
+}
+
+/** A bundle file from its path, mode and content (the sha256 computed). */
+export function bundleFile(path: string, mode: string, content: string): BundleFile {
+  return { path, mode, content, sha256: sha256(content) };
 }

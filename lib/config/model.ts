@@ -229,7 +229,7 @@ export interface ResolvedEnvironment {
     readonly cloudWatchLogGroup?: string;
   };
   /** Where the configuration bundles and node status live: the bucket (undefined: created by the stack) and key prefix. */
-  readonly configStore: { readonly bucket?: string; readonly kmsKeyArn?: string; readonly prefix: string };
+  readonly configStore: { readonly bucket?: string; readonly kmsKeyArn?: string; readonly prefix: string; readonly writerArns: readonly string[] };
   readonly stateBackend?: { readonly bucket: string; readonly key: string; readonly region: string };
   readonly tags: Readonly<Record<string, string>>;
 }

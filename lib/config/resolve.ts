@@ -87,7 +87,7 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
     certificates,
     access: env.access,
     admin: env.admin,
-    configStore: { bucket: env.configStore?.bucket, kmsKeyArn: env.configStore?.kmsKeyArn, prefix: env.name },
+    configStore: { bucket: env.configStore?.bucket, kmsKeyArn: env.configStore?.kmsKeyArn, prefix: env.name, writerArns: env.configStore?.writerArns ?? [] },
     stateBackend: env.stateBackend && {
       bucket: env.stateBackend.bucket,
       key: env.stateBackend.key ?? `imaging-lb/${env.name}.tfstate`,

@@ -413,6 +413,14 @@ export const configStoreSchema = z.strictObject({
   kmsKeyArn: kmsKeyArnSchema
     .optional()
     .describe("Customer managed KMS key for the created bucket's default encryption (the nodes get kms:Decrypt through S3 only). @default SSE-S3"),
+  writerArns: z
+    .array(
+      z.string().regex(/^arn:aws(?:-cn|-us-gov)?:iam::[0-9]{12}:(?:root|(?:role|user)\/[A-Za-z0-9+=,.@_/-]{1,512})$/, {
+        error: "expected an IAM role, user or account root ARN (arn:aws:iam::<account>:role/<name>)",
+      }),
+    )
+    .optional()
+    .describe("IAM principals besides the one running the deploy that may publish bundles and send commands (nodes/*, commands/* of the created bucket, and kms:Encrypt with the manifest key): your pipelines' apply roles, a break-glass role. @default only the deploying principal"),
 });
 
 export const stateBackendSchema = z.strictObject({

@@ -5,6 +5,7 @@
  */
 import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group";
 import { DataAwsCallerIdentity } from "@cdktf/provider-aws/lib/data-aws-caller-identity";
+import { DataAwsIamSessionContext } from "@cdktf/provider-aws/lib/data-aws-iam-session-context";
 import { Eip } from "@cdktf/provider-aws/lib/eip";
 import { EipAssociation } from "@cdktf/provider-aws/lib/eip-association";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
@@ -79,7 +80,7 @@ export class ImagingLbStack extends TerraformStack {
   readonly logGroup?: CloudwatchLogGroup;
   /** route-table mode: the `<vip>/32` routes, by `<route table>/<vip>`. */
   readonly vipRoutes: Readonly<Record<string, Route>>;
-  private account?: string;
+  private caller?: DataAwsCallerIdentity;
 
   constructor(scope: Construct, id: string, props: ImagingLbStackProps) {
     super(scope, id);
@@ -144,6 +145,9 @@ export class ImagingLbStack extends TerraformStack {
       cloudWatchLogGroup: env.admin.cloudWatchLogGroup,
     });
 
+    // Who may publish bundles and sign manifests: the principal running this deploy (its role, for an
+    // assumed role's session) and the ones the environment file names.
+    const deployer = new DataAwsIamSessionContext(this, "deployer", { arn: this.callerIdentity().arn });
     this.configStore = new ConfigStore(this, "config-store", {
       environmentName: env.name,
       region: env.region,
@@ -152,12 +156,22 @@ export class ImagingLbStack extends TerraformStack {
       adoptedBucket: env.configStore.bucket,
       kmsKeyArn: env.configStore.kmsKeyArn,
       bundles: env.nodes.map((n) => nodeBundle(env, n.name)),
-      // A bundle naming a new secret is published only after the role may read it.
-      manifestsAfter: this.instanceRole.secretsPolicy ? [this.instanceRole.secretsPolicy] : [],
+      writerArns: [deployer.issuerArn, ...env.configStore.writerArns],
+      nodeRoleArn: this.instanceRole.role.arn,
     });
-    this.instanceRole.grantConfigStore(
-      configStoreStatements({ bucketArn: this.configStore.bucketArn, prefix: env.configStore.prefix, region: env.region, nodes: env.nodes, kmsKeyArn: env.configStore.kmsKeyArn }),
+    const storePolicy = this.instanceRole.grantConfigStore(
+      configStoreStatements({
+        bucketArn: this.configStore.bucketArn,
+        prefix: env.configStore.prefix,
+        region: env.region,
+        environmentName: env.name,
+        nodes: env.nodes,
+        signingKeyArn: this.configStore.signingKey.arn,
+        kmsKeyArn: env.configStore.kmsKeyArn,
+      }),
     );
+    // A bundle naming a new secret, or signed with a new key, is published only after the role may use it.
+    this.configStore.publishAfter([...(this.instanceRole.secretsPolicy ? [this.instanceRole.secretsPolicy] : []), storePolicy]);
 
     const imageId = env.loadBalancer.amiId ?? amiParameter(this, "ami", env).insecureValue;
     const nodes: Record<string, LoadBalancerNode> = {};
@@ -168,6 +182,7 @@ export class ImagingLbStack extends TerraformStack {
         network: this.network,
         instanceProfileName: this.instanceRole.instanceProfile.name,
         imageId,
+        configStore: { bucket: this.configStore.bucketName, prefix: env.configStore.prefix },
         packageEgressCidrs: props.packageEgressCidrs,
         userDataReplaceOnChange: props.userDataReplaceOnChange,
       });
@@ -285,8 +300,12 @@ export class ImagingLbStack extends TerraformStack {
   }
 
   private accountId(): string {
-    this.account ??= new DataAwsCallerIdentity(this, "account").accountId;
-    return this.account;
+    return this.callerIdentity().accountId;
+  }
+
+  private callerIdentity(): DataAwsCallerIdentity {
+    this.caller ??= new DataAwsCallerIdentity(this, "account");
+    return this.caller;
   }
 }
 

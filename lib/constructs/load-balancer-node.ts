@@ -17,6 +17,7 @@ import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-securit
 import { DataResource, TerraformResource } from "cdktf";
 import { Construct, IConstruct } from "constructs";
 import { ResolvedEnvironment, ResolvedNode } from "../config/model";
+import { NODE_CONTRACT } from "../contract/node-contract";
 import { nodeArtifacts } from "../artifacts";
 import { encodeUserData } from "../bootstrap";
 import { InterfaceName, InterfacePlan, initialVipAddresses, planInterfaces, vipsFloat } from "./interface-plan";
@@ -38,6 +39,15 @@ export function amiParameter(scope: Construct, id: string, env: ResolvedEnvironm
   return new DataAwsSsmParameter(scope, id, { name: env.loadBalancer.amiSsmParameter ?? AMI_SSM_PARAMETERS[env.loadBalancer.os] });
 }
 
+
+/**
+ * Whether EC2 can expose an instance's tags in its metadata: it refuses to while any tag key holds a
+ * character outside letters, digits and `+ - = . , _ : @` (a `/` or a space), or is `.`, `..` or `_index`.
+ * The environment's own tags reach the instance too (the provider's default tags).
+ */
+export function metadataTagsAllowed(tagKeys: readonly string[]): boolean {
+  return tagKeys.every((k) => /^[A-Za-z0-9+\-=.,_:@]+$/.test(k) && ![".", "..", "_index"].includes(k));
+}
 
 /** Resource types a node's first boot needs to exist already (egress, endpoints, rules, permissions). */
 const BOOT_NEEDS = [
@@ -98,6 +108,12 @@ export interface LoadBalancerNodeProps {
    * @default read from the OS's public SSM parameter (or loadBalancer.amiSsmParameter) by this node
    */
   readonly imageId?: string;
+  /**
+   * Where the node's configuration store is, as instance tags the agent reads through the instance metadata
+   * (they change in place: a renamed bucket is followed without replacing the machine).
+   * @default no tags: the agent uses the store its user data names
+   */
+  readonly configStore?: { readonly bucket: string; readonly prefix: string };
   /**
    * The cloud-init user data (text; encoded here like the bootstrap's: base64, gzipped when over 16 KB).
    * @default the rendered `nodeArtifacts(environment, nodeName).userData`
@@ -197,11 +213,24 @@ export class LoadBalancerNode extends Construct {
       instanceType: env.loadBalancer.instanceType,
       iamInstanceProfile: props.instanceProfileName,
       primaryNetworkInterface: { networkInterfaceId: this.serverInterface.id },
-      metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1, instanceMetadataTags: "disabled" },
+      // Instance metadata tags: the agent reads where its configuration store is (see configStore).
+      metadataOptions: {
+        httpEndpoint: "enabled",
+        httpTokens: "required",
+        httpPutResponseHopLimit: 1,
+        instanceMetadataTags: props.configStore && metadataTagsAllowed(Object.keys(env.tags ?? {})) ? "enabled" : "disabled",
+      },
       rootBlockDevice: { volumeType: "gp3", volumeSize: env.loadBalancer.rootVolumeGiB, encrypted: true, deleteOnTermination: true },
       userDataBase64,
       userDataReplaceOnChange: props.userDataReplaceOnChange ?? true,
-      tags: { Name: `${env.name}-${node.name}`, "imaging-lb:node": node.name, "imaging-lb:role": node.role },
+      tags: {
+        Name: `${env.name}-${node.name}`,
+        "imaging-lb:node": node.name,
+        "imaging-lb:role": node.role,
+        ...(props.configStore
+          ? { [NODE_CONTRACT.instanceTags.bucket]: props.configStore.bucket, [NODE_CONTRACT.instanceTags.prefix]: props.configStore.prefix }
+          : {}),
+      },
       volumeTags: { Name: `${env.name}-${node.name}` },
       // The machine changes only when the node's generation is raised: a new image (also a pinned
       // loadBalancer.amiId), instance type or user data waits for it, so no apply replaces a whole pair.

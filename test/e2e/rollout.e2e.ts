@@ -25,7 +25,7 @@ import {
 } from "./harness";
 import { startRolloutBed, thirdServer, type RolloutBed } from "./harness/rollout-bed";
 
-const POLL_MS = 2000; // the timer polls every 20 s on a node; the test polls faster to stay short
+
 
 /** Deep-merges `change` into `patch`, keeping its nulls (deletions of the environment's own keys). */
 function accumulate(patch: Record<string, unknown>, change: Record<string, unknown>): Record<string, unknown> {
@@ -91,7 +91,7 @@ describe("day-2 changes applied in place by the agent", { timeout: 900_000 }, ()
     const hl7 = sendHl7(topo, "client1", { host: core, port: 2310, messages: hl7Messages, pauseBetweenMs: 1000, timeoutMs: 15_000 });
     const load = topo.exec("client1", "wrk", wrkArgs(`https://${web}/system`, seconds), { timeoutMs: (seconds + 30) * 1000 });
 
-    node.startPolling(POLL_MS);
+    node.startPolling();
     const figures: string[] = [];
     try {
       let patch: Record<string, unknown> = {};

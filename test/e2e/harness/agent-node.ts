@@ -8,10 +8,12 @@
  * which hands the listeners to a new worker) and `keepalived.service` as a foreground keepalived.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { imagingLbAgent } from "../../../lib/agent/embedded.generated";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { ConfigBundle, storeKeys } from "../../../lib/bundle/config-bundle";
+import { NODE_CONTRACT } from "../../../lib/contract/node-contract";
+import { installMachineAgent } from "../../helpers/agent-bed";
+import { createSigningKey, publishBundles } from "../../helpers/store-publisher";
 import { requireTool } from "../../helpers/tools";
 import type { NsProcess, Topology } from "./netns";
 import { pollUntil } from "./wait";
@@ -20,7 +22,7 @@ import { pollUntil } from "./wait";
 const MOTO_PORT = 5055;
 export const TEST_ACCOUNT = "123456789012";
 
-/** The S3/Secrets Manager emulator (moto) running in a topology host. */
+/** The S3/Secrets Manager/KMS emulator (moto) running in a topology host. */
 export interface ConfigStore {
   readonly host: string;
   readonly endpoint: string;
@@ -56,7 +58,7 @@ function awsEnv(endpoint: string, region: string): Record<string, string> {
  * Starts moto (`python3 -m moto.server`) in `host`, listening on every address of the namespace, and
  * creates `bucket`. Reach it from other hosts at `http://<address>:5055`.
  */
-export async function startConfigStore(topology: Topology, host: string, options: { bucket: string; region: string; address: string }): Promise<ConfigStore> {
+export async function startConfigStore(topology: Topology, host: string, options: { bucket: string; region: string; address: string; environment: string }): Promise<ConfigStore> {
   requireTool("aws", "awscli");
   const probe = spawnSync("python3", ["-c", "import moto.server"], { encoding: "utf8" });
   if (probe.status !== 0) {
@@ -74,6 +76,7 @@ export async function startConfigStore(topology: Topology, host: string, options
     return result.stdout;
   };
   await aws(["s3api", "create-bucket", "--bucket", options.bucket, "--create-bucket-configuration", `LocationConstraint=${options.region}`]);
+  await createSigningKey((args) => aws(args), options.environment);
   const staging = join(topology.workDir, "uploads");
   mkdirSync(staging, { recursive: true });
   return {
@@ -82,26 +85,8 @@ export async function startConfigStore(topology: Topology, host: string, options
     bucket: options.bucket,
     region: options.region,
     aws,
-    async upload(bundles, prefix) {
-      // One CLI call for every file (it uploads them in parallel): a call per file took a second each.
-      const round = mkdtempSync(join(staging, "round-"));
-      for (const bundle of bundles) {
-        for (const file of bundle.files) {
-          const key = storeKeys.file(prefix, bundle.node, file.sha256);
-          mkdirSync(join(round, dirname(key)), { recursive: true });
-          writeFileSync(join(round, key), file.content);
-        }
-      }
-      await aws(["s3", "cp", "--recursive", "--only-show-errors", round, `s3://${options.bucket}/`]);
-      const manifestsAt = Date.now();
-      await Promise.all(
-        bundles.map((bundle) => {
-          const manifest = join(round, `manifest-${bundle.node}.json`);
-          writeFileSync(manifest, bundle.manifestText);
-          return aws(["s3api", "put-object", "--bucket", options.bucket, "--key", storeKeys.manifest(prefix, bundle.node), "--body", manifest]);
-        }),
-      );
-      return manifestsAt;
+    upload(bundles, prefix) {
+      return publishBundles((args) => aws(args), { bucket: options.bucket, prefix, environment: options.environment, staging }, bundles);
     },
     async putSecret(name, value) {
       const out = await aws(["secretsmanager", "create-secret", "--name", name, "--secret-string", value]);
@@ -125,6 +110,7 @@ pidfile="$IMAGING_LB_ROOT/run/haproxy-master.pid"
 unit="\${*: -1}"
 case "$1 $unit" in
   "reload haproxy.service") kill -USR2 "$(cat "$pidfile")" ;;
+  "is-active haproxy.service") [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null ;;
   "restart haproxy.service" | "start haproxy.service")
     if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then kill -TERM "$(cat "$pidfile")"; sleep 1; fi
     set -a
@@ -149,12 +135,15 @@ export interface AgentNode {
   readonly node: string;
   /** The sandbox root (IMAGING_LB_ROOT): the node's /etc, /var/lib, /run. */
   readonly root: string;
-  /** Runs the agent once (with `args`, e.g. `--boot`); resolves with its exit code and log. */
+  /** Runs one cycle of the agent (`--once`, plus `args`, e.g. `--boot`); resolves with its exit code and log. */
   run(extraEnv?: Record<string, string>, args?: readonly string[]): Promise<{ code: number; log: string }>;
-  /** Runs the agent every `intervalMs` until {@link stopPolling}; every run's log is kept. */
-  startPolling(intervalMs: number): void;
+  /** Starts the agent as the service runs it (one long-lived process, polling every POLL_SECONDS). */
+  startPolling(): void;
+  /** Stops the long-lived agent (SIGTERM by pid) and keeps its log. */
   stopPolling(): Promise<void>;
-  /** Every run's log so far. */
+  /** The long-lived agent's pid (undefined when not running). */
+  agentPid(): number | undefined;
+  /** Every run's log so far (the long-lived agent's when stopped). */
   readonly logs: string[];
   /** The HAProxy master's pid (undefined before the first apply). */
   masterPid(): number | undefined;
@@ -187,19 +176,22 @@ export function prepareAgentNode(topology: Topology, host: string, options: { no
     join(root, "etc/imaging-lb/agent.env"),
     `BUCKET=${options.store.bucket}\nPREFIX=${options.environment}\nNODE=${options.node}\nENVIRONMENT=${options.environment}\nREGION=${options.store.region}\n`,
   );
-  const agent = join(root, "usr/local/sbin/imaging-lb-agent");
-  writeFileSync(agent, imagingLbAgent);
-  chmodSync(agent, 0o755);
+  installMachineAgent(root);
   writeFileSync(join(root, "bin/systemctl"), SYSTEMCTL_STUB);
   chmodSync(join(root, "bin/systemctl"), 0o755);
-  const env = { ...awsEnv(options.storeEndpoint, options.store.region), IMAGING_LB_ROOT: root, PATH: `${join(root, "bin")}:${process.env.PATH}` };
+  // No IMDS in the namespaces: credentials come from the environment, the store's location from agent.env.
+  const env = {
+    ...awsEnv(options.storeEndpoint, options.store.region),
+    IMAGING_LB_ROOT: root,
+    IMAGING_LB_NO_TAGS: "1",
+    PATH: `${join(root, "bin")}:${process.env.PATH}`,
+  };
+  const launcher = join(root, NODE_CONTRACT.paths.launcher);
   const logs: string[] = [];
-  let polling: Promise<void> | undefined;
-  let stop = false;
+  // SIMULATED hostname (cloud-init sets it on a node): HAProxy's peers section needs it to be the node name.
+  const script = `hostname ${options.node} && exec bash ${launcher} "$@"`;
   const run = async (extraEnv: Record<string, string> = {}, args: readonly string[] = []) => {
-    // SIMULATED hostname (cloud-init sets it on a node): HAProxy's peers section needs it to be the node name.
-    const script = `hostname ${options.node} && exec bash ${agent} "$@"`;
-    const result = await topology.exec(host, "unshare", ["--uts", "bash", "-c", script, "agent", ...args], {
+    const result = await topology.exec(host, "unshare", ["--uts", "bash", "-c", script, "agent", "--once", ...args], {
       env: { ...env, ...extraEnv },
       timeoutMs: 120_000,
     });
@@ -209,26 +201,26 @@ export function prepareAgentNode(topology: Topology, host: string, options: { no
   };
   const pidfile = join(root, "run/haproxy-master.pid");
   const masterPid = () => (existsSync(pidfile) ? Number(readFileSync(pidfile, "utf8").trim()) : undefined);
+  let daemon: NsProcess | undefined;
+  let daemonLog = "";
   return {
     host,
     node: options.node,
     root,
     run,
     logs,
-    startPolling(intervalMs) {
-      stop = false;
-      polling = (async () => {
-        while (!stop) {
-          await run();
-          const until = Date.now() + intervalMs;
-          while (!stop && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-        }
-      })();
+    startPolling() {
+      daemonLog = join(topology.workDir, `agent-${host}-${Date.now()}.log`);
+      daemon = topology.spawn(host, "unshare", ["--uts", "bash", "-c", script, "agent"], { env, logFile: daemonLog });
     },
     async stopPolling() {
-      stop = true;
-      await polling;
+      if (!daemon) return;
+      const proc = daemon;
+      daemon = undefined;
+      await proc.stop();
+      logs.push(existsSync(daemonLog) ? readFileSync(daemonLog, "utf8") : "");
     },
+    agentPid: () => daemon?.pid,
     masterPid,
     stopHaproxy() {
       const pid = masterPid();

@@ -50,7 +50,7 @@ export async function startRolloutBed(options: { pair: boolean; clients?: number
   const nodes: AgentNode[] = [];
   try {
     const region = "eu-west-1";
-    const store = await startConfigStore(topo, "lb", { bucket: `imaging-lb-rollout-${TEST_ACCOUNT}`, region, address: "198.51.100.10" });
+    const store = await startConfigStore(topo, "lb", { bucket: `imaging-lb-rollout-${TEST_ACCOUNT}`, region, address: "198.51.100.10", environment: "ei-two-arm" });
     const certDir = join(topo.workDir, "pems");
     mkdirSync(certDir, { recursive: true });
     const pem = (name: string) => readFileSync(makeSelfSignedPem(certDir, name), "utf8");

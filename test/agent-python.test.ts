@@ -1,0 +1,53 @@
+/**
+ * The node agent's Python unit tests (test/agent-python/test_*.py: the decisions, the contract checks, SigV4,
+ * atomic writes), run against the package exactly as a bundle carries it (lib/agent/imaging_lb_agent with
+ * the rendered contract.json), with the `python3` on PATH. Also: every module parses as Python 3.9 (Amazon
+ * Linux 2023's), so no newer syntax reaches a node.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { agentFiles } from "../lib/bundle/config-bundle";
+import { requireTool, tempDir } from "./helpers/tools";
+
+const REPO = join(__dirname, "..", "..");
+
+/** The agent package as a bundle carries it, in a folder of its own. */
+function installPackage(): string {
+  const root = tempDir("agent-python").path;
+  for (const file of agentFiles()) {
+    if (!file.path.includes("/imaging_lb_agent/")) continue;
+    const target = join(root, "imaging_lb_agent", file.path.split("/imaging_lb_agent/")[1]);
+    mkdirSync(join(target, ".."), { recursive: true });
+    writeFileSync(target, file.content);
+  }
+  return root;
+}
+
+describe("the node agent's Python unit tests", () => {
+  it("pass (python3 -m unittest)", () => {
+    requireTool("python3", "python3");
+    const packageDir = installPackage();
+    const run = spawnSync("python3", ["-m", "unittest", "discover", "-s", join(REPO, "test", "agent-python"), "-p", "test_*.py", "-v"], {
+      encoding: "utf8",
+      env: { ...process.env, PYTHONPATH: packageDir, PYTHONDONTWRITEBYTECODE: "1" },
+      timeout: 120_000,
+    });
+    const output = `${run.stdout}${run.stderr}`;
+    assert.equal(run.status, 0, output);
+    const ran = /Ran (\d+) tests?/.exec(output);
+    assert.ok(ran && Number(ran[1]) >= 40, `expected the whole Python suite to run:\n${output}`);
+  });
+
+  it("every module is Python 3.9 syntax (Amazon Linux 2023)", () => {
+    const packageDir = installPackage();
+    const check = spawnSync(
+      "python3",
+      ["-c", "import ast, glob, sys\nfor f in sorted(glob.glob(sys.argv[1] + '/imaging_lb_agent/*.py')):\n    ast.parse(open(f).read(), f, feature_version=(3, 9))\nprint('ok')", packageDir],
+      { encoding: "utf8" },
+    );
+    assert.equal(check.status, 0, check.stderr);
+  });
+});

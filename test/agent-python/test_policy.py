@@ -1,0 +1,171 @@
+"""The agent's decisions (policy.py), driven with plain values: retry and back-off, hold and release, the pair's
+order (split brain, no MASTER, a dead peer), the secrets refresh."""
+import unittest
+
+from imaging_lb_agent import policy
+from imaging_lb_agent.policy import Decision, Failure, Peer, SecretsSituation, Situation
+
+NEW, OLD = "a" * 16, "b" * 16
+RELEASE = "c" * 16
+STALE_AFTER = 180.0
+
+
+def peer(result="applied", release=OLD, role="MASTER", age=5.0, desired=RELEASE, **extra):
+    status = {"result": result, "appliedRelease": release, "desiredRelease": desired, "role": role, **extra}
+    return Peer("lb-b", status, age, STALE_AFTER)
+
+
+def situation(**changes) -> Situation:
+    base = dict(now=1000.0, desired_version=NEW, desired_release=RELEASE, applied_version=OLD, role="BACKUP",
+                node_role="primary", peer=peer(), failure=None, waiting_since=None, peer_wait_seconds=600, commands=frozenset())
+    base.update(changes)
+    return Situation(**base)
+
+
+class Decide(unittest.TestCase):
+    def test_applied_is_idle(self):
+        self.assertEqual(policy.decide(situation(desired_version=OLD)).action, "idle")
+
+    def test_single_node_applies(self):
+        self.assertEqual(policy.decide(situation(role="single", node_role="single", peer=None)).action, "apply")
+
+    def test_nothing_applied_yet_applies_without_waiting(self):
+        d = policy.decide(situation(applied_version=None, role="MASTER"))
+        self.assertEqual((d.action, d.reason), ("apply", "nothing applied yet"))
+
+    def test_backup_goes_first(self):
+        self.assertEqual(policy.decide(situation(role="BACKUP", peer=peer(role="MASTER"))).action, "apply")
+
+    def test_master_waits_for_its_peer(self):
+        d = policy.decide(situation(role="MASTER", peer=peer(role="BACKUP"), waiting_since=990.0))
+        self.assertEqual((d.action, d.result), ("wait", "waiting-for-peer"))
+
+    def test_master_applies_once_the_peer_reports_the_release(self):
+        d = policy.decide(situation(role="MASTER", peer=peer(role="BACKUP", release=RELEASE)))
+        self.assertEqual(d.action, "apply")
+        self.assertIn("applied release", d.reason)
+
+    def test_master_holds_when_the_peer_failed_the_release(self):
+        d = policy.decide(situation(role="MASTER", peer=peer(role="BACKUP", result="rolled-back", error="gate: s1 DOWN")))
+        self.assertEqual((d.action, d.result), ("hold", "held"))
+        self.assertIn("gate: s1 DOWN", d.reason)
+        self.assertIn("imaging-lb release", d.reason)
+
+    def test_a_held_master_is_released_by_an_operator(self):
+        d = policy.decide(situation(role="MASTER", peer=peer(role="BACKUP", result="rolled-back"), commands=frozenset({"release"})))
+        self.assertEqual(d.action, "apply")
+
+    def test_master_holds_after_the_peer_wait_but_keeps_deciding(self):
+        held = policy.decide(situation(role="MASTER", peer=peer(role="BACKUP"), waiting_since=1000.0 - 601))
+        self.assertEqual(held.action, "hold")
+        # Not for ever: the moment the peer reports, the MASTER applies.
+        self.assertEqual(policy.decide(situation(role="MASTER", waiting_since=0.0, peer=peer(role="BACKUP", release=RELEASE))).action, "apply")
+
+    def test_a_dead_peer_does_not_hold_the_master_for_ever(self):
+        d = policy.decide(situation(role="MASTER", peer=peer(role="BACKUP", age=STALE_AFTER + 1)))
+        self.assertEqual(d.action, "apply")
+        self.assertIn("silent", d.reason)
+
+    def test_a_peer_with_no_status_at_all_is_silent(self):
+        d = policy.decide(situation(role="MASTER", peer=Peer("lb-b", None, None, STALE_AFTER)))
+        self.assertEqual(d.action, "apply")
+
+    def test_split_brain_the_secondary_goes_first(self):
+        both = dict(role="MASTER", peer=peer(role="MASTER"))
+        self.assertEqual(policy.decide(situation(node_role="secondary", **both)).action, "apply")
+        primary = policy.decide(situation(node_role="primary", **both))
+        self.assertEqual(primary.action, "wait")
+        self.assertIn("split brain", primary.reason)
+
+    def test_no_master_the_secondary_goes_first_and_the_primary_waits(self):
+        neither = dict(role="BACKUP", peer=peer(role="BACKUP"))
+        self.assertEqual(policy.decide(situation(node_role="secondary", **neither)).action, "apply")
+        d = policy.decide(situation(node_role="primary", **neither))
+        self.assertEqual(d.action, "wait")
+        self.assertIn("neither node holds the VIPs", d.reason)
+
+    def test_a_node_going_first_waits_while_its_peer_is_applying(self):
+        d = policy.decide(situation(role="BACKUP", peer=peer(result="applying", role="MASTER")))
+        self.assertEqual(d.action, "wait")
+
+    def test_a_stale_applying_peer_does_not_block(self):
+        d = policy.decide(situation(role="BACKUP", peer=peer(result="applying", role="MASTER", age=STALE_AFTER + 5)))
+        self.assertEqual(d.action, "apply")
+
+    def test_refused_version_is_not_retried(self):
+        f = Failure(NEW, "refused", "haproxy -dW -c: ...", False, 1, 0)
+        d = policy.decide(situation(failure=f))
+        self.assertEqual((d.action, d.result), ("blocked", "refused"))
+        self.assertIn("imaging-lb retry", d.reason)
+
+    def test_an_operator_retry_applies_a_failed_version_again(self):
+        f = Failure(NEW, "rolled-back", "gate", False, 1, 0)
+        self.assertEqual(policy.decide(situation(failure=f, commands=frozenset({"retry"}))).action, "apply")
+
+    def test_a_transient_failure_backs_off_then_retries(self):
+        f = Failure(NEW, "failed", "S3 SlowDown", True, 2, 1060.0)
+        d = policy.decide(situation(failure=f))
+        self.assertEqual((d.action, d.result), ("backoff", "retrying"))
+        self.assertIn("attempt 3 in 60s", d.reason)
+        self.assertEqual(policy.decide(situation(failure=f, now=1060.0)).action, "apply")
+
+    def test_retry_delays_grow_and_are_capped(self):
+        self.assertEqual([policy.retry_delay(n) for n in (1, 2, 3, 4, 8, 20)], [30, 60, 120, 240, 3600, 3600])
+
+
+class Role(unittest.TestCase):
+    ADDRS = "1: lo    inet 127.0.0.1/8 scope host lo\n2: eth1    inet 10.0.2.100/32 scope global eth1\n"
+
+    def test_holding_the_first_vip_is_master(self):
+        self.assertEqual(policy.role_of(self.ADDRS, "10.0.2.100", True), "MASTER")
+
+    def test_a_look_alike_address_is_not_the_vip(self):
+        self.assertEqual(policy.role_of(self.ADDRS.replace("10.0.2.100", "10.0.2.1000"), "10.0.2.100", True), "BACKUP")
+
+    def test_no_peer_is_single(self):
+        self.assertEqual(policy.role_of(self.ADDRS, "10.0.2.100", False), "single")
+
+
+class Secrets(unittest.TestCase):
+    def s(self, **changes):
+        base = dict(now=100000.0, refreshed_at=100000.0 - 3600, checked_at=100000.0 - 3600, interval=86400.0,
+                    next_try_at=None, commands=frozenset(), peer_waiting=False, waiting=False)
+        base.update(changes)
+        return SecretsSituation(**base)
+
+    def test_due_daily_not_before(self):
+        self.assertFalse(policy.secrets_due(self.s()))
+        self.assertTrue(policy.secrets_due(self.s(refreshed_at=0.0)))
+
+    def test_an_operator_refresh_is_due_at_once(self):
+        self.assertTrue(policy.secrets_due(self.s(commands=frozenset({"refresh"}))))
+
+    def test_waiting_rechecks_every_30s_not_every_poll(self):
+        self.assertFalse(policy.secrets_due(self.s(waiting=True, checked_at=100000.0 - 10)))
+        self.assertTrue(policy.secrets_due(self.s(waiting=True, checked_at=100000.0 - 31)))
+        self.assertTrue(policy.secrets_due(self.s(peer_waiting=True, checked_at=100000.0 - 31)))
+
+    def test_a_failed_fetch_is_retried_at_its_time(self):
+        self.assertFalse(policy.secrets_due(self.s(refreshed_at=0.0, next_try_at=100010.0)))
+        self.assertTrue(policy.secrets_due(self.s(next_try_at=99999.0)))
+
+    def test_a_failed_secrets_version_does_not_loop(self):
+        d = policy.decide_secrets("v2", "v1", "v2", "single", "single", None, frozenset())
+        self.assertEqual(d.action, "blocked")
+        self.assertEqual(policy.decide_secrets("v3", "v1", "v2", "single", "single", None, frozenset()).action, "apply")
+        self.assertEqual(policy.decide_secrets("v2", "v1", "v2", "single", "single", None, frozenset({"refresh"})).action, "apply")
+
+    def test_the_master_refreshes_after_its_peer(self):
+        p = peer(role="BACKUP", secrets={"version": "v1"})
+        self.assertEqual(policy.decide_secrets("v2", "v1", None, "MASTER", "primary", p, frozenset()).action, "wait")
+        p2 = peer(role="BACKUP", secrets={"version": "v2"})
+        self.assertEqual(policy.decide_secrets("v2", "v1", None, "MASTER", "primary", p2, frozenset()).action, "apply")
+        p3 = peer(role="BACKUP", secrets={"version": "v1", "failedVersion": "v2"})
+        self.assertEqual(policy.decide_secrets("v2", "v1", None, "MASTER", "primary", p3, frozenset()).action, "hold")
+
+    def test_unchanged_secrets_are_idle(self):
+        self.assertEqual(policy.decide_secrets("v1", "v1", None, "MASTER", "primary", peer(), frozenset()), Decision("idle", "applied", ""))
+
+
+if __name__ == "__main__":
+    unittest.main()
