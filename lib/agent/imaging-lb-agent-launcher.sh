@@ -36,7 +36,7 @@ version_of() {
 starts_exceeded() {
   local version="$1" seen count=0
   if [ "$(cat "$STATE/agent-ok" 2>/dev/null || true)" = "$version" ]; then return 1; fi
-  read -r seen count <"$STATE/agent-starts" 2>/dev/null || true
+  if [ -f "$STATE/agent-starts" ]; then read -r seen count <"$STATE/agent-starts" || true; fi
   if [ "${seen:-}" != "$version" ]; then count=0; fi
   count=$((count + 1))
   echo "$version $count" >"$STATE/agent-starts"

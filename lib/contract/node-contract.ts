@@ -120,7 +120,7 @@ export const NODE_CONTRACT = {
     /** The pair's first VIP: the node holding it is the MASTER and applies last. */
     MASTER_VIP: "^(?:(?:25[0-5]|2[0-4][0-9]|1?[0-9]{1,2})(?:\\.(?:25[0-5]|2[0-4][0-9]|1?[0-9]{1,2})){3})?$",
     POLL_SECONDS: "^[1-9][0-9]{0,2}$",
-    HEARTBEAT_SECONDS: "^[1-9][0-9]{1,3}$",
+    HEARTBEAT_SECONDS: "^[1-9][0-9]{0,3}$",
     SECRETS_REFRESH_SECONDS: "^[1-9][0-9]{1,6}$",
   },
 

@@ -57,7 +57,16 @@ unit="\${*: -1}"
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 case "$1 $unit" in
   "is-active haproxy.service") running ;;
-  "reload haproxy.service") running && kill -USR2 "$(cat "$pidfile")" ;;
+  "reload haproxy.service")
+    # SIMULATED crash: <root>/crash-agent-on-reload makes this reload kill its caller (the agent) first, once.
+    if [ -f "$IMAGING_LB_ROOT/crash-agent-on-reload" ]; then rm -f "$IMAGING_LB_ROOT/crash-agent-on-reload"; kill -9 "$PPID"; exit 1; fi
+    # SIMULATED fault: <root>/fail-reloads-after N makes every reload after the Nth fail.
+    n=$(grep -c '^reload haproxy.service' "$IMAGING_LB_ROOT/systemctl.calls" || true)
+    if [ -f "$IMAGING_LB_ROOT/fail-reloads-after" ] && [ "$n" -gt "$(cat "$IMAGING_LB_ROOT/fail-reloads-after")" ]; then
+      echo "systemctl stub: SIMULATED reload failure" >&2
+      exit 1
+    fi
+    running && kill -USR2 "$(cat "$pidfile")" ;;
   "restart haproxy.service" | "start haproxy.service")
     if running; then kill -TERM "$(cat "$pidfile")"; sleep 1; fi
     set -a
@@ -122,6 +131,8 @@ export interface BedNode {
   /** HAProxy's health frontend port (HEALTH_URL) and the service frontend port. */
   readonly healthPort: number;
   readonly frontendPort: number;
+  /** The TLS frontend's port (bundles with webPemArn). */
+  readonly tlsPort: number;
   /** The runtime socket. */
   readonly socket: string;
 }
@@ -132,6 +143,8 @@ export interface BedBundleSpec {
   readonly servers: readonly number[];
   /** TLS to the servers: verify them with this CA (a secret written to <certDir>/ca.pem). */
   readonly caSecretArn?: string;
+  /** A TLS frontend on the node's tlsPort serving this certificate secret (<certDir>/web.pem). */
+  readonly webPemArn?: string;
   /** Extra bundle files (paths and modes as the test wants: the agent must refuse wrong ones). */
   readonly extraFiles?: readonly BundleFile[];
   /** bundle.env lines replacing the bed's own (KEY=VALUE), or extra ones. */
@@ -181,6 +194,8 @@ export interface AgentBed {
   get(key: string): Promise<string | undefined>;
   /** `systemctl` calls of `name` so far. */
   systemctlCalls(name: string): string[];
+  /** Runs the SIMULATED systemctl of `name` (e.g. restart haproxy.service: what a reboot does). */
+  systemctl(name: string, args: readonly string[]): Promise<void>;
   /** Starts the long-lived agent of `name`; returns a stopper resolving with its log. */
   daemon(name: string, env?: Record<string, string>): { pid: number; stop(): Promise<string> };
   close(): Promise<void>;
@@ -227,7 +242,14 @@ export async function startAgentBed(nodes: readonly string[]): Promise<AgentBed>
       installMachineAgent(root);
       writeFileSync(join(root, "bin/systemctl"), SYSTEMCTL_STUB, { mode: 0o755 });
       writeFileSync(join(root, "bin/ip"), IP_STUB, { mode: 0o755 });
-      byName[name] = { name, root, healthPort: await freeLoopbackPort(), frontendPort: await freeLoopbackPort(), socket: join(root, "run/haproxy/admin.sock") };
+      byName[name] = {
+        name,
+        root,
+        healthPort: await freeLoopbackPort(),
+        frontendPort: await freeLoopbackPort(),
+        tlsPort: await freeLoopbackPort(),
+        socket: join(root, "run/haproxy/admin.sock"),
+      };
     }
     const staging = join(dir, "uploads");
     mkdirSync(staging, { recursive: true });
@@ -279,6 +301,7 @@ export async function startAgentBed(nodes: readonly string[]): Promise<AgentBed>
           "frontend fe_web",
           `    bind 127.0.0.1:${node.frontendPort}`,
           "    default_backend be_web",
+          ...(spec.webPemArn ? ["frontend fe_tls", `    bind 127.0.0.1:${node.tlsPort} ssl crt web.pem`, "    default_backend be_web"] : []),
           "backend be_web",
           "    option httpchk GET /",
           "    default-server inter 300ms fall 2 rise 1",
@@ -305,6 +328,7 @@ export async function startAgentBed(nodes: readonly string[]): Promise<AgentBed>
         const secrets = [
           `env IMAGING_LB_STATS_PASSWORD ${statsArn}`,
           ...(spec.caSecretArn ? [`pem ${spec.caSecretArn} /etc/haproxy/certs/ca.pem`] : []),
+          ...(spec.webPemArn ? [`pem ${spec.webPemArn} /etc/haproxy/certs/web.pem`] : []),
           ...(spec.secretLines ?? []),
         ].join("\n");
         const files: BundleFile[] = [
@@ -324,7 +348,11 @@ export async function startAgentBed(nodes: readonly string[]): Promise<AgentBed>
       },
       async run(name, args = [], extra = {}) {
         const node = byName[name];
-        const r = await runCommand(["bash", join(node.root, NODE_CONTRACT.paths.launcher), "--once", ...args], agentEnv(node, extra));
+        // IMAGING_LB_BED_OLD_AGENT=<file>: run the agent of 0.2 (a shell script, one run per call) instead, to
+        // show which of these faults it had.
+        const old = process.env.IMAGING_LB_BED_OLD_AGENT;
+        const argv = old ? ["bash", old, ...args] : ["bash", join(node.root, NODE_CONTRACT.paths.launcher), "--once", ...args];
+        const r = await runCommand(argv, agentEnv(node, { IMAGING_LB_PEER_POLL_SECONDS: "0", ...extra }));
         return { code: r.code, log: r.stderr };
       },
       async launcher(name, args, extra = {}) {
@@ -355,6 +383,11 @@ export async function startAgentBed(nodes: readonly string[]): Promise<AgentBed>
       systemctlCalls(name) {
         const file = join(byName[name].root, "systemctl.calls");
         return existsSync(file) ? readFileSync(file, "utf8").trim().split("\n") : [];
+      },
+      async systemctl(name, args) {
+        const node = byName[name];
+        const r = await runCommand([join(node.root, "bin/systemctl"), ...args], agentEnv(node));
+        if (r.code !== 0) throw new Error(`systemctl ${args.join(" ")}: ${r.stderr}`);
       },
       daemon(name, extra = {}) {
         const node = byName[name];

@@ -45,6 +45,12 @@ export interface FakeImdsOptions {
   readonly port?: number;
   /** SIMULATED fault: the first N connections are reset (TCP RST) before any answer. @default 0 */
   readonly resetFirstConnections?: number;
+  /**
+   * Instance tags served under `tags/instance/` (EC2 serves them when the instance's metadata options allow
+   * instance metadata tags). Changeable while running (`tags` of the returned object).
+   * @default none (404, as with instance metadata tags disabled)
+   */
+  readonly tags?: Record<string, string>;
 }
 
 /** A running SIMULATED IMDSv2. */
@@ -57,12 +63,15 @@ export interface FakeImds {
   unauthorized(): number;
   /** Simulates EC2 attaching the ENI with this MAC (it appears in `macs/`). */
   attach(mac: string): void;
+  /** The instance tags served (mutable: a tag changed in place). */
+  readonly tags: Record<string, string>;
   close(): Promise<void>;
 }
 
 /** Starts a SIMULATED IMDSv2 on 127.0.0.1 with a random port. */
 export async function startFakeImds(enis: readonly FakeEni[], options: FakeImdsOptions = {}): Promise<FakeImds> {
   const attached = new Set(enis.filter((e) => e.attached !== false).map((e) => e.mac));
+  const tags: Record<string, string> = { ...(options.tags ?? {}) };
   const tokens = new Set<string>();
   let listings = 0;
   const requests: Array<{ method: string; path: string; status: number }> = [];
@@ -99,6 +108,12 @@ export async function startFakeImds(enis: readonly FakeEni[], options: FakeImdsO
         AccessKeyId: "ASIASIMULATEDTEST", SecretAccessKey: "simulated-secret-key", Token: "simulated-session-token",
         Expiration: new Date(now.getTime() + 6 * 3600_000).toISOString(),
       }));
+    }
+    const tagPrefix = "/latest/meta-data/tags/instance";
+    if (options.tags !== undefined && (path === tagPrefix || path === `${tagPrefix}/`)) return reply(req, res, 200, Object.keys(tags).join("\n"));
+    if (options.tags !== undefined && path.startsWith(`${tagPrefix}/`)) {
+      const value = tags[decodeURIComponent(path.slice(tagPrefix.length + 1))];
+      return value === undefined ? reply(req, res, 404, "") : reply(req, res, 200, value);
     }
     const prefix = "/latest/meta-data/network/interfaces/macs/";
     if (!path.startsWith(prefix)) return reply(req, res, 404, "");
@@ -152,6 +167,7 @@ export async function startFakeImds(enis: readonly FakeEni[], options: FakeImdsO
     attach: (mac) => {
       attached.add(mac);
     },
+    tags,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();

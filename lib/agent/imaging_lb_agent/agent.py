@@ -39,6 +39,13 @@ def log(message: str) -> None:
     print(f"imaging-lb-agent: {message}", file=sys.stderr, flush=True)
 
 
+def failpoint(name: str) -> None:
+    """Fault injection for the tests (IMAGING_LB_FAILPOINT=<name>): the process dies here, as on a power cut."""
+    if os.environ.get("IMAGING_LB_FAILPOINT") == name:
+        log(f"failpoint {name}: exiting as a crash would")
+        os._exit(137)
+
+
 def now_iso(at: Optional[float] = None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at if at is not None else time.time()))
 
@@ -285,7 +292,7 @@ class Agent:
         settings = self.settings()
         entries = [FileEntry(sha, mode, path, "") for path, (sha, mode) in self.good_files().items()]
         self.install(self.good_dir(), entries)
-        ok, why = haproxy.reload(settings["RUNTIME_SOCKET"], settings["SERVER_STATE_FILE"])
+        ok, why = haproxy.reload(settings["RUNTIME_SOCKET"], settings["SERVER_STATE_FILE"], self.root + PATHS["haproxyConfig"])
         self.record_failure(refused, f"version {refused}: its agent never completed a run (see journalctl -u imaging-lb-agent); "
                                      f"rolled back to {version}" + ("" if ok else f"; ROLLBACK RELOAD FAILED: {why}"),
                             False, "rolled-back" if ok else "rollback-failed")
@@ -302,7 +309,7 @@ class Agent:
         if phase in ("reloading", "gating") and settings:
             try:
                 if not haproxy.service_active("haproxy.service") or haproxy.worker_pid(settings["RUNTIME_SOCKET"]) is None:
-                    ok, why = haproxy.reload(settings["RUNTIME_SOCKET"], settings["SERVER_STATE_FILE"])
+                    ok, why = haproxy.reload(settings["RUNTIME_SOCKET"], settings["SERVER_STATE_FILE"], self.root + PATHS["haproxyConfig"])
                     if not ok:
                         raise ApplyFailed(why, retryable=True)
                 ok, why = haproxy.gate(settings["RUNTIME_SOCKET"], settings["HEALTH_URL"], pending.get("before", []),
@@ -340,12 +347,13 @@ class Agent:
             self.snapshot_live(incoming)
             files.write_json(self._path("pending.json"), pending)
             changed = self.install(incoming, manifest.files)
+            failpoint("after-install")
             pending["phase"] = "reloading"
             pending["changed"] = changed
             files.write_json(self._path("pending.json"), pending)
             reload_needed = any(p.startswith("/etc/haproxy/") or p == PATHS["haproxyEnv"] for p in changed)
             if reload_needed or haproxy.worker_pid(settings["RUNTIME_SOCKET"]) is None:
-                ok, why = haproxy.reload(settings["RUNTIME_SOCKET"], settings["SERVER_STATE_FILE"])
+                ok, why = haproxy.reload(settings["RUNTIME_SOCKET"], settings["SERVER_STATE_FILE"], self.root + PATHS["haproxyConfig"])
                 self._haproxy_version = ""
                 if not ok:
                     raise ApplyFailed(f"HAProxy did not reload: {why}", retryable=False, result="rolled-back")
@@ -353,6 +361,7 @@ class Agent:
                 self.reload_keepalived()
             pending["phase"] = "gating"
             files.write_json(self._path("pending.json"), pending)
+            failpoint("before-gate")
             ok, why = haproxy.gate(settings["RUNTIME_SOCKET"], settings["HEALTH_URL"], before, contract.setting(settings, "GATE_SECONDS"))
             if not ok:
                 raise ApplyFailed(why, retryable=False, result="rolled-back")
@@ -606,7 +615,7 @@ class Agent:
         except OSError as failure:
             problems.append(f"could not put the last good files back: {failure}")
             changed = []
-        ok, why = haproxy.reload(settings["RUNTIME_SOCKET"], settings["SERVER_STATE_FILE"])
+        ok, why = haproxy.reload(settings["RUNTIME_SOCKET"], settings["SERVER_STATE_FILE"], self.root + PATHS["haproxyConfig"])
         if not ok:
             problems.append(f"the rollback's reload failed: {why}")
         elif not haproxy.answers(settings["HEALTH_URL"]):
@@ -710,7 +719,7 @@ class Agent:
             pending.update({"phase": "reloading", "changed": changed})
             files.write_json(self._path("pending.json"), pending)
             if any(p.startswith(PATHS["certDir"]) for p in changed):
-                ok, why = haproxy.reload(settings["RUNTIME_SOCKET"], settings["SERVER_STATE_FILE"])
+                ok, why = haproxy.reload(settings["RUNTIME_SOCKET"], settings["SERVER_STATE_FILE"], self.root + PATHS["haproxyConfig"])
                 if not ok:
                     raise ApplyFailed(f"HAProxy did not reload: {why}", retryable=False, result="rolled-back")
                 pending["phase"] = "gating"

@@ -76,15 +76,41 @@ def healthy_names(socket_path: str) -> List[str]:
     return sorted(s.name for s in servers(socket_path) if healthy(s))
 
 
-def save_server_state(socket_path: str, state_file: str) -> None:
+def configured_servers(config: str) -> Dict[Tuple[str, str], Tuple[str, str]]:
+    """(backend, server) → (address, port) of every `server` line of a backend or listen section."""
+    servers_of: Dict[Tuple[str, str], Tuple[str, str]] = {}
+    section = ""
+    for raw in config.splitlines():
+        words = raw.split("#", 1)[0].split()
+        if not words:
+            continue
+        if not raw[0].isspace():
+            section = words[1] if words[0] in ("backend", "listen") and len(words) > 1 else ""
+        elif section and words[0] == "server" and len(words) > 2:
+            address, _, port = words[2].rpartition(":") if ":" in words[2] else (words[2], "", "")
+            servers_of[(section, words[1])] = (address, port)
+    return servers_of
+
+
+def save_server_state(socket_path: str, state_file: str, new_config: str) -> None:
     """The running worker's server states for the next worker (drain and maintenance survive the reload).
-    Each server's last check result (column 11) is set to 1, "not checked yet": the new worker reports a
-    server as checked only after a check of its own, so the gate needs no fixed wait."""
+    Each server's last check result (srv_check_status) is set to 1, "not checked yet": the new worker reports
+    a server as checked only after a check of its own, so the gate needs no fixed wait. A server whose address
+    or port the new configuration changes is left out: HAProxy would otherwise restore the old address and
+    port from the state file and never use the new ones (seen with 2.6 and 3.0)."""
+    wanted = configured_servers(new_config)
     lines = []
+    columns: Dict[str, int] = {}
     for line in runtime(socket_path, "show servers state").splitlines():
         fields = line.split(" ")
-        if not line.startswith("#") and len(fields) >= 11 and fields[10] != "0":
-            fields[10] = "1"
+        if line.startswith("# "):
+            columns = {name: i for i, name in enumerate(line[2:].split(" "))}
+        elif columns and len(fields) > max(columns.values()):
+            configured = wanted.get((fields[columns["be_name"]], fields[columns["srv_name"]]))
+            if configured is not None and configured != (fields[columns["srv_addr"]], fields[columns["srv_port"]]):
+                continue
+            if fields[columns["srv_check_status"]] != "0":
+                fields[columns["srv_check_status"]] = "1"
         lines.append(" ".join(fields))
     tmp = state_file + ".new"
     with open(tmp, "w", encoding="utf-8") as file:
@@ -134,7 +160,7 @@ def service_active(unit: str) -> bool:
     return systemctl("is-active", "--quiet", unit)
 
 
-def reload(socket_path: str, state_file: str, wait_seconds: float = 15.0) -> Tuple[bool, str]:
+def reload(socket_path: str, state_file: str, config_file: str, wait_seconds: float = 15.0) -> Tuple[bool, str]:
     """Hands the listeners to a new worker (established connections stay on the old one until they end or
     hard-stop-after). Restart only when haproxy.service is not running at all: a runtime socket that is slow
     to answer never turns a reload into a restart (which would cut every DICOM association and HL7 link)."""
@@ -142,7 +168,8 @@ def reload(socket_path: str, state_file: str, wait_seconds: float = 15.0) -> Tup
     if service_active("haproxy.service"):
         if old is not None:
             try:
-                save_server_state(socket_path, state_file)
+                with open(config_file, encoding="utf-8") as file:
+                    save_server_state(socket_path, state_file, file.read())
             except OSError as error:
                 return False, f"could not save the server states before the reload: {error}"
         if not systemctl("reload", "haproxy.service"):
