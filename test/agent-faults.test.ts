@@ -367,7 +367,7 @@ describe("a pair on the unhappy paths (SIMULATED AWS, systemd and VRRP role; rea
         release: r,
         keepalived: KEEPALIVED(spec.vips ?? ["192.0.2.100"]),
         takeover: TAKEOVER,
-        settings: { HEARTBEAT_SECONDS: spec.heartbeat ?? "2" },
+        settings: { HEARTBEAT_SECONDS: spec.heartbeat ?? "60" },
       }),
     );
   };
@@ -431,15 +431,21 @@ describe("a pair on the unhappy paths (SIMULATED AWS, systemd and VRRP role; rea
   });
 
   it("2. a dead peer does not hold the MASTER for ever: once its status is stale the MASTER applies alone", async () => {
-    await roles(true, false); // lb-b's last word (heartbeat every 2 s: stale after 6 s) ... then it dies
-    const [a] = pairBundles({ marker: "peer died" });
-    await bed.publish([a]);
+    // Both nodes on a 5 s heartbeat (a peer is stale after 15 s of silence), rolled out the normal way.
+    const [a1, b1] = pairBundles({ marker: "short heartbeat", heartbeat: "5" });
+    await roles(true, false);
+    await bed.publish([a1, b1]);
+    await apply(bed, "lb-b", b1);
+    await apply(bed, "lb-a", a1);
+    await bed.run("lb-b"); // lb-b's last word ... then it dies
+    const [a2] = pairBundles({ marker: "peer died", heartbeat: "5" });
+    await bed.publish([a2]);
     await bed.run("lb-a");
     assert.equal((await bed.status("lb-a"))?.result, "waiting-for-peer", "a live peer is waited for");
-    await new Promise((r) => setTimeout(r, 7000)); // lb-b says nothing more: its status goes stale after 6 s
+    await new Promise((r) => setTimeout(r, 16_000)); // lb-b says nothing more: its status goes stale after 15 s
     const run = await bed.run("lb-a");
     const status = (await bed.status("lb-a"))!;
-    assert.equal(status.appliedVersion, a.version, run.log);
+    assert.equal(status.appliedVersion, a2.version, run.log);
     assert.match(run.log, /silent/);
   });
 });

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { nodeArtifacts } from "../lib/artifacts";
+import { agentFiles, isAgentFile } from "../lib/bundle/config-bundle";
 import { decodeUserData } from "../lib/bootstrap";
 import { loadEnvironment } from "../lib/config/load";
 import { renderHaproxy } from "../lib/haproxy/build";
@@ -41,7 +42,7 @@ describe("node artifacts", () => {
     assert.deepEqual(a.bootstrap.extraServices, ["keepalived"]);
     assert.deepEqual(a.bootstrap.systemUsers, ["keepalived_script"]);
     assert.deepEqual(
-      a.bundle.files.map((f) => [f.path, f.mode]),
+      a.bundle.files.filter((f) => !isAgentFile(f.path)).map((f) => [f.path, f.mode]),
       [
         ["/etc/haproxy/haproxy.cfg", "0640"],
         ["/etc/imaging-lb/bundle.env", "0644"],
@@ -51,6 +52,7 @@ describe("node artifacts", () => {
       ],
       "keepalived's files are configuration: in the bundle, not the user data",
     );
+    assert.deepEqual(a.bundle.files.filter((f) => isAgentFile(f.path)).map((f) => f.path), agentFiles().map((f) => f.path).sort(), "and the agent itself");
     assert.doesNotMatch(a.userData, /vrrp_instance|unicast_peer/);
     assert.match(a.keepalivedConf ?? "", /unicast_src_ip 10\.20\.1\.11\n/);
     assert.match(a.keepalivedConf ?? "", /10\.20\.2\.100\/32 dev eth1/);

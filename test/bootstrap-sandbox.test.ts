@@ -273,16 +273,16 @@ describe("bootstrap sandbox (real bash, stubbed host commands, SIMULATED IMDSv2)
     assert.ok(existsSync(join(root, "etc/udev/rules.d/90-imaging-lb-eni.rules")));
 
     // Configuration: none in the user data; the agent runs once, told where its bundle lives (the bucket named
-    // after the account the SIMULATED IMDS reports), and its timer is enabled after that first run.
+    // after the account the SIMULATED IMDS reports); its service is enabled before that first run.
     assert.ok(!existsSync(join(root, "etc/haproxy/haproxy.cfg")), "the bootstrap writes no haproxy.cfg: the agent does");
     assert.equal(
       readFileSync(join(sb.state, "agent.env.seen"), "utf8").split("\n").filter((l) => l && !l.startsWith("#")).join(" "),
       "BUCKET=imaging-lb-prod-123456789012 PREFIX=prod NODE=lb-a ENVIRONMENT=prod REGION=eu-central-1",
     );
-    const agent = first.commands.findIndex((c) => c.trim() === "imaging-lb-agent --boot");
+    const agent = first.commands.findIndex((c) => c.trim() === "imaging-lb-agent --once --boot");
     assert.ok(agent > first.commands.indexOf("systemctl stop haproxy.service"), "HAProxy's sample configuration is stopped first");
-    const timer = first.commands.indexOf("systemctl enable --now imaging-lb-agent.timer");
-    assert.ok(timer >= 0 && timer < agent, `the timer is on before the first apply, so a failed one is retried:\n${first.commands.join("\n")}`);
+    const service = first.commands.indexOf("systemctl enable --now imaging-lb-agent.service");
+    assert.ok(service >= 0 && service < agent, `the service is on before the first apply, so a failed one is retried:\n${first.commands.join("\n")}`);
     assert.match(readFileSync(join(root, "etc/systemd/system/haproxy.service.d/50-imaging-lb.conf"), "utf8"), /^LimitNOFILE=1048576$/m);
 
     // Kernel, hostname, packages, timers, extra files and services, log shipping.
@@ -293,7 +293,7 @@ describe("bootstrap sandbox (real bash, stubbed host commands, SIMULATED IMDSv2)
     assert.ok(first.commands.includes("hostnamectl set-hostname lb-a"));
     assert.ok(first.commands.includes("add-apt-repository -y ppa:vbernat/haproxy-3.0"));
     assert.ok(first.commands.some((c) => /^apt-get install .* haproxy iptables keepalived$/.test(c)));
-    assert.match(readFileSync(join(root, "etc/systemd/system/imaging-lb-agent.timer"), "utf8"), /^OnUnitInactiveSec=10s$/m);
+    assert.match(readFileSync(join(root, "etc/systemd/system/imaging-lb-agent.service"), "utf8"), /^Restart=always$/m, "one long-lived agent, restarted by systemd");
     assert.match(readFileSync(join(root, "etc/systemd/system/imaging-lb-agent.service"), "utf8"), /^Nice=10$/m, "the agent runs below keepalived's health checks");
     assert.match(readFileSync(join(root, "opt/aws/amazon-cloudwatch-agent/etc/imaging-lb.json"), "utf8"), /"log_group_name": "\/imaging-lb\/prod"/);
 
@@ -313,7 +313,7 @@ describe("bootstrap sandbox (real bash, stubbed host commands, SIMULATED IMDSv2)
     for (const disruptive of ["netplan apply", "ip rule add", "iptables -t mangle -A", "iptables -t mangle -N", "systemctl restart", "systemctl reload"]) {
       assert.ok(!second.commands.some((c) => c.startsWith(disruptive)), `second run ran '${disruptive}':\n${second.commands.join("\n")}`);
     }
-    assert.ok(second.commands.some((c) => c.trim() === "imaging-lb-agent --boot"), "the agent runs again (it converges on its own)");
+    assert.ok(second.commands.some((c) => c.trim() === "imaging-lb-agent --once --boot"), "the agent runs again (it converges on its own)");
   });
 
   it("eth1 never attached: the wait is bounded, eth0 is configured and the udev rule will handle a later attach", async () => {

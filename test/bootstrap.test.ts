@@ -20,7 +20,8 @@ import {
   subnetRouter,
   type BootstrapSpec,
 } from "../lib/bootstrap";
-import { agentPackage, imagingLbAgentLauncher } from "../lib/agent/embedded.generated";
+import { imagingLbAgentLauncher, imagingLbAgentLoader } from "../lib/agent/embedded.generated";
+import { renderContractEnv } from "../lib/contract/node-contract";
 import { haproxyCheck } from "./helpers/haproxy";
 import { makeSelfSignedPem, requireTool, tempDir } from "./helpers/tools";
 
@@ -268,11 +269,9 @@ describe("bootstrap user data", () => {
   it("carries the agent's launcher and the loader (no agent), writes where the configuration lives, starts the service, then runs one apply", () => {
     const text = renderUserData(spec());
     assert.equal(fileAt(text, "/usr/local/sbin/imaging-lb-agent"), imagingLbAgentLauncher);
-    for (const name of ["__init__.py", "aws.py", "contract.py", "store.py", "loader.py"]) {
-      assert.equal(fileAt(text, `/usr/local/lib/imaging-lb/boot/imaging_lb_agent/${name}`), agentPackage[name], name);
-    }
-    assert.equal(JSON.parse(fileAt(text, "/usr/local/lib/imaging-lb/boot/imaging_lb_agent/contract.json") ?? "{}").contractVersion, 1);
-    assert.equal(fileAt(text, "/usr/local/lib/imaging-lb/boot/imaging_lb_agent/agent.py"), undefined, "the agent itself comes with the bundle");
+    assert.equal(fileAt(text, "/usr/local/sbin/imaging-lb-agent-loader"), imagingLbAgentLoader);
+    assert.equal(fileAt(text, "/usr/local/lib/imaging-lb/contract.env"), renderContractEnv());
+    assert.doesNotMatch(text, /imaging_lb_agent\/agent\.py|def decide/, "the agent itself comes with the bundle");
     assert.doesNotMatch(text, /^frontend |haproxy\.cfg: /m, "no configuration in the user data");
     const bootstrap = fileAt(text, "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
     assert.ok(bootstrap.includes('echo "imaging-lb-prod-$account"'), "the stack's bucket, named after the account IMDS reports");

@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { stringify } from "yaml";
-import { nodeBundle } from "../lib/bundle/config-bundle";
+import { isAgentFile, nodeBundle } from "../lib/bundle/config-bundle";
 import { ConfigError } from "../lib/config/errors";
 import { expandEnvironment, loadEnvironment } from "../lib/config/load";
 import { renderHaproxy } from "../lib/haproxy/build";
@@ -101,7 +101,7 @@ describe("error pages and maintenance mode", () => {
     const before = nodeBundle(resolve(httpApp({ errorPages: { 503: { html: "<p>v1</p>" } }, maintenance: { enabled: false } })), "lb-a");
     const after = nodeBundle(resolve(httpApp({ errorPages: { 503: { html: "<p>v2</p>" } }, maintenance: { enabled: false } })), "lb-a");
     assert.deepEqual(
-      before.files.map((f) => `${f.mode} ${f.path}`),
+      before.files.filter((f) => !isAgentFile(f.path)).map((f) => `${f.mode} ${f.path}`),
       [
         "0644 /etc/haproxy/errors/app/503.http",
         "0644 /etc/haproxy/errors/app/maintenance.html",

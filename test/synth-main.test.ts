@@ -101,8 +101,8 @@ describe("cdktf app (app-launcher.js)", () => {
     assert.deepEqual(stacksOf(success), ["ei-ha-pair", "ei-one-arm", "ei-two-arm"]);
     const lines = r.stdout.trim().split("\n");
     assert.match(lines[0], /^imaging-lb: 3 stacks synthesized to .*cdktf\.out$/);
-    assert.match(lines[1], /^ {2}ei-ha-pair \(.*agfa-ei-ha-pair\.yaml\): two-arm, HA pair \(secondary-ip\); \d+ resources, 2 data sources; VIPs core=10\.40\.2\.101, web=10\.40\.2\.100$/);
-    assert.match(lines[2], /^ {2}ei-one-arm \(.*agfa-ei-one-arm\.yaml\): one-arm, single node; \d+ resources, 2 data sources; VIPs core=10\.30\.1\.101, web=10\.30\.1\.100$/);
+    assert.match(lines[1], /^ {2}ei-ha-pair \(.*agfa-ei-ha-pair\.yaml\): two-arm, HA pair \(secondary-ip\); \d+ resources, 3 data sources; VIPs core=10\.40\.2\.101, web=10\.40\.2\.100$/);
+    assert.match(lines[2], /^ {2}ei-one-arm \(.*agfa-ei-one-arm\.yaml\): one-arm, single node; \d+ resources, 3 data sources; VIPs core=10\.30\.1\.101, web=10\.30\.1\.100$/);
     const count = Number(/(\d+) resources/.exec(lines[3])?.[1]);
     const json = JSON.parse(readFileSync(join(success, "cdktf.out", "stacks", "ei-two-arm", "cdk.tf.json"), "utf8")) as { resource: Record<string, object> };
     assert.equal(count, Object.values(json.resource).reduce((n, byId) => n + Object.keys(byId).length, 0));

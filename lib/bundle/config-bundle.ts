@@ -40,6 +40,11 @@ export const BUNDLE_FORMAT = NODE_CONTRACT.manifest.format;
 /** How long the MASTER of a pair waits for its peer to report the new version before it holds. */
 export const DEFAULT_PEER_WAIT_SECONDS = NODE_CONTRACT.defaults.peerWaitSeconds;
 
+/** Whether `path` is one of the agent's own files (the launcher and its package), not configuration. */
+export function isAgentFile(path: string): boolean {
+  return path === BUNDLE_PATHS.agentLauncher || path.startsWith(`${BUNDLE_PATHS.agentPackage}/`);
+}
+
 /**
  * The agent's own files, as a bundle carries them (the launcher and the Python package with the contract).
  * The machine's loader is the package's `aws`, `contract`, `store` and `loader` modules (see the user data).

@@ -250,8 +250,10 @@ export class ConfigStore extends Construct {
   /** A `removed` block (destroy = false) for the 0.2 file object of id `id` under this construct. */
   private forgetLegacyObject(id: string): void {
     const stack = TerraformStack.of(this);
-    // The logical id cdktf gave that object: computed from its construct path, as cdktf does.
-    const address = `aws_s3_object.${stack.getLogicalId({ scopes: [...this.node.scopes, { node: { id } }] } as unknown as Construct["node"])}`;
+    // The logical id cdktf gave that object: computed from its construct path, as cdktf does (constructs
+    // wrote the "/" of a construct id as "--").
+    const scope = { node: { id: id.replace(/\//g, "--") } };
+    const address = `aws_s3_object.${stack.getLogicalId({ scopes: [...this.node.scopes, scope] } as unknown as Construct["node"])}`;
     if (!this.legacyObjects.includes(address)) this.legacyObjects.push(address);
   }
 }

@@ -228,7 +228,7 @@ export function renderContractEnv(): string {
     ["AGENT_FILE_PATTERN", agentModule.pattern],
   ];
   for (const [name, value] of values) if (value.includes("'")) throw new Error(`contract.env: ${name} holds a quote`);
-  return `# imaging-lb node contract (generated from lib/contract/node-contract.ts): do not edit.\n${values.map(([k, v]) => `${k}='${v}'`).join("\n")}\n`;
+  return `# shellcheck shell=bash disable=SC2034 # sourced by the loader\n# imaging-lb node contract (generated from lib/contract/node-contract.ts): do not edit.\n${values.map(([k, v]) => `${k}='${v}'`).join("\n")}\n`;
 }
 
 /** `contract.json` as the agent reads it (stable key order, one trailing newline). */

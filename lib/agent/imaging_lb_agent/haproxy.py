@@ -153,7 +153,14 @@ def read_env_file(path: str) -> Dict[str, str]:
 
 
 def systemctl(*args: str, timeout: float = 90) -> bool:
-    return subprocess.run(["systemctl", *args], capture_output=True, timeout=timeout).returncode == 0
+    ok, _ = systemctl_output(*args, timeout=timeout)
+    return ok
+
+
+def systemctl_output(*args: str, timeout: float = 90) -> Tuple[bool, str]:
+    """systemctl ARGS: whether it worked, and the last lines it printed (for the status and the journal)."""
+    result = subprocess.run(["systemctl", *args], capture_output=True, text=True, timeout=timeout)
+    return result.returncode == 0, " ".join((result.stdout + result.stderr).strip().splitlines()[-3:])
 
 
 def service_active(unit: str) -> bool:
@@ -172,12 +179,14 @@ def reload(socket_path: str, state_file: str, config_file: str, wait_seconds: fl
                     save_server_state(socket_path, state_file, file.read())
             except OSError as error:
                 return False, f"could not save the server states before the reload: {error}"
-        if not systemctl("reload", "haproxy.service"):
-            return False, "systemctl reload haproxy.service failed"
+        ok, output = systemctl_output("reload", "haproxy.service")
+        if not ok:
+            return False, f"systemctl reload haproxy.service failed: {output}"
     else:
         systemctl("enable", "haproxy.service")
-        if not systemctl("restart", "haproxy.service"):
-            return False, "systemctl restart haproxy.service failed"
+        ok, output = systemctl_output("restart", "haproxy.service")
+        if not ok:
+            return False, f"systemctl restart haproxy.service failed (journalctl -u haproxy): {output}"
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         new = worker_pid(socket_path, attempts=1)
