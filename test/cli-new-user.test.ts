@@ -1,0 +1,216 @@
+/**
+ * What a new user trips on (issue 26), each run as the user runs it — the compiled `imaging-lb` bin as a
+ * process — with the exact text it prints. The files are the bundled examples with the one mistake made
+ * by hand, as a user makes it; each place (line:column) is found in the file written, so the expected
+ * text is exact without copying line numbers from the examples.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { tempDir } from "./helpers/tools";
+
+const ROOT = join(__dirname, "..", "..");
+const BIN = join(ROOT, "dist", "lib", "cli", "main.js");
+
+function cli(...args: string[]) {
+  const run = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: "utf8" });
+  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+/** `line:column` (1-based) of the first occurrence of `needle` in `text`, after `after` when given. */
+function place(text: string, needle: string, after?: string): string {
+  const from = after === undefined ? 0 : text.indexOf(after);
+  assert.ok(from >= 0, `'${after}' is not in the file`);
+  const at = text.indexOf(needle, from);
+  assert.ok(at >= 0, `'${needle}' is not in the file`);
+  const before = text.slice(0, at).split("\n");
+  return `${before.length}:${before[before.length - 1].length + 1}`;
+}
+
+describe("what a new user trips on (issue 26): the CLI's exact words", () => {
+  let dir: { path: string; cleanup: () => void };
+  before(() => {
+    dir = tempDir("new-user");
+  });
+  after(() => dir.cleanup());
+
+  /** The example `example` with each [from, to] replacement made (each `from` must be there), written as `name`. */
+  const edited = (example: string, name: string, ...edits: Array<[string, string]>) => {
+    let text = readFileSync(join(ROOT, "examples", example), "utf8");
+    for (const [from, to] of edits) {
+      assert.ok(text.includes(from), `'${from}' is not in ${example}`);
+      text = text.replace(from, to);
+    }
+    const file = join(dir.path, name);
+    writeFileSync(file, text);
+    return { file, text };
+  };
+
+  /** `validate` must exit 1 with exactly these problems (each `[line:col, text after the place]`). */
+  const refuses = (file: string, ...problems: Array<[string, string]>) => {
+    const r = cli("validate", file);
+    const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
+    assert.equal(r.stderr, `${count} in ${file}:\n${problems.map(([at, text]) => `  ${file}:${at} ${text}\n`).join("")}`);
+    assert.equal(r.stdout, "");
+    assert.equal(r.code, 1);
+  };
+
+  describe("1. a node's eth0 and eth1 in two availability zones", () => {
+    it("the layout's external subnet in another zone than its internal one: refused at network.external", () => {
+      const { file, text } = edited(
+        "agfa-ei-ha-pair.yaml",
+        "zones.yaml",
+        ["external: { cidr: 10.40.2.0/24, availabilityZone: eu-west-1a }", "external: { cidr: 10.40.2.0/24, availabilityZone: eu-west-1b }"],
+      );
+      refuses(file, [
+        place(text, "eu-west-1b"),
+        `network.external.availabilityZone: expected eu-west-1a, the availability zone of network.internal (node lb-a's eth0), got "eu-west-1b": a node's eth0 and eth1 must be in one zone, as EC2 attaches an ENI only to an instance in its zone (the apply would stop half-way); put both subnets in one zone (a pair across zones: ha.vipMode route-table, each node with internalSubnet and externalSubnet of its own zone)`,
+      ]);
+    });
+
+    it("a route-table pair whose second node has its eth1 subnet in another zone than its eth0 subnet: refused at that node", () => {
+      const { file, text } = edited(
+        "agfa-ei-ha-pair.yaml",
+        "node-zones.yaml",
+        ["  vpcCidr: 10.40.0.0/16\n", "  vpcId: vpc-0a1b2c3d4e5f60718\n  vpcCidr: 10.40.0.0/16\n"],
+        ["availabilityZone: eu-west-1a }   # eth0", "availabilityZone: eu-west-1a, subnetId: subnet-0a1b2c3d4e5f60711 }   # eth0"],
+        ["availabilityZone: eu-west-1a }   # eth1", "availabilityZone: eu-west-1a, subnetId: subnet-0a1b2c3d4e5f60722 }   # eth1"],
+        ["  natSubnet: { cidr: 10.40.0.0/24, availabilityZone: eu-west-1a }  # public: NAT gateway for boot-time package installs\n", ""],
+        [
+          "    lb-b: { internalAddress: 10.40.1.11, externalAddress: 10.40.2.11 }\n",
+          "    lb-b:\n      internalAddress: 10.40.11.11\n      externalAddress: 10.40.12.11\n" +
+            "      internalSubnet: { cidr: 10.40.11.0/24, availabilityZone: eu-west-1b, subnetId: subnet-0a1b2c3d4e5f60733 }\n" +
+            "      externalSubnet: { cidr: 10.40.12.0/24, availabilityZone: eu-west-1c, subnetId: subnet-0a1b2c3d4e5f60744 }\n",
+        ],
+        ["    vipMode: secondary-ip         # both nodes in one subnet; elastic-ip / route-table also possible\n", "    vipMode: route-table\n    routeTableIds: [rtb-0a1b2c3d4e5f60711]\n"],
+        ["  web: { address: 10.40.2.100 }\n  core: { address: 10.40.2.101 }", "  web: { address: 192.168.50.10 }\n  core: { address: 192.168.50.11 }"],
+      );
+      refuses(file, [
+        place(text, "eu-west-1c"),
+        `loadBalancer.nodes.lb-b.externalSubnet.availabilityZone: expected eu-west-1b, the availability zone of loadBalancer.nodes.lb-b.internalSubnet (node lb-b's eth0), got "eu-west-1c": a node's eth0 and eth1 must be in one zone, as EC2 attaches an ENI only to an instance in its zone (the apply would stop half-way); put both subnets in one zone (a pair across zones: ha.vipMode route-table, each node with internalSubnet and externalSubnet of its own zone)`,
+      ]);
+    });
+  });
+
+  describe("2. a real server the created VPC cannot reach", () => {
+    it("outside vpcCidr, in the NAT subnet and in the client-side subnet: each refused at its address, with what is allowed", () => {
+      const { file, text } = edited(
+        "agfa-ei-ha-pair.yaml",
+        "reach.yaml",
+        ["ei-core-1: { address: 10.40.1.21", "ei-core-1: { address: 10.41.1.21"],
+        ["ei-core-2: { address: 10.40.1.22", "ei-core-2: { address: 10.40.0.22"],
+        ["ei-core-3: { address: 10.40.1.23", "ei-core-3: { address: 10.40.2.23"],
+      );
+      refuses(
+        file,
+        [
+          place(text, "10.41.1.21"),
+          `servers.ei-core-1.address: expected a real server inside network.vpcCidr 10.40.0.0/16, got "10.41.1.21": a VPC created by the stack routes only its own CIDR (and the internet through the NAT gateway), so the load balancer could not reach it; put it in the internal subnet 10.40.1.0/24 or elsewhere in 10.40.0.0/16, or adopt a VPC that routes to it (network.vpcId)`,
+        ],
+        [
+          place(text, "10.40.0.22"),
+          `servers.ei-core-2.address: "10.40.0.22" is in network.natSubnet 10.40.0.0/24, the public subnet that holds only the NAT gateway; expected a real server in the internal subnet 10.40.1.0/24 or elsewhere in 10.40.0.0/16`,
+        ],
+        [
+          place(text, "10.40.2.23"),
+          `servers.ei-core-3.address: "10.40.2.23" is in the client-side subnet network.external 10.40.2.0/24: two-arm load balancers reach servers from eth0, in the internal subnet 10.40.1.0/24; expected a real server there or elsewhere in 10.40.0.0/16 outside the client-side and NAT subnets`,
+        ],
+      );
+    });
+
+    it("elsewhere in vpcCidr (another subnet of the created VPC) is accepted; in an adopted VPC nothing is guessed", () => {
+      const inside = edited("agfa-ei-one-arm.yaml", "elsewhere.yaml", ["ei-core-1: { address: 10.30.1.21", "ei-core-1: { address: 10.30.7.21"]);
+      assert.equal(cli("validate", inside.file).code, 0);
+      const adopted = edited(
+        "agfa-ei-one-arm.yaml",
+        "adopted.yaml",
+        ["  vpcCidr: 10.30.0.0/16\n", "  vpcId: vpc-0a1b2c3d4e5f60718\n  vpcCidr: 10.30.0.0/16\n"],
+        ["availabilityZone: eu-west-1a }\n", "availabilityZone: eu-west-1a, subnetId: subnet-0a1b2c3d4e5f60711 }\n"],
+        ["  natSubnet: { cidr: 10.30.0.0/24, availabilityZone: eu-west-1a }   # public: NAT gateway for boot-time package installs\n", ""],
+        ["ei-core-1: { address: 10.30.1.21", "ei-core-1: { address: 172.20.4.21"],
+      );
+      const r = cli("validate", adopted.file);
+      assert.equal(r.stderr, "");
+      assert.equal(r.code, 0, "a server behind the hospital's VPN or Transit Gateway: the adopted VPC's routes are not known here");
+    });
+
+    it("a sorry server outside vpcCidr is refused the same way", () => {
+      const { file, text } = edited("agfa-ei-one-arm.yaml", "sorry.yaml", ["  hl7:\n", "  xero:\n    sorryServer: { address: 192.168.9.9, port: 8080 }\n  hl7:\n"]);
+      refuses(file, [
+        place(text, "192.168.9.9"),
+        `services.xero.sorryServer.address: expected a sorry server inside network.vpcCidr 10.30.0.0/16, got "192.168.9.9": a VPC created by the stack routes only its own CIDR (and the internet through the NAT gateway), so the load balancer could not reach it; put it in the load balancer subnet 10.30.1.0/24 or elsewhere in 10.30.0.0/16, or adopt a VPC that routes to it (network.vpcId)`,
+      ]);
+    });
+  });
+
+  describe("3. disabling a service the preset does not define", () => {
+    it("xero-viewer: { enabled: false } is refused: it disables nothing, and the preset's names are listed", () => {
+      const { file, text } = edited("agfa-ei-one-arm.yaml", "disabled.yaml", ["services:\n", "services:\n  xero-viewer: { enabled: false }\n"]);
+      refuses(file, [
+        place(text, "xero-viewer"),
+        "services.xero-viewer: unknown service: preset agfa-ei defines core, dicom, hl7, xero, xero-xtend; enabled: false here disables nothing (write the preset service's name to turn it off)",
+      ]);
+    });
+
+    it("a near miss gets its did-you-mean, disabled or not", () => {
+      const off = edited("agfa-ei-one-arm.yaml", "near-off.yaml", ["services:\n", "services:\n  xero-xtnd: { enabled: false }\n"]);
+      refuses(off.file, [
+        place(off.text, "xero-xtnd"),
+        "services.xero-xtnd: unknown service (did you mean 'xero-xtend'?): preset agfa-ei defines core, dicom, hl7, xero, xero-xtend; enabled: false here disables nothing (write the preset service's name to turn it off)",
+      ]);
+      const on = edited("agfa-ei-one-arm.yaml", "near-on.yaml", ["services:\n", "services:\n  dicon: { enabled: true }\n"]);
+      refuses(on.file, [
+        place(on.text, "dicon"),
+        "services.dicon: unknown service (did you mean 'dicom'?): preset agfa-ei defines core, dicom, hl7, xero, xero-xtend; to change one, use its name; a service of your own needs vip and frontendPorts",
+      ]);
+    });
+  });
+
+  describe("7. a deleted line and a dedented field", () => {
+    it("a certificate whose secretArn line was deleted: the missing field is named, not 'expected a mapping, got null'", () => {
+      const { file, text } = edited("agfa-ei-one-arm.yaml", "no-arn.yaml", [
+        '    web: { secretArn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ei-one-arm/web-tls-AbCdEf" }\n',
+        "    web:\n",
+      ]);
+      refuses(file, [
+        place(text, "web:", "certificates:"),
+        'tls.certificates.web: missing required field secretArn: "web:" has no value (was the line under it deleted?); expected a mapping with secretArn; allowed here: secretArn, kmsKeyArn',
+      ]);
+    });
+
+    it("aeTitle dedented into the mapping of server names: the indentation hint, not 'invalid name'", () => {
+      const { file, text } = edited("agfa-ei-one-arm.yaml", "dedent.yaml", [
+        "  ei-core-2: { address: 10.30.1.22, aeTitle: EI_CORE }\n",
+        "  ei-core-2:\n    address: 10.30.1.22\n  aeTitle: EI_CORE\n",
+      ]);
+      refuses(file, [
+        place(text, "aeTitle: EI_CORE\n", "ei-core-2:"),
+        `servers.aeTitle: "aeTitle" is a field of a server, not the name of a server: it is indented one level too little; indent it under the server it belongs to ("ei-core-2:" above it), 2 spaces more than "ei-core-2:"`,
+      ]);
+    });
+
+    it("address dedented the same way: one hint, and no 'missing required field' for the server above it", () => {
+      const { file, text } = edited("agfa-ei-one-arm.yaml", "dedent-address.yaml", [
+        "  ei-core-2: { address: 10.30.1.22, aeTitle: EI_CORE }\n",
+        "  ei-core-2:\n    aeTitle: EI_CORE\n  address: 10.30.1.22\n",
+      ]);
+      refuses(file, [
+        place(text, "address: 10.30.1.22"),
+        `servers.address: "address" is a field of a server, not the name of a server: it is indented one level too little; indent it under the server it belongs to ("ei-core-2:" above it), 2 spaces more than "ei-core-2:"`,
+      ]);
+    });
+
+    it("a field dedented out of a nested mapping (calledAeTitle out of healthCheck): the same hint", () => {
+      const { file, text } = edited("agfa-ei-one-arm.yaml", "dedent-nested.yaml", [
+        "    healthCheck: { type: dicom-echo, calledAeTitle: EI_CORE }\n",
+        "    healthCheck:\n      type: dicom-echo\n    calledAeTitle: EI_CORE\n",
+      ]);
+      refuses(file, [
+        place(text, "calledAeTitle"),
+        'services.dicom.calledAeTitle: unknown field here: "calledAeTitle" is a field of healthCheck, the mapping above it, indented one level too little; indent it under "healthCheck:" (2 spaces more)',
+      ]);
+    });
+  });
+});
