@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { tempDir } from "./helpers/tools";
+import { requireTool, tempDir } from "./helpers/tools";
 
 const ROOT = join(__dirname, "..", "..");
 const BIN = join(ROOT, "dist", "lib", "cli", "main.js");
@@ -211,6 +211,69 @@ describe("what a new user trips on (issue 26): the CLI's exact words", () => {
         place(text, "calledAeTitle"),
         'services.dicom.calledAeTitle: unknown field here: "calledAeTitle" is a field of healthCheck, the mapping above it, indented one level too little; indent it under "healthCheck:" (2 spaces more)',
       ]);
+    });
+  });
+
+  describe("4. loadBalancer.instanceType changed alone", () => {
+    it("diff says plainly that maxconn changes at the reload while the machine keeps its size, and both fixes", () => {
+      const { file } = edited("agfa-ei-ha-pair.yaml", "bigger.yaml", ["instanceType: c6i.large", "instanceType: c6i.2xlarge"]);
+      const r = cli("diff", "examples/agfa-ei-ha-pair.yaml", file);
+      assert.equal(r.stderr, "");
+      assert.equal(r.code, 0);
+      for (const node of ["lb-a", "lb-b"]) {
+        assert.ok(
+          r.stdout.includes(
+            `node ${node}: applied in place (reload)\n  loadBalancer.instanceType c6i.large → c6i.2xlarge: HAProxy's maxconn follows the instance type and changes at this reload (20000 → 80000), but the running instance stays c6i.large until loadBalancer.nodes.${node}.generation is raised; raise it in this change (one node per change), or hold maxconn with loadBalancer.haproxy.maxConnections: 20000 until every node runs c6i.2xlarge\n`,
+          ),
+          r.stdout,
+        );
+      }
+      assert.match(r.stdout, /^-    maxconn 20000\n\+    maxconn 80000$/m, "the haproxy.cfg diff shows it");
+    });
+
+    it("with maxconn held or the generation raised, the usual verdicts", () => {
+      const held = edited("agfa-ei-ha-pair.yaml", "held.yaml", ["instanceType: c6i.large", "instanceType: c6i.2xlarge\n  haproxy: { maxConnections: 20000 }"]);
+      const before = edited("agfa-ei-ha-pair.yaml", "held-before.yaml", ["instanceType: c6i.large", "instanceType: c6i.large\n  haproxy: { maxConnections: 20000 }"]);
+      const r = cli("diff", before.file, held.file);
+      assert.match(r.stdout, /^node lb-a: no change\n {2}the machine definition changed but generation is still 1: the running instance keeps its machine until loadBalancer\.nodes\.lb-a\.generation is raised$/m);
+      const raised = edited("agfa-ei-ha-pair.yaml", "raised.yaml", ["instanceType: c6i.large", "instanceType: c6i.2xlarge"], ["lb-a: { internalAddress: 10.40.1.10, externalAddress: 10.40.2.10 }", "lb-a: { internalAddress: 10.40.1.10, externalAddress: 10.40.2.10, generation: 2 }"]);
+      const r2 = cli("diff", "examples/agfa-ei-ha-pair.yaml", raised.file);
+      assert.match(r2.stdout, /^node lb-a: node replaced\n {2}generation 1 → 2: a new instance boots the current machine definition$/m);
+      assert.match(r2.stdout, /^node lb-b: applied in place \(reload\)\n {2}loadBalancer\.instanceType c6i\.large → c6i\.2xlarge: HAProxy's maxconn follows/m);
+    });
+  });
+
+  describe("8. messages printed twice, and the starter's header flagged", () => {
+    it("diff with one file: the reason and the usage once, exit 2", () => {
+      const r = cli("diff", "examples/agfa-ei-one-arm.yaml");
+      assert.equal(
+        r.stderr,
+        "imaging-lb diff: expected two environment files (before, after), or --git <revision> and one file\n" +
+          "usage: imaging-lb diff <before.yaml> <after.yaml> [--json] | imaging-lb diff --git <revision> <env.yaml> [--json]\n",
+      );
+      assert.equal(r.stdout, "");
+      assert.equal(r.code, 2);
+    });
+
+    it("validate --strict on a starter whose every CHANGE ME mark and placeholder account is gone: the header comment is not a placeholder", () => {
+      requireTool("haproxy", "haproxy");
+      requireTool("openssl", "openssl");
+      const file = join(dir.path, "finished.yaml");
+      assert.equal(cli("init", "--layout", "one-arm", "--out", file).code, 0);
+      const starter = readFileSync(file, "utf8");
+      assert.match(starter, /^# `# CHANGE ME` with your site's/m, "the header explains the marks");
+      const finished = starter.replace(/ +# CHANGE ME.*$/gm, "").replaceAll("123456789012", "210987654321");
+      writeFileSync(file, finished);
+      const r = cli("validate", "--strict", file);
+      assert.equal(r.stderr, "");
+      assert.equal(r.code, 0);
+      assert.match(r.stdout, /^ok .*finished\.yaml: /);
+      // A mark left on a value line is still found, at its place.
+      writeFileSync(file, finished.replace("instanceType: c6i.large", "instanceType: c6i.large   # CHANGE ME"));
+      const marked = cli("validate", "--strict", file);
+      assert.equal(marked.code, 1);
+      const at = place(readFileSync(file, "utf8"), "# CHANGE ME", "instanceType");
+      assert.equal(marked.stderr, `1 problem in ${file}:\n  ${file}:${at}: placeholder: a \`# CHANGE ME\` mark of the starter: replace the value with your site's and remove the mark\n`);
     });
   });
 });

@@ -171,7 +171,7 @@ export const COMMANDS: Record<string, Command> = {
     run(args, io) {
       const { positionals: files, values } = parseCommandArgs(args, { git: { type: "string" }, json: { type: "boolean" } }, { min: 1, max: 2, name: "environment file" });
       if ((values.git === undefined) !== (files.length === 2)) {
-        throw new UsageError(`expected two environment files (before, after), or --git <revision> and one file\nusage: ${this.usage}`);
+        throw new UsageError("expected two environment files (before, after), or --git <revision> and one file");
       }
       const before = values.git === undefined ? loadEnvironment(files[0]) : environmentAtRevision(String(values.git), files[0]);
       const after = loadEnvironment(files[files.length - 1]);
