@@ -5,8 +5,9 @@
  * text is exact without copying line numbers from the examples.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { requireTool, tempDir } from "./helpers/tools";
@@ -18,6 +19,25 @@ function cli(...args: string[]) {
   const run = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: "utf8" });
   return { code: run.status, stdout: run.stdout, stderr: run.stderr };
 }
+
+/** A free TCP port on loopback. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/** boto3 against moto: `create <bucket>` or `put <bucket> <key> <body>` (argv after the endpoint). */
+const S3_PUT = [
+  "import sys, boto3",
+  "s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='eu-west-1', aws_access_key_id='testing', aws_secret_access_key='testing')",
+  "if sys.argv[2] == 'create': s3.create_bucket(Bucket=sys.argv[3], CreateBucketConfiguration={'LocationConstraint': 'eu-west-1'})",
+  "else: s3.put_object(Bucket=sys.argv[3], Key=sys.argv[4], Body=sys.argv[5].encode())",
+].join("\n");
 
 /** `line:column` (1-based) of the first occurrence of `needle` in `text`, after `after` when given. */
 function place(text: string, needle: string, after?: string): string {
@@ -165,6 +185,99 @@ describe("what a new user trips on (issue 26): the CLI's exact words", () => {
         place(on.text, "dicon"),
         "services.dicon: unknown service (did you mean 'dicom'?): preset agfa-ei defines core, dicom, hl7, xero, xero-xtend; to change one, use its name; a service of your own needs vip and frontendPorts",
       ]);
+    });
+  });
+
+  describe("5. more security group rules than one group takes", () => {
+    /** The two-arm example with `n` servers on every AGFA EI port (about 9 outbound rules each on eth0). */
+    const withServers = (n: number) => {
+      const lines = Array.from({ length: n }, (_, i) => `  ei-core-${i + 1}: { address: 10.20.1.${21 + i}, aeTitle: EI_CORE }\n`).join("");
+      return edited("agfa-ei-two-arm.yaml", `servers-${n}.yaml`, ["  ei-core-1: { address: 10.20.1.21, aeTitle: EI_CORE }\n  ei-core-2: { address: 10.20.1.22, aeTitle: EI_CORE }\n", lines]);
+    };
+
+    it("nine servers on the AGFA EI ports (83 outbound rules on eth0, over one group's 60): valid, the rules go into two groups", () => {
+      const { file } = withServers(9);
+      const r = cli("validate", file);
+      assert.equal(r.stderr, "");
+      assert.equal(r.stdout, `ok ${file}: ei-two-arm, two-arm, single load balancer, 4 services, 2 VIPs\n`);
+      assert.equal(r.code, 0);
+    });
+
+    it("thirty-four servers (308 outbound rules, over 5 groups × 60): refused at servers, with the count and the fixes", () => {
+      const { file, text } = withServers(34);
+      refuses(file, [
+        place(text, "servers:"),
+        'servers: the security groups of lb-a eth0 need 308 outbound rules (35 address blocks × up to 9 ports or ranges), over the 300 that fit: 5 security groups per network interface × the quota of 60 outbound rules per group: one rule per real server address and port; give the servers contiguous ports where the application allows (merged into one range rule), serve fewer ports per server (servers.<name>.services), split the servers over two environments, or raise the quota in Service Quotas ("Inbound or outbound rules per security group", L-0EA8095F) and declare it as access.securityGroupRuleQuota (currently 60)',
+      ]);
+    });
+  });
+
+  describe("6. imaging-lb status: the user's AWS situation, not 'internal error' (SIMULATED AWS: moto's S3 and STS on loopback)", { timeout: 120_000 }, () => {
+    let moto: ChildProcess;
+    let endpoint: string;
+    const PAIR = join(ROOT, "examples", "agfa-ei-ha-pair.yaml");
+    const account = "123456789012"; // moto's STS account
+    const bucket = `imaging-lb-ei-ha-pair-${account}`;
+    /** `status` with moto's endpoint and test credentials (or none: `credentials` false). */
+    const status = (file: string, credentials = true) => {
+      const env: NodeJS.ProcessEnv = { ...process.env, AWS_ENDPOINT_URL: endpoint, AWS_REGION: "eu-west-1", AWS_EC2_METADATA_DISABLED: "true", AWS_CONFIG_FILE: join(dir.path, "no-config"), AWS_SHARED_CREDENTIALS_FILE: join(dir.path, "no-credentials") };
+      for (const name of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"]) delete env[name];
+      if (credentials) Object.assign(env, { AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing" });
+      const run = spawnSync(process.execPath, [BIN, "status", file], { cwd: ROOT, encoding: "utf8", env, timeout: 60_000 });
+      // The AWS SDK warns on Node 20 that its 2027 releases need Node 22: not imaging-lb's words.
+      const stderr = run.stderr.replace(/^\(node:\d+\) Warning: NodeVersionSupportWarning:[\s\S]*?to show where the warning was created\)\n/, "");
+      return { code: run.status, stdout: run.stdout, stderr };
+    };
+    const s3 = (...args: string[]) => {
+      const r = spawnSync("python3", ["-c", S3_PUT, endpoint, ...args], { encoding: "utf8" });
+      assert.equal(r.status, 0, r.stderr);
+    };
+
+    before(async () => {
+      const probe = spawnSync("python3", ["-c", "import moto.server, boto3"], { encoding: "utf8" });
+      if (probe.status !== 0) throw new Error(`moto and boto3 are not importable by python3 (the machine image's Python carries moto 5.2): ${probe.stderr}`);
+      const port = await freePort();
+      endpoint = `http://127.0.0.1:${port}`;
+      moto = spawn("python3", ["-m", "moto.server", "-H", "127.0.0.1", "-p", String(port)], { stdio: "ignore" });
+      const deadline = Date.now() + 30_000;
+      while (spawnSync("python3", ["-c", `import urllib.request; urllib.request.urlopen("${endpoint}/moto-api/")`]).status !== 0) {
+        if (Date.now() > deadline) throw new Error("moto did not start within 30 s");
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    });
+    after(() => {
+      moto?.kill("SIGTERM");
+    });
+
+    it("no credentials: says so and how to provide them, exit 1", () => {
+      const r = status(PAIR, false);
+      assert.equal(
+        r.stderr,
+        "imaging-lb status: no AWS credentials found (asking AWS STS for your account, which names the configuration bucket): provide them as for the AWS CLI: `aws sso login --profile <name>` and AWS_PROFILE=<name>, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones), or a role of the machine or pipeline\n",
+      );
+      assert.equal(r.stdout, "");
+      assert.equal(r.code, 1);
+    });
+
+    it("before the first deploy (no bucket): names the bucket, the stack and the account, exit 1", () => {
+      const r = status(PAIR);
+      assert.equal(
+        r.stderr,
+        `imaging-lb status: bucket ${bucket} does not exist: the stack ei-ha-pair may not be deployed yet (npx cdktf deploy ei-ha-pair), or it was deployed with another AWS account than the one of your credentials (${account}, the account in the bucket's name)\n`,
+      );
+      assert.equal(r.stdout, "");
+      assert.equal(r.code, 1);
+    });
+
+    it("a status object that is not JSON: that node is reported unreadable, the other node as usual", () => {
+      s3("create", bucket);
+      s3("put", bucket, "ei-ha-pair/status/lb-a.json", "{");
+      s3("put", bucket, "ei-ha-pair/status/lb-b.json", JSON.stringify({ node: "lb-b", result: "failed", desiredVersion: "0000000000000000", error: "haproxy -c refused it", updatedAt: "2026-12-01T10:00:00Z" }));
+      const r = status(PAIR);
+      assert.equal(r.stderr, "");
+      assert.equal(r.code, 0);
+      assert.match(r.stdout, /^lb-a\s+pending\s+-\s+[0-9a-f]{16}\s+-\s+unreadable\s+-\s+s3:\/\/imaging-lb-ei-ha-pair-123456789012\/ei-ha-pair\/status\/lb-a\.json is not a status report \(not JSON: [^)]+\): the node's agent rewrites it at its next report; if it stays, read it with `aws s3 cp s3:\/\/imaging-lb-ei-ha-pair-123456789012\/ei-ha-pair\/status\/lb-a\.json -`$/m);
+      assert.match(r.stdout, /^lb-b\s+pending\s+-\s+[0-9a-f]{16}\s+-\s+failed\s+2026-12-01T10:00:00Z\s+haproxy -c refused it$/m);
     });
   });
 

@@ -22,6 +22,7 @@ import { initCommand } from "./commands/init";
 import { configBucketOf, environmentStatus, formatStatus, s3StatusReader } from "./commands/status";
 import { strictChecks } from "./commands/validate";
 import { parseCommandArgs, suggestion, UsageError } from "./args";
+import { AwsProblem } from "./aws-problems";
 
 export { UsageError } from "./args";
 
@@ -309,6 +310,10 @@ export function run(argv: string[], io: Io): number | Promise<number> {
     if (e instanceof UsageError) {
       io.err(`imaging-lb ${name}: ${e.message}\nusage: ${command.usage}\n`);
       return EXIT.usage;
+    }
+    if (e instanceof AwsProblem) {
+      io.err(`imaging-lb ${name}: ${e.message}\n`);
+      return EXIT.invalid;
     }
     const problem = fileSystemProblem(e);
     if (problem !== undefined) {
