@@ -5,10 +5,12 @@
  * `environments` context (cdktf.json `context.environments`, a string or a list), else the bundled
  * examples. Every file is validated before anything is synthesized: on any problem the problems are
  * printed to stderr, the exit code is 1, and `cdktf.out` is left as it was (synthesis goes to a staging
- * folder first). On success the synthesized files are moved into `cdktf.out` in place ({@link publish}):
- * what Terraform keeps in a stack's folder (`.terraform/`, `.terraform.lock.hcl`, local state) stays, and
- * stack folders are never deleted — the cdktf CLI lists them before it runs the app and removes the
- * ones of stacks that are gone itself.
+ * folder first). Under the cdktf CLI the problems go to stdout once and the CLI is stopped through its
+ * manifest instead, as it would print them twice otherwise (lib/synth-manifest.ts). On success the
+ * synthesized files are moved into `cdktf.out` in place ({@link publish}): what Terraform keeps in a
+ * stack's folder (`.terraform/`, `.terraform.lock.hcl`, local state) stays, stack folders are never
+ * deleted, and the manifest keeps naming the stacks of earlier runs, so the cdktf CLI (which deletes the
+ * folders a new manifest does not name) leaves them too.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
@@ -16,7 +18,8 @@ import { globSync } from "tinyglobby";
 import { ConfigError } from "./lib/config/errors";
 import { loadEnvironment } from "./lib/config/load";
 import { ResolvedEnvironment } from "./lib/config/model";
-import { missingStacksNote, requestedStacks } from "./lib/stack-request";
+import { keptStackRefusal, matches, missingStacksNote, requestedStacks } from "./lib/stack-request";
+import { keepEarlierStacks, MANIFEST_FILE, removeProblemStack, underCdktfCli, writeProblemManifest } from "./lib/synth-manifest";
 
 /** Environment variable naming the environment files. */
 export const ENVIRONMENTS_VAR = "IMAGING_LB_ENVIRONMENTS";
@@ -141,7 +144,16 @@ function synthFailure(message: string, environments: readonly ResolvedEnvironmen
     });
 }
 
-function fail(lines: readonly string[]): number {
+/**
+ * Reports a run that synthesized nothing: the lines on stderr and exit code 1; under the cdktf CLI the
+ * lines on stdout and a manifest that makes the CLI stop (it prints a failing app's output twice).
+ */
+function fail(lines: readonly string[], outdir: string): number {
+  if (underCdktfCli()) {
+    process.stdout.write(`${lines.join("\n")}\n`);
+    writeProblemManifest(outdir, "nothing synthesized: the environment files have problems (listed above); the stack folders in cdktf.out are as they were");
+    return 0;
+  }
   for (const line of lines) process.stderr.write(`${line}\n`);
   return 1;
 }
@@ -151,8 +163,8 @@ function fail(lines: readonly string[]): number {
  * synthesis wrote replaces its namesake (a rename, so a reader sees the old or the new file, never a
  * half-written one), stack by stack, and `manifest.json` last, so the manifest never names a stack whose
  * files are not there yet. Nothing else in `outdir` is touched: a stack's `.terraform/`,
- * `.terraform.lock.hcl` and local state survive, and so do the folders of stacks no longer in the app
- * (the cdktf CLI removes those after the app ran; removing them here made it fail with ENOENT).
+ * `.terraform.lock.hcl` and local state survive, and so do the folders of stacks not in this run (the
+ * manifest keeps naming them, see lib/synth-manifest.ts, so the cdktf CLI does not delete them either).
  */
 export function publish(staging: string, outdir: string): void {
   mkdirSync(outdir, { recursive: true });
@@ -169,7 +181,7 @@ export function publish(staging: string, outdir: string): void {
 }
 
 /** cdktf's manifest file at the top of the output folder. */
-const MANIFEST = "manifest.json";
+const MANIFEST = MANIFEST_FILE;
 
 let deprecationFilterInstalled = false;
 
@@ -211,9 +223,9 @@ export async function main(): Promise<number> {
     if (other) messages.push(`${env.sourceFile}: name '${env.name}' is already used by ${other}; every environment needs its own name (it is the stack name)`);
     byName.set(env.name, env.sourceFile);
   }
-  if (messages.length > 0) return fail(["imaging-lb: nothing synthesized.", ...messages]);
-
   const outdir = resolve(process.env.CDKTF_OUTDIR ?? "cdktf.out");
+  if (messages.length > 0) return fail(["imaging-lb: nothing synthesized.", ...messages], outdir);
+
   mkdirSync(dirname(outdir), { recursive: true });
   const staging = mkdtempSync(join(dirname(outdir), `.${basename(outdir)}.staging-`));
   const refused: string[] = [];
@@ -235,10 +247,17 @@ export async function main(): Promise<number> {
   }
   if (refused.length > 0) {
     rmSync(staging, { recursive: true, force: true });
-    return fail(["imaging-lb: nothing synthesized.", ...refused]);
+    return fail(["imaging-lb: nothing synthesized.", ...refused], outdir);
   }
+  const requested = requestedStacks();
+  const built = environments.map((e) => e.name);
+  let earlier: { kept: string[]; refused: string[] };
   try {
+    earlier = keepEarlierStacks(staging, outdir, (stack) =>
+      requested.some((r) => matches(r, stack)) ? keptStackRefusal(stack, built, source, ENVIRONMENTS_VAR, process.env[ENVIRONMENTS_VAR]) : undefined,
+    );
     publish(staging, outdir);
+    removeProblemStack(outdir);
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
@@ -251,8 +270,12 @@ export async function main(): Promise<number> {
     const data = `${counts.dataSources} data source${counts.dataSources === 1 ? "" : "s"}`;
     lines.push(`  ${env.name} (${display(env.sourceFile)}): ${shape}; ${counts.resources} resources, ${data}; VIPs ${vips}`);
   }
+  if (earlier.kept.length > 0) {
+    lines.push(`  kept as an earlier synth left them (not in this run): ${earlier.kept.join(", ")}`);
+  }
   // cdktf shows the app's stdout: say why a stack it is asked for is not there (variable unset or without it).
-  lines.push(...missingStacksNote(requestedStacks(), environments.map((e) => e.name), source, ENVIRONMENTS_VAR, process.env[ENVIRONMENTS_VAR]));
+  // A kept stack it asks for is refused through the manifest instead (cdktf prints that message).
+  lines.push(...missingStacksNote(requested, [...built, ...earlier.refused], source, ENVIRONMENTS_VAR, process.env[ENVIRONMENTS_VAR]));
   process.stdout.write(`${lines.join("\n")}\n`);
   return 0;
 }

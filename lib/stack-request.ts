@@ -50,7 +50,7 @@ export function requestedStacks(pid: number = process.ppid, depth = 6): string[]
 }
 
 /** True when `name` matches a cdktf stack argument (a name or a glob with `*` and `?`). */
-const matches = (pattern: string, name: string) =>
+export const matches = (pattern: string, name: string): boolean =>
   new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`).test(name);
 
 /**
@@ -66,4 +66,13 @@ export function missingStacksNote(requested: readonly string[], stacks: readonly
     ? `${variable}="${value.trim()}" does not include an environment file with name: ${missing.join(" or ")} (its files give the stacks ${have}); add that file to ${variable}`
     : `${variable} is unset, so the app read ${source} (stacks ${have}); set ${variable} to the environment file(s), e.g. ${variable}=sites/${missing[0].replace(/[*?]/g, "x")}.yaml`;
   return [`imaging-lb: cdktf asks for stack ${names}, which this run did not synthesize: ${why}`];
+}
+
+/**
+ * Why a stack kept from an earlier synth is not used when the cdktf command asks for it (see
+ * lib/synth-manifest.ts): the files it was built from are not in this run.
+ */
+export function keptStackRefusal(stack: string, stacks: readonly string[], source: string, variable: string, value: string | undefined): string {
+  const read = value?.trim() ? `${variable}="${value.trim()}"` : `${variable} is unset, so the app read ${source}`;
+  return `cdktf asks for stack '${stack}', which this run did not synthesize (${read}: stacks ${stacks.join(", ") || "none"}); its folder in cdktf.out stays as an earlier synth left it, and is not planned or deployed from here: add its environment file to ${variable}, or ask only for this run's stacks`;
 }

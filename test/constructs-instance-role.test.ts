@@ -144,7 +144,7 @@ describe("instance role", () => {
         vpcId: "vpc-0a1b2c3d4e5f60718",
         vpcCidr: "10.20.0.0/16",
         internal: { cidr: "10.20.1.0/24", availabilityZone: "eu-west-1a", subnetId: "subnet-0a1b2c3d4e5f60711" },
-        external: { cidr: "10.20.2.0/24", availabilityZone: "eu-west-1b", subnetId: "subnet-0a1b2c3d4e5f60722" },
+        external: { cidr: "10.20.2.0/24", availabilityZone: "eu-west-1a", subnetId: "subnet-0a1b2c3d4e5f60722" },
       },
       vips: { web: { address: "192.168.50.10" } },
       loadBalancer: { nodes: PAIR_NODES, ha: { vipMode: "route-table", routeTableIds: ["rtb-0a1b2c3d4e5f60711", "rtb-0a1b2c3d4e5f60722"] } },

@@ -1,8 +1,12 @@
 /**
- * Security groups: exactly the rules a sample environment needs, per ENI, and nothing else.
+ * Security groups: exactly the rules a sample environment needs, per ENI, and nothing else; spread over
+ * more groups when one group's quota is not enough, without changing the groups of sites that fit one.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, it } from "node:test";
+import { parse, stringify } from "yaml";
 import { Testing } from "cdktf";
 import { parseEnvironment } from "../lib/config/load";
 import { ImagingLbStack, ImagingLbStackProps } from "../lib/constructs/imaging-lb-stack";
@@ -182,5 +186,63 @@ describe("security groups", () => {
     const warnings = stack.node.findAll().flatMap((c) => c.node.metadata.filter((m) => m.type === "@cdktf/warn").map((m) => `${c.node.path}: ${m.data}`));
     assert.equal(warnings.length, 1, warnings.join("\n"));
     assert.match(warnings[0], /^sg\/node-lb-a\/security-groups\/eth0: \d+ egress rules exceed AWS's default quota of 60 per security group/);
+  });
+
+  describe("more rules than one group takes: spread over groups eth0, eth0-2, ... (5 per ENI at most)", () => {
+    const FIXTURES = join(__dirname, "..", "..", "test", "fixtures", "security-groups");
+    /** The node resources 0.2.0 synthesized for a site: its groups, their rules, and each ENI's group list. */
+    const groupResources = (json: Json) => ({
+      aws_security_group: Object.fromEntries(Object.entries(json.resource.aws_security_group).filter(([id]) => !id.startsWith("network_"))),
+      aws_vpc_security_group_ingress_rule: Object.fromEntries(Object.entries(json.resource.aws_vpc_security_group_ingress_rule).filter(([id]) => !id.startsWith("network_"))),
+      aws_vpc_security_group_egress_rule: Object.fromEntries(Object.entries(json.resource.aws_vpc_security_group_egress_rule).filter(([id]) => !id.startsWith("network_"))),
+      aws_network_interface: Object.fromEntries(Object.entries(json.resource.aws_network_interface).map(([id, eni]) => [id, { security_groups: (eni as Json).security_groups }])),
+    });
+
+    it("a site that fits one group per ENI synthesizes exactly the groups, rules and ENI group lists of 0.2.0 (nothing replaced on upgrade)", () => {
+      const recorded = JSON.parse(readFileSync(join(FIXTURES, "synthesized-0.2.0.json"), "utf8")) as Record<string, Json>;
+      assert.deepEqual(Object.keys(recorded).sort(), ["ha-pair.yaml", "six-servers.yaml"]);
+      for (const [file, expected] of Object.entries(recorded)) {
+        const json = synth(parse(readFileSync(join(FIXTURES, file), "utf8")) as object);
+        const now = groupResources(json);
+        // Resource ids (the construct ids) and every attribute, as 0.2.0 wrote them.
+        for (const type of Object.keys(expected)) {
+          assert.deepEqual(Object.keys(now[type as keyof typeof now]).sort(), Object.keys(expected[type]).sort(), `${file}: ${type} ids`);
+          assert.deepEqual(now[type as keyof typeof now], expected[type], `${file}: ${type}`);
+        }
+      }
+    });
+
+    it("nine servers on every AGFA EI port (83 outbound rules on eth0): a second group eth0-2 takes the rules past the 60th; the ENI carries both", () => {
+      const doc = parse(readFileSync(join(__dirname, "..", "..", "examples", "agfa-ei-two-arm.yaml"), "utf8")) as Json;
+      for (let i = 1; i <= 9; i++) doc.servers[`ei-core-${i}`] = { address: `10.20.1.${20 + i}`, aeTitle: "EI_CORE" };
+      const json = synth(parse(stringify(doc)) as object);
+      const byGroup = rulesByGroup(json);
+      assert.deepEqual([...byGroup.keys()].sort(), ["network_endpoints", "node-lb-a_security-groups_eth0", "node-lb-a_security-groups_eth0-2", "node-lb-a_security-groups_eth1"]);
+      const count = (group: string, direction: string) => byGroup.get(group)!.filter((r) => r.startsWith(`${direction} `)).length;
+      assert.deepEqual([count("node-lb-a_security-groups_eth0", "egress"), count("node-lb-a_security-groups_eth0", "ingress")], [60, 1]);
+      assert.deepEqual([count("node-lb-a_security-groups_eth0-2", "egress"), count("node-lb-a_security-groups_eth0-2", "ingress")], [23, 0]);
+
+      const group = (id: string) => Object.entries(json.resource.aws_security_group).find(([k]) => k.replace(/_[0-9A-F]{8}$/, "") === id)!;
+      const [firstId, first] = group("node-lb-a_security-groups_eth0");
+      const [secondId, second] = group("node-lb-a_security-groups_eth0-2");
+      assert.equal((first as Json).name, "imaging-lb-ei-two-arm-lb-a-eth0");
+      assert.equal((first as Json).description, "imaging-lb ei-two-arm lb-a eth0 (server side)");
+      assert.deepEqual(second, {
+        name: "imaging-lb-ei-two-arm-lb-a-eth0-2",
+        description: "imaging-lb ei-two-arm lb-a eth0 (server side; more rules, group 2)",
+        tags: { Name: "ei-two-arm-lb-a-eth0-2" },
+        vpc_id: (first as Json).vpc_id,
+      });
+      const eni = Object.entries(json.resource.aws_network_interface).find(([k]) => k.startsWith("node-lb-a_eth0_"))![1] as Json;
+      assert.deepEqual(eni.security_groups, [`\${aws_security_group.${firstId}.id}`, `\${aws_security_group.${secondId}.id}`]);
+
+      // In key order: the first 60 outbound rules in eth0 (ids under it, as before), the rest in eth0-2.
+      const egress = Object.keys(json.resource.aws_vpc_security_group_egress_rule).filter((id) => id.startsWith("node-lb-a_security-groups_eth0")).map((id) => id.replace(/_[0-9A-F]{8}$/, ""));
+      const keys = (prefix: string) => egress.filter((id) => id.startsWith(`${prefix}_`)).map((id) => id.slice(prefix.length + 1)).sort((a, b) => a.localeCompare(b));
+      const inFirst = keys("node-lb-a_security-groups_eth0");
+      const inSecond = keys("node-lb-a_security-groups_eth0-2");
+      assert.deepEqual([...inFirst, ...inSecond], [...inFirst, ...inSecond].sort((a, b) => a.localeCompare(b)), "the first group holds the rules that sort first");
+      assert.equal(inFirst.length, 60);
+    });
   });
 });

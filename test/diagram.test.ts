@@ -199,9 +199,9 @@ describe("renderSvg", () => {
   });
 
   it("marks servers outside the server-side subnet as routed and keeps the band off them", () => {
-    const env = resolve(environment({ servers: { s2: { address: "10.30.5.22" } } }));
+    const env = resolve(environment({ servers: { s2: { address: "10.20.5.22" } } }));
     const texts = parseXml(renderSvg(env)).texts;
-    assert.ok(texts.includes("10.30.5.22  (routed)"));
+    assert.ok(texts.includes("10.20.5.22  (routed)"));
     assert.ok(texts.includes("10.20.1.21"));
   });
 });
@@ -258,7 +258,7 @@ flowchart LR
         },
         vips: { main: { address: "10.20.1.100" } },
         services: { app: { frontendPorts: [80], backendPort: 8080 }, mllp: { frontendPorts: [2575] } },
-        servers: { s1: { address: "10.20.1.21" }, s2: { address: "10.30.5.22", services: { mllp: { backup: true }, app: {} } }, s3: { address: "10.20.1.23", services: { mllp: {} } } },
+        servers: { s1: { address: "10.20.1.21" }, s2: { address: "10.20.5.22", services: { mllp: { backup: true }, app: {} } }, s3: { address: "10.20.1.23", services: { mllp: {} } } },
       }),
     );
     assert.equal(
@@ -277,7 +277,7 @@ flowchart LR
     srv_s3["s3<br/>10.20.1.23<br/>mllp"]
   end
   subgraph routed["servers on other subnets (routed)"]
-    srv_s2["s2<br/>10.30.5.22<br/>all services; backup for mllp"]
+    srv_s2["s2<br/>10.20.5.22<br/>all services; backup for mllp"]
   end
   subgraph nat["public subnet (NAT gateway) 10.20.0.0/24 · eu-west-1a"]
     egress[/"NAT gateway<br/>package mirrors, AWS APIs<br/>TCP 80, 443"/]

@@ -164,7 +164,8 @@ admin:
   statsPasswordSecretArn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:st-example/stats-AbCdEf" # CHANGE ME
 
 # Terraform state in S3 (encrypted, with a lock file). Needed when more than one workstation or a
-# pipeline deploys this environment; the bucket must exist. Without it the state stays in this folder.
+# pipeline deploys this environment; the bucket must exist. Without it the state is the local file
+# terraform.st-example.tfstate in the folder you run cdktf from (not in cdktf.out), on that machine only.
 # stateBackend:
 #   bucket: example-hospital-terraform-state
 #   key: imaging-lb/st-example.tfstate

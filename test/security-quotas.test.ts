@@ -1,7 +1,8 @@
 /**
- * Security group quotas at validation time: rules are counted per group and direction when the file is
- * loaded (contiguous ports merged into ranges first), and an environment over AWS's default quota of 60
- * is refused with the file, line and field that drive the count, and the fix.
+ * Security group quotas at validation time: rules are counted per ENI and direction when the file is
+ * loaded (contiguous ports merged into ranges first); what fits in 5 groups of the per-group quota is
+ * spread over that many groups (lib/constructs/security-groups.ts), and an environment beyond that is
+ * refused with the file, line and field that drive the count, and the fix.
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -11,6 +12,7 @@ import { parse, stringify } from "yaml";
 import { ConfigError } from "../lib/config/errors";
 import { parseEnvironment } from "../lib/config/load";
 import { planInterfaces } from "../lib/constructs/interface-plan";
+import { groupsPerInterface } from "../lib/constructs/security-quotas";
 import { securityRules } from "../lib/constructs/security-rules";
 
 const EXAMPLES = join(__dirname, "..", "..", "examples");
@@ -27,34 +29,45 @@ function problemsOf(text: string): string {
 }
 
 describe("security group quotas", () => {
-  it("seven client CIDRs on the AGFA EI services (70 inbound rules on eth1) are refused at access.clientCidrs, with the fix", () => {
+  const cidrs = (n: number) => Array.from({ length: n }, (_, i) => `10.${i + 1}.0.0/24`);
+  const servers = (doc: Record<string, any>, n: number) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    for (let i = 1; i <= n; i++) doc.servers[`ei-core-${i}`] = { address: `10.20.1.${20 + i}`, aeTitle: "EI_CORE" };
+  };
+
+  it("seven client CIDRs on the AGFA EI services (63 inbound rules on eth1, over one group's 60) load: they are spread over two groups", () => {
     const doc = example("agfa-ei-two-arm.yaml");
-    doc.access.clientCidrs = ["10.1.0.0/24", "10.2.0.0/24", "10.3.0.0/24", "10.4.0.0/24", "10.5.0.0/24", "10.6.0.0/24", "10.7.0.0/24"];
+    doc.access.clientCidrs = cidrs(7);
+    assert.equal(parseEnvironment(stringify(doc), "sites/big.yaml").name, doc.name);
+  });
+
+  it("thirty-four client CIDRs (306 inbound rules on eth1, over 5 groups × 60) are refused at access.clientCidrs, with the fix", () => {
+    const doc = example("agfa-ei-two-arm.yaml");
+    doc.access.clientCidrs = cidrs(34);
     const text = stringify(doc);
     const message = problemsOf(text);
     const line = text.split("\n").findIndex((l) => l.startsWith("  clientCidrs:")) + 1;
-    assert.match(message, new RegExp(`sites/big\\.yaml:${line}:\\d+ access\\.clientCidrs: the security group of lb-\\w+ eth1 needs (\\d+) inbound rules`));
-    assert.ok(Number(/needs (\d+) inbound/.exec(message)?.[1]) > 60);
-    assert.match(message, /over the quota of 60 inbound rules per security group/);
-    assert.match(message, /merge the blocks .* into fewer, larger ones/);
-    assert.match(message, /access\.securityGroupRuleQuota/);
+    assert.match(message, new RegExp(`sites/big\\.yaml:${line}:\\d+ access\\.clientCidrs: the security groups of lb-a eth1 need 306 inbound rules \\(34 address blocks × up to 9 ports or ranges\\), over the 300 that fit: 5 security groups per network interface × the quota of 60 inbound rules per group: one rule per address block and port; merge the blocks`));
+    assert.match(message, /access\.securityGroupRuleQuota \(currently 60\)/);
   });
 
-  it("six servers on every AGFA EI port fit (HL7's ports merged: 56 outbound rules, was 62); seven are refused at servers", () => {
+  it("thirty-three servers on every AGFA EI port fit (299 outbound rules on eth0, in 5 groups); thirty-four are refused at servers", () => {
     const doc = example("agfa-ei-two-arm.yaml");
-    for (let i = 1; i <= 6; i++) doc.servers[`ei-core-${i}`] = { address: `10.20.1.${20 + i}`, aeTitle: "EI_CORE" };
-    parseEnvironment(stringify(doc), "sites/six.yaml");
-    doc.servers["ei-core-7"] = { address: "10.20.1.27", aeTitle: "EI_CORE" };
+    servers(doc, 33);
+    parseEnvironment(stringify(doc), "sites/many.yaml");
+    servers(doc, 34);
     const message = problemsOf(stringify(doc));
-    assert.match(message, /sites\/big\.yaml:\d+:\d+ servers: the security group of lb-\w+ eth0 needs 65 outbound rules/);
-    assert.match(message, /one rule per real server address and port/);
+    assert.match(message, /sites\/big\.yaml:\d+:\d+ servers: the security groups of lb-a eth0 need 308 outbound rules \(35 address blocks × up to 9 ports or ranges\), over the 300 that fit: 5 security groups per network interface × the quota of 60 outbound rules per group: one rule per real server address and port/);
   });
 
-  it("a raised quota declared in access.securityGroupRuleQuota lets the same environment load", () => {
+  it("a raised quota declared in access.securityGroupRuleQuota lets the same environment load (5 groups × 100)", () => {
     const doc = example("agfa-ei-two-arm.yaml");
-    doc.access.clientCidrs = ["10.1.0.0/24", "10.2.0.0/24", "10.3.0.0/24", "10.4.0.0/24", "10.5.0.0/24", "10.6.0.0/24", "10.7.0.0/24"];
+    doc.access.clientCidrs = cidrs(34);
     doc.access.securityGroupRuleQuota = 100;
     assert.equal(parseEnvironment(stringify(doc), "sites/big.yaml").name, doc.name);
+  });
+
+  it("groups per ENI × rules per group stay within AWS's 1000: 5 groups up to a quota of 200, fewer above", () => {
+    assert.deepEqual([60, 100, 200, 250, 500, 1000].map((q) => groupsPerInterface(q)), [5, 5, 5, 4, 2, 1]);
   });
 
   it("contiguous ports are one range rule (HL7 2310-2311), counted once", () => {

@@ -22,8 +22,10 @@ function workdir(): string {
   cpSync(EXAMPLES, join(dir, "envs"), { recursive: true });
   return dir;
 }
-function run(cwd: string, environments?: string, outdir?: string): { status: number | null; stdout: string; stderr: string } {
+function run(cwd: string, environments?: string, outdir?: string, extra: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
   const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.CDKTF_CONTINUE_SYNTH_ON_ERROR_ANNOTATIONS;
+  Object.assign(env, extra);
   delete env.CDKTF_OUTDIR;
   if (outdir !== undefined) env.CDKTF_OUTDIR = outdir;
   delete env.CDKTF_CONTEXT_JSON;
@@ -120,12 +122,13 @@ describe("cdktf app (app-launcher.js)", () => {
     const glob = run(cwd, "envs/*two-arm.y?ml");
     assert.equal(glob.status, 0, glob.stderr);
     assert.deepEqual(stacksOf(cwd), ["ei-two-arm"]);
-    assert.match(glob.stdout, /ei-two-arm \(envs\/agfa-ei-two-arm\.yaml\)/);
+    assert.match(glob.stdout, /^imaging-lb: 1 stack synthesized .*\n {2}ei-two-arm \(envs\/agfa-ei-two-arm\.yaml\)/);
 
     writeFileSync(join(cwd, "cdktf.json"), JSON.stringify({ app: "node dist/lib/app-launcher.js", context: { environments: ["envs/agfa-ei-one-arm.yaml"] } }));
     const context = run(cwd);
     assert.equal(context.status, 0, context.stderr);
-    assert.deepEqual(stacksOf(cwd), ["ei-one-arm"]);
+    assert.match(context.stdout, /^imaging-lb: 1 stack synthesized .*\n {2}ei-one-arm \(envs\/agfa-ei-one-arm\.yaml\)[^\n]*\n {2}kept as an earlier synth left them \(not in this run\): ei-two-arm\n$/);
+    assert.deepEqual(stacksOf(cwd), ["ei-one-arm", "ei-two-arm"], "the manifest keeps naming the earlier run's stack");
   });
 
   it("a second synth updates cdktf.out in place: Terraform's .terraform, lock file and local state and other stacks' folders stay", () => {
@@ -138,6 +141,7 @@ describe("cdktf app (app-launcher.js)", () => {
     writeFileSync(join(stack, ".terraform.lock.hcl"), "# lock\n");
     writeFileSync(join(stack, "terraform.ei-one-arm.tfstate"), "{}\n");
     writeFileSync(join(stack, "cdk.tf.json"), "stale");
+    const pair = readFileSync(join(cwd, "cdktf.out", "stacks", "ei-ha-pair", "cdk.tf.json"), "utf8");
 
     const r = run(cwd, "envs/agfa-ei-one-arm.yaml");
     assert.equal(r.status, 0, r.stderr);
@@ -146,9 +150,11 @@ describe("cdktf app (app-launcher.js)", () => {
     assert.equal(readFileSync(join(stack, "terraform.ei-one-arm.tfstate"), "utf8"), "{}\n");
     assert.notEqual(readFileSync(join(stack, "cdk.tf.json"), "utf8"), "stale", "the synthesized file is replaced");
     assert.ok(JSON.parse(readFileSync(join(stack, "cdk.tf.json"), "utf8")).resource);
-    assert.deepEqual(stacksOf(cwd), ["ei-one-arm"], "the manifest names the stacks of this run");
-    // The cdktf CLI lists the stack folders before it runs the app and deletes the stale ones itself;
-    // deleting them here made `cdktf diff` fail with ENOENT.
+    // The cdktf CLI deletes the stack folders a new manifest does not name: the manifest keeps naming the
+    // stacks of the earlier run, as they were (their files untouched).
+    assert.deepEqual(stacksOf(cwd), ["ei-ha-pair", "ei-one-arm", "ei-two-arm"]);
+    assert.deepEqual(pair, readFileSync(join(cwd, "cdktf.out", "stacks", "ei-ha-pair", "cdk.tf.json"), "utf8"));
+    assert.match(r.stdout, /\n {2}kept as an earlier synth left them \(not in this run\): ei-ha-pair, ei-two-arm\n$/);
     assert.deepEqual(readdirSync(join(cwd, "cdktf.out", "stacks")).sort(), ["ei-ha-pair", "ei-one-arm", "ei-two-arm"]);
     assert.deepEqual(readdirSync(cwd).filter((f) => f.includes("staging")), [], "no staging folder left");
   });
@@ -160,5 +166,74 @@ describe("cdktf app (app-launcher.js)", () => {
     assert.equal(r.status, 0, r.stderr);
     assert.ok(existsSync(join(outdir, "stacks", "ei-two-arm", "cdk.tf.json")));
     assert.deepEqual(readdirSync(join(cwd, "build", "deeper")), ["out"], "no staging folder left");
+  });
+
+  describe("under the cdktf CLI (the variable it sets for every synth: CDKTF_CONTINUE_SYNTH_ON_ERROR_ANNOTATIONS)", () => {
+    const CLI = { CDKTF_CONTINUE_SYNTH_ON_ERROR_ANNOTATIONS: "true" };
+    type Manifest = { stacks: Record<string, { annotations: Array<{ constructPath: string; level: string; message: string }>; synthesizedStackPath: string }> };
+    const manifestOf = (cwd: string) => JSON.parse(readFileSync(join(cwd, "cdktf.out", "manifest.json"), "utf8")) as Manifest;
+
+    it("a bad file: the problems once on stdout, nothing on stderr, exit 0, and a manifest whose one error annotation stops the CLI; the stack folders untouched", () => {
+      const cwd = workdir();
+      assert.equal(run(cwd, "envs/agfa-ei-one-arm.yaml envs/agfa-ei-two-arm.yaml").status, 0);
+      const before = readFileSync(join(cwd, "cdktf.out", "stacks", "ei-one-arm", "cdk.tf.json"), "utf8");
+      writeFileSync(join(cwd, "bad.yaml"), BAD);
+      const r = run(cwd, "bad.yaml", undefined, CLI);
+      const direct = run(cwd, "bad.yaml");
+      assert.equal(r.stdout, direct.stderr, "the same lines as without the CLI, on stdout");
+      assert.equal(r.stdout.split("\n").filter((l) => l.includes("10.99.1.10")).length, 1, "each problem once");
+      assert.equal(r.stderr, "");
+      assert.equal(r.status, 0);
+      const manifest = manifestOf(cwd);
+      assert.deepEqual(Object.keys(manifest.stacks).sort(), ["ei-one-arm", "ei-two-arm", "imaging-lb:problems"]);
+      assert.deepEqual(manifest.stacks["imaging-lb:problems"].annotations, [
+        { constructPath: "imaging-lb", level: "@cdktf/error", message: "nothing synthesized: the environment files have problems (listed above); the stack folders in cdktf.out are as they were" },
+      ]);
+      assert.deepEqual(manifest.stacks["ei-one-arm"].annotations, []);
+      assert.equal(readFileSync(join(cwd, "cdktf.out", "stacks", "ei-one-arm", "cdk.tf.json"), "utf8"), before);
+      assert.ok(existsSync(join(cwd, "cdktf.out", ".imaging-lb-problems.tf.json")), "the stand-in stack's file (the CLI reads every stack's file)");
+
+      const fixed = run(cwd, "envs/agfa-ei-one-arm.yaml", undefined, CLI);
+      assert.equal(fixed.status, 0, fixed.stderr);
+      assert.deepEqual(Object.keys(manifestOf(cwd).stacks).sort(), ["ei-one-arm", "ei-two-arm"]);
+      assert.equal(existsSync(join(cwd, "cdktf.out", ".imaging-lb-problems.tf.json")), false, "a successful synth removes the stand-in");
+    });
+
+    it("a bad file on a first synth: the manifest and the stand-in are the only files in a new cdktf.out", () => {
+      const cwd = workdir();
+      writeFileSync(join(cwd, "bad.yaml"), BAD);
+      const r = run(cwd, "bad.yaml", undefined, CLI);
+      assert.equal(r.status, 0);
+      assert.deepEqual(readdirSync(join(cwd, "cdktf.out")).sort(), [".imaging-lb-problems.tf.json", "manifest.json"]);
+      assert.deepEqual(Object.keys(manifestOf(cwd).stacks), ["imaging-lb:problems"]);
+    });
+
+    it("a stack kept from an earlier synth that the cdktf command asks for: refused by an error annotation, its folder kept", () => {
+      const cwd = workdir();
+      assert.equal(run(cwd, "envs/agfa-ei-one-arm.yaml envs/agfa-ei-two-arm.yaml").status, 0);
+      // A stand-in for the cdktf CLI: a script named `cdktf` that runs the app as cdktf.json's "app" command would.
+      const standIn = join(cwd, "cdktf");
+      writeFileSync(standIn, `const r = require("node:child_process").spawnSync(process.execPath, [${JSON.stringify(LAUNCHER)}], { stdio: "inherit" }); process.exit(r.status ?? 1);\n`);
+      const env: NodeJS.ProcessEnv = { ...process.env, ...CLI, IMAGING_LB_ENVIRONMENTS: "envs/agfa-ei-one-arm.yaml" };
+      delete env.CDKTF_OUTDIR;
+      delete env.CDKTF_CONTEXT_JSON;
+      const r = spawnSync(process.execPath, [standIn, "deploy", "ei-two-arm"], { cwd, env, encoding: "utf8" });
+      assert.equal(r.status, 0, r.stderr);
+      assert.doesNotMatch(r.stdout, /cdktf asks for stack/, "said once, by the annotation cdktf prints");
+      const manifest = manifestOf(cwd);
+      assert.deepEqual(manifest.stacks["ei-two-arm"].annotations, [
+        {
+          constructPath: "imaging-lb",
+          level: "@cdktf/error",
+          message:
+            'cdktf asks for stack \'ei-two-arm\', which this run did not synthesize (IMAGING_LB_ENVIRONMENTS="envs/agfa-ei-one-arm.yaml": stacks ei-one-arm); its folder in cdktf.out stays as an earlier synth left it, and is not planned or deployed from here: add its environment file to IMAGING_LB_ENVIRONMENTS, or ask only for this run\'s stacks',
+        },
+      ]);
+      assert.ok(existsSync(join(cwd, "cdktf.out", "stacks", "ei-two-arm", "cdk.tf.json")));
+      // Asked for the stack of this run only: the kept one carries no annotation.
+      const ok = spawnSync(process.execPath, [standIn, "deploy", "ei-one-arm"], { cwd, env, encoding: "utf8" });
+      assert.equal(ok.status, 0, ok.stderr);
+      assert.deepEqual(manifestOf(cwd).stacks["ei-two-arm"].annotations, []);
+    });
   });
 });

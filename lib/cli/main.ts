@@ -22,6 +22,7 @@ import { initCommand } from "./commands/init";
 import { configBucketOf, environmentStatus, formatStatus, s3StatusReader } from "./commands/status";
 import { strictChecks } from "./commands/validate";
 import { parseCommandArgs, suggestion, UsageError } from "./args";
+import { AwsProblem } from "./aws-problems";
 
 export { UsageError } from "./args";
 
@@ -171,7 +172,7 @@ export const COMMANDS: Record<string, Command> = {
     run(args, io) {
       const { positionals: files, values } = parseCommandArgs(args, { git: { type: "string" }, json: { type: "boolean" } }, { min: 1, max: 2, name: "environment file" });
       if ((values.git === undefined) !== (files.length === 2)) {
-        throw new UsageError(`expected two environment files (before, after), or --git <revision> and one file\nusage: ${this.usage}`);
+        throw new UsageError("expected two environment files (before, after), or --git <revision> and one file");
       }
       const before = values.git === undefined ? loadEnvironment(files[0]) : environmentAtRevision(String(values.git), files[0]);
       const after = loadEnvironment(files[files.length - 1]);
@@ -309,6 +310,10 @@ export function run(argv: string[], io: Io): number | Promise<number> {
     if (e instanceof UsageError) {
       io.err(`imaging-lb ${name}: ${e.message}\nusage: ${command.usage}\n`);
       return EXIT.usage;
+    }
+    if (e instanceof AwsProblem) {
+      io.err(`imaging-lb ${name}: ${e.message}\n`);
+      return EXIT.invalid;
     }
     const problem = fileSystemProblem(e);
     if (problem !== undefined) {

@@ -1,13 +1,14 @@
 /**
- * Site rules checked at the field, after the schema: availability zones of the environment's region,
- * CIDR blocks written as network addresses, real servers that are not the load balancer itself, and every
+ * Site rules checked at the field, after the schema: availability zones of the environment's region, a
+ * node's two ENIs in one zone, CIDR blocks written as network addresses, real servers that are not the
+ * load balancer itself and that a created VPC can reach, and every
  * rule of the synth-time guardrails (lib/constructs/guardrails.ts) that the file alone decides. The
  * guardrails stay as a second line of defence; these say the same thing earlier, with file:line.
  * Pure: imports nothing from cdktf.
  */
 import { PEERS_PORT } from "../haproxy/build";
 import { FieldPath, ProblemCollector } from "./locate";
-import { isNetworkAddress, numberToIp, parseCidr } from "./net";
+import { cidrContains, isNetworkAddress, numberToIp, parseCidr } from "./net";
 import type { Environment } from "./schema";
 
 /** SSH: the guardrails reject ingress on it from any source (the nodes are reached with SSM). */
@@ -20,8 +21,10 @@ const PRIVATE_KEY_RE = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----/;
 /** Reports every site rule broken by `env` to `out`. */
 export function checkSiteRules(env: Environment, out: ProblemCollector): void {
   checkAvailabilityZones(env, out);
+  checkNodeZones(env, out);
   checkCidrHostBits(env, out);
   checkServerAddresses(env, out);
+  checkServerReach(env, out);
   checkGuardrailRules(env, out);
 }
 
@@ -47,6 +50,84 @@ function checkAvailabilityZones(env: Environment, out: ProblemCollector): void {
         `expected an availability zone of the environment's region ${env.region} (such as ${env.region}a or ${env.region}b), got "${az}" (region ${az.slice(0, -1)})`,
       );
     }
+  }
+}
+
+type NodeSubnet = { readonly cidr: string; readonly availabilityZone: string };
+
+/**
+ * A two-arm node's eth0 and eth1 in one availability zone: EC2 attaches an ENI only to an instance in the
+ * ENI's zone, so a node whose external subnet is in another zone fails half-way through the apply (the
+ * instance exists, the attachment is refused). Reported once per place: where the node's external
+ * subnet comes from (its own `externalSubnet`, else `network.external`), or its own `internalSubnet`.
+ */
+function checkNodeZones(env: Environment, out: ProblemCollector): void {
+  const net = env.network;
+  if (net.layout !== "two-arm") return;
+  const reported = new Set<string>();
+  for (const [name, node] of Object.entries(env.loadBalancer.nodes)) {
+    const internal: [FieldPath, NodeSubnet] = node.internalSubnet
+      ? [["loadBalancer", "nodes", name, "internalSubnet"], node.internalSubnet]
+      : [["network", "internal"], net.internal];
+    const external: [FieldPath, NodeSubnet] = node.externalSubnet
+      ? [["loadBalancer", "nodes", name, "externalSubnet"], node.externalSubnet]
+      : [["network", "external"], net.external];
+    if (internal[1].availabilityZone === external[1].availabilityZone) continue;
+    // Point at the subnet the node itself names, or at network.external when both are the layout's.
+    const [at, other] = node.externalSubnet || !node.internalSubnet ? [external, internal] : [internal, external];
+    const key = at[0].join(".");
+    if (reported.has(key)) continue;
+    reported.add(key);
+    out.add(
+      [...at[0], "availabilityZone"],
+      `expected ${other[1].availabilityZone}, the availability zone of ${other[0].join(".")} (node ${name}'s ${other === internal ? "eth0" : "eth1"}), got "${at[1].availabilityZone}": a node's eth0 and eth1 must be in one zone, as EC2 attaches an ENI only to an instance in its zone (the apply would stop half-way); put both subnets in one zone (a pair across zones: ha.vipMode route-table, each node with internalSubnet and externalSubnet of its own zone)`,
+    );
+  }
+}
+
+/**
+ * Real servers (and sorry servers) that a VPC created by the stack can reach: inside `network.vpcCidr`
+ * (its only other route is the internet, through the NAT gateway), not in the NAT subnet (public, it holds
+ * the NAT gateway only) and, in two-arm, not in the client-side subnet when the service connects from
+ * eth0. An adopted VPC's routes (VPN, Transit Gateway, peering) are not known here: nothing is checked.
+ */
+function checkServerReach(env: Environment, out: ProblemCollector): void {
+  const net = env.network;
+  if (net.vpcId || !net.vpcCidr) return;
+  const vpcCidr = net.vpcCidr;
+  const eth0 = net.layout === "two-arm" ? `the internal subnet ${net.internal.cidr}` : `the load balancer subnet ${net.subnet.cidr}`;
+  const clientSideAddresses = new Set([
+    ...Object.values(env.vips).map((v) => v.address),
+    ...Object.values(env.loadBalancer.nodes).flatMap((n) => (n.externalAddress ? [n.externalAddress] : [])),
+  ]);
+  /** True when `service` opens its server connections from the client side (clientAddress source from a VIP or eth1 address). */
+  const fromClientSide = (service: Environment["services"][string]) =>
+    service.clientAddress === "source" && (service.sourceAddress === "vip" || (service.sourceAddress !== undefined && clientSideAddresses.has(service.sourceAddress)));
+  const enabled = Object.entries(env.services).filter(([, s]) => s.enabled !== false);
+  const check = (path: FieldPath, address: string, what: string, services: ReadonlyArray<Environment["services"][string]>) => {
+    if (!cidrContains(vpcCidr, address)) {
+      out.add(
+        path,
+        `expected ${what} inside network.vpcCidr ${vpcCidr}, got "${address}": a VPC created by the stack routes only its own CIDR (and the internet through the NAT gateway), so the load balancer could not reach it; put it in ${eth0} or elsewhere in ${vpcCidr}, or adopt a VPC that routes to it (network.vpcId)`,
+      );
+    } else if (net.natSubnet && cidrContains(net.natSubnet.cidr, address)) {
+      out.add(
+        path,
+        `"${address}" is in network.natSubnet ${net.natSubnet.cidr}, the public subnet that holds only the NAT gateway; expected ${what} in ${eth0} or elsewhere in ${vpcCidr}`,
+      );
+    } else if (net.layout === "two-arm" && cidrContains(net.external.cidr, address) && !cidrContains(net.internal.cidr, address) && services.some((s) => !fromClientSide(s))) {
+      out.add(
+        path,
+        `"${address}" is in the client-side subnet network.external ${net.external.cidr}: two-arm load balancers reach servers from eth0, in ${eth0}; expected ${what} there or elsewhere in ${vpcCidr} outside the client-side and NAT subnets`,
+      );
+    }
+  };
+  for (const [name, server] of Object.entries(env.servers)) {
+    const serves = enabled.filter(([svc]) => !server.services || svc in server.services).map(([, s]) => s);
+    check(["servers", name, "address"], server.address, "a real server", serves);
+  }
+  for (const [name, s] of enabled) {
+    if (s.sorryServer) check(["services", name, "sorryServer", "address"], s.sorryServer.address, "a sorry server", [s]);
   }
 }
 

@@ -111,13 +111,18 @@ export function applyPreset(raw: Record<string, unknown>): Record<string, unknow
 
 interface PresetTypo {
   readonly name: string;
-  readonly hint: string;
+  /** The preset service the name is near, if any. */
+  readonly hint?: string;
   readonly preset: string;
+  /** The file writes `enabled: false` for it: it would disable nothing. */
+  readonly disabled: boolean;
 }
 
 /**
  * Services of the file that look like a misspelt preset service (`dicon:` for `dicom`): not in the preset,
- * near a preset name, and without the frontendPorts a service of one's own needs.
+ * near a preset name, and without the frontendPorts a service of one's own needs. Also every such service
+ * the file disables (`xero-viewer: { enabled: false }`), near a preset name or not: it disables nothing,
+ * and the service the user meant stays on.
  */
 function presetTypos(raw: Record<string, unknown>): PresetTypo[] {
   const preset = raw.preset;
@@ -126,7 +131,8 @@ function presetTypos(raw: Record<string, unknown>): PresetTypo[] {
   return Object.entries(raw.services).flatMap(([name, svc]) => {
     if (names.includes(name) || (isPlainObject(svc) && svc.frontendPorts !== undefined)) return [];
     const hint = closest(name, names);
-    return hint ? [{ name, hint, preset }] : [];
+    const disabled = isPlainObject(svc) && svc.enabled === false;
+    return hint || disabled ? [{ name, hint, preset, disabled }] : [];
   });
 }
 
@@ -136,9 +142,12 @@ function reportPresetTypos(typos: readonly PresetTypo[], collector: ProblemColle
     const at = `services.${t.name}`;
     for (let i = collector.problems.length - 1; i >= 0; i--) if (collector.problems[i].path === at) collector.problems.splice(i, 1);
     const names = Object.keys(PRESETS[t.preset as PresetName]).sort().join(", ");
+    const unknown = `unknown service${t.hint ? ` (did you mean '${t.hint}'?)` : ""}: preset ${t.preset} defines ${names}`;
     collector.add(
       ["services", t.name],
-      `unknown service (did you mean '${t.hint}'?): preset ${t.preset} defines ${names}; to change one, use its name; a service of your own needs vip and frontendPorts`,
+      t.disabled
+        ? `${unknown}; enabled: false here disables nothing (write the preset service's name to turn it off)`
+        : `${unknown}; to change one, use its name; a service of your own needs vip and frontendPorts`,
       "key",
     );
   }
@@ -163,7 +172,7 @@ function parseAndResolve(text: string, file: string): { env: ResolvedEnvironment
   const typos = presetTypos(raw);
   const parsed = environmentSchema.safeParse(expanded);
   if (!parsed.success) {
-    reportSchemaIssues(parsed.error.issues, expanded, environmentSchema, collector);
+    reportSchemaIssues(parsed.error.issues, expanded, environmentSchema, collector, raw);
     reportPresetTypos(typos, collector);
     throw new ConfigError(collector.problems);
   }

@@ -219,7 +219,12 @@ export interface ResolvedEnvironment {
   readonly subnets: readonly ResolvedSubnet[];
   readonly services: readonly ResolvedService[];
   readonly certificates: readonly ResolvedCertificate[];
-  readonly access: { readonly clientCidrs: readonly string[]; readonly adminCidrs: readonly string[] };
+  readonly access: {
+    readonly clientCidrs: readonly string[];
+    readonly adminCidrs: readonly string[];
+    /** The account's quota of inbound (and of outbound) rules per security group. @default 60 */
+    readonly securityGroupRuleQuota?: number;
+  };
   readonly admin: {
     readonly statsPort: number;
     readonly statsUser: string;

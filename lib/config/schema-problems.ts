@@ -8,15 +8,42 @@ import { durationSchema } from "./schema";
 
 type Issue = z.core.$ZodIssue;
 
-/** Adds one problem per schema issue (one per unknown key) to `out`. */
-export function reportSchemaIssues(issues: readonly Issue[], raw: unknown, schema: z.ZodType, out: ProblemCollector): void {
+/**
+ * Adds one problem per schema issue (one per unknown key) to `out`. `raw` is what the schema checked (the
+ * preset applied); `written` is the file's own mapping, whose key order says which entry is above which.
+ */
+export function reportSchemaIssues(issues: readonly Issue[], raw: unknown, schema: z.ZodType, out: ProblemCollector, written: unknown = raw): void {
+  const pathOf = (issue: Issue) => issue.path.filter((p): p is string | number => typeof p !== "symbol");
+  // A field written one level too far left, among the names of a mapping (`aeTitle:` under `servers:`):
+  // one indentation hint in place of "invalid name" and "expected a mapping", and in place of what its
+  // absence causes in the entry above it ("missing required field", "has no value").
+  const dedents = new Map<string, { path: FieldPath; dedent: Dedent }>();
   for (const issue of issues) {
-    const path = issue.path.filter((p): p is string | number => typeof p !== "symbol");
+    const path = pathOf(issue);
+    const dedent = dedentedField(schema, path, raw, written);
+    if (dedent) dedents.set(path.join("."), { path, dedent });
+  }
+  const covered = (path: FieldPath): boolean =>
+    [...dedents.values()].some(({ path: at, dedent }) => {
+      const parent = at.slice(0, -1).join(".");
+      const entry = [parent, dedent.above].filter(Boolean).join(".");
+      const here = path.join(".");
+      return here === entry || here === `${entry}.${String(at[at.length - 1])}`;
+    });
+  for (const { path, dedent } of dedents.values()) out.add(path, dedent.message, "key");
+  for (const issue of issues) {
+    const path = pathOf(issue);
     const got = valueAt(raw, path);
+    if (dedents.has(path.join(".")) || covered(path)) continue;
     switch (issue.code) {
       case "unrecognized_keys": {
         const allowed = allowedKeys(schema, path, raw);
         for (const key of issue.keys) {
+          const above = fieldOfMappingAbove(schema, path, raw, written, key);
+          if (above !== undefined) {
+            out.add([...path, key], `unknown field here: "${key}" is a field of ${above}, the mapping above it, indented one level too little; indent it under "${above}:" (2 spaces more)`, "key");
+            continue;
+          }
           const hint = closest(key, allowed);
           const fix = hint ? ` (did you mean '${hint}'?)` : "";
           out.add([...path, key], `unknown field${fix}; allowed here: ${allowed.join(", ")}`, "key");
@@ -29,7 +56,9 @@ export function reportSchemaIssues(issues: readonly Issue[], raw: unknown, schem
         break;
       }
       case "invalid_type":
-        if (got === undefined) {
+        if (got === null && (issue.expected === "object" || issue.expected === "record") && path.length > 0) {
+          out.add(path, emptyMapping(schema, path, raw), "key");
+        } else if (got === undefined) {
           out.add(path, `missing required field: ${expectation(issue)}`, path.length > 0 ? "key" : "value");
         } else if (typeof got === "number" && issue.expected === "string" && isDuration(schema, path, raw)) {
           out.add(path, `expected a duration with a unit, such as 30s, 10m or 24h, got ${got}: a bare number has no unit; write ${durationHint(got)}`);
@@ -137,6 +166,91 @@ export function allowedKeys(schema: z.ZodType, path: FieldPath, raw: unknown): s
   const node = schemaAt(schema, path, raw);
   const shape = node && defOf(node).shape;
   return shape ? Object.keys(shape) : [];
+}
+
+/** The fields an object schema requires (neither optional nor defaulted). */
+function requiredKeys(node: z.ZodType | undefined): string[] {
+  const shape = node && defOf(node).shape;
+  if (!shape) return [];
+  return Object.entries(shape)
+    .filter(([, field]) => !["optional", "default", "prefault"].includes(defOf(field).type))
+    .map(([key]) => key);
+}
+
+/**
+ * The message for a key written without a value where a mapping belongs (`web:` once its `secretArn:` line
+ * was deleted): which required fields are missing, not "expected a mapping, got null".
+ */
+function emptyMapping(schema: z.ZodType, path: FieldPath, raw: unknown): string {
+  const node = schemaAt(schema, path, raw);
+  const name = String(path[path.length - 1]);
+  if (node && defOf(node).type === "record") return `"${name}:" has no value: expected a mapping of names to entries under it, or remove the line`;
+  const required = requiredKeys(node);
+  const allowed = allowedKeys(schema, path, raw);
+  const also = allowed.length > required.length ? `; allowed here: ${allowed.join(", ")}` : "";
+  if (required.length === 0) return `"${name}:" has no value: expected a mapping${also ? ` (${also.slice(2)})` : ""}, or remove the line`;
+  const s = required.length === 1 ? "" : "s";
+  return `missing required field${s} ${required.join(", ")}: "${name}:" has no value (was the line under it deleted?); expected a mapping with ${required.join(" and ")}${also}`;
+}
+
+/** What to call one entry of the mapping of names at `parent` (servers → "a server"). */
+const ENTRY_NAMES: Readonly<Record<string, string>> = {
+  servers: "a server",
+  services: "a service",
+  vips: "a VIP",
+  nodes: "a node",
+  certificates: "a certificate",
+  routes: "a route",
+};
+
+/**
+ * When `path` is a key of a mapping of names (servers, services, vips, ...) that is really a field of one
+ * entry, written one level too far left (its value is then not a mapping): the indentation hint.
+ */
+/** A field indented one level too little: the hint, and the entry it belongs under. */
+interface Dedent {
+  readonly message: string;
+  readonly above?: string;
+}
+
+function dedentedField(schema: z.ZodType, path: FieldPath, raw: unknown, written: unknown): Dedent | undefined {
+  if (path.length < 2) return undefined;
+  const parentPath = path.slice(0, -1);
+  const parent = schemaAt(schema, parentPath, raw);
+  if (!parent || defOf(parent).type !== "record") return undefined;
+  const key = String(path[path.length - 1]);
+  const entry = schemaAt(schema, path, raw);
+  if (!entry || !defOf(entry).shape || !(key in defOf(entry).shape!)) return undefined;
+  const value = valueAt(raw, path);
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) return undefined;
+  const own = valueAt(written, parentPath);
+  const container = (typeof own === "object" && own !== null && !Array.isArray(own) ? own : valueAt(raw, parentPath)) as Record<string, unknown>;
+  const keys = Object.keys(container);
+  const above = keys
+    .slice(0, keys.indexOf(key))
+    .reverse()
+    .find((k) => container[k] === null || (typeof container[k] === "object" && !Array.isArray(container[k])));
+  const what = ENTRY_NAMES[String(parentPath[parentPath.length - 1])] ?? "an entry";
+  const noun = what.replace(/^an? /, "");
+  const under = above !== undefined ? `under the ${noun} it belongs to ("${above}:" above it), 2 spaces more than "${above}:"` : `under the ${noun} it belongs to, 2 spaces more than its name`;
+  return { message: `"${key}" is a field of ${what}, not the name of ${what}: it is indented one level too little; indent it ${under}`, above };
+}
+
+/**
+ * When the unknown field `key` of the mapping at `path` is a field of the mapping just above it in the file
+ * (`calledAeTitle:` dedented out of `healthCheck:`), that mapping's name.
+ */
+function fieldOfMappingAbove(schema: z.ZodType, path: FieldPath, raw: unknown, written: unknown, key: string): string | undefined {
+  const container = valueAt(written, path) ?? valueAt(raw, path);
+  if (typeof container !== "object" || container === null || Array.isArray(container)) return undefined;
+  const keys = Object.keys(container);
+  const previous = keys[keys.indexOf(key) - 1];
+  if (previous === undefined) return undefined;
+  const value = (container as Record<string, unknown>)[previous];
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  const node = schemaAt(schema, [...path, previous], raw);
+  const shape = node && defOf(node).shape;
+  return shape && key in shape ? previous : undefined;
 }
 
 /** True when the field at `path` takes an HAProxy duration (30s, 10m, 24h). */

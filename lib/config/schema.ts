@@ -387,7 +387,7 @@ export const accessSchema = z.strictObject({
     .min(60)
     .max(1000)
     .default(60)
-    .describe("Your account's quota of inbound (and of outbound) rules per security group, checked when the file is loaded; raise it in Service Quotas first (L-0EA8095F). @default 60 (AWS's default)"),
+    .describe("Your account's quota of inbound (and of outbound) rules per security group: an ENI's rules are spread over up to 5 groups of this many (fewer above 200: AWS keeps groups × rules at 1000), and what does not fit is refused when the file is loaded; raise it in Service Quotas first (L-0EA8095F). @default 60 (AWS's default)"),
 });
 
 export const adminSchema = z.strictObject({

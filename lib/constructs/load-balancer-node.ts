@@ -180,7 +180,7 @@ export class LoadBalancerNode extends Construct {
         subnetId: props.network.subnetId(plan.subnet.key),
         privateIpListEnabled: true,
         privateIpList: [plan.address, ...vips],
-        securityGroups: [this.securityGroups.groupId(plan.name)],
+        securityGroups: this.securityGroups.groupIds(plan.name),
         sourceDestCheck: plan.sourceDestCheck,
         tags: { Name: `${env.name}-${node.name}-${plan.name}` },
         lifecycle: plan.clientSide && floating ? { ignoreChanges: ["private_ip_list", "private_ips", "private_ips_count"] } : undefined,

@@ -1,5 +1,6 @@
 /**
- * One security group per ENI of a load balancer node, with exactly the rules of {@link securityRules}.
+ * The security groups of each ENI of a load balancer node, with exactly the rules of {@link securityRules}:
+ * one group, or as many as the rules need at the per-group quota ({@link spreadRules}).
  */
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
@@ -8,10 +9,11 @@ import { Annotations } from "cdktf";
 import { Construct } from "constructs";
 import { ResolvedEnvironment, ResolvedNode } from "../config/model";
 import { InterfaceName, InterfacePlan } from "./interface-plan";
+import { DEFAULT_RULES_PER_GROUP, spreadRules } from "./security-quotas";
 import { SecurityRule, securityRules } from "./security-rules";
 
 /** AWS's default quota of inbound (and, separately, outbound) rules per security group. */
-export const RULES_PER_GROUP_QUOTA = 60;
+export const RULES_PER_GROUP_QUOTA = DEFAULT_RULES_PER_GROUP;
 
 /** Properties of {@link LoadBalancerSecurityGroups}. */
 export interface LoadBalancerSecurityGroupsProps {
@@ -31,63 +33,84 @@ export interface LoadBalancerSecurityGroupsProps {
 }
 
 /**
- * A security group per ENI (`eth0`, `eth1`), each rule its own resource with a content-derived id. The
- * groups carry no inline rules, so Terraform removes AWS's default allow-all egress rule on creation.
+ * The security groups of each ENI (`eth0`, `eth1`), each rule its own resource with a content-derived id.
+ * The groups carry no inline rules, so Terraform removes AWS's default allow-all egress rule on creation.
+ *
+ * Rules that fit one group (the quota, `access.securityGroupRuleQuota`, 60 by default, per direction) are
+ * all in the interface's first group, whose construct id is the interface name (`eth0`): the ids, names and
+ * rules of 0.2.0, so an upgrade replaces nothing. More rules go on in further groups `eth0-2`, `eth0-3`, ...
+ * (up to 5 per ENI; the loader refuses what does not fit), all attached to the ENI.
  *
  * @example
  * const groups = new LoadBalancerSecurityGroups(this, "sg", { environment, node, interfaces, vpcId });
- * groups.groupId("eth0");
+ * groups.groupIds("eth0");
  */
 export class LoadBalancerSecurityGroups extends Construct {
-  /** The groups by interface name. */
+  /** The first group of each interface, by interface name. */
   readonly groups: Readonly<Partial<Record<InterfaceName, SecurityGroup>>>;
-  /** The rules of each group, as computed (for outputs and tests). */
+  /** Every group of each interface, the first one first. */
+  readonly groupsByInterface: Readonly<Partial<Record<InterfaceName, readonly SecurityGroup[]>>>;
+  /** The rules of each interface (all its groups), as computed (for outputs and tests). */
   readonly rules: Readonly<Partial<Record<InterfaceName, readonly SecurityRule[]>>>;
 
   constructor(scope: Construct, id: string, props: LoadBalancerSecurityGroupsProps) {
     super(scope, id);
     const groups: Partial<Record<InterfaceName, SecurityGroup>> = {};
+    const byInterface: Partial<Record<InterfaceName, SecurityGroup[]>> = {};
     const rules: Partial<Record<InterfaceName, readonly SecurityRule[]>> = {};
     const { environment: env, node } = props;
+    const quota = env.access.securityGroupRuleQuota ?? DEFAULT_RULES_PER_GROUP;
     for (const iface of props.interfaces) {
       const role = [iface.serverSide ? "server side" : "", iface.clientSide ? "client side" : ""].filter(Boolean).join(" and ");
-      const group = new SecurityGroup(this, iface.name, {
-        name: `imaging-lb-${env.name}-${node.name}-${iface.name}`,
-        description: `imaging-lb ${env.name} ${node.name} ${iface.name} (${role})`,
-        vpcId: props.vpcId,
-        tags: { Name: `${env.name}-${node.name}-${iface.name}` },
-      });
       const list = securityRules(env, node, iface, { packageEgressCidrs: props.packageEgressCidrs });
-      for (const rule of list) {
-        const config = {
-          securityGroupId: group.id,
-          description: rule.description,
-          ipProtocol: rule.protocol,
-          cidrIpv4: rule.cidr,
-          ...(rule.port !== undefined ? { fromPort: rule.port, toPort: rule.toPort ?? rule.port } : {}),
-        };
-        if (rule.direction === "ingress") new VpcSecurityGroupIngressRule(group, rule.key, config);
-        else new VpcSecurityGroupEgressRule(group, rule.key, config);
-      }
-      for (const direction of ["ingress", "egress"] as const) {
-        const count = list.filter((r) => r.direction === direction).length;
-        if (count > RULES_PER_GROUP_QUOTA) {
-          Annotations.of(group).addWarning(
-            `${count} ${direction} rules exceed AWS's default quota of ${RULES_PER_GROUP_QUOTA} per security group: request a quota increase ("Inbound or outbound rules per security group") before deploying, or narrow the CIDRs/servers`,
-          );
+      const parts = spreadRules(list, quota);
+      byInterface[iface.name] = parts.map((part, i) => {
+        // The first group keeps the id, name and description it had before groups were spread (a change replaces it).
+        const suffix = i === 0 ? "" : `-${i + 1}`;
+        const group = new SecurityGroup(this, `${iface.name}${suffix}`, {
+          name: `imaging-lb-${env.name}-${node.name}-${iface.name}${suffix}`,
+          description: i === 0 ? `imaging-lb ${env.name} ${node.name} ${iface.name} (${role})` : `imaging-lb ${env.name} ${node.name} ${iface.name} (${role}; more rules, group ${i + 1})`,
+          vpcId: props.vpcId,
+          tags: { Name: `${env.name}-${node.name}-${iface.name}${suffix}` },
+        });
+        for (const rule of part) {
+          const config = {
+            securityGroupId: group.id,
+            description: rule.description,
+            ipProtocol: rule.protocol,
+            cidrIpv4: rule.cidr,
+            ...(rule.port !== undefined ? { fromPort: rule.port, toPort: rule.toPort ?? rule.port } : {}),
+          };
+          if (rule.direction === "ingress") new VpcSecurityGroupIngressRule(group, rule.key, config);
+          else new VpcSecurityGroupEgressRule(group, rule.key, config);
         }
-      }
-      groups[iface.name] = group;
+        for (const direction of ["ingress", "egress"] as const) {
+          const count = part.filter((r) => r.direction === direction).length;
+          if (count > RULES_PER_GROUP_QUOTA) {
+            Annotations.of(group).addWarning(
+              `${count} ${direction} rules exceed AWS's default quota of ${RULES_PER_GROUP_QUOTA} per security group: request a quota increase ("Inbound or outbound rules per security group") before deploying, or narrow the CIDRs/servers`,
+            );
+          }
+        }
+        return group;
+      });
+      groups[iface.name] = byInterface[iface.name]![0];
       rules[iface.name] = list;
     }
     this.groups = groups;
+    this.groupsByInterface = byInterface;
     this.rules = rules;
   }
 
-  /** The id of the group of interface `name`. */
+  /** The id of the first group of interface `name`. */
   groupId(name: InterfaceName): string {
-    const group = this.groups[name];
-    if (!group) throw new Error(`no security group for ${name} (interfaces: ${Object.keys(this.groups).join(", ")})`);
-    return group.id;
+    return this.groupIds(name)[0];
+  }
+
+  /** The ids of every group of interface `name` (what its ENI carries), the first one first. */
+  groupIds(name: InterfaceName): string[] {
+    const list = this.groupsByInterface[name];
+    if (!list) throw new Error(`no security group for ${name} (interfaces: ${Object.keys(this.groupsByInterface).join(", ")})`);
+    return list.map((g) => g.id);
   }
 }

@@ -89,14 +89,19 @@ describe("cdktf CLI flow (README order: synth, diff; real cdktf CLI and Terrafor
     writeFileSync(join(work.path, "terraformrc"), `provider_installation {\n  filesystem_mirror {\n    path = "${mirror}"\n  }\n}\n`);
 
     // README: after a synth of every example, `IMAGING_LB_ENVIRONMENTS=<one file> npx cdktf diff <stack>`.
-    // The app synthesizes one stack; the CLI, which listed three stack folders before, removes the other two.
+    // The app synthesizes one stack; the CLI, which deletes the stack folders the new manifest does not
+    // name, keeps the other two (the manifest names them as the earlier synth left them).
+    mkdirSync(join(stackDir("ei-two-arm"), ".terraform"), { recursive: true });
+    writeFileSync(join(stackDir("ei-two-arm"), ".terraform", "marker"), "init");
     const diff = cli(["diff", "ei-ha-pair"], "examples/agfa-ei-ha-pair.yaml");
     assert.equal(diff.status, 1, diff.output);
     assert.doesNotMatch(diff.output, /ENOENT|no such file or directory/i);
     assert.match(diff.output, /imaging-lb: 1 stack synthesized/);
+    assert.match(diff.output, /kept as an earlier synth left them \(not in this run\): ei-one-arm, ei-two-arm/);
     assert.match(diff.output, /Initializing the backend/);
     assert.match(diff.output, /No valid credential sources found/, "the S3 state backend is the first thing that needs AWS");
-    assert.deepEqual(stacks(), ["ei-ha-pair"]);
+    assert.deepEqual(stacks(), ["ei-ha-pair", "ei-one-arm", "ei-two-arm"]);
+    assert.equal(readFileSync(join(stackDir("ei-two-arm"), ".terraform", "marker"), "utf8"), "init", "another stack's .terraform stays");
 
     const second = cli(["synth"]);
     assert.equal(second.status, 0, second.output);
@@ -130,5 +135,27 @@ describe("cdktf CLI flow (README order: synth, diff; real cdktf CLI and Terrafor
     assert.equal(readFileSync(join(stackDir("ei-one-arm"), ".terraform.lock.hcl"), "utf8"), lock, "the lock file survives a synth");
     assert.ok(existsSync(join(stackDir("ei-one-arm"), ".terraform", "providers")), ".terraform survives a synth");
     assert.match(readFileSync(file, "utf8"), /"primary_network_interface"/, "the synth rewrote the stack's own file");
+  });
+
+  it("under the real CLI: a bad file's problems printed once and the CLI stops, folders untouched; a kept stack asked for is refused before Terraform runs", () => {
+    const before = readFileSync(join(stackDir("ei-two-arm"), "cdk.tf.json"), "utf8");
+    const bad = join(project, "bad.yaml");
+    writeFileSync(bad, readFileSync(join(REPO, "examples", "agfa-ei-one-arm.yaml"), "utf8").replace("lb-1: { internalAddress: 10.30.1.10 }", "lb-1: { internalAddress: 10.99.1.10 }"));
+    const synth = cli(["synth"], "bad.yaml");
+    assert.equal(synth.status, 1, synth.output);
+    const problem = 'loadBalancer.nodes.lb-1.internalAddress: expected an address in the load balancer subnet 10.30.1.0/24, got "10.99.1.10"';
+    assert.equal(synth.output.split(problem).length - 1, 1, `the problem once:\n${synth.output}`);
+    assert.equal(synth.output.split("imaging-lb: nothing synthesized.").length - 1, 1, synth.output);
+    assert.match(synth.output, /ERROR \[imaging-lb\]: nothing synthesized: the environment files have problems \(listed above\); the stack folders in cdktf\.out are as they were/);
+    assert.doesNotMatch(synth.output, /Command output on std(err|out)/, "no second copy in cdktf's error summary");
+    assert.deepEqual(stacks(), ["ei-ha-pair", "ei-one-arm", "ei-two-arm"]);
+    assert.equal(readFileSync(join(stackDir("ei-two-arm"), "cdk.tf.json"), "utf8"), before);
+    assert.ok(existsSync(join(stackDir("ei-two-arm"), ".terraform", "marker")));
+
+    const refused = cli(["diff", "ei-two-arm"], "examples/agfa-ei-one-arm.yaml");
+    assert.equal(refused.status, 1, refused.output);
+    assert.match(refused.output, /ERROR \[imaging-lb\]: cdktf asks for stack 'ei-two-arm', which this run did not synthesize \(IMAGING_LB_ENVIRONMENTS="examples\/agfa-ei-one-arm\.yaml": stacks ei-one-arm\)/);
+    assert.doesNotMatch(refused.output, /Initializing the backend/, "Terraform does not run on files this run did not build");
+    assert.deepEqual(stacks(), ["ei-ha-pair", "ei-one-arm", "ei-two-arm"]);
   });
 });

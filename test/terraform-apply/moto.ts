@@ -3,17 +3,19 @@
  * loopback port picked here, started and stopped by the test (by its pid, never by name).
  *
  * EMULATOR SETTING (not a code change): moto loads AWS managed policies only when asked
- * (MOTO_IAM_LOAD_MANAGED_POLICIES=true); without them `AmazonSSMManagedInstanceCore` does not exist and the
- * role's attachment fails with NoSuchEntity, as it never would on AWS.
+ * (MOTO_IAM_LOAD_MANAGED_POLICIES=true, {@link MOTO_ENVIRONMENT}); without them `AmazonSSMManagedInstanceCore`
+ * does not exist and the role's attachment fails with NoSuchEntity, as it never would on AWS. The command
+ * and setting are scripts/emulator-copy.ts's, which docs/try-with-an-emulator.md shows.
  */
 import { ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import { promisify } from "node:util";
+import { MOTO_COMMAND, MOTO_ENVIRONMENT } from "../../scripts/emulator-copy";
 
 const execFileAsync = promisify(execFile);
 
 /** The Python that has moto and boto3: the first `python3` on PATH (the image's Python 3.11). */
-export const MOTO_PYTHON = "python3";
+export const MOTO_PYTHON = MOTO_COMMAND[0];
 
 /** Fails loudly (never skips) when moto or boto3 is missing. */
 export function requireMoto(): void {
@@ -55,9 +57,10 @@ export async function startMoto(): Promise<Moto> {
   requireMoto();
   const port = await freeLoopbackPort();
   const endpoint = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(MOTO_PYTHON, ["-m", "moto.server", "-H", "127.0.0.1", "-p", String(port)], {
+  const [python, ...args] = MOTO_COMMAND;
+  const child: ChildProcess = spawn(python, [...args, String(port)], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, MOTO_IAM_LOAD_MANAGED_POLICIES: "true" },
+    env: { ...process.env, ...MOTO_ENVIRONMENT },
   });
   let output = "";
   const keep = (chunk: Buffer) => {

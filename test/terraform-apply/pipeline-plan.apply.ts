@@ -40,6 +40,7 @@ import { ImagingLbStack } from "../../lib/constructs/imaging-lb-stack";
 import { AMI_SSM_PARAMETERS } from "../../lib/constructs/load-balancer-node";
 import { requireTool } from "../helpers/tools";
 import { Moto, boto3, motoClientEnv, startMoto } from "./moto";
+import { EMULATOR_SSM_RENAMES, UBUNTU_AMI_STAND_IN } from "../../scripts/emulator-copy";
 import { ProviderSource, emulatorCopy, providerSource, terraform } from "./terraform";
 import { SEED_UBUNTU_AMI_SCRIPT, example } from "./variants";
 
@@ -50,8 +51,6 @@ const REGION = "eu-west-1";
 const STATE_BUCKET = "pipeline-test-terraform-state";
 const STACK = "pipeline-one-arm";
 const COMMIT = "0123456789abcdef0123456789abcdef01234567";
-/** EMULATOR: moto refuses parameter names under /aws/; the Ubuntu AMI is read from this seeded stand-in. */
-const UBUNTU_AMI_STAND_IN = "/imaging-lb-emulator/ubuntu-24.04/ami-id";
 /** moto's account id (its STS answers this). */
 const MOTO_ACCOUNT = "123456789012";
 
@@ -123,7 +122,7 @@ describe("example pipelines: plan-sites.sh saves the plan, apply-sites.sh applie
     const copy = emulatorCopy(synthesized, {
       endpoint: moto.endpoint,
       providerVersion: source.version,
-      ssmParameterRenames: { [AMI_SSM_PARAMETERS["ubuntu-24.04"]]: UBUNTU_AMI_STAND_IN },
+      ssmParameterRenames: EMULATOR_SSM_RENAMES,
     });
     copy.json.terraform.backend = {
       s3: {

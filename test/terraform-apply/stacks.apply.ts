@@ -23,11 +23,10 @@ import { loadEnvironment } from "../../lib/config/load";
 import { ImagingLbStack } from "../../lib/constructs/imaging-lb-stack";
 import { AMI_SSM_PARAMETERS } from "../../lib/constructs/load-balancer-node";
 import { Moto, boto3, startMoto } from "./moto";
+import { EMULATOR_SSM_RENAMES, UBUNTU_AMI_STAND_IN } from "../../scripts/emulator-copy";
 import { ProviderSource, emulatorCopy, providerSource, terraform } from "./terraform";
 import { EXAMPLE_FILES, SEED_SCRIPT, SEED_UBUNTU_AMI_SCRIPT, Seeded, VARIANTS, Variant, example } from "./variants";
 
-/** EMULATOR: moto refuses parameter names under /aws/; the Ubuntu AMI is read from this seeded stand-in. */
-const UBUNTU_AMI_STAND_IN = "/imaging-lb-emulator/ubuntu-24.04/ami-id";
 const REGION = "eu-west-1";
 /** Setup notes printed with every variant's result. */
 const diagnostics: string[] = [];
@@ -63,7 +62,7 @@ async function applyVariant(variant: Variant, moto: Moto, source: ProviderSource
   const copy = emulatorCopy(synthesize(envFile, join(dir, "synth")), {
     endpoint: moto.endpoint,
     providerVersion: source.version,
-    ssmParameterRenames: { [AMI_SSM_PARAMETERS["ubuntu-24.04"]]: UBUNTU_AMI_STAND_IN },
+    ssmParameterRenames: EMULATOR_SSM_RENAMES,
   });
   for (const line of copy.deviations) note(`${variant.name}: ${line}`);
   const tf = join(dir, "tf");

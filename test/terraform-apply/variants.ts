@@ -192,10 +192,11 @@ export const VARIANTS: readonly Variant[] = [
   },
   {
     name: "t-single-2arm-eip",
-    covers: "two-arm single node, Elastic IP allocated by the stack (public external subnet)",
+    covers: "two-arm single node, Elastic IP allocated by the stack (public external subnet); nine servers: eth0's 83 outbound rules in two security groups",
     example: "agfa-ei-two-arm.yaml",
     change: (doc) => {
       doc.vips.web = { ...doc.vips.web, elasticIp: true };
+      for (let i = 1; i <= 9; i++) doc.servers[`ei-core-${i}`] = { address: `10.20.1.${20 + i}`, aeTitle: "EI_CORE" };
     },
   },
   {

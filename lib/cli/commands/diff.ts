@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { nodeArtifacts } from "../../artifacts";
 import { ConfigError } from "../../config/errors";
 import { parseEnvironment } from "../../config/load";
-import { ResolvedEnvironment } from "../../config/model";
+import { defaultMaxConnections, ResolvedEnvironment } from "../../config/model";
 import { unifiedDiff } from "../unified-diff";
 
 /** What a change does to one node. */
@@ -44,6 +44,23 @@ function renderedFiles(env: ResolvedEnvironment, node: string): Map<string, stri
   return new Map([...a.bundle.files.map((f): [string, string] => [f.path, f.content]), [USER_DATA, `${a.userData}${instanceSettings(env)}`]]);
 }
 
+/**
+ * When `loadBalancer.instanceType` changed without the node's generation and HAProxy's maxconn follows it
+ * (no `loadBalancer.haproxy.maxConnections`): the new maxconn is in the bundle, which the agent applies at
+ * the next reload, while the instance keeps its size until it is replaced. Said plainly, with both fixes.
+ */
+function maxconnFollowsInstanceType(before: ResolvedEnvironment, after: ResolvedEnvironment, node: string): string | undefined {
+  const was = before.loadBalancer;
+  const now = after.loadBalancer;
+  if (was.instanceType === now.instanceType || was.maxConnections === now.maxConnections) return undefined;
+  if (was.maxConnections !== defaultMaxConnections(was.instanceType) || now.maxConnections !== defaultMaxConnections(now.instanceType)) return undefined;
+  return (
+    `loadBalancer.instanceType ${was.instanceType} → ${now.instanceType}: HAProxy's maxconn follows the instance type and changes at this reload (${was.maxConnections} → ${now.maxConnections}), ` +
+    `but the running instance stays ${was.instanceType} until loadBalancer.nodes.${node}.generation is raised; ` +
+    `raise it in this change (one node per change), or hold maxconn with loadBalancer.haproxy.maxConnections: ${was.maxConnections} until every node runs ${now.instanceType}`
+  );
+}
+
 /** Compares two resolved environments node by node. */
 export function diffEnvironments(before: ResolvedEnvironment, after: ResolvedEnvironment): EnvironmentDiff {
   const names = [...new Set([...before.nodes, ...after.nodes].map((n) => n.name))].sort();
@@ -63,9 +80,11 @@ export function diffEnvironments(before: ResolvedEnvironment, after: ResolvedEnv
       return { node: name, verdict: "node replaced", reason: `generation ${was.generation} → ${now.generation}: a new instance boots the current machine definition`, files };
     }
     if (files.length === 0) return { node: name, verdict: "no change", reason: "nothing rendered for this node changed", files };
-    const reason = machineChanged
-      ? `the machine definition changed but generation is still ${now.generation}: the running instance keeps its machine until loadBalancer.nodes.${name}.generation is raised`
-      : "the agent validates, reloads seamlessly and health-checks the new bundle";
+    const reason =
+      maxconnFollowsInstanceType(before, after, name) ??
+      (machineChanged
+        ? `the machine definition changed but generation is still ${now.generation}: the running instance keeps its machine until loadBalancer.nodes.${name}.generation is raised`
+        : "the agent validates, reloads seamlessly and health-checks the new bundle");
     return { node: name, verdict: files.every((f) => f.path === USER_DATA) ? "no change" : "applied in place (reload)", reason, files };
   });
   const replaced = nodes.filter((n) => n.verdict === "node replaced").length;

@@ -7,6 +7,7 @@ import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import { configBucketName, nodeBundle, storeKeys } from "../../bundle/config-bundle";
 import { ResolvedEnvironment } from "../../config/model";
+import { awsProblem, unreadableStatus } from "../aws-problems";
 
 /** What a node's agent last reported (the status object). */
 export interface NodeStatusObject {
@@ -46,25 +47,45 @@ export interface EnvironmentStatus {
 /** Reads a status object; undefined when the node has written none. */
 export type StatusReader = (bucket: string, key: string) => Promise<NodeStatusObject | undefined>;
 
-/** The status reader over the AWS SDK (S3 GetObject; a missing object is "no status yet"). */
+/**
+ * The status reader over the AWS SDK (S3 GetObject; a missing object is "no status yet"). The user's AWS
+ * situation (no credentials, no bucket, access denied) is thrown as an AwsProblem; an object that is not
+ * a JSON object is that node's report `unreadable`, so the others are still reported.
+ */
 export function s3StatusReader(region: string): StatusReader {
   const s3 = new S3Client({ region });
   return async (bucket, key) => {
+    let text: string;
     try {
       const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-      return JSON.parse(await object.Body!.transformToString("utf-8")) as NodeStatusObject;
+      text = await object.Body!.transformToString("utf-8");
     } catch (e) {
       if ((e as { name?: string }).name === "NoSuchKey") return undefined;
-      throw e;
+      throw awsProblem(e, `reading s3://${bucket}/${key}`, bucket);
     }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      return { result: "unreadable", error: unreadableStatus(bucket, key, `not JSON: ${(e as Error).message}`) };
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      return { result: "unreadable", error: unreadableStatus(bucket, key, `JSON, but not an object: ${text.trim().slice(0, 40)}`) };
+    }
+    return parsed as NodeStatusObject;
   };
 }
 
 /** The bucket of `env`: the adopted one, or the stack's (named after the caller's account). */
 export async function configBucketOf(env: ResolvedEnvironment): Promise<string> {
   if (env.configStore.bucket) return env.configStore.bucket;
-  const identity = await new STSClient({ region: env.region }).send(new GetCallerIdentityCommand({}));
-  return configBucketName(env.name, identity.Account!);
+  let account: string | undefined;
+  try {
+    account = (await new STSClient({ region: env.region }).send(new GetCallerIdentityCommand({}))).Account;
+  } catch (e) {
+    throw awsProblem(e, "asking AWS STS for your account, which names the configuration bucket");
+  }
+  return configBucketName(env.name, account!);
 }
 
 const FAILED_RESULTS = new Set(["failed", "rolled-back", "held", "bootstrap-failed"]);

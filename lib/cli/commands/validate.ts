@@ -48,10 +48,14 @@ export function which(command: string): string | undefined {
   return undefined;
 }
 
-/** The placeholders left in the file's text, each at its line and column. */
+/**
+ * The placeholders left in the file's text, each at its line and column. Whole-line comments are not
+ * values: the starter's header, which explains the `# CHANGE ME` marks, and commented-out examples.
+ */
 export function placeholderProblems(file: string, text: string): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   text.split("\n").forEach((line, i) => {
+    if (line.trimStart().startsWith("#")) return;
     for (const { pattern, what } of PLACEHOLDERS) {
       for (const m of line.matchAll(pattern)) problems.push({ file, line: i + 1, column: (m.index ?? 0) + 1, path: "", message: `placeholder: ${what}` });
     }
