@@ -194,11 +194,16 @@ describe("the agent on the unhappy paths (SIMULATED AWS and systemd; real HAProx
     assert.equal(queued.code, 0, queued.log);
     await bed.run("lb-a");
     assert.equal(live(bed, "lb-a", "etc/haproxy/certs/web.pem"), certA.certPem + certA.keyPem, "refresh worked");
-    // A failed version is retried on the operator's word, here once its server is back.
+    // A failed version is retried on the operator's word (`imaging-lb retry` writes this object), once its server is back.
     const back = await startHttpServer(laterPort);
     try {
-      assert.equal((await bed.launcher("lb-a", ["retry"])).code, 0);
+      const id = "3f0c9b5e-0000-4000-8000-000000000001";
+      await bed.put(storeKeys.command(BED_ENVIRONMENT, "lb-a"), JSON.stringify({ id, node: "lb-a", command: "retry", issuedAt: new Date().toISOString(), issuedBy: "arn:aws:iam::123456789012:user/operator" }));
       await apply(bed, "lb-a", failing);
+      assert.equal((await bed.status("lb-a"))?.lastCommand?.id, id, "the status names the command it acted on");
+      // The same command object read again is not acted on twice.
+      await bed.publish([good]);
+      await apply(bed, "lb-a", good);
     } finally {
       await back.close();
     }

@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type BucketLocationConstraint, CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { type BucketLocationConstraint, CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { parse, stringify } from "yaml";
 import { nodeBundle, storeKeys } from "../lib/bundle/config-bundle";
 import { loadEnvironment } from "../lib/config/load";
@@ -135,6 +135,49 @@ describe("imaging-lb status (AWS SDK against an S3 emulator)", { timeout: 120_00
     assert.equal(r.status, 1);
     assert.match(r.stdout, /^lb-b\s+failed\s+.*rolled-back.*not healthy within 31s/m);
     assert.match(r.stderr, /the rollout failed on a node/);
+  });
+
+  it("a bootstrap that failed is failed (exit 1 at once), not pending until the timeout", async () => {
+    await putStatus("lb-a", { node: "lb-a", result: "bootstrap-failed", error: "step install_packages failed (exit 100)", updatedAt: "2026-11-28T10:00:00Z" });
+    const r = cli("status", PAIR, "--wait", "--timeout", "60");
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, /^lb-a\s+failed\s+.*bootstrap-failed.*install_packages failed/m);
+  });
+
+  it("a transient error is retrying (the agent retries on its own): --wait goes on waiting", async () => {
+    await putStatus("lb-b", { node: "lb-b", format: 2, result: "applied", appliedVersion: versions["lb-b"], desiredVersion: versions["lb-b"], heartbeatSeconds: 60 });
+    await putStatus("lb-a", { node: "lb-a", format: 2, result: "retrying", retryable: true, nextRetryAt: "2026-11-28T10:02:00Z", appliedVersion: "0000000000000000", desiredVersion: versions["lb-a"], error: "cannot read arn:...: ThrottlingException", heartbeatSeconds: 60 });
+    const r = cli("status", PAIR, "--wait", "--timeout", "2");
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, /^lb-a\s+retrying\s+.*ThrottlingException \(next attempt 2026-11-28T10:02:00Z\)/m);
+    assert.match(r.stderr, /not converged within 2 s/);
+  });
+
+  it("a status not rewritten for three heartbeats is stale: its agent or node is down, whatever the status says", async () => {
+    await putStatus("lb-a", { node: "lb-a", format: 2, result: "applied", appliedVersion: versions["lb-a"], desiredVersion: versions["lb-a"], heartbeatSeconds: 1, agentVersion: versions["lb-a"] });
+    await new Promise((r) => setTimeout(r, 4000));
+    const r = cli("status", PAIR, "--wait", "--timeout", "1");
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, /^lb-a\s+stale\s+.*no word for \d+s \(its agent or node is down/m);
+    assert.match(r.stderr, /lb-a: stale, its agent is not running/);
+    await putStatus("lb-a", { node: "lb-a", format: 2, result: "applied", appliedVersion: versions["lb-a"], desiredVersion: versions["lb-a"], heartbeatSeconds: 60 });
+  });
+
+  it("retry, release and refresh write a command for the node (or every node) that its agent reads", async () => {
+    const r = cli("retry", PAIR, "--node", "lb-b");
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^retry sent to ei-ha-pair\/lb-b \(id [0-9a-f-]{36}\)/m);
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: storeKeys.command(env.configStore.prefix, "lb-b") }));
+    const command = JSON.parse(await object.Body!.transformToString()) as Record<string, string>;
+    assert.equal(command.command, "retry");
+    assert.equal(command.desiredVersion, versions["lb-b"]);
+    assert.match(command.issuedBy, /^arn:aws:/);
+    const all = cli("refresh", PAIR);
+    assert.equal(all.status, 0, all.stderr);
+    assert.equal(all.stdout.trim().split("\n").length, 2, "both nodes");
+    const wrong = cli("release", PAIR, "--node", "lb-c");
+    assert.equal(wrong.status, 2);
+    assert.match(wrong.stderr, /--node: ei-ha-pair has no node 'lb-c' \(nodes: lb-a, lb-b\)/);
   });
 
   it("every node applied the version the file renders: --wait exits 0; --json carries the same", async () => {

@@ -19,7 +19,8 @@ import { renderHaproxy } from "../haproxy/build";
 import { diagramCommand } from "./commands/diagram";
 import { diffEnvironments, environmentAtRevision, formatDiff } from "./commands/diff";
 import { initCommand } from "./commands/init";
-import { configBucketOf, environmentStatus, formatStatus, s3StatusReader } from "./commands/status";
+import { configBucketOf, environmentStatus, formatStatus, s3StatusReader, sendCommand } from "./commands/status";
+import type { OperatorCommand } from "../contract/node-contract";
 import { strictChecks } from "./commands/validate";
 import { parseCommandArgs, suggestion, UsageError } from "./args";
 import { AwsProblem } from "./aws-problems";
@@ -47,6 +48,34 @@ export interface Command {
    * it for a command that waits (network, polling). Errors are handled the same either way.
    */
   readonly run: (args: string[], io: Io) => number | Promise<number>;
+}
+
+/** `imaging-lb retry|release|refresh <env.yaml> [--node <name>]`: writes the command for the node(s) to S3. */
+function operatorCommand(command: OperatorCommand, summary: string, help: readonly string[]): Command {
+  return {
+    summary,
+    usage: `imaging-lb ${command} <env.yaml> [--node <name>]`,
+    help: [
+      ...help,
+      "Written to s3://<config bucket>/<name>/commands/<node>.json with your AWS credentials; the node's status shows",
+      "the command it last acted on. On the node itself (an SSM session): sudo imaging-lb-agent " + command + ".",
+      "  --node  one node (default: every node of the file)",
+    ].join("\n"),
+    async run(args, io) {
+      const { positionals: files, values } = parseCommandArgs(args, { node: { type: "string" } }, { min: 1, max: 1, name: "environment file" });
+      const env = loadEnvironment(files[0]);
+      const names = env.nodes.map((n) => n.name);
+      const node = values.node === undefined ? undefined : String(values.node);
+      if (node !== undefined && !names.includes(node)) {
+        throw new UsageError(`--node: ${env.name} has no node '${node}' (nodes: ${names.join(", ")})${suggestion(node, names)}`);
+      }
+      const bucket = await configBucketOf(env);
+      for (const sent of await sendCommand(env, bucket, command, node ? [node] : names)) {
+        io.out(`${command} sent to ${env.name}/${sent.node} (id ${sent.id}): its agent acts on it within a poll; imaging-lb status ${files[0]} shows the result\n`);
+      }
+      return EXIT.ok;
+    },
+  };
 }
 
 /** The version of the installed package (package.json next to dist/). */
@@ -186,8 +215,11 @@ export const COMMANDS: Record<string, Command> = {
     usage: "imaging-lb status <env.yaml> [--wait] [--timeout <seconds>] [--json]",
     help: [
       "Reads each node's status object with your AWS credentials (AWS SDK: environment, profile or SSO).",
-      "  --wait     poll every 5 s until every node applied the version this file renders; exit 1 when a",
-      "             node failed, rolled back or holds it, or at the timeout",
+      "States: converged (applied the version this file renders), pending (not yet: applying, waiting for its",
+      "peer, or no status yet), retrying (a transient failure the agent retries on its own), failed (refused,",
+      "rolled back, held, or the bootstrap failed: not retried without a change or `imaging-lb retry`), stale",
+      "(the agent has said nothing for three heartbeats: it or its node is down).",
+      "  --wait     poll every 5 s until every node converged; exit 1 when a node failed, or at the timeout",
       "  --timeout  seconds to wait (default 900)",
       "  --json     the same as one JSON document",
     ].join("\n"),
@@ -208,13 +240,29 @@ export const COMMANDS: Record<string, Command> = {
         if (!values.wait || status.converged || status.failed || Date.now() >= deadline) {
           io.out(values.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
           if (!values.wait || status.converged) return EXIT.ok;
-          io.err(status.failed ? "imaging-lb status: the rollout failed on a node (see its error)\n" : `imaging-lb status: not converged within ${timeoutSeconds} s\n`);
+          const stale = status.nodes.filter((n) => n.state === "stale").map((n) => n.node);
+          io.err(
+            status.failed
+              ? "imaging-lb status: the rollout failed on a node (see its error; `imaging-lb retry` once it is fixed)\n"
+              : `imaging-lb status: not converged within ${timeoutSeconds} s${stale.length ? ` (${stale.join(", ")}: stale, its agent is not running)` : ""}\n`,
+          );
           return EXIT.invalid;
         }
         await new Promise((r) => setTimeout(r, 5000));
       }
     },
   },
+  retry: operatorCommand("retry", "apply the version this file renders again on a node where it failed (after fixing the cause)", [
+    "The node's agent reads the command within a few seconds and applies its desired version once more,",
+    "whatever failed before (a refused, rolled-back or held version is otherwise not retried until the next deploy).",
+  ]),
+  release: operatorCommand("release", "let a held node apply without waiting for its peer (a pair whose other node failed or is gone)", [
+    "A pair's node that goes second waits for its peer to report the release, and holds when the peer failed it.",
+    "release makes it apply now; its own health gate and rollback still protect it.",
+  ]),
+  refresh: operatorCommand("refresh", "make a node fetch its secrets now (a certificate rotated in Secrets Manager) instead of within 24 h", [
+    "The node fetches every secret of its bundle, checks the configuration with them and reloads when one changed.",
+  ]),
   expand: {
     summary: "print the environment with the preset applied and defaults filled in",
     usage: "imaging-lb expand <env.yaml> [--json]",
