@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { agentFiles, bundleFile, type ConfigBundle } from "../lib/bundle/config-bundle";
 import { NODE_CONTRACT, storeKeys } from "../lib/contract/node-contract";
-import { BED_BUCKET, BED_ENVIRONMENT, makeCa, startAgentBed, startHttpServer, startHttpsServer, type AgentBed, type BedServer } from "./helpers/agent-bed";
+import { BED_BUCKET, BED_ENVIRONMENT, makeCa, startAgentBed, startHttpServer, startHttpsServer, type AgentBed, type BedServer, type Json } from "./helpers/agent-bed";
 import { startFakeImds } from "./helpers/fake-imds";
 import { signatureDocument } from "./helpers/store-publisher";
 
@@ -52,7 +52,7 @@ describe("the agent on the unhappy paths (SIMULATED AWS and systemd; real HAProx
   });
 
   /** Publishes `bundle`, runs one cycle, and checks that nothing of it reached the node. */
-  async function refused(bundle: ConfigBundle, publish: () => Promise<void> = () => bed.publish([bundle])): Promise<Record<string, any>> {
+  async function refused(bundle: ConfigBundle, publish: () => Promise<void> = () => bed.publish([bundle])): Promise<Json> {
     const cfgBefore = live(bed, "lb-a", "etc/haproxy/haproxy.cfg");
     await publish();
     const run = await bed.run("lb-a");

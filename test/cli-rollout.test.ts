@@ -72,6 +72,28 @@ describe("imaging-lb diff", () => {
     assert.match(one.stdout, /^node lb-a: no change$/m);
   });
 
+  it("a renamed configuration bucket: in place (the nodes follow their instance tags), unless EC2 cannot expose the tags", () => {
+    const moved = variant("bucket", (d) => (d.configStore = { bucket: "hospital-lb-config" }));
+    const r = cli("diff", PAIR, moved);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^node lb-a: applied in place \(reload\)$/m);
+    assert.match(r.stdout, /^ {2}the configuration store moves \(configStore\): .*instance tag imaging-lb:config-bucket in place; each node follows within 5 minutes, no instance is replaced$/m);
+    assert.match(r.stdout, /^\+bucket: hospital-lb-config$/m);
+    const slashTags = variant("bucket-slash", (d) => {
+      d.configStore = { bucket: "hospital-lb-config" };
+      d.tags = { "cost-center/owner": "radiology" };
+    });
+    assert.match(cli("diff", variant("slash-before", (d) => (d.tags = { "cost-center/owner": "radiology" })), slashTags).stdout, /EC2 does not expose this environment's instance tags/);
+  });
+
+  it("a VIP added to a pair: in place, and the MASTER assigns it in EC2 at once", () => {
+    const vip = variant("vip", (d) => (d.vips.extra = { address: "10.40.2.102" }));
+    const r = cli("diff", PAIR, vip);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^node lb-a: applied in place \(reload\)$/m);
+    assert.match(r.stdout, /keepalived reloads, and the MASTER assigns its VIPs in EC2 right after \(a VIP added is routed at once, without a failover\)/);
+  });
+
   it("--git compares with the file at a revision; an unknown revision is a located error", () => {
     const same = cli("diff", "--git", "HEAD", "examples/agfa-ei-ha-pair.yaml");
     assert.equal(same.status, 0, same.stderr);

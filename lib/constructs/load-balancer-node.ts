@@ -17,7 +17,7 @@ import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-securit
 import { DataResource, TerraformResource } from "cdktf";
 import { Construct, IConstruct } from "constructs";
 import { ResolvedEnvironment, ResolvedNode } from "../config/model";
-import { NODE_CONTRACT } from "../contract/node-contract";
+import { NODE_CONTRACT, metadataTagsAllowed } from "../contract/node-contract";
 import { nodeArtifacts } from "../artifacts";
 import { encodeUserData } from "../bootstrap";
 import { InterfaceName, InterfacePlan, initialVipAddresses, planInterfaces, vipsFloat } from "./interface-plan";
@@ -39,15 +39,6 @@ export function amiParameter(scope: Construct, id: string, env: ResolvedEnvironm
   return new DataAwsSsmParameter(scope, id, { name: env.loadBalancer.amiSsmParameter ?? AMI_SSM_PARAMETERS[env.loadBalancer.os] });
 }
 
-
-/**
- * Whether EC2 can expose an instance's tags in its metadata: it refuses to while any tag key holds a
- * character outside letters, digits and `+ - = . , _ : @` (a `/` or a space), or is `.`, `..` or `_index`.
- * The environment's own tags reach the instance too (the provider's default tags).
- */
-export function metadataTagsAllowed(tagKeys: readonly string[]): boolean {
-  return tagKeys.every((k) => /^[A-Za-z0-9+\-=.,_:@]+$/.test(k) && ![".", "..", "_index"].includes(k));
-}
 
 /** Resource types a node's first boot needs to exist already (egress, endpoints, rules, permissions). */
 const BOOT_NEEDS = [

@@ -24,7 +24,7 @@ import { ResolvedSubnet } from "../config/model";
  * `ssm` + `ssmmessages` + `ec2messages` (Session Manager instead of SSH), `secretsmanager` (TLS PEMs and
  * the stats password at boot). Add `logs` when CloudWatch Logs shipping is on.
  */
-export const DEFAULT_INTERFACE_ENDPOINTS: readonly string[] = ["ec2", "ec2messages", "secretsmanager", "ssm", "ssmmessages"];
+export const DEFAULT_INTERFACE_ENDPOINTS: readonly string[] = ["ec2", "ec2messages", "kms", "secretsmanager", "ssm", "ssmmessages"];
 
 /** Properties of {@link ImagingLbNetwork}. */
 export interface ImagingLbNetworkProps {

@@ -235,3 +235,12 @@ export function renderContractEnv(): string {
 export function renderContractJson(): string {
   return `${JSON.stringify(NODE_CONTRACT, null, 2)}\n`;
 }
+
+/**
+ * Whether EC2 can expose an instance's tags in its metadata (where a node reads its store's location): it
+ * refuses to while any tag key holds a character outside letters, digits and `+ - = . , _ : @` (a `/` or a
+ * space), or is `.`, `..` or `_index`. The environment's own tags reach the instances (default tags).
+ */
+export function metadataTagsAllowed(tagKeys: readonly string[]): boolean {
+  return tagKeys.every((k) => /^[A-Za-z0-9+\-=.,_:@]+$/.test(k) && ![".", "..", "_index"].includes(k));
+}

@@ -114,3 +114,11 @@ class Manifest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ServerState(unittest.TestCase):
+    def test_configured_servers(self):
+        from imaging_lb_agent import haproxy
+        cfg = "global\n    stats socket /run/x\nbackend be_dicom\n    server ei-core-1 10.0.1.21 check\n    server ei-core-2 10.0.1.22:104 check # c\n" \
+              "listen stats\n    server s 127.0.0.1:+1\npeers p\n    server lb-a 10.0.1.10:10000\n"
+        self.assertEqual(haproxy.configured_servers(cfg), {("be_dicom", "ei-core-1"): ("10.0.1.21", "0"), ("be_dicom", "ei-core-2"): ("10.0.1.22", "104")})

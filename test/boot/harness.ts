@@ -385,7 +385,7 @@ export async function startSimulatedAws(vpc: SimulatedVpc, img: BootImage, addre
   sh("openssl", ["x509", "-req", "-in", csr, "-CA", img.caCert, "-CAkey", img.caKey, "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", crt]);
   const python = requireTool("python3", "python3 (with moto, the image's Python 3.11)");
   startProcess("ip", ["netns", "exec", vpc.router, python, "-m", "moto.server", "-H", address, "-p", "443", "-c", crt, "-k", key], join(dir, "moto.log"));
-  const preamble = `import boto3\nkw=dict(region_name=${JSON.stringify(region)},endpoint_url="https://${address}",verify=${JSON.stringify(img.caCert)},aws_access_key_id="testing",aws_secret_access_key="testing")\nsm=boto3.client("secretsmanager",**kw)\ns3=boto3.client("s3",**kw)\nec2=boto3.client("ec2",**kw)\n`;
+  const preamble = `import boto3\nkw=dict(region_name=${JSON.stringify(region)},endpoint_url="https://${address}",verify=${JSON.stringify(img.caCert)},aws_access_key_id="testing",aws_secret_access_key="testing")\nsm=boto3.client("secretsmanager",**kw)\ns3=boto3.client("s3",**kw)\nec2=boto3.client("ec2",**kw)\nkms=boto3.client("kms",**kw)\n`;
   const aws: SimulatedAws = {
     python: (code) => vpc.exec(vpc.router, python, ["-c", preamble + code], 60_000),
   };

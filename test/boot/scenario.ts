@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { nodeArtifacts, type NodeArtifacts } from "../../lib/artifacts";
 import { configBucketName, storeKeys } from "../../lib/bundle/config-bundle";
+import { manifestKeyAlias } from "../../lib/contract/node-contract";
 import { resolveBootstrapSpec } from "../../lib/bootstrap/bootstrap-spec";
 import { parseEnvironment } from "../../lib/config/load";
 import { startFakeImds, type FakeImds } from "../helpers/fake-imds";
@@ -63,21 +64,35 @@ export const bundleBucket = (artifacts: NodeArtifacts): string =>
   artifacts.bootstrap.configStore.bucket ?? configBucketName(artifacts.bootstrap.envName, IMDS_ACCOUNT);
 
 /**
- * Python (boto3 `s3` client, see SimulatedAws.python) creating the environment's bucket and uploading each
- * node's bundle as the stack does: content-addressed files first, then the manifest.
+ * Python (boto3 `s3` and `kms` clients, see SimulatedAws.python) creating the environment's bucket and
+ * manifest-signing key, and uploading each node's bundle as the stack does: content-addressed files first,
+ * then the manifest's signature (kms:Encrypt of the contract's plaintext under its encryption context, as
+ * `aws_kms_ciphertext` does), then the manifest.
  */
 export function seedBundleCode(nodes: readonly NodeArtifacts[], region: string): string {
   const bucket = bundleBucket(nodes[0]);
   const prefix = nodes[0].bootstrap.configStore.prefix;
-  const objects: Array<[string, string]> = nodes.flatMap(({ bundle }) => [
-    ...bundle.files.map((f): [string, string] => [storeKeys.file(prefix, bundle.node, f.sha256), f.content]),
-    [storeKeys.manifest(prefix, bundle.node), bundle.manifestText],
-  ]);
+  const files: Array<[string, string]> = nodes.flatMap(({ bundle }) => bundle.files.map((f): [string, string] => [storeKeys.file(prefix, bundle.node, f.sha256), f.content]));
+  const signed = nodes.map(({ bundle }) => ({
+    manifestKey: storeKeys.manifest(prefix, bundle.node),
+    manifest: bundle.manifestText,
+    signatureKey: storeKeys.signature(prefix, bundle.node),
+    sha256: bundle.manifestSha256,
+    plaintext: bundle.signature.plaintext,
+    context: bundle.signature.context,
+  }));
   return [
-    "import json",
+    "import base64, json",
     `s3.create_bucket(Bucket=${JSON.stringify(bucket)}, CreateBucketConfiguration={"LocationConstraint": ${JSON.stringify(region)}})`,
-    `for key, body in json.loads(${JSON.stringify(JSON.stringify(objects))}):`,
-    `  s3.put_object(Bucket=${JSON.stringify(bucket)}, Key=key, Body=body.encode())`,
+    `key = kms.create_key(Description="SIMULATED manifest key")["KeyMetadata"]["KeyId"]`,
+    `kms.create_alias(AliasName=${JSON.stringify(manifestKeyAlias(nodes[0].bootstrap.envName))}, TargetKeyId=key)`,
+    `for k, body in json.loads(${JSON.stringify(JSON.stringify(files))}):`,
+    `  s3.put_object(Bucket=${JSON.stringify(bucket)}, Key=k, Body=body.encode())`,
+    `for n in json.loads(${JSON.stringify(JSON.stringify(signed))}):`,
+    `  blob = kms.encrypt(KeyId=key, Plaintext=n["plaintext"].encode(), EncryptionContext=n["context"])["CiphertextBlob"]`,
+    `  sig = json.dumps({"format": 1, "manifestSha256": n["sha256"], "ciphertext": base64.b64encode(blob).decode()})`,
+    `  s3.put_object(Bucket=${JSON.stringify(bucket)}, Key=n["signatureKey"], Body=sig.encode())`,
+    `  s3.put_object(Bucket=${JSON.stringify(bucket)}, Key=n["manifestKey"], Body=n["manifest"].encode())`,
     'print("uploaded")',
   ].join("\n");
 }

@@ -75,7 +75,7 @@ describe("boot: two-arm single node on Debian 13, eth1 attached after the bootst
     assert.equal(status.result, "applied", JSON.stringify(status));
     assert.equal(status.appliedVersion, s.artifacts.bundle.version);
     assert.match(String(status.haproxyVersion), /^HAProxy version 3\.0\./);
-    assert.equal((await s.vm.exec("systemctl is-active imaging-lb-agent.timer")).stdout.trim(), "active", "the agent keeps polling");
+    assert.equal((await s.vm.exec("systemctl is-active imaging-lb-agent.service")).stdout.trim(), "active", "the agent keeps polling");
     assert.equal(await s.vm.check("stat -c '%a %U' /etc/haproxy/certs/web.pem"), "600 root\n");
     // The PEM as Secrets Manager holds it (the AWS CLI's text output adds a final newline).
     assert.equal((await s.vm.check("cat /etc/haproxy/certs/web.pem")).trimEnd(), s.webPem.trimEnd());
@@ -145,7 +145,7 @@ describe("boot: two-arm single node on Debian 13, eth1 attached after the bootst
     const status = await s.vm.exec("cloud-init status --long");
     assert.equal(status.code, 0, status.stdout);
     // After the reboot the agent still polls, and the bundle it applied is still the one in force.
-    assert.equal((await s.vm.exec("systemctl is-active imaging-lb-agent.timer")).stdout.trim(), "active");
+    assert.equal((await s.vm.exec("systemctl is-active imaging-lb-agent.service")).stdout.trim(), "active");
     assert.equal((await s.vm.check("sha256sum </etc/haproxy/haproxy.cfg")).split(" ")[0], sha256(s.artifacts.haproxyConfig));
     assert.equal((await agentStatus(s))?.appliedVersion, s.artifacts.bundle.version);
   });

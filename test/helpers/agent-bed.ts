@@ -28,6 +28,8 @@ import { createSigningKey, getObject, publishBundles, putObject, type AwsCli } f
 import { requireTool } from "./tools";
 
 const execFileAsync = promisify(execFile);
+/** A JSON document as the tests read it (status objects, agent state). */
+export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 export const BED_ENVIRONMENT = "bed";
 export const BED_REGION = "eu-west-1";
 export const BED_BUCKET = "imaging-lb-bed-123456789012";
@@ -180,9 +182,9 @@ export interface AgentBed {
   /** Runs the launcher with `args` exactly (status, retry, ...). */
   launcher(name: string, args: readonly string[], env?: Record<string, string>): Promise<{ code: number; stdout: string; log: string }>;
   /** `name`'s status object in S3. */
-  status(name: string): Promise<Record<string, any> | undefined>;
+  status(name: string): Promise<Json | undefined>;
   /** The agent's local state (state.json). */
-  state(name: string): Record<string, any>;
+  state(name: string): Json;
   /** Puts `name`'s VIP on (MASTER) or off (BACKUP). */
   setVip(name: string, held: boolean): void;
   /** The HAProxy master's pid of `name` (undefined when not running). */
@@ -362,10 +364,10 @@ export async function startAgentBed(nodes: readonly string[]): Promise<AgentBed>
       },
       async status(name) {
         const text = await getObject(aws, BED_BUCKET, storeKeys.status(BED_ENVIRONMENT, name), staging);
-        return text === undefined ? undefined : (JSON.parse(text) as Record<string, any>);
+        return text === undefined ? undefined : (JSON.parse(text) as Json);
       },
       state(name) {
-        return JSON.parse(readFileSync(join(byName[name].root, NODE_CONTRACT.paths.stateDir, "state.json"), "utf8")) as Record<string, any>;
+        return JSON.parse(readFileSync(join(byName[name].root, NODE_CONTRACT.paths.stateDir, "state.json"), "utf8")) as Json;
       },
       setVip(name, held) {
         writeFileSync(join(byName[name].root, "ip-addresses"), held ? "192.0.2.100\n" : "");

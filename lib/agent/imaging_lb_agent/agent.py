@@ -33,6 +33,7 @@ from .contract import DEFAULTS, PATHS, ContractError
 from .store import FileEntry, Location, Manifest, SignatureError, Store, read_location
 
 RESTART_EXIT = 75  # "run me again": the launcher then starts the agent of the new good bundle
+COMMAND_POLL_CYCLES = 3  # operator commands are read every third poll (15 s): a GET each
 
 
 def log(message: str) -> None:
@@ -44,6 +45,18 @@ def failpoint(name: str) -> None:
     if os.environ.get("IMAGING_LB_FAILPOINT") == name:
         log(f"failpoint {name}: exiting as a crash would")
         os._exit(137)
+
+
+def override(name: str) -> Optional[int]:
+    """An operator's (or a test's) override of a bundle setting from the environment: IMAGING_LB_GATE_SECONDS,
+    IMAGING_LB_PEER_WAIT_SECONDS (whole seconds, 0 allowed)."""
+    value = os.environ.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+def gate_seconds(settings: Dict[str, str]) -> int:
+    value = override("IMAGING_LB_GATE_SECONDS")
+    return value if value is not None else contract.setting(settings, "GATE_SECONDS")
 
 
 def now_iso(at: Optional[float] = None) -> str:
@@ -78,6 +91,10 @@ class Agent:
         self.last_status_write = 0.0
         self._haproxy_version = ""
         self.restart_wanted = False
+        self.apply_failed = False
+        self.once = False
+        self.cycles = 0
+        self.peer_read_at = -1e9
         self.warning = ""
 
     # -- local state --------------------------------------------------------------------------------------
@@ -146,14 +163,22 @@ class Agent:
         store = self.store()
         settings = self.settings()
         self.warning = ""
+        self.apply_failed = False
         self.recover_refused_agent()
         self.recover()
-        self.read_commands(store)
+        self.cycles += 1
+        if self.once or self.cycles % COMMAND_POLL_CYCLES == 1:
+            self.read_commands(store)
         self.poll_manifest(store)
         role = self.role(settings)
         manifest = self.manifest
         if manifest is not None:
-            self.peer = self.read_peer(store, settings)
+            # The peer's status matters while a release rolls out or secrets wait; otherwise once a heartbeat.
+            heartbeat = contract.setting(settings, "HEARTBEAT_SECONDS", DEFAULTS["heartbeatSeconds"]) if settings else 0
+            if self.once or manifest.version != self.applied.get("version") or (self.state.get("secrets") or {}).get("waitingFor") \
+                    or time.monotonic() - self.peer_read_at >= heartbeat:
+                self.peer = self.read_peer(store, settings)
+                self.peer_read_at = time.monotonic()
             decision = policy.decide(self.situation(manifest, role, settings))
             self.decision = decision
             self.track_waiting(manifest, decision)
@@ -183,7 +208,7 @@ class Agent:
             failure=policy.Failure(manifest.version, failure["result"], failure["error"], failure["retryable"],
                                    failure.get("attempts", 1), failure.get("nextTryAt", 0)) if failure else None,
             waiting_since=(self.state.get("waiting") or {}).get("since") if (self.state.get("waiting") or {}).get("version") == manifest.version else None,
-            peer_wait_seconds=contract.setting(settings, "PEER_WAIT_SECONDS", DEFAULTS["peerWaitSeconds"]),
+            peer_wait_seconds=override("IMAGING_LB_PEER_WAIT_SECONDS") if override("IMAGING_LB_PEER_WAIT_SECONDS") is not None else contract.setting(settings, "PEER_WAIT_SECONDS", DEFAULTS["peerWaitSeconds"]),
             commands=frozenset(self.commands),
         )
 
@@ -313,7 +338,7 @@ class Agent:
                     if not ok:
                         raise ApplyFailed(why, retryable=True)
                 ok, why = haproxy.gate(settings["RUNTIME_SOCKET"], settings["HEALTH_URL"], pending.get("before", []),
-                                       contract.setting(settings, "GATE_SECONDS"))
+                                       gate_seconds(settings))
                 if not ok:
                     raise ApplyFailed(why, retryable=False, result="rolled-back")
                 self.commit(pending, incoming)
@@ -362,7 +387,7 @@ class Agent:
             pending["phase"] = "gating"
             files.write_json(self._path("pending.json"), pending)
             failpoint("before-gate")
-            ok, why = haproxy.gate(settings["RUNTIME_SOCKET"], settings["HEALTH_URL"], before, contract.setting(settings, "GATE_SECONDS"))
+            ok, why = haproxy.gate(settings["RUNTIME_SOCKET"], settings["HEALTH_URL"], before, gate_seconds(settings))
             if not ok:
                 raise ApplyFailed(why, retryable=False, result="rolled-back")
             self.commit(pending, incoming)
@@ -640,6 +665,7 @@ class Agent:
         shutil.rmtree(self._path("rollback"), ignore_errors=True)
 
     def record_failure(self, version: str, error: str, retryable: bool, result: str = "failed") -> None:
+        self.apply_failed = True
         failures = self.state.setdefault("failures", {})
         previous = failures.get(version) or {}
         attempts = previous.get("attempts", 0) + 1
@@ -724,7 +750,7 @@ class Agent:
                     raise ApplyFailed(f"HAProxy did not reload: {why}", retryable=False, result="rolled-back")
                 pending["phase"] = "gating"
                 files.write_json(self._path("pending.json"), pending)
-                ok, why = haproxy.gate(settings["RUNTIME_SOCKET"], settings["HEALTH_URL"], before, contract.setting(settings, "GATE_SECONDS"))
+                ok, why = haproxy.gate(settings["RUNTIME_SOCKET"], settings["HEALTH_URL"], before, gate_seconds(settings))
                 if not ok:
                     raise ApplyFailed(why, retryable=False, result="rolled-back")
             if PATHS["haproxyEnv"] in changed:
@@ -890,23 +916,29 @@ class Lock:
 
 
 def run_once(agent: Agent, boot: bool) -> int:
+    """One cycle. Exit 1 when this cycle's apply failed, or (--boot) when the desired version is not applied
+    at its end; 0 otherwise (a failed version left alone, a wait for the peer)."""
+    agent.once = True
     lock = Lock(agent._path("lock"))
-    if not lock.acquire(600 if boot else 0):
-        log("another run is applying: skipped" if not boot else "the run in progress did not end within 600 s")
-        return 0 if not boot else 1
+    if not lock.acquire(0):
+        if not boot:
+            log("another run is applying: skipped")
+            return 0
+        log("another run is applying: waiting for it (at most 600 s)")
+        if not lock.acquire(600):
+            log("the run in progress did not end within 600 s")
+            return 1
     try:
         agent.cycle()
     finally:
         lock.release()
     manifest = agent.manifest
-    if manifest is None:
+    applied = manifest is not None and manifest.version == agent.applied.get("version")
+    if boot and not applied:
+        why = agent.decision.reason if agent.decision else (agent.manifest_error or ("?",))[0]
+        log(f"version {manifest.version if manifest else '?'} is not applied: {why}")
         return 1
-    if manifest.version == agent.applied.get("version"):
-        return 0
-    if boot:
-        log(f"version {manifest.version} is not applied: {agent.decision.reason if agent.decision else agent.manifest_error}")
-        return 1
-    return 1 if agent.state.get("failures", {}).get(manifest.version) else 0
+    return 1 if agent.apply_failed else 0
 
 
 def run_daemon(agent: Agent) -> int:

@@ -87,8 +87,10 @@ def configured_servers(config: str) -> Dict[Tuple[str, str], Tuple[str, str]]:
         if not raw[0].isspace():
             section = words[1] if words[0] in ("backend", "listen") and len(words) > 1 else ""
         elif section and words[0] == "server" and len(words) > 2:
-            address, _, port = words[2].rpartition(":") if ":" in words[2] else (words[2], "", "")
-            servers_of[(section, words[1])] = (address, port)
+            address, _, port = words[2].rpartition(":") if ":" in words[2] else (words[2], "", "0")
+            # No port (the client's port is kept) is port 0 in the state file; an offset (+N/-N) is not compared.
+            if port.isdigit():
+                servers_of[(section, words[1])] = (address, port)
     return servers_of
 
 

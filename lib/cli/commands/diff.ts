@@ -8,6 +8,8 @@ import { nodeArtifacts } from "../../artifacts";
 import { ConfigError } from "../../config/errors";
 import { parseEnvironment } from "../../config/load";
 import { defaultMaxConnections, ResolvedEnvironment } from "../../config/model";
+import { BUNDLE_PATHS } from "../../bundle/config-bundle";
+import { metadataTagsAllowed } from "../../contract/node-contract";
 import { unifiedDiff } from "../unified-diff";
 
 /** What a change does to one node. */
@@ -31,6 +33,12 @@ export interface EnvironmentDiff {
 }
 
 const USER_DATA = "(user data: the machine)";
+const STORE = "(configuration store: instance tags)";
+
+/** Where the nodes read their bundles (an adopted bucket, or the stack's own). */
+function storeLocation(env: ResolvedEnvironment): string {
+  return `bucket: ${env.configStore.bucket ?? `the stack's own (imaging-lb-${env.name}-<account>)`}\nprefix: ${env.configStore.prefix}\n`;
+}
 
 /** The machine settings that are not in the user data (the instance's own arguments). */
 function instanceSettings(env: ResolvedEnvironment): string {
@@ -41,7 +49,11 @@ function instanceSettings(env: ResolvedEnvironment): string {
 
 function renderedFiles(env: ResolvedEnvironment, node: string): Map<string, string> {
   const a = nodeArtifacts(env, node);
-  return new Map([...a.bundle.files.map((f): [string, string] => [f.path, f.content]), [USER_DATA, `${a.userData}${instanceSettings(env)}`]]);
+  return new Map([
+    ...a.bundle.files.map((f): [string, string] => [f.path, f.content]),
+    [USER_DATA, `${a.userData}${instanceSettings(env)}`],
+    [STORE, storeLocation(env)],
+  ]);
 }
 
 /**
@@ -61,6 +73,14 @@ function maxconnFollowsInstanceType(before: ResolvedEnvironment, after: Resolved
   );
 }
 
+/** What moving the configuration store does (the nodes follow their instance tags in place). */
+function storeMove(after: ResolvedEnvironment): string {
+  const tags = metadataTagsAllowed(Object.keys(after.tags ?? {}));
+  return tags
+    ? "the configuration store moves (configStore): the stack writes the bundle to the new location, moves the nodes' permissions and changes their instance tag imaging-lb:config-bucket in place; each node follows within 5 minutes, no instance is replaced"
+    : "the configuration store moves (configStore), but EC2 does not expose this environment's instance tags (a tag key holds a '/' or a space): the nodes keep reading the old location, which loses their permissions, until each node's generation is raised — keep configStore as it is, or drop those tags first";
+}
+
 /** Compares two resolved environments node by node. */
 export function diffEnvironments(before: ResolvedEnvironment, after: ResolvedEnvironment): EnvironmentDiff {
   const names = [...new Set([...before.nodes, ...after.nodes].map((n) => n.name))].sort();
@@ -76,16 +96,20 @@ export function diffEnvironments(before: ResolvedEnvironment, after: ResolvedEnv
       .map((path) => ({ path, diff: unifiedDiff(old.get(path) ?? "", next.get(path) ?? "", `before${path.startsWith("/") ? path : "/user-data"}`, `after${path.startsWith("/") ? path : "/user-data"}`) }))
       .filter((f) => f.diff !== "");
     const machineChanged = files.some((f) => f.path === USER_DATA);
+    const storeMoved = files.some((f) => f.path === STORE);
     if (now.generation !== was.generation) {
       return { node: name, verdict: "node replaced", reason: `generation ${was.generation} → ${now.generation}: a new instance boots the current machine definition`, files };
     }
     if (files.length === 0) return { node: name, verdict: "no change", reason: "nothing rendered for this node changed", files };
+    const keepalivedChanged = after.nodes.length === 2 && files.some((f) => f.path === BUNDLE_PATHS.keepalivedConf);
     const reason =
       maxconnFollowsInstanceType(before, after, name) ??
-      (machineChanged
+      (storeMoved ? storeMove(after) : undefined) ??
+      (machineChanged && files.every((f) => f.path === USER_DATA)
         ? `the machine definition changed but generation is still ${now.generation}: the running instance keeps its machine until loadBalancer.nodes.${name}.generation is raised`
-        : "the agent validates, reloads seamlessly and health-checks the new bundle");
-    return { node: name, verdict: files.every((f) => f.path === USER_DATA) ? "no change" : "applied in place (reload)", reason, files };
+        : `the agent validates, reloads seamlessly and health-checks the new bundle${keepalivedChanged ? "; keepalived reloads, and the MASTER assigns its VIPs in EC2 right after (a VIP added is routed at once, without a failover)" : ""}${machineChanged ? `; the machine part waits for loadBalancer.nodes.${name}.generation` : ""}`);
+    const inPlace = files.some((f) => f.path !== USER_DATA);
+    return { node: name, verdict: inPlace ? "applied in place (reload)" : "no change", reason, files };
   });
   const replaced = nodes.filter((n) => n.verdict === "node replaced").length;
   return { before: before.sourceFile, after: after.sourceFile, nodes, replacesWholePair: after.nodes.length === 2 && replaced === 2 };
