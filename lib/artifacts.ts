@@ -8,7 +8,8 @@ import { BootstrapInterface, BootstrapSpec, encodeUserData, renderUserData } fro
 import { ConfigBundle, ConfigBundleOptions, nodeBundle } from "./bundle/config-bundle";
 import { ResolvedEnvironment, ResolvedNode, usesTproxy } from "./config/model";
 import { BUNDLE_PATHS } from "./bundle/config-bundle";
-import { vipInterface } from "./ha-pair";
+import { usesKeepalived, vipInterface } from "./ha-pair";
+import { isNlb, nodeVipTargets } from "./nlb";
 
 export interface NodeArtifacts {
   readonly node: ResolvedNode;
@@ -36,8 +37,10 @@ const OPERATOR_TOOLS = ["socat"];
  */
 export function machineSpec(env: ResolvedEnvironment, node: ResolvedNode): BootstrapSpec {
   const pair = env.nodes.length === 2;
-  // A single node carries its VIPs as static addresses; in a pair keepalived adds them on the MASTER.
-  const vipAddresses = pair ? [] : env.vips.map((v) => v.address);
+  const keepalived = usesKeepalived(env);
+  // A single node carries its VIPs as static addresses; in a VRRP pair keepalived adds them on the MASTER;
+  // behind NLBs (vipMode nlb) each node carries its own addresses of the VIPs (the NLBs' targets) for good.
+  const vipAddresses = isNlb(env) ? nodeVipTargets(env, node.name) : pair ? [] : env.vips.map((v) => v.address);
   const clientSide = vipInterface(env);
   const interfaces: BootstrapInterface[] = [
     { name: "eth0", role: "internal", deviceIndex: 0, subnetCidr: node.internalSubnet.cidr, addresses: clientSide === "eth0" ? vipAddresses : [] },
@@ -58,8 +61,8 @@ export function machineSpec(env: ResolvedEnvironment, node: ResolvedNode): Boots
     tproxy: usesTproxy(env),
     cloudWatchLogGroup: env.admin.cloudWatchLogGroup,
     extraPackages: OPERATOR_TOOLS,
-    extraServices: pair ? ["keepalived"] : [],
-    systemUsers: pair ? ["keepalived_script"] : [],
+    extraServices: keepalived ? ["keepalived"] : [],
+    systemUsers: keepalived ? ["keepalived_script"] : [],
   };
 }
 

@@ -22,6 +22,8 @@ export function vipInterface(env: ResolvedEnvironment): "eth0" | "eth1" {
 function failover(env: ResolvedEnvironment): VipFailover {
   const ha = env.ha!;
   switch (ha.vipMode) {
+    case "nlb":
+      throw new Error("vipMode nlb has no VIP takeover (no keepalived): the NLB chooses the nodes");
     case "secondary-ip":
       return { mode: "secondary-ip", privateIps: env.vips.map((v) => v.address) };
     case "elastic-ip":
@@ -38,9 +40,14 @@ function failover(env: ResolvedEnvironment): VipFailover {
   }
 }
 
-/** keepalived.conf and the takeover script of `node`; undefined for a single load balancer. */
+/** True when the environment runs keepalived: a pair whose VIPs move (every vipMode but nlb). */
+export function usesKeepalived(env: ResolvedEnvironment): boolean {
+  return env.nodes.length === 2 && env.ha !== undefined && env.ha.vipMode !== "nlb";
+}
+
+/** keepalived.conf and the takeover script of `node`; undefined for a single load balancer and for vipMode nlb. */
 export function pairFiles(env: ResolvedEnvironment, node: ResolvedNode): PairFiles | undefined {
-  if (env.nodes.length !== 2 || !env.ha) return undefined;
+  if (!usesKeepalived(env) || !env.ha) return undefined;
   const peer = env.nodes.find((n) => n.name !== node.name)!;
   const keepalivedConf = renderKeepalivedConfig({
     envName: env.name,

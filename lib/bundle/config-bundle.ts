@@ -12,6 +12,7 @@ import { NODE_CONTRACT, bundleFileKind, manifestSignatureInput, renderContractJs
 import { HaproxyBuildOptions, RUNTIME_SOCKET, SERVER_STATE_FILE, renderHaproxy } from "../haproxy/build";
 import { errorPageFiles } from "../haproxy/error-pages";
 import { pairFiles } from "../ha-pair";
+import { isNlb } from "../nlb";
 
 export { storeKeys } from "../contract/node-contract";
 
@@ -149,7 +150,8 @@ function agentSettings(env: ResolvedEnvironment, nodeName: string, options: Conf
     ["NODE_ROLE", peer ? node.role : "single"],
     ["PEER_WAIT_SECONDS", String(DEFAULT_PEER_WAIT_SECONDS)],
     // The node holding this address is the pair's MASTER (keepalived adds the VIPs there): it applies last.
-    ["MASTER_VIP", peer ? env.vips[0].address : ""],
+    // vipMode nlb has no MASTER (both nodes serve): empty, so the secondary goes first and the primary after it.
+    ["MASTER_VIP", peer && !isNlb(env) ? env.vips[0].address : ""],
     ["POLL_SECONDS", String(defaults.pollSeconds)],
     ["HEARTBEAT_SECONDS", String(defaults.heartbeatSeconds)],
     ["SECRETS_REFRESH_SECONDS", String(defaults.secretsRefreshSeconds)],
@@ -165,7 +167,7 @@ function renderFiles(env: ResolvedEnvironment, nodeName: string, options: Config
   if (!node) throw new Error(`environment '${env.name}' has no node '${nodeName}' (nodes: ${env.nodes.map((n) => n.name).join(", ")})`);
   const pair = pairFiles(env, node);
   const raw: Array<Omit<BundleFile, "sha256">> = [
-    { path: BUNDLE_PATHS.haproxyConfig, mode: "0640", content: renderHaproxy(env, options.haproxy) },
+    { path: BUNDLE_PATHS.haproxyConfig, mode: "0640", content: renderHaproxy(env, { ...options.haproxy, node: nodeName }) },
     { path: BUNDLE_PATHS.secrets, mode: "0644", content: secretsList(env) },
     { path: BUNDLE_PATHS.agentSettings, mode: "0644", content: agentSettings(env, nodeName, options) },
     // Where the error pages are installed is where haproxy.cfg reads them (options.haproxy.errorDir in tests).

@@ -16,6 +16,7 @@ import { expandEnvironment, loadEnvironment, readEnvironmentFile } from "../conf
 import { environmentJsonSchema } from "../config/schema";
 import { nodeArtifacts } from "../artifacts";
 import { renderHaproxy } from "../haproxy/build";
+import { isNlb } from "../nlb";
 import { diagramCommand } from "./commands/diagram";
 import { diffEnvironments, environmentAtRevision, formatDiff } from "./commands/diff";
 import { initCommand } from "./commands/init";
@@ -126,7 +127,7 @@ export const COMMANDS: Record<string, Command> = {
           const env = loadEnvironment(file);
           const strict = values.strict ? strictChecks(file, env) : { problems: [], notes: [] };
           if (strict.problems.length > 0) throw new ConfigError(strict.problems);
-          const shape = env.nodes.length === 2 ? "HA pair" : "single load balancer";
+          const shape = env.nodes.length === 2 ? (isNlb(env) ? "HA pair behind NLBs (two zones)" : "HA pair") : "single load balancer";
           results.push({ file, valid: true, environment: env.name, layout: env.network.layout, nodes: env.nodes.length, services: env.services.length, vips: env.vips.length });
           if (!values.json) {
             io.out(`ok ${file}: ${env.name}, ${env.network.layout}, ${shape}, ${env.services.length} services, ${env.vips.length} VIPs\n`);
@@ -148,7 +149,8 @@ export const COMMANDS: Record<string, Command> = {
     summary: "print a rendered artifact: haproxy, keepalived or user-data",
     usage: "imaging-lb render haproxy|keepalived|user-data <env.yaml> [--node <name|primary|secondary>]",
     help: [
-      "haproxy     the haproxy.cfg the load balancers run (identical on both nodes of a pair)",
+      "haproxy     the haproxy.cfg the load balancers run (identical on both nodes of a VRRP pair; with",
+      "            ha.vipMode nlb each node listens on its own VIP addresses: --node, the first node by default)",
       "keepalived  a pair node's keepalived.conf (--node; add --takeover-script for its VIP takeover script)",
       "user-data   a node's cloud-init user data, as text (--node; the first node by default)",
     ].join("\n"),
@@ -173,14 +175,18 @@ export const COMMANDS: Record<string, Command> = {
         throw new UsageError(`${wanted === undefined ? "missing --node" : `--node: no node '${wanted}' in ${env.name}${close}`}; its nodes: ${names}`);
       }
       if (what === "haproxy") {
-        io.out(renderHaproxy(env));
+        io.out(renderHaproxy(env, isNlb(env) ? { node: node.name } : {}));
         return EXIT.ok;
       }
       const artifacts = nodeArtifacts(env, node.name);
       if (what === "user-data") {
         io.out(artifacts.userData);
       } else if (!artifacts.keepalivedConf) {
-        throw new UsageError(`${env.name} has a single load balancer: keepalived runs only in an HA pair (two nodes)`);
+        throw new UsageError(
+          isNlb(env)
+            ? `${env.name} runs behind Network Load Balancers (ha.vipMode nlb): no keepalived, the NLBs' health checks choose the nodes`
+            : `${env.name} has a single load balancer: keepalived runs only in an HA pair (two nodes)`,
+        );
       } else {
         io.out(values["takeover-script"] ? artifacts.takeoverScript! : artifacts.keepalivedConf);
       }

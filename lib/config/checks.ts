@@ -80,7 +80,7 @@ function checkNodeZones(env: Environment, out: ProblemCollector): void {
     reported.add(key);
     out.add(
       [...at[0], "availabilityZone"],
-      `expected ${other[1].availabilityZone}, the availability zone of ${other[0].join(".")} (node ${name}'s ${other === internal ? "eth0" : "eth1"}), got "${at[1].availabilityZone}": a node's eth0 and eth1 must be in one zone, as EC2 attaches an ENI only to an instance in its zone (the apply would stop half-way); put both subnets in one zone (a pair across zones: ha.vipMode route-table, each node with internalSubnet and externalSubnet of its own zone)`,
+      `expected ${other[1].availabilityZone}, the availability zone of ${other[0].join(".")} (node ${name}'s ${other === internal ? "eth0" : "eth1"}), got "${at[1].availabilityZone}": a node's eth0 and eth1 must be in one zone, as EC2 attaches an ENI only to an instance in its zone (the apply would stop half-way); put both subnets in one zone (a pair across zones: ha.vipMode route-table or nlb, each node with internalSubnet and externalSubnet of its own zone)`,
     );
   }
 }
@@ -97,7 +97,7 @@ function checkServerReach(env: Environment, out: ProblemCollector): void {
   const vpcCidr = net.vpcCidr;
   const eth0 = net.layout === "two-arm" ? `the internal subnet ${net.internal.cidr}` : `the load balancer subnet ${net.subnet.cidr}`;
   const clientSideAddresses = new Set([
-    ...Object.values(env.vips).map((v) => v.address),
+    ...Object.values(env.vips).flatMap((v) => [v.address, ...Object.values(v.nlb ?? {}).flatMap((z) => [z.address, z.target])]).filter((a): a is string => a !== undefined),
     ...Object.values(env.loadBalancer.nodes).flatMap((n) => (n.externalAddress ? [n.externalAddress] : [])),
   ]);
   /** True when `service` opens its server connections from the client side (clientAddress source from a VIP or eth1 address). */
@@ -158,7 +158,13 @@ function checkServerAddresses(env: Environment, out: ProblemCollector): void {
     own.set(node.internalAddress, `load balancer node '${name}' (loadBalancer.nodes.${name}.internalAddress)`);
     if (node.externalAddress) own.set(node.externalAddress, `load balancer node '${name}' (loadBalancer.nodes.${name}.externalAddress)`);
   }
-  for (const [name, vip] of Object.entries(env.vips)) own.set(vip.address, `VIP '${name}' (vips.${name}.address)`);
+  for (const [name, vip] of Object.entries(env.vips)) {
+    if (vip.address !== undefined) own.set(vip.address, `VIP '${name}' (vips.${name}.address)`);
+    for (const [node, zone] of Object.entries(vip.nlb ?? {})) {
+      own.set(zone.address, `the NLB of VIP '${name}' (vips.${name}.nlb.${node}.address)`);
+      own.set(zone.target, `VIP '${name}' on node '${node}' (vips.${name}.nlb.${node}.target)`);
+    }
+  }
   const check = (path: FieldPath, address: string, what: string) => {
     const whose = own.get(address);
     if (whose) out.add(path, `"${address}" is the address of ${whose}: ${what} must be another machine, or the load balancer would send the traffic to itself`);

@@ -12,7 +12,7 @@ export type PersistenceType = "none" | "source-ip" | "cookie" | "cookie-source" 
 export type CheckType = "tcp" | "tls" | "http" | "dicom-echo" | "none";
 export type TlsMode = "none" | "terminate" | "reencrypt" | "passthrough";
 export type ClientAddressMode = "snat" | "forwarded-for" | "tproxy" | "source";
-export type VipMode = "secondary-ip" | "elastic-ip" | "route-table";
+export type VipMode = "secondary-ip" | "elastic-ip" | "route-table" | "nlb";
 
 /** A subnet of the layout or of one node. */
 export interface ResolvedSubnet {
@@ -38,12 +38,30 @@ export interface ResolvedNode {
   readonly generation: number;
 }
 
+/** ha.vipMode nlb: a VIP in one node's availability zone. */
+export interface ResolvedNlbZone {
+  /** The node (its availability zone). */
+  readonly node: string;
+  /** The node's client-side subnet: the NLB's subnet mapping in this zone. */
+  readonly subnet: ResolvedSubnet;
+  /** The NLB's fixed private IPv4 in this zone. */
+  readonly address: string;
+  /** The VIP's address on the node (a secondary IP of its client-side ENI): the NLB's target, HAProxy's bind. */
+  readonly target: string;
+}
+
 export interface ResolvedVip {
   readonly name: string;
+  /**
+   * The VIP's address. With ha.vipMode nlb: the NLB's fixed address in the primary node's zone (the
+   * others, and the nodes' own addresses of the VIP, are in {@link nlb}).
+   */
   readonly address: string;
   readonly elasticIp: boolean;
   /** An adopted Elastic IP; undefined with elasticIp means the stack allocates one. */
   readonly elasticIpAllocationId?: string;
+  /** ha.vipMode nlb: the VIP in each node's zone, in node order. */
+  readonly nlb?: readonly ResolvedNlbZone[];
 }
 
 export interface ResolvedMember {
@@ -213,6 +231,8 @@ export interface ResolvedEnvironment {
     readonly advertIntervalSeconds: number;
     readonly preempt: boolean;
     readonly routeTableIds?: readonly string[];
+    /** vipMode nlb: cross-zone load balancing, and how long a replaced node drains (deregistration delay). */
+    readonly nlb?: { readonly crossZone: boolean; readonly drainSeconds: number };
   };
   readonly vips: readonly ResolvedVip[];
   /** Every subnet of the environment (layout and per-node), deduplicated by key. */

@@ -7,6 +7,7 @@ import { dirname, isAbsolute, join } from "node:path";
 import { aeTitleProblem } from "../haproxy/dicom-check";
 import { DEFAULT_MAINTENANCE_HTML, DEFAULT_RETRY_AFTER_SECONDS, ERROR_PAGE_MAX_BYTES, errorResponse, maintenanceResponseBytes } from "../haproxy/error-pages";
 import { checkSiteRules } from "./checks";
+import { checkNlbNodes, checkNlbServices, nlbRequested, resolveNlbSettings, resolveNlbVips } from "./nlb";
 import { PRESET_REPLACES } from "./presets/agfa-ei";
 import { FieldPath, ProblemCollector } from "./locate";
 import {
@@ -35,7 +36,10 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
   const before = out.problems.length;
   checkNetwork(env, out);
   const { nodes, subnets } = resolveNodes(env, out);
-  const vips = resolveVips(env, out);
+  const nlb = nlbRequested(env);
+  const nlbSettings = resolveNlbSettings(env, out);
+  if (nlb) checkNlbNodes(env, nodes, out);
+  const vips = nlb ? resolveNlbVips(env, nodes, out) : resolveVips(env, out);
   const certificates: ResolvedCertificate[] = Object.entries(env.tls?.certificates ?? {})
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([name, c]) => ({ name, secretArn: c.secretArn, ...(c.kmsKeyArn ? { kmsKeyArn: c.kmsKeyArn } : {}), path: `${CERT_DIR}/${name}.pem` }));
@@ -51,6 +55,7 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
   const share = Math.max(1, Math.floor((globalMaxConnections(env) - ADMIN_CONNECTION_RESERVE) / Math.max(1, enabled.length)));
   const services = enabled.map(([name, s]) => resolveService(env, name, s, vips, certificates, share, out, sourceFile));
   checkPortCollisions(env, services, out);
+  if (nlb) checkNlbServices(env, vips, services, out);
   if (env.admin.statsPort === HEALTH_ENDPOINT.port) {
     out.add(["admin", "statsPort"], `port ${HEALTH_ENDPOINT.port} is HAProxy's loopback health endpoint (keepalived tracks it); choose another stats port`);
   }
@@ -59,7 +64,19 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
   }
 
   if (out.problems.length > before) return undefined;
-  const ha = env.loadBalancer.ha ?? (nodes.length === 2 ? { vipMode: "secondary-ip" as const, virtualRouterId: 51, advertIntervalSeconds: 1, preempt: true } : undefined);
+  const configured = env.loadBalancer.ha;
+  const ha = configured
+    ? {
+        vipMode: configured.vipMode,
+        virtualRouterId: configured.virtualRouterId,
+        advertIntervalSeconds: configured.advertIntervalSeconds,
+        preempt: configured.preempt,
+        ...(configured.routeTableIds ? { routeTableIds: configured.routeTableIds } : {}),
+        ...(nlbSettings ? { nlb: nlbSettings } : {}),
+      }
+    : nodes.length === 2
+      ? { vipMode: "secondary-ip" as const, virtualRouterId: 51, advertIntervalSeconds: 1, preempt: true }
+      : undefined;
   return {
     name: env.name,
     region: env.region,
@@ -151,7 +168,7 @@ function checkNetwork(env: Environment, out: ProblemCollector): void {
       }
     }
   }
-  if (Object.keys(env.loadBalancer.nodes).length === 2) {
+  if (Object.keys(env.loadBalancer.nodes).length === 2 && env.loadBalancer.ha?.vipMode !== "nlb") {
     for (const [name, vip] of Object.entries(env.vips)) {
       if (vip.elasticIp && env.loadBalancer.ha?.vipMode !== "elastic-ip") {
         out.add(["vips", name, "elasticIp"], `in an HA pair an Elastic IP moves only with ha.vipMode elastic-ip (now ${env.loadBalancer.ha?.vipMode ?? "secondary-ip"})`);
@@ -204,8 +221,8 @@ function resolveNodes(env: Environment, out: ProblemCollector): { nodes: Resolve
     const own = (field: "internalSubnet" | "externalSubnet", fallback: ResolvedSubnet | undefined): ResolvedSubnet | undefined => {
       const subnet = node[field];
       if (!subnet) return fallback;
-      if (ha?.vipMode !== "route-table") {
-        out.add([...base, field], "a node's own subnet (a pair across availability zones) needs ha.vipMode route-table: secondary-ip and elastic-ip move an address within one subnet", "key");
+      if (ha?.vipMode !== "route-table" && ha?.vipMode !== "nlb") {
+        out.add([...base, field], "a node's own subnet (a pair across availability zones) needs ha.vipMode route-table or nlb: secondary-ip and elastic-ip move an address within one subnet", "key");
       }
       if (field === "externalSubnet" && net.layout === "one-arm") {
         out.add([...base, field], "one-arm nodes have a single interface (eth0): use internalSubnet", "key");
@@ -241,6 +258,11 @@ function resolveVips(env: Environment, out: ProblemCollector): ResolvedVip[] {
   if (entries.length === 0) out.add(["vips"], "expected at least one VIP");
   return entries.map(([name, vip]) => {
     const path: FieldPath = ["vips", name, "address"];
+    if (vip.nlb) out.add(["vips", name, "nlb"], `only used with ha.vipMode nlb, not ${env.loadBalancer.ha?.vipMode ?? (Object.keys(env.loadBalancer.nodes).length === 2 ? "secondary-ip" : "a single load balancer")}`, "key");
+    if (vip.address === undefined) {
+      out.add(path, "missing required field: expected an IPv4 address such as 10.20.1.10 (the VIP's address; only ha.vipMode nlb gives addresses per node instead)");
+      return { name, address: "0.0.0.0", elasticIp: vip.elasticIp, elasticIpAllocationId: vip.elasticIpAllocationId };
+    }
     if (routeTable) {
       if (env.network.vpcCidr && cidrContains(env.network.vpcCidr, vip.address)) {
         out.add(path, `route-table VIPs must lie outside the VPC CIDR ${env.network.vpcCidr}, got "${vip.address}"`);

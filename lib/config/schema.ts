@@ -108,10 +108,10 @@ const nodeSchema = z.strictObject({
   externalAddress: ipv4Schema.optional().describe("Private IPv4 of eth1 (external / client side). Required in two-arm, not allowed in one-arm."),
   internalSubnet: subnetSchema
     .optional()
-    .describe("This node's own eth0 subnet, in another availability zone: an HA pair across AZs (ha.vipMode route-table only). @default network.internal (two-arm) or network.subnet (one-arm)"),
+    .describe("This node's own eth0 subnet, in another availability zone: an HA pair across AZs (ha.vipMode route-table or nlb). @default network.internal (two-arm) or network.subnet (one-arm)"),
   externalSubnet: subnetSchema
     .optional()
-    .describe("two-arm: this node's own eth1 subnet, in another availability zone (ha.vipMode route-table only). @default network.external"),
+    .describe("two-arm: this node's own eth1 subnet, in another availability zone (ha.vipMode route-table or nlb). @default network.external"),
   generation: z
     .int()
     .min(1)
@@ -119,15 +119,34 @@ const nodeSchema = z.strictObject({
     .describe("Machine generation of this node. Raising it replaces this node's instance with the current machine definition (OS, AMI, HAProxy package, interfaces); nothing else ever replaces it. Raise one node of a pair at a time. @default 1"),
 });
 
+// --- ha.vipMode nlb: both nodes active behind a Network Load Balancer (issue 24) -----------------------
+/** ha.nlb: the Network Load Balancers of vipMode nlb. */
+export const nlbSettingsSchema = z.strictObject({
+  crossZone: z
+    .boolean()
+    .default(false)
+    .describe("Cross-zone load balancing: each zone's NLB address also sends connections to the other zone's node. Needed for clients that reach a fixed zone address to survive that zone's node being replaced or failing; costs inter-AZ data transfer (about USD 0.01 per GB each way) on the connections that cross. @default false"),
+  drainTime: durationSchema
+    .default("300s")
+    .describe("How long a node being replaced (its generation raised) keeps the connections it serves after the NLB stops sending it new ones (the target groups' deregistration delay, 0-3600 s): the deploy waits this long before the instance is replaced, and the NLB resets what is still open at its end. @default 300s"),
+});
+
+/** vips.<name>.nlb.<node>: where the VIP is in one node's availability zone. */
+export const nlbZoneSchema = z.strictObject({
+  address: ipv4Schema.describe("The NLB's fixed private IPv4 in this node's client-side subnet (availability zone): what clients in or routed to this zone connect to."),
+  target: ipv4Schema.describe("This VIP's address on the node: a secondary private IPv4 of the node's client-side interface, the NLB's target; HAProxy listens on it."),
+});
+
 export const haSchema = z.strictObject({
   vipMode: z
-    .enum(["secondary-ip", "elastic-ip", "route-table"])
+    .enum(["secondary-ip", "elastic-ip", "route-table", "nlb"])
     .default("secondary-ip")
-    .describe("How a VIP moves on failover: secondary private IP reassigned (one subnet), Elastic IP re-associated, or a route-table overlay VIP outside the VPC CIDR."),
-  virtualRouterId: z.int().min(1).max(255).default(51).describe("VRRP virtual router id, unique among keepalived pairs that can hear each other. @default 51"),
-  advertIntervalSeconds: z.int().min(1).max(255).default(1).describe("VRRP advertisement interval. @default 1"),
-  preempt: z.boolean().default(true).describe("Whether the primary takes the VIPs back when it recovers. @default true"),
+    .describe("How the VIPs survive a node's loss: secondary private IP reassigned (one subnet), Elastic IP re-associated, a route-table overlay VIP outside the VPC CIDR (keepalived moves them all), or nlb: both nodes active in two availability zones behind an internal Network Load Balancer per VIP (no keepalived)."),
+  virtualRouterId: z.int().min(1).max(255).default(51).describe("VRRP virtual router id, unique among keepalived pairs that can hear each other (not used with nlb). @default 51"),
+  advertIntervalSeconds: z.int().min(1).max(255).default(1).describe("VRRP advertisement interval (not used with nlb). @default 1"),
+  preempt: z.boolean().default(true).describe("Whether the primary takes the VIPs back when it recovers (not used with nlb). @default true"),
   routeTableIds: z.array(awsIdSchema("rtb", "rtb-0a1b2c3d4e5f60718")).optional().describe("route-table mode: the route tables whose VIP routes move on failover (the clients' route tables; required in that mode)."),
+  nlb: nlbSettingsSchema.optional().describe("nlb mode: cross-zone load balancing and the drain time of a node replacement."),
 });
 
 export const loadBalancerSchema = z.strictObject({
@@ -164,11 +183,17 @@ export const loadBalancerSchema = z.strictObject({
 });
 
 export const vipSchema = z.strictObject({
-  address: ipv4Schema.describe("The VIP: a secondary private IP on the client-side interface (or an overlay address in route-table mode)."),
+  address: ipv4Schema
+    .optional()
+    .describe("The VIP: a secondary private IP on the client-side interface (or an overlay address in route-table mode). Required, except with ha.vipMode nlb, where nlb gives the addresses per node."),
   elasticIp: z.boolean().default(false).describe("Also give this VIP an Elastic IP (internet-facing). @default false"),
   elasticIpAllocationId: awsIdSchema("eipalloc", "eipalloc-0a1b2c3d4e5f60718")
     .optional()
     .describe("Adopt this existing Elastic IP (keeps the public address across rebuilds; required for an HA pair in elastic-ip mode)."),
+  nlb: z
+    .record(nameSchema, nlbZoneSchema)
+    .optional()
+    .describe("ha.vipMode nlb (required there): per node, keyed by node name, the NLB's fixed address in that node's availability zone and the VIP's address on the node."),
 });
 
 const healthCheckSchema = z

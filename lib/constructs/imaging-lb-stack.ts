@@ -21,6 +21,7 @@ import { LoadBalancerInstanceRole, partitionOf } from "./instance-role";
 import { LoadBalancerNode, amiParameter, bootDependencies } from "./load-balancer-node";
 import { subnetsOfSide } from "./interface-plan";
 import { DEFAULT_INTERFACE_ENDPOINTS, ImagingLbNetwork } from "./network";
+import { ImagingLbNetworkLoadBalancers } from "./network-load-balancers";
 
 /** Tag every resource carries, with the environment name as value. */
 export const ENVIRONMENT_TAG = "imaging-lb:environment";
@@ -80,6 +81,8 @@ export class ImagingLbStack extends TerraformStack {
   readonly logGroup?: CloudwatchLogGroup;
   /** route-table mode: the `<vip>/32` routes, by `<route table>/<vip>`. */
   readonly vipRoutes: Readonly<Record<string, Route>>;
+  /** nlb mode: the VIPs' Network Load Balancers, listeners, target groups and registrations. */
+  readonly networkLoadBalancers?: ImagingLbNetworkLoadBalancers;
   private caller?: DataAwsCallerIdentity;
 
   constructor(scope: Construct, id: string, props: ImagingLbStackProps) {
@@ -173,6 +176,9 @@ export class ImagingLbStack extends TerraformStack {
     // A bundle naming a new secret, or signed with a new key, is published only after the role may use it.
     this.configStore.publishAfter([...(this.instanceRole.secretsPolicy ? [this.instanceRole.secretsPolicy] : []), storePolicy]);
 
+    // nlb mode: the VIPs' NLBs before the nodes, whose security groups accept the services from theirs.
+    const nlbs = ha?.vipMode === "nlb" ? new ImagingLbNetworkLoadBalancers(this, "nlb", { environment: env, network: this.network }) : undefined;
+    this.networkLoadBalancers = nlbs;
     const imageId = env.loadBalancer.amiId ?? amiParameter(this, "ami", env).insecureValue;
     const nodes: Record<string, LoadBalancerNode> = {};
     for (const node of env.nodes) {
@@ -185,9 +191,11 @@ export class ImagingLbStack extends TerraformStack {
         configStore: { bucket: this.configStore.bucketName, prefix: env.configStore.prefix },
         packageEgressCidrs: props.packageEgressCidrs,
         userDataReplaceOnChange: props.userDataReplaceOnChange,
+        securityGroupReferences: nlbs?.groupIds,
       });
     }
     this.nodes = nodes;
+    nlbs?.attach(nodes);
     const primary = nodes[env.nodes[0].name];
 
     // Elastic IPs. Single node: Terraform associates each with the VIP's private address on the client ENI
@@ -240,7 +248,7 @@ export class ImagingLbStack extends TerraformStack {
     }
     this.vipRoutes = vipRoutes;
 
-    if (pair && ha) {
+    if (pair && ha && ha.vipMode !== "nlb") {
       this.instanceRole.grantVipFailover({
         vipMode: ha.vipMode,
         networkInterfaceArns: env.nodes.map((n) => nodes[n.name].clientInterface.arn),
@@ -285,6 +293,20 @@ export class ImagingLbStack extends TerraformStack {
       description: "HAProxy stats page by node (admin networks only, authenticated; Prometheus at /metrics)",
       value: Object.fromEntries(env.nodes.map((n) => [n.name, statsUrl(env, n.internalAddress)])),
     });
+    if (nlbs) {
+      new TerraformOutput(this, "nlb_addresses", {
+        description: "The fixed private address of each VIP's Network Load Balancer, by VIP and node (availability zone)",
+        value: Object.fromEntries(env.vips.map((v) => [v.name, Object.fromEntries((v.nlb ?? []).map((z) => [z.node, z.address]))])),
+      });
+      new TerraformOutput(this, "nlb_dns_names", {
+        description: "The DNS name of each VIP's Network Load Balancer: it answers with the zones that have a healthy node",
+        value: Object.fromEntries(env.vips.map((v) => [v.name, nlbs.loadBalancers[v.name].dnsName])),
+      });
+      new TerraformOutput(this, "nlb_target_groups", {
+        description: "Target group ARN of each VIP's port (aws elbv2 describe-target-health --target-group-arn ...)",
+        value: Object.fromEntries(env.vips.map((v) => [v.name, Object.fromEntries(Object.entries(nlbs.targetGroups).filter(([k]) => k.startsWith(`${v.name}/`)).map(([k, g]) => [k.split("/")[1], g.arn]))])),
+      });
+    }
     if (this.network.natElasticIp) {
       new TerraformOutput(this, "nat_public_ip", {
         description: "Public address of the NAT gateway: the nodes' source address towards the internet (package mirrors); allow-list it where outbound traffic is filtered",

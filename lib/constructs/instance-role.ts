@@ -34,8 +34,8 @@ export interface PolicyStatement {
 
 /** What the failover script of a pair may touch, per VIP mode. */
 export interface VipFailoverGrant {
-  /** The VIP mode of the pair. */
-  readonly vipMode: VipMode;
+  /** The VIP mode of the pair (a VRRP mode: nlb moves nothing and gets no grant). */
+  readonly vipMode: Exclude<VipMode, "nlb">;
   /** ARNs of both nodes' client-side ENIs (the ENIs that receive the floating addresses). */
   readonly networkInterfaceArns: readonly string[];
   /**

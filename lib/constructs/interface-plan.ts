@@ -4,6 +4,7 @@
  * Constructs read these plans instead of testing the layout themselves. Pure: no cdktf.
  */
 import { ResolvedEnvironment, ResolvedNode, ResolvedSubnet, usesTproxy } from "../config/model";
+import { isNlb, nodeVipTargets } from "../nlb";
 
 /** OS name of an interface (the bootstrap renames the Nitro `ens5`/`ens6` to these by MAC). */
 export type InterfaceName = "eth0" | "eth1";
@@ -83,9 +84,11 @@ export function clientInterface(plans: readonly InterfacePlan[]): InterfacePlan 
 /**
  * The VIP addresses assigned to a node's client-side ENI when Terraform creates it: every VIP on a single
  * node; on the primary of a pair in secondary-ip and elastic-ip modes (keepalived's notify script moves them
- * afterwards); none in route-table mode (overlay VIPs are routes, not ENI addresses).
+ * afterwards); none in route-table mode (overlay VIPs are routes, not ENI addresses); with nlb each node's
+ * own addresses of the VIPs (the NLBs' targets), for good.
  */
 export function initialVipAddresses(env: ResolvedEnvironment, node: ResolvedNode): readonly string[] {
+  if (isNlb(env)) return nodeVipTargets(env, node.name);
   if (env.ha?.vipMode === "route-table") return [];
   if (env.nodes.length === 2 && node.role !== "primary") return [];
   return env.vips.map((v) => v.address);
@@ -104,5 +107,5 @@ export function subnetsOfSide(env: ResolvedEnvironment, side: "client" | "server
 
 /** True when keepalived moves the VIPs, so Terraform must not manage the ENIs' secondary IPs after creation. */
 export function vipsFloat(env: ResolvedEnvironment): boolean {
-  return env.nodes.length === 2;
+  return env.nodes.length === 2 && !isNlb(env);
 }

@@ -106,6 +106,12 @@ export interface LoadBalancerNodeProps {
    */
   readonly configStore?: { readonly bucket: string; readonly prefix: string };
   /**
+   * Security group ids of the groups the node's rules may name as their peer (see
+   * {@link LoadBalancerSecurityGroupsProps.referencedGroups}): vipMode nlb's `nlb-<vip>`.
+   * @default {}
+   */
+  readonly securityGroupReferences?: Readonly<Record<string, string>>;
+  /**
    * The cloud-init user data (text; encoded here like the bootstrap's: base64, gzipped when over 16 KB).
    * @default the rendered `nodeArtifacts(environment, nodeName).userData`
    */
@@ -115,8 +121,9 @@ export interface LoadBalancerNodeProps {
 /**
  * An EC2 instance whose eth0 is its own `aws_network_interface` (internal subnet, the node's
  * internalAddress), plus eth1 (external subnet, externalAddress) attached at device index 1 in two-arm.
- * The VIPs are secondary private IPs of the client-side ENI; in a pair only the primary gets them at
- * creation and Terraform then ignores the ENIs' private IP lists, because keepalived moves them.
+ * The VIPs are secondary private IPs of the client-side ENI; in a VRRP pair only the primary gets them at
+ * creation and Terraform then ignores the ENIs' private IP lists, because keepalived moves them; behind
+ * NLBs (vipMode nlb) each node's ENI carries its own addresses of the VIPs, managed by Terraform.
  *
  * Hardening: IMDSv2 only (hop limit 1), encrypted gp3 root volume, no key pair, no SSH (Session Manager),
  * user data base64-encoded (`${` and `%{` reach cloud-init untouched).
@@ -161,6 +168,7 @@ export class LoadBalancerNode extends Construct {
       interfaces: this.plans,
       vpcId: props.network.vpcId,
       packageEgressCidrs: props.packageEgressCidrs,
+      referencedGroups: props.securityGroupReferences,
     });
 
     const interfaces: Partial<Record<InterfaceName, NetworkInterface>> = {};

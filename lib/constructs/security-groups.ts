@@ -30,6 +30,12 @@ export interface LoadBalancerSecurityGroupsProps {
    * @default ["0.0.0.0/0"]
    */
   readonly packageEgressCidrs?: readonly string[];
+  /**
+   * Security group ids for the rules whose peer is a group ({@link SecurityRule.group}), by its symbolic
+   * name: vipMode nlb's node rules name each VIP's NLB group (`nlb-<vip>`).
+   * @default {} (no rule may name a group)
+   */
+  readonly referencedGroups?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -74,11 +80,15 @@ export class LoadBalancerSecurityGroups extends Construct {
           tags: { Name: `${env.name}-${node.name}-${iface.name}${suffix}` },
         });
         for (const rule of part) {
+          const referenced = rule.group === undefined ? undefined : props.referencedGroups?.[rule.group];
+          if (rule.group !== undefined && referenced === undefined) {
+            throw new Error(`security rule ${rule.key} of ${node.name} ${iface.name} names group '${rule.group}', which no referencedGroups entry gives`);
+          }
           const config = {
             securityGroupId: group.id,
             description: rule.description,
             ipProtocol: rule.protocol,
-            cidrIpv4: rule.cidr,
+            ...(referenced !== undefined ? { referencedSecurityGroupId: referenced } : { cidrIpv4: rule.cidr }),
             ...(rule.port !== undefined ? { fromPort: rule.port, toPort: rule.toPort ?? rule.port } : {}),
           };
           if (rule.direction === "ingress") new VpcSecurityGroupIngressRule(group, rule.key, config);

@@ -10,7 +10,8 @@
  */
 import { ResolvedEnvironment } from "../config/model";
 import { planInterfaces } from "./interface-plan";
-import { SecurityRule, securityRules } from "./security-rules";
+import { isNlb } from "../nlb";
+import { SecurityRule, nlbSecurityRules, rulePeer, securityRules } from "./security-rules";
 
 /** AWS's default quota of inbound (and, separately, outbound) rules per security group. */
 export const DEFAULT_RULES_PER_GROUP = 60;
@@ -69,11 +70,24 @@ export function securityGroupQuotaProblems(env: ResolvedEnvironment, quota = DEF
       }
     }
   }
+  if (isNlb(env)) {
+    for (const vip of env.vips) {
+      const rules = nlbSecurityRules(env, vip.name);
+      for (const direction of ["ingress", "egress"] as const) {
+        const list = rules.filter((r) => r.direction === direction);
+        if (list.length <= limit) continue;
+        const path = direction === "ingress" ? ["access", "clientCidrs"] : ["vips", vip.name];
+        const key = `${direction} ${path.join(".")}`;
+        if (problems.has(key)) continue;
+        problems.set(key, { path, message: explain(`the NLB of VIP ${vip.name}`, direction, list, quota) });
+      }
+    }
+  }
   return [...problems.values()];
 }
 
 function explain(where: string, direction: "ingress" | "egress", rules: readonly SecurityRule[], quota: number): string {
-  const peers = new Set(rules.map((r) => r.cidr)).size;
+  const peers = new Set(rules.map(rulePeer)).size;
   const ports = new Set(rules.map((r) => (r.port === undefined ? "vrrp" : `${r.port}-${r.toPort ?? r.port}`))).size;
   const what = direction === "ingress" ? "inbound" : "outbound";
   const groups = groupsPerInterface(quota);

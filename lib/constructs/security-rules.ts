@@ -5,6 +5,7 @@
  */
 import { ResolvedEnvironment, ResolvedNode, ResolvedService } from "../config/model";
 import { PEERS_PORT } from "../haproxy/build";
+import { NLB_HEALTH_CHECK, isNlb, servicePorts } from "../nlb";
 import { InterfacePlan } from "./interface-plan";
 
 /** IP protocol number of VRRP (keepalived's advertisements, unicast between the peers). */
@@ -30,8 +31,13 @@ export interface SecurityRule {
   readonly port?: number;
   /** Last port of a range of contiguous ports merged into one rule; absent for a single port. */
   readonly toPort?: number;
-  /** The peer: source CIDR for ingress, destination CIDR for egress. */
-  readonly cidr: string;
+  /** The peer: source CIDR for ingress, destination CIDR for egress (absent when {@link group} is the peer). */
+  readonly cidr?: string;
+  /**
+   * The peer as a security group instead of a CIDR: a symbolic name the construct maps to a group id, e.g.
+   * `nlb-web` (the NLB of VIP web, vipMode nlb).
+   */
+  readonly group?: string;
   /** Why the rule exists (every reason when several needs share one rule). */
   readonly description: string;
 }
@@ -67,6 +73,16 @@ function backendTargets(s: ResolvedService): Map<string, Set<number>> {
 
 const hostCidr = (address: string) => `${address}/32`;
 
+/** The peer of a rule as text: its CIDR, or `sg-<group>`. */
+export function rulePeer(rule: Pick<SecurityRule, "cidr" | "group">): string {
+  return rule.cidr ?? `sg-${rule.group ?? "?"}`;
+}
+
+/** The symbolic name of VIP `vip`'s NLB security group (vipMode nlb), as {@link SecurityRule.group} names it. */
+export const nlbGroupName = (vip: string) => `nlb-${vip}`;
+
+const keyPeer = (peer: string) => peer.replace(/\./g, "-").replace("/", "_");
+
 /**
  * The rules of `iface` of `node`:
  * - client side: each service's front-end ports (and HTTP redirect port) from that service's clientCidrs;
@@ -80,15 +96,27 @@ const hostCidr = (address: string) => `${address}/32`;
  */
 export function securityRules(env: ResolvedEnvironment, node: ResolvedNode, iface: InterfacePlan, options: SecurityRuleOptions = {}): readonly SecurityRule[] {
   const rules = new Map<string, SecurityRule>();
-  const add = (direction: SecurityRule["direction"], protocol: SecurityRule["protocol"], port: number | undefined, cidr: string, why: string) => {
+  const addRule = (direction: SecurityRule["direction"], protocol: SecurityRule["protocol"], port: number | undefined, peer: { cidr: string } | { group: string }, why: string) => {
     const what = protocol === VRRP_PROTOCOL ? "vrrp" : `tcp-${port}`;
-    const key = `${direction}-${what}-${cidr.replace(/\./g, "-").replace("/", "_")}`;
+    const key = `${direction}-${what}-${keyPeer(rulePeer(peer))}`;
     const existing = rules.get(key);
     const description = existing ? (existing.description.split("; ").includes(why) ? existing.description : `${existing.description}; ${why}`) : why;
-    rules.set(key, { key, direction, protocol, ...(port !== undefined ? { port } : {}), cidr, description: description.slice(0, 255) });
+    rules.set(key, { key, direction, protocol, ...(port !== undefined ? { port } : {}), ...peer, description: description.slice(0, 255) });
   };
+  const add = (direction: SecurityRule["direction"], protocol: SecurityRule["protocol"], port: number | undefined, cidr: string, why: string) =>
+    addRule(direction, protocol, port, { cidr }, why);
 
-  if (iface.clientSide) {
+  if (iface.clientSide && isNlb(env)) {
+    // Behind the NLBs: the services' ports and the health check from each VIP's NLB only (its security
+    // group; the clients' CIDRs are the NLB's to check). Client IP preservation keeps the clients' addresses.
+    for (const vip of env.vips) {
+      const group = nlbGroupName(vip.name);
+      for (const s of env.services.filter((x) => x.vip.name === vip.name)) {
+        for (const port of servicePorts(s)) addRule("ingress", "tcp", port, { group }, `clients of ${s.name} through the NLB of ${vip.name}`);
+      }
+      addRule("ingress", "tcp", NLB_HEALTH_CHECK.port, { group }, `health checks of the NLB of ${vip.name}`);
+    }
+  } else if (iface.clientSide) {
     for (const s of env.services) {
       const ports = [...s.frontendPorts, ...(s.tls.redirectHttpPort !== undefined ? [s.tls.redirectHttpPort] : [])];
       for (const port of ports) for (const cidr of s.clientCidrs) add("ingress", "tcp", port, cidr, `clients of ${s.name}`);
@@ -120,12 +148,38 @@ export function securityRules(env: ResolvedEnvironment, node: ResolvedNode, ifac
       const peer = env.nodes.find((n) => n.name !== node.name);
       if (peer) {
         for (const direction of ["ingress", "egress"] as const) {
-          add(direction, VRRP_PROTOCOL, undefined, hostCidr(peer.internalAddress), `VRRP with ${peer.name}`);
+          // VRRP only where keepalived runs (every pair but vipMode nlb); the stick tables' peers always.
+          if (!isNlb(env)) add(direction, VRRP_PROTOCOL, undefined, hostCidr(peer.internalAddress), `VRRP with ${peer.name}`);
           add(direction, "tcp", PEERS_PORT, hostCidr(peer.internalAddress), `HAProxy peers with ${peer.name}`);
         }
       }
     }
   }
+  return mergePortRanges([...rules.values()]).sort((a, b) => a.key.localeCompare(b.key));
+}
+
+/**
+ * The rules of VIP `vipName`'s Network Load Balancer (vipMode nlb): its listeners' ports from each
+ * service's clientCidrs in; out, those ports and the health check port to the VIP's address on each node
+ * (the targets) only. Sorted by key, contiguous ports merged like a node's.
+ */
+export function nlbSecurityRules(env: ResolvedEnvironment, vipName: string): readonly SecurityRule[] {
+  const vip = env.vips.find((v) => v.name === vipName);
+  if (!vip?.nlb) throw new Error(`VIP '${vipName}' is not behind an NLB (vipMode nlb)`);
+  const rules = new Map<string, SecurityRule>();
+  const add = (direction: SecurityRule["direction"], port: number, cidr: string, why: string) => {
+    const key = `${direction}-tcp-${port}-${keyPeer(cidr)}`;
+    const existing = rules.get(key);
+    const description = existing ? (existing.description.split("; ").includes(why) ? existing.description : `${existing.description}; ${why}`) : why;
+    rules.set(key, { key, direction, protocol: "tcp", port, cidr, description: description.slice(0, 255) });
+  };
+  for (const s of env.services.filter((x) => x.vip.name === vipName)) {
+    for (const port of servicePorts(s)) {
+      for (const cidr of s.clientCidrs) add("ingress", port, cidr, `clients of ${s.name}`);
+      for (const zone of vip.nlb) add("egress", port, hostCidr(zone.target), `${s.name} on ${zone.node}`);
+    }
+  }
+  for (const zone of vip.nlb) add("egress", NLB_HEALTH_CHECK.port, hostCidr(zone.target), `health checks of ${zone.node}`);
   return mergePortRanges([...rules.values()]).sort((a, b) => a.key.localeCompare(b.key));
 }
 
@@ -138,7 +192,7 @@ export function mergePortRanges(rules: readonly SecurityRule[]): SecurityRule[] 
       out.push(rule);
       continue;
     }
-    const group = `${rule.direction} ${rule.protocol} ${rule.cidr}`;
+    const group = `${rule.direction} ${rule.protocol} ${rulePeer(rule)}`;
     groups.set(group, [...(groups.get(group) ?? []), rule]);
   }
   for (const group of groups.values()) {
@@ -154,12 +208,12 @@ export function mergePortRanges(rules: readonly SecurityRule[]): SecurityRule[] 
         const reasons = [...new Set(run.flatMap((r) => r.description.split("; ")))].join("; ");
         const what = `tcp-${first.port}-${last.port}`;
         out.push({
-          key: `${first.direction}-${what}-${first.cidr.replace(/\./g, "-").replace("/", "_")}`,
+          key: `${first.direction}-${what}-${keyPeer(rulePeer(first))}`,
           direction: first.direction,
           protocol: first.protocol,
           port: first.port,
           toPort: last.port,
-          cidr: first.cidr,
+          ...(first.cidr !== undefined ? { cidr: first.cidr } : { group: first.group }),
           description: reasons.slice(0, 255),
         });
       }

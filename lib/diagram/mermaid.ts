@@ -46,7 +46,12 @@ export function renderMermaid(env: ResolvedEnvironment): string {
     "flowchart LR",
   ];
   const vipLine = (v: DiagramTopology["vips"][number], notes: readonly string[] = []) =>
-    `    ${id("vip", v.name)}[${label([`VIP ${v.name}`, `${v.address}${v.elasticIp ? " + Elastic IP" : ""}`, ...notes, ...v.services.flatMap((s) => [`${s.name} ${s.mode}: ${s.portText}`, ...s.routes.map((r) => `↳ ${r}`)])])}]`;
+    `    ${id("vip", v.name)}[${label([
+      v.nlb ? `NLB ${v.name} (internal)` : `VIP ${v.name}`,
+      ...(v.nlb ? v.nlb.map((z) => `${z.availabilityZone}: ${z.address} → ${z.node} ${z.target}`) : [`${v.address}${v.elasticIp ? " + Elastic IP" : ""}`]),
+      ...notes,
+      ...v.services.flatMap((s) => [`${s.name} ${s.mode}: ${s.portText}`, ...s.routes.map((r) => `↳ ${r}`)]),
+    ])}]`;
   const serverLine = (s: DiagramServer) => `    ${serverId(s)}[${label(serverLines(s, allServices))}]`;
   const role = (n: DiagramNode) => (t.nodes.length === 2 ? `${n.name} (${n.role})` : n.name);
   const onSubnet = t.servers.filter((s) => s.onServerSubnet);
@@ -58,6 +63,11 @@ export function renderMermaid(env: ResolvedEnvironment): string {
     label([`${owner && !sub.label.startsWith(`${owner.name} `) && t.crossAz ? `${owner.name} ` : ""}${sub.label} ${sub.cidr} · ${sub.availabilityZone}`]);
   const nodeLabel = (n: DiagramNode) =>
     label([role(n), "HAProxy", `eth0 ${n.serverInterface.address}`, `stats :${t.stats.port} ← ${t.stats.adminCidrs.join(", ")}`]);
+  if (t.nlb) {
+    // The NLBs span both zones: outside the per-node (per-zone) subgraphs.
+    const health = "health: HAProxy itself, every 5 s";
+    for (const v of t.vips) out.push(vipLine(v, [`cross-zone ${t.nlb.crossZone ? "on" : "off"} · ${health}`]).replace(/^ {4}/, "  "));
+  }
   if (t.overlayVips) {
     // Overlay VIPs lie outside the VPC, in no subnet. Not a subgraph of their own: Mermaid's layout then
     // draws it over the nodes' subnets; each VIP says what it is instead.
@@ -109,8 +119,9 @@ export function renderMermaid(env: ResolvedEnvironment): string {
   }
 
   // Links: solid = active path; dotted = the secondary's, used after a failover.
-  const link = (n: DiagramNode) => (n.role === "primary" ? "-->" : "-.->");
-  const plain = (n: DiagramNode) => (n.role === "primary" ? "---" : "-.-");
+  // nlb: both nodes are active, every path solid.
+  const link = (n: DiagramNode) => (n.role === "primary" || t.nlb ? "-->" : "-.->");
+  const plain = (n: DiagramNode) => (n.role === "primary" || t.nlb ? "---" : "-.-");
   for (const v of t.vips) out.push(`  clients --> ${id("vip", v.name)}`);
   for (const v of t.vips) {
     for (const n of t.nodes) out.push(`  ${id("vip", v.name)} ${link(n)} ${t.layout === "two-arm" ? ifaceId(n, "eth1") : nodeId(n)}`);
@@ -120,7 +131,9 @@ export function renderMermaid(env: ResolvedEnvironment): string {
     for (const s of t.servers) out.push(`  ${nodeId(n)} ${link(n)} ${serverId(s)}`);
   }
   for (const n of t.nodes) out.push(`  ${nodeId(n)} -.-> egress`);
-  if (t.ha && t.nodes.length === 2) {
+  if (t.nlb && t.nodes.length === 2) {
+    out.push(`  ${nodeId(t.nodes[0])} -.-|"HAProxy peers: stick tables both ways, TCP 10000"| ${nodeId(t.nodes[1])}`);
+  } else if (t.ha && t.nodes.length === 2) {
     out.push(`  ${nodeId(t.nodes[0])} -.-|"VRRP unicast, IP protocol 112, vrid ${t.ha.virtualRouterId}"| ${nodeId(t.nodes[1])}`);
   }
 

@@ -139,18 +139,19 @@ const columnHeight = (boxes: readonly Box[], gap: number) => boxes.reduce((sum, 
 function vipBox(v: DiagramVip): Box {
   const nameW = Math.max(0, ...v.services.map((s) => [...s.name].length)) + 2;
   const modeW = 6;
-  const lines: Line[] = [`${v.address}${v.elasticIp ? " + Elastic IP" : ""}`];
+  const lines: Line[] = v.nlb ? v.nlb.map((z) => `${z.availabilityZone}  ${z.address}`) : [`${v.address}${v.elasticIp ? " + Elastic IP" : ""}`];
   for (const s of v.services) {
     lines.push({ columns: [[0, s.name], [nameW, s.mode], [nameW + modeW, s.portText]], chars: nameW + modeW + [...s.portText].length });
     for (const route of s.routes) lines.push({ columns: [[nameW, `↳ ${route}`]], chars: nameW + 2 + [...route].length });
   }
   if (v.services.length === 0) lines.push("(no service)");
+  if (v.nlb) return { heading: `NLB ${v.name}`, tag: "internal", lines, colors: COLORS.vip, minWidth: 180 };
   return { heading: `VIP ${v.name}`, ...(v.elasticIp ? { tag: "EIP" } : {}), lines, colors: COLORS.vip, minWidth: 180 };
 }
 
 function nodeBox(n: DiagramNode, t: DiagramTopology): Box {
   const pair = t.nodes.length === 2;
-  const lines: Line[] = [pair ? "HAProxy L7 SNAT + keepalived" : "HAProxy L7 SNAT"];
+  const lines: Line[] = [t.nlb ? "HAProxy L7 SNAT, active" : pair ? "HAProxy L7 SNAT + keepalived" : "HAProxy L7 SNAT"];
   if (t.layout === "two-arm") {
     lines.push(`eth1 ${n.clientInterface.address}  external`);
     lines.push(`eth0 ${n.serverInterface.address}  internal`);
@@ -158,7 +159,11 @@ function nodeBox(n: DiagramNode, t: DiagramTopology): Box {
     lines.push(`eth0 ${n.serverInterface.address}`);
   }
   lines.push(`stats${t.stats.prometheus ? "+metrics" : ""} :${t.stats.port} ← ${t.stats.adminCidrs.join(", ")}`);
-  return { heading: n.name, ...(pair ? { tag: n.role } : {}), lines, colors: COLORS.node, minWidth: 230 };
+  if (t.nlb) {
+    const targets = t.vips.flatMap((v) => (v.nlb ?? []).filter((z) => z.node === n.name).map((z) => `${v.name} ${z.target}`));
+    if (targets.length > 0) lines.push(`NLB targets: ${targets.join(", ")}`);
+  }
+  return { heading: n.name, ...(pair ? { tag: t.nlb ? n.serverSubnet.availabilityZone : n.role } : {}), lines, colors: COLORS.node, minWidth: 230 };
 }
 
 function serverBox(s: DiagramServer, allServices: readonly string[], t: DiagramTopology): Box {
@@ -215,7 +220,11 @@ export function renderSvg(env: ResolvedEnvironment): string {
 
   // Columns, left to right.
   const wClients = Math.max(0, ...clientBoxes.map(boxWidth));
-  const overlayLabel = t.overlayVips ? [`overlay VIPs${t.vpcCidr ? `, outside VPC ${t.vpcCidr}` : ""}`, `routes in ${t.ha?.routeTableIds.join(", ") ?? ""}`] : [];
+  const overlayLabel = t.overlayVips
+    ? [`overlay VIPs${t.vpcCidr ? `, outside VPC ${t.vpcCidr}` : ""}`, `routes in ${t.ha?.routeTableIds.join(", ") ?? ""}`]
+    : t.nlb
+      ? ["Network Load Balancers, both zones", `cross-zone ${t.nlb.crossZone ? "on" : "off"} · drain ${t.nlb.drainSeconds} s`]
+      : [];
   const wVip = Math.max(
     0,
     ...vipBoxes.map(boxWidth),
@@ -304,8 +313,9 @@ export function renderSvg(env: ResolvedEnvironment): string {
         break;
     }
   }
-  if (t.overlayVips) {
+  if (t.overlayVips || t.nlb) {
     // Route-table mode: the VIPs are addresses outside the VPC, reached through the clients' route tables.
+    // nlb mode: each VIP is an NLB with an address in both zones, in front of both nodes.
     const x1 = xVip - 16;
     const x2 = xVip + wVip + 16;
     out.push('<g class="overlay" id="overlay-vips">');
@@ -319,10 +329,10 @@ export function renderSvg(env: ResolvedEnvironment): string {
   const c = clients[0];
   for (const v of vips) out.push(wire(c.x + c.w, c.y + c.h / 2, v.x, v.y + 12 + HEADING_LINE / 2, false, true));
   for (const v of vips) {
-    nodes.forEach((n, i) => out.push(wire(v.x + v.w, v.y + 12 + HEADING_LINE / 2, n.x, lineMid(n, clientRow()), t.nodes[i].role === "secondary", true)));
+    nodes.forEach((n, i) => out.push(wire(v.x + v.w, v.y + 12 + HEADING_LINE / 2, n.x, lineMid(n, clientRow()), t.nodes[i].role === "secondary" && !t.nlb, true)));
   }
   nodes.forEach((n, i) => {
-    for (const s of servers) out.push(wire(n.x + n.w, lineMid(n, serverRow(t)), s.x, s.y + 12 + HEADING_LINE / 2, t.nodes[i].role === "secondary", true));
+    for (const s of servers) out.push(wire(n.x + n.w, lineMid(n, serverRow(t)), s.x, s.y + 12 + HEADING_LINE / 2, t.nodes[i].role === "secondary" && !t.nlb, true));
   });
   out.push("</g>");
   out.push(...labels.splice(0));
@@ -340,8 +350,13 @@ export function renderSvg(env: ResolvedEnvironment): string {
     const anchor = perNodeBands && t.layout === "one-arm" ? { anchor: "end" } : {};
     out.push('<g class="vrrp">');
     out.push(`<line x1="${x}" y1="${y1}" x2="${x}" y2="${y2}" stroke="${COLORS.vrrp}" stroke-width="2" stroke-dasharray="4 3"/>`);
-    out.push(text(labelX, mid - 3, "VRRP unicast (IP protocol 112)", { size: 11, family: MONO, fill: COLORS.vrrp, halo: true, ...anchor }));
-    out.push(text(labelX, mid + 11, `vrid ${t.ha.virtualRouterId} · VIPs: ${t.ha.vipMode}`, { size: 11, family: MONO, fill: COLORS.vrrp, halo: true, ...anchor }));
+    if (t.nlb) {
+      out.push(text(labelX, mid - 3, "HAProxy peers (TCP 10000)", { size: 11, family: MONO, fill: COLORS.vrrp, halo: true, ...anchor }));
+      out.push(text(labelX, mid + 11, "stick tables, both ways", { size: 11, family: MONO, fill: COLORS.vrrp, halo: true, ...anchor }));
+    } else {
+      out.push(text(labelX, mid - 3, "VRRP unicast (IP protocol 112)", { size: 11, family: MONO, fill: COLORS.vrrp, halo: true, ...anchor }));
+      out.push(text(labelX, mid + 11, `vrid ${t.ha.virtualRouterId} · VIPs: ${t.ha.vipMode}`, { size: 11, family: MONO, fill: COLORS.vrrp, halo: true, ...anchor }));
+    }
     out.push("</g>");
   }
 
@@ -394,8 +409,20 @@ export function renderSvg(env: ResolvedEnvironment): string {
   const caption = (x: number, w: number, label: string) => text(x + w / 2, captionY, label, { size: 12, family: SANS, fill: COLORS.muted, anchor: "middle" });
   out.push('<g class="captions">');
   out.push(caption(xClients, wClients, "clients"));
-  out.push(caption(xVip, wVip, t.overlayVips ? `VIPs routed to the active node's ${t.layout === "two-arm" ? "eth1" : "eth0"}` : t.layout === "two-arm" ? "client side: VIPs on eth1" : "VIPs on eth0"));
-  out.push(caption(xNode, wNode, pair ? "load balancers (HA pair)" : "load balancer"));
+  out.push(
+    caption(
+      xVip,
+      wVip,
+      t.nlb
+        ? "VIPs: an NLB each, one address per zone"
+        : t.overlayVips
+          ? `VIPs routed to the active node's ${t.layout === "two-arm" ? "eth1" : "eth0"}`
+          : t.layout === "two-arm"
+            ? "client side: VIPs on eth1"
+            : "VIPs on eth0",
+    ),
+  );
+  out.push(caption(xNode, wNode, t.nlb ? "load balancers, one per zone, both active" : pair ? "load balancers (HA pair)" : "load balancer"));
   if (t.servers.length > 0) out.push(caption(xServer, wServer, "real servers"));
   out.push("</g>");
 
@@ -408,7 +435,7 @@ export function renderSvg(env: ResolvedEnvironment): string {
     : "traffic (servers see the load balancer's address: SNAT)";
   out.push(text(MARGIN + 44, legendY, legend, { size: 12, family: SANS, fill: COLORS.muted }));
   const legendEnd = MARGIN + 44 + r(legend.length * 7) + 24;
-  if (pair) {
+  if (pair && !t.nlb) {
     out.push(`<line x1="${legendEnd}" y1="${legendY - 4}" x2="${legendEnd + 36}" y2="${legendY - 4}" stroke="${COLORS.wire}" stroke-width="1.5" stroke-dasharray="6 4"/>`);
     out.push(text(legendEnd + 44, legendY, "after a failover", { size: 12, family: SANS, fill: COLORS.muted }));
   }
@@ -423,7 +450,7 @@ export function renderSvg(env: ResolvedEnvironment): string {
     `<!-- generated by imaging-lb diagram from environment '${xmlEscape(t.name)}' -->`,
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-labelledby="title desc">`,
     `<title id="title">${xmlEscape(title)}</title>`,
-    `<desc id="desc">${xmlEscape(`${t.summary}; VIPs ${t.vips.map((v) => `${v.name} ${v.address}`).join(", ")}; nodes ${t.nodes.map((n) => n.name).join(", ")}; servers ${t.servers.map((s) => s.name).join(", ")}`)}</desc>`,
+    `<desc id="desc">${xmlEscape(`${t.summary}; VIPs ${t.vips.map((v) => `${v.name} ${v.nlb ? v.nlb.map((z) => z.address).join(" ") : v.address}`).join(", ")}; nodes ${t.nodes.map((n) => n.name).join(", ")}; servers ${t.servers.map((s) => s.name).join(", ")}`)}</desc>`,
     "<defs>",
     `<marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="${COLORS.wire}"/></marker>`,
     "</defs>",

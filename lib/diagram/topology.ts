@@ -34,6 +34,8 @@ export interface DiagramVip {
   readonly address: string;
   readonly elasticIp: boolean;
   readonly services: readonly DiagramServiceLine[];
+  /** ha.vipMode nlb: the VIP is an internal NLB; per node (zone), its fixed address and the node's target. */
+  readonly nlb?: ReadonlyArray<{ readonly node: string; readonly availabilityZone: string; readonly address: string; readonly target: string }>;
 }
 
 /** A network interface of a node. */
@@ -94,6 +96,8 @@ export interface DiagramTopology {
   readonly crossAz: boolean;
   /** Route-table mode: the VIPs are overlay addresses outside the VPC CIDR, in no subnet. */
   readonly overlayVips: boolean;
+  /** nlb mode: the VIPs are Network Load Balancers in front of both (active) nodes, no VRRP. */
+  readonly nlb?: { readonly crossZone: boolean; readonly drainSeconds: number };
   readonly vpcCidr?: string;
   readonly egress: DiagramEgress;
   /** The stats page and /metrics: port on eth0 and the admin networks allowed to it. */
@@ -154,6 +158,7 @@ export function diagramTopology(env: ResolvedEnvironment): DiagramTopology {
     address: v.address,
     elasticIp: v.elasticIp,
     services: env.services.filter((s) => s.vip.name === v.name).map(serviceLine),
+    ...(v.nlb ? { nlb: v.nlb.map((z) => ({ node: z.node, availabilityZone: z.subnet.availabilityZone, address: z.address, target: z.target })) } : {}),
   }));
 
   const serverSubnets = [...new Set(nodes.map((n) => n.serverSubnet))];
@@ -180,7 +185,11 @@ export function diagramTopology(env: ResolvedEnvironment): DiagramTopology {
     }));
 
   const pair = env.nodes.length === 2;
-  const shape = pair ? `HA pair (${env.ha?.vipMode ?? "secondary-ip"})` : "single load balancer";
+  const shape = pair
+    ? env.ha?.vipMode === "nlb"
+      ? "two active nodes in two zones behind NLBs (nlb)"
+      : `HA pair (${env.ha?.vipMode ?? "secondary-ip"})`
+    : "single load balancer";
   return {
     name: env.name,
     region: env.region,
@@ -194,6 +203,7 @@ export function diagramTopology(env: ResolvedEnvironment): DiagramTopology {
     servers,
     crossAz,
     overlayVips: env.ha?.vipMode === "route-table",
+    ...(env.ha?.vipMode === "nlb" && env.ha.nlb ? { nlb: { crossZone: env.ha.nlb.crossZone, drainSeconds: env.ha.nlb.drainSeconds } } : {}),
     ...(net.vpcCidr ? { vpcCidr: net.vpcCidr } : {}),
     egress: net.natSubnet
       ? { kind: "nat", subnet: { key: "nat", label: "public subnet (NAT gateway)", cidr: net.natSubnet.cidr, availabilityZone: net.natSubnet.availabilityZone } }

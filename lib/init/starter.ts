@@ -15,6 +15,12 @@ export interface StarterOptions {
   readonly layout: StarterLayout;
   /** Two nodes (an HA pair with keepalived) instead of one. */
   readonly pair: boolean;
+  /**
+   * Two nodes in two availability zones, both active behind an internal Network Load Balancer per VIP
+   * (ha.vipMode nlb) instead of keepalived; implies `pair`.
+   * @default false
+   */
+  readonly nlb?: boolean;
   /** The service catalog. */
   readonly preset: StarterPreset;
   /**
@@ -54,8 +60,13 @@ export function renderStarter(options: StarterOptions): string {
   }
   const schemaPath = options.schemaPath ?? STARTER_SCHEMA_PATH;
   const twoArm = options.layout === "two-arm";
-  const pair = options.pair;
-  const shape = pair ? "an HA pair of Layer 7 SNAT load balancers" : "one Layer 7 SNAT load balancer";
+  const nlb = options.nlb === true;
+  const pair = options.pair || nlb;
+  const shape = nlb
+    ? "two active Layer 7 SNAT load balancers in two availability zones behind Network Load Balancers"
+    : pair
+      ? "an HA pair of Layer 7 SNAT load balancers"
+      : "one Layer 7 SNAT load balancer";
   const secret = (what: string) => `"arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}/${what}-AbCdEf"`;
   // Placeholder addresses: 10.80.0.0/16, client side 10.80.2.0/24 in two-arm.
   const clientNet = twoArm ? "10.80.2" : "10.80.1";
@@ -65,7 +76,7 @@ export function renderStarter(options: StarterOptions): string {
     "#",
     "# imaging-lb environment: AGFA HealthCare Enterprise Imaging behind",
     `# ${shape}, ${options.layout}.`,
-    `# Written by: imaging-lb init --layout ${options.layout}${pair ? " --pair" : ""} --preset ${options.preset}`,
+    `# Written by: imaging-lb init --layout ${options.layout}${nlb ? " --nlb" : pair ? " --pair" : ""} --preset ${options.preset}`,
     "#",
     "# Every value is a valid placeholder: the file validates as written. Replace each value marked",
     "# `# CHANGE ME` with your site's, then check the file (every problem is listed with file:line:col):",
@@ -146,14 +157,39 @@ export function renderStarter(options: StarterOptions): string {
     if (twoArm) lines.push(at(`      externalAddress: 10.80.2.${host}`, `${CHANGE_ME} (eth1, in the external subnet)`));
   };
   node("lb-a", 10);
-  if (pair) {
+  if (nlb) {
+    lines.push(
+      "    # The second node in another availability zone, in subnets of its own (the NLBs span both zones).",
+      "    lb-b:",
+      at("      internalAddress: 10.80.11.10", `${CHANGE_ME} (eth0, in its internalSubnet)`),
+      ...(twoArm ? [at("      externalAddress: 10.80.12.10", `${CHANGE_ME} (eth1, in its externalSubnet)`)] : []),
+      "      internalSubnet:",
+      at("        cidr: 10.80.11.0/24", CHANGE_ME),
+      at("        availabilityZone: eu-west-1b", `${CHANGE_ME} (another zone than lb-a's)`),
+      ...(twoArm
+        ? ["      externalSubnet:", at("        cidr: 10.80.12.0/24", CHANGE_ME), at("        availabilityZone: eu-west-1b", `${CHANGE_ME} (the same zone as its internalSubnet)`)]
+        : []),
+      "  # Both nodes active behind an internal Network Load Balancer per VIP; no keepalived. The NLBs' health",
+      "  # checks ask HAProxy itself (never the servers); a node's loss costs its own connections only.",
+      "  ha:",
+      "    vipMode: nlb",
+      "    nlb:",
+      "      # Cross-zone load balancing: a zone's NLB address also reaches the other zone's node. Turn it on",
+      "      # when clients use one zone's fixed address (modalities): it keeps them served while that zone's",
+      "      # node is replaced or fails; it costs inter-AZ data transfer (about USD 0.01/GB each way).",
+      "      crossZone: false",
+      "      # Raising a node's generation first stops new connections to it and lets its own finish this long.",
+      "      drainTime: 300s",
+    );
+  } else if (pair) {
     node("lb-b", 11);
     lines.push(
       "  # HA pair: keepalived (unicast VRRP, IP protocol 112 between the nodes) moves the VIPs to the healthy node.",
       "  ha:",
       "    # How a VIP moves: secondary-ip (reassigned in one subnet), elastic-ip (re-associated), or",
       "    # route-table (an overlay address outside the VPC CIDR, routed to the active node; needs an",
-      "    # adopted VPC, network.vpcId, whose client route tables go in routeTableIds).",
+      "    # adopted VPC, network.vpcId, whose client route tables go in routeTableIds); or nlb: both nodes",
+      "    # active in two zones behind Network Load Balancers (imaging-lb init --nlb).",
       "    vipMode: secondary-ip",
       "    # VRRP virtual router id 1-255: unique among keepalived pairs that can hear each other.",
       "    virtualRouterId: 51",
@@ -165,13 +201,29 @@ export function renderStarter(options: StarterOptions): string {
   }
   lines.push(
     "",
-    `# The VIPs, keyed by name, in the ${twoArm ? "external" : "load balancer's"} subnet. The agfa-ei preset puts the XERO viewer`,
-    "# on `web` and the core server's client, DICOM and HL7 ports on `core` (both need 80 and 443).",
-    "vips:",
-    "  web:",
-    at(`    address: ${clientNet}.100`, CHANGE_ME),
-    "  core:",
-    at(`    address: ${clientNet}.101`, CHANGE_ME),
+    ...(nlb
+      ? [
+          "# The VIPs, keyed by name: each is an internal NLB. The agfa-ei preset puts the XERO viewer on `web`",
+          "# and the core server's client, DICOM and HL7 ports on `core` (both need 80 and 443). Per node (zone):",
+          "# address: the NLB's fixed address in that node's client-side subnet (what clients are given);",
+          "# target: the VIP's address on the node (HAProxy listens there), in the same subnet.",
+          "vips:",
+          ...(["web", "core"] as const).flatMap((vip, i) => [
+            `  ${vip}:`,
+            "    nlb:",
+            at(`      lb-a: { address: ${clientNet}.${100 + i}, target: ${clientNet}.${30 + i} }`, CHANGE_ME, 62),
+            at(`      lb-b: { address: ${twoArm ? "10.80.12" : "10.80.11"}.${100 + i}, target: ${twoArm ? "10.80.12" : "10.80.11"}.${30 + i} }`, CHANGE_ME, 62),
+          ]),
+        ]
+      : [
+          `# The VIPs, keyed by name, in the ${twoArm ? "external" : "load balancer's"} subnet. The agfa-ei preset puts the XERO viewer`,
+          "# on `web` and the core server's client, DICOM and HL7 ports on `core` (both need 80 and 443).",
+          "vips:",
+          "  web:",
+          at(`    address: ${clientNet}.100`, CHANGE_ME),
+          "  core:",
+          at(`    address: ${clientNet}.101`, CHANGE_ME),
+        ]),
     "",
     "# Changes to the preset's services: any field of a service can be overridden here.",
     "services:",

@@ -89,7 +89,7 @@ export function example(file: string): Record<string, any> {
 }
 
 /** The example file names (every example is applied as it ships). */
-export const EXAMPLE_FILES = ["agfa-ei-one-arm.yaml", "agfa-ei-two-arm.yaml", "agfa-ei-ha-pair.yaml"];
+export const EXAMPLE_FILES = ["agfa-ei-one-arm.yaml", "agfa-ei-two-arm.yaml", "agfa-ei-ha-pair.yaml", "agfa-ei-nlb.yaml"];
 
 const adoptedOneArm = (cidr: string, subnets: Record<string, { cidr: string; az: string }>): SeedRequest["vpc"] => ({ cidr, subnets });
 
@@ -111,6 +111,48 @@ export const VARIANTS: readonly Variant[] = [
   { name: "ei-one-arm", covers: "example one-arm single node, created VPC", example: "agfa-ei-one-arm.yaml" },
   { name: "ei-two-arm", covers: "example two-arm single node, created VPC", example: "agfa-ei-two-arm.yaml" },
   { name: "ei-ha-pair", covers: "example two-arm pair, secondary-ip, created VPC", example: "agfa-ei-ha-pair.yaml" },
+  { name: "ei-nlb", covers: "example two-arm pair across two AZs behind an NLB per VIP (nlb), created VPC", example: "agfa-ei-nlb.yaml" },
+  {
+    name: "t-nlb-1arm-adopt-xz",
+    covers: "one-arm pair across two AZs behind an NLB per VIP (nlb), cross-zone on, a short drain, adopted VPC and subnets",
+    example: "agfa-ei-one-arm.yaml",
+    seed: { vpc: { cidr: "10.30.0.0/16", subnets: { subnet: { cidr: "10.30.1.0/24", az: "eu-west-1a" }, b: { cidr: "10.30.11.0/24", az: "eu-west-1b" } } } },
+    change: (doc, seeded) => {
+      adopt(doc, seeded, { subnet: "subnet" });
+      doc.loadBalancer.nodes["lb-2"] = {
+        internalAddress: "10.30.11.10",
+        internalSubnet: { cidr: "10.30.11.0/24", availabilityZone: "eu-west-1b", subnetId: seeded.subnetIds.b },
+      };
+      doc.loadBalancer.ha = { vipMode: "nlb", nlb: { crossZone: true, drainTime: "30s" } };
+      doc.vips = {
+        web: { nlb: { "lb-1": { address: "10.30.1.100", target: "10.30.1.30" }, "lb-2": { address: "10.30.11.100", target: "10.30.11.30" } } },
+        core: { nlb: { "lb-1": { address: "10.30.1.101", target: "10.30.1.31" }, "lb-2": { address: "10.30.11.101", target: "10.30.11.31" } } },
+      };
+    },
+  },
+  {
+    name: "t-nlb-2arm-adopt-tproxy",
+    covers: "two-arm pair across two AZs behind an NLB per VIP (nlb), TProxy, adopted VPC and subnets, 7 client blocks: the core NLB's 63 inbound rules in two security groups",
+    example: "agfa-ei-nlb.yaml",
+    seed: {
+      vpc: {
+        cidr: "10.50.0.0/16",
+        subnets: {
+          internal: { cidr: "10.50.1.0/24", az: "eu-west-1a" },
+          external: { cidr: "10.50.2.0/24", az: "eu-west-1a" },
+          "b-internal": { cidr: "10.50.11.0/24", az: "eu-west-1b" },
+          "b-external": { cidr: "10.50.12.0/24", az: "eu-west-1b" },
+        },
+      },
+    },
+    change: (doc, seeded) => {
+      adopt(doc, seeded, { internal: "internal", external: "external" });
+      doc.loadBalancer.nodes["lb-b"].internalSubnet.subnetId = seeded.subnetIds["b-internal"];
+      doc.loadBalancer.nodes["lb-b"].externalSubnet.subnetId = seeded.subnetIds["b-external"];
+      doc.services = { ...doc.services, dicom: { ...(doc.services?.dicom ?? {}), clientAddress: "tproxy" } };
+      doc.access.clientCidrs = Array.from({ length: 7 }, (_, i) => `10.${100 + i}.0.0/16`);
+    },
+  },
   {
     name: "t-pair-1arm-secip",
     covers: "one-arm pair, secondary-ip, created VPC",

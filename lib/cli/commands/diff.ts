@@ -10,6 +10,7 @@ import { parseEnvironment } from "../../config/load";
 import { defaultMaxConnections, ResolvedEnvironment } from "../../config/model";
 import { BUNDLE_PATHS } from "../../bundle/config-bundle";
 import { metadataTagsAllowed } from "../../contract/node-contract";
+import { NLB_HEALTH_CHECK, isNlb, nlbListeners } from "../../nlb";
 import { unifiedDiff } from "../unified-diff";
 
 /** What a change does to one node. */
@@ -24,10 +25,23 @@ export interface NodeDiff {
   readonly files: ReadonlyArray<{ readonly path: string; readonly diff: string }>;
 }
 
+/** What a change does to one VIP's Network Load Balancer (ha.vipMode nlb). */
+export type NlbVerdict = "NLB added" | "NLB removed" | "NLB replaced" | "NLB changed in place" | "no change";
+
+export interface NlbDiff {
+  readonly vip: string;
+  readonly verdict: NlbVerdict;
+  readonly reason: string;
+  /** The unified diff of the NLB's description (addresses, targets, listeners, health check, drain). */
+  readonly diff: string;
+}
+
 export interface EnvironmentDiff {
   readonly before: string;
   readonly after: string;
   readonly nodes: readonly NodeDiff[];
+  /** Per VIP, its Network Load Balancer (when either side is in ha.vipMode nlb). */
+  readonly nlbs: readonly NlbDiff[];
   /** True when both nodes of an HA pair are replaced by this one change (their VIPs would go dark). */
   readonly replacesWholePair: boolean;
 }
@@ -81,6 +95,48 @@ function storeMove(after: ResolvedEnvironment): string {
     : "the configuration store moves (configStore), but EC2 does not expose this environment's instance tags (a tag key holds a '/' or a space): the nodes keep reading the old location, which loses their permissions, until each node's generation is raised — keep configStore as it is, or drop those tags first";
 }
 
+/** A VIP's NLB as text, one fact a line, for the diff. */
+function describeNlb(env: ResolvedEnvironment, vip: string): string | undefined {
+  const v = env.vips.find((x) => x.name === vip);
+  if (!isNlb(env) || !v?.nlb) return undefined;
+  const h = NLB_HEALTH_CHECK;
+  return [
+    `internal NLB of VIP ${vip}, cross-zone ${env.ha?.nlb?.crossZone ? "on" : "off"}`,
+    ...v.nlb.map((z) => `address ${z.node} (${z.subnet.availabilityZone}): ${z.address}`),
+    ...v.nlb.map((z) => `target ${z.node}: ${z.target}`),
+    ...nlbListeners(env)
+      .filter((l) => l.vip === vip)
+      .map((l) => `listener TCP ${l.port} → ${l.service}, idle timeout ${l.idleTimeoutSeconds} s`),
+    `health check HTTP :${h.port}${h.path} every ${h.intervalSeconds} s, timeout ${h.timeoutSeconds} s, ${h.unhealthyThreshold} failures / ${h.healthyThreshold} passes`,
+    `drain (deregistration delay) ${env.ha?.nlb?.drainSeconds ?? 0} s`,
+    "",
+  ].join("\n");
+}
+
+/** Per VIP, what the change does to its NLB. */
+function diffNlbs(before: ResolvedEnvironment, after: ResolvedEnvironment): NlbDiff[] {
+  if (!isNlb(before) && !isNlb(after)) return [];
+  const vips = [...new Set([...before.vips, ...after.vips].map((v) => v.name))].sort();
+  return vips.map((vip): NlbDiff => {
+    const was = describeNlb(before, vip);
+    const now = describeNlb(after, vip);
+    const diff = unifiedDiff(was ?? "", now ?? "", `before/nlb/${vip}`, `after/nlb/${vip}`);
+    if (was === undefined) return { vip, verdict: "NLB added", reason: "a new internal NLB with its listeners; clients reach the VIP at its addresses once its health checks pass", diff };
+    if (now === undefined) return { vip, verdict: "NLB removed", reason: "the NLB and its addresses are destroyed: clients of those addresses lose the VIP", diff };
+    if (diff === "") return { vip, verdict: "no change", reason: "nothing of this NLB changed", diff };
+    const addresses = (text: string) => text.split("\n").filter((l) => l.startsWith("address "));
+    if (addresses(was).join("\n") !== addresses(now).join("\n")) {
+      return { vip, verdict: "NLB replaced", reason: "a fixed address (subnet mapping) changed: AWS replaces the whole NLB, and every connection through it is cut; clients given the old address must be changed", diff };
+    }
+    const why: string[] = [];
+    const targets = (text: string) => text.split("\n").filter((l) => l.startsWith("target "));
+    if (targets(was).join() !== targets(now).join()) why.push("a node's target address changes: the old one is deregistered (its connections drain) and the new one registered");
+    if (diff.includes("listener")) why.push("listeners are added, removed or changed in place (established connections of other listeners are untouched)");
+    if (diff.includes("cross-zone") || diff.includes("drain")) why.push("attributes change in place");
+    return { vip, verdict: "NLB changed in place", reason: why.join("; ") || "changed in place", diff };
+  });
+}
+
 /** Compares two resolved environments node by node. */
 export function diffEnvironments(before: ResolvedEnvironment, after: ResolvedEnvironment): EnvironmentDiff {
   const names = [...new Set([...before.nodes, ...after.nodes].map((n) => n.name))].sort();
@@ -98,7 +154,10 @@ export function diffEnvironments(before: ResolvedEnvironment, after: ResolvedEnv
     const machineChanged = files.some((f) => f.path === USER_DATA);
     const storeMoved = files.some((f) => f.path === STORE);
     if (now.generation !== was.generation) {
-      return { node: name, verdict: "node replaced", reason: `generation ${was.generation} → ${now.generation}: a new instance boots the current machine definition`, files };
+      const drain = isNlb(after)
+        ? `: its targets leave the NLBs first (no new connection; those it serves drain up to ${after.ha?.nlb?.drainSeconds ?? 0} s), then a new instance boots the current machine definition and is registered again, taking connections once healthy`
+        : ": a new instance boots the current machine definition";
+      return { node: name, verdict: "node replaced", reason: `generation ${was.generation} → ${now.generation}${drain}`, files };
     }
     if (files.length === 0) return { node: name, verdict: "no change", reason: "nothing rendered for this node changed", files };
     const keepalivedChanged = after.nodes.length === 2 && files.some((f) => f.path === BUNDLE_PATHS.keepalivedConf);
@@ -112,7 +171,7 @@ export function diffEnvironments(before: ResolvedEnvironment, after: ResolvedEnv
     return { node: name, verdict: inPlace ? "applied in place (reload)" : "no change", reason, files };
   });
   const replaced = nodes.filter((n) => n.verdict === "node replaced").length;
-  return { before: before.sourceFile, after: after.sourceFile, nodes, replacesWholePair: after.nodes.length === 2 && replaced === 2 };
+  return { before: before.sourceFile, after: after.sourceFile, nodes, nlbs: diffNlbs(before, after), replacesWholePair: after.nodes.length === 2 && replaced === 2 };
 }
 
 /** The environment file `file` as it was at git revision `rev` (read with `git show`). */
@@ -133,6 +192,12 @@ export function formatDiff(diff: EnvironmentDiff): string {
   for (const node of diff.nodes) {
     out.push(`node ${node.node}: ${node.verdict}`, `  ${node.reason}`);
     for (const file of node.files) out.push(file.diff.replace(/\n$/, ""));
+    out.push("");
+  }
+  for (const nlb of diff.nlbs) {
+    if (nlb.verdict === "no change") continue;
+    out.push(`nlb ${nlb.vip}: ${nlb.verdict}`, `  ${nlb.reason}`);
+    if (nlb.diff) out.push(nlb.diff.replace(/\n$/, ""));
     out.push("");
   }
   if (diff.replacesWholePair) {

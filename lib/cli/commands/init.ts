@@ -19,7 +19,7 @@ export interface InitIo {
 const LAYOUTS: readonly StarterLayout[] = ["one-arm", "two-arm"];
 const PRESETS: readonly StarterPreset[] = ["agfa-ei"];
 const NAME_RE = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$/;
-const USAGE = "imaging-lb init --layout one-arm|two-arm [--pair] [--preset agfa-ei] [--name <name>] --out <file.yaml> [--force]";
+const USAGE = "imaging-lb init --layout one-arm|two-arm [--pair | --nlb] [--preset agfa-ei] [--name <name>] --out <file.yaml> [--force]";
 
 /** The environment name for `file`: its base name when that is a valid name, else the starter's default. */
 export function nameForFile(file: string): string {
@@ -40,6 +40,8 @@ export const initCommand = {
     "",
     "  --layout one-arm|two-arm  one interface, or eth0 internal + eth1 external",
     "  --pair                    two nodes (HA pair with keepalived) instead of one",
+    "  --nlb                     two active nodes in two availability zones behind an internal Network",
+    "                            Load Balancer per VIP (ha.vipMode nlb, survives an AZ's loss)",
     "  --preset agfa-ei          the service catalog (default agfa-ei, the only one)",
     "  --name <name>             environment (stack) name; default: the file's base name if valid, else st-example",
     "  --out <file.yaml>         the file to write (folders are created)",
@@ -57,6 +59,7 @@ export const initCommand = {
       parsed = parseCommandArgs(args, {
         layout: { type: "string" },
         pair: { type: "boolean" },
+        nlb: { type: "boolean" },
         preset: { type: "string" },
         name: { type: "string" },
         out: { type: "string" },
@@ -81,11 +84,11 @@ export const initCommand = {
     if (existsSync(out) && !values.force) {
       return usageError(`${out} already exists; choose another file or add --force to overwrite it`);
     }
-    const text = renderStarter({ layout, pair: values.pair === true, preset, name, schemaPath: schemaPathFor(out) });
+    const text = renderStarter({ layout, pair: values.pair === true, nlb: values.nlb === true, preset, name, schemaPath: schemaPathFor(out) });
     parseEnvironment(text, out); // never write a starter that does not validate (throws ConfigError)
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, text);
-    const shape = values.pair ? "HA pair" : "single load balancer";
+    const shape = values.nlb ? "two active nodes behind NLBs (two zones)" : values.pair ? "HA pair" : "single load balancer";
     io.out(
       [
         `wrote ${out}: environment '${name}', ${layout}, ${shape}, preset ${preset}`,

@@ -19,6 +19,8 @@ import { ConfigProblem, formatProblem } from "../../config/errors";
 import { locateProblems, readEnvironmentFile } from "../../config/load";
 import { ResolvedEnvironment, STATS_PASSWORD_VAR } from "../../config/model";
 import { renderHaproxy } from "../../haproxy/build";
+import { usesKeepalived } from "../../ha-pair";
+import { isNlb } from "../../nlb";
 import { errorPageFiles } from "../../haproxy/error-pages";
 
 /** Output streams of a command (same shape as the CLI's). */
@@ -95,14 +97,15 @@ export function haproxyStrict(file: string, text: string, env: ResolvedEnvironme
       mkdirSync(dirname(join(errorDir, f.name)), { recursive: true });
       writeFileSync(join(errorDir, f.name), f.content);
     }
-    const cfg = renderHaproxy(env, { certBase: dir, serverStateFile, errorDir });
-    const cfgFile = join(dir, "haproxy.cfg");
-    writeFileSync(cfgFile, cfg);
-    const cfgLines = cfg.split("\n");
     const problems: ConfigProblem[] = [];
     const peers = env.nodes.length === 2 ? env.nodes.map((n) => n.name) : [undefined];
     const version = /HAProxy version (\S+)/i.exec(spawnSync(haproxy, ["-v"], { encoding: "utf8" }).stdout ?? "")?.[1] ?? "";
     for (const peer of peers) {
+      // vipMode nlb: each node listens on its own addresses of the VIPs, so each has its own haproxy.cfg.
+      const cfg = renderHaproxy(env, { certBase: dir, serverStateFile, errorDir, ...(isNlb(env) ? { node: peer } : {}) });
+      const cfgFile = join(dir, "haproxy.cfg");
+      writeFileSync(cfgFile, cfg);
+      const cfgLines = cfg.split("\n");
       const run = spawnSync(haproxy, [...(peer ? ["-L", peer] : []), "-dW", "-c", "-f", cfgFile], {
         encoding: "utf8",
         cwd: dir,
@@ -157,7 +160,7 @@ const SCRIPT_USER_BUG_VERSION = "2.2.7";
 
 /** `keepalived -t` on each pair node's keepalived.conf, in a private network and mount namespace. */
 export function keepalivedStrict(file: string, env: ResolvedEnvironment): StrictResult {
-  if (env.nodes.length !== 2) return { problems: [], notes: [] };
+  if (!usesKeepalived(env)) return { problems: [], notes: [] };
   const keepalived = which("keepalived");
   if (!keepalived) return { problems: [], notes: ["keepalived -t skipped: keepalived is not installed (Debian/Ubuntu package keepalived)"] };
   if (typeof process.getuid === "function" && process.getuid() !== 0) {

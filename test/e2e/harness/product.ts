@@ -11,6 +11,7 @@ import { parse, stringify } from "yaml";
 import { parseEnvironment } from "../../../lib/config/load";
 import type { ResolvedEnvironment } from "../../../lib/config/model";
 import { renderHaproxy } from "../../../lib/haproxy/build";
+import { bindAddress } from "../../../lib/nlb";
 import { errorPageFiles } from "../../../lib/haproxy/error-pages";
 import { makeSelfSignedPem } from "../../helpers/tools";
 import { startHaproxy, haproxyRuntime, type HaproxyInstance } from "./haproxy";
@@ -177,6 +178,12 @@ export interface StartProductOptions {
   readonly waitUp?: readonly string[];
   /** @default 30000 */
   readonly upTimeoutMs?: number;
+  /**
+   * The node of the environment this HAProxy is (`-L <node>`: its peer name in the `peers` section). With
+   * ha.vipMode nlb also the node the configuration is rendered for (its own VIP addresses).
+   * @default none: the configuration every node shares, no `-L`
+   */
+  readonly node?: string;
 }
 
 /**
@@ -188,7 +195,7 @@ export interface StartProductOptions {
  * const env = productEnvironment({ example: "agfa-ei-two-arm", lb });
  * const product = await startProductHaproxy(lb, env, { waitUp: ["be_dicom"] });
  */
-export async function startProductHaproxy(lb: LbTopology, env: ResolvedEnvironment, options: StartProductOptions = {}): Promise<ProductHaproxy> {
+export async function startProductHaproxy(lb: Pick<LbTopology, "topology">, env: ResolvedEnvironment, options: StartProductOptions = {}): Promise<ProductHaproxy> {
   const host = options.host ?? "lb";
   const topo = lb.topology;
   const certBase = join(topo.workDir, `certs-${host}`);
@@ -201,17 +208,17 @@ export async function startProductHaproxy(lb: LbTopology, env: ResolvedEnvironme
     mkdirSync(dirname(join(errorDir, file.name)), { recursive: true });
     writeFileSync(join(errorDir, file.name), file.content);
   }
-  const config = renderHaproxy(env, { runtimeSocket: socketPath, chroot: false, certBase, errorDir });
+  const config = renderHaproxy(env, { runtimeSocket: socketPath, chroot: false, certBase, errorDir, ...(options.node ? { node: options.node } : {}) });
   const listeners =
     options.waitFor ??
-    env.services.flatMap((s) => [...s.frontendPorts, ...(s.tls.redirectHttpPort === undefined ? [] : [s.tls.redirectHttpPort])].map((port) => ({ address: s.vip.address, port })));
+    env.services.flatMap((s) => [...s.frontendPorts, ...(s.tls.redirectHttpPort === undefined ? [] : [s.tls.redirectHttpPort])].map((port) => ({ address: bindAddress(s.vip, options.node), port })));
   const override = maxconnOverride(config);
   const haproxy = await startHaproxy(topo, {
     host,
     config,
     waitFor: listeners,
     env: { [STATS_PASSWORD_VARIABLE]: TEST_STATS_PASSWORD },
-    args: override === undefined ? [] : ["-n", String(override)],
+    args: [...(override === undefined ? [] : ["-n", String(override)]), ...(options.node ? ["-L", options.node] : [])],
   });
   const runtime = (command: string): Promise<string> => haproxyRuntime(socketPath, command);
   const stat = async (): Promise<Record<string, string>[]> => {
