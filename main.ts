@@ -265,7 +265,7 @@ export async function main(): Promise<number> {
   const lines = [`imaging-lb: ${environments.length} stack${environments.length === 1 ? "" : "s"} synthesized to ${outdir}`];
   for (const env of environments) {
     const counts = countStack(outdir, env.name);
-    const vips = env.vips.map((v) => `${v.name}=${v.address}${v.elasticIp ? " (+EIP)" : ""}`).join(", ");
+    const vips = env.vips.map((v) => `${v.name}=${v.nlb ? v.nlb.map((z) => z.address).join("/") : v.address}${v.elasticIp ? " (+EIP)" : ""}`).join(", ");
     const shape = `${env.network.layout}, ${env.nodes.length === 2 ? `HA pair (${env.ha?.vipMode})` : "single node"}`;
     const data = `${counts.dataSources} data source${counts.dataSources === 1 ? "" : "s"}`;
     lines.push(`  ${env.name} (${display(env.sourceFile)}): ${shape}; ${counts.resources} resources, ${data}; VIPs ${vips}`);

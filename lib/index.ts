@@ -45,6 +45,8 @@ export { renderUserData, encodeUserData, decodeUserData, USER_DATA_LIMIT_BYTES }
 export type { BootstrapSpec } from "./bootstrap";
 export { renderSvg, renderMermaid, renderMermaidMarkdown } from "./diagram";
 export { renderStarter } from "./init";
+export { NLB_HEALTH_CHECK, nlbDetectionSeconds, nlbListeners, listenerIdleSeconds } from "./nlb";
+export type { NlbListener } from "./nlb";
 export type { StarterOptions, StarterLayout, StarterPreset } from "./init";
 
 // CDKTF constructs

@@ -86,7 +86,7 @@ describe("what a new user trips on (issue 26): the CLI's exact words", () => {
       );
       refuses(file, [
         place(text, "eu-west-1b"),
-        `network.external.availabilityZone: expected eu-west-1a, the availability zone of network.internal (node lb-a's eth0), got "eu-west-1b": a node's eth0 and eth1 must be in one zone, as EC2 attaches an ENI only to an instance in its zone (the apply would stop half-way); put both subnets in one zone (a pair across zones: ha.vipMode route-table, each node with internalSubnet and externalSubnet of its own zone)`,
+        `network.external.availabilityZone: expected eu-west-1a, the availability zone of network.internal (node lb-a's eth0), got "eu-west-1b": a node's eth0 and eth1 must be in one zone, as EC2 attaches an ENI only to an instance in its zone (the apply would stop half-way); put both subnets in one zone (a pair across zones: ha.vipMode route-table or nlb, each node with internalSubnet and externalSubnet of its own zone)`,
       ]);
     });
 
@@ -109,7 +109,7 @@ describe("what a new user trips on (issue 26): the CLI's exact words", () => {
       );
       refuses(file, [
         place(text, "eu-west-1c"),
-        `loadBalancer.nodes.lb-b.externalSubnet.availabilityZone: expected eu-west-1b, the availability zone of loadBalancer.nodes.lb-b.internalSubnet (node lb-b's eth0), got "eu-west-1c": a node's eth0 and eth1 must be in one zone, as EC2 attaches an ENI only to an instance in its zone (the apply would stop half-way); put both subnets in one zone (a pair across zones: ha.vipMode route-table, each node with internalSubnet and externalSubnet of its own zone)`,
+        `loadBalancer.nodes.lb-b.externalSubnet.availabilityZone: expected eu-west-1b, the availability zone of loadBalancer.nodes.lb-b.internalSubnet (node lb-b's eth0), got "eu-west-1c": a node's eth0 and eth1 must be in one zone, as EC2 attaches an ENI only to an instance in its zone (the apply would stop half-way); put both subnets in one zone (a pair across zones: ha.vipMode route-table or nlb, each node with internalSubnet and externalSubnet of its own zone)`,
       ]);
     });
   });

@@ -171,7 +171,13 @@ describe("renderSvg", () => {
       if (env.network.layout === "two-arm") {
         assert.ok(all.includes("external subnet (eth1)") && all.includes("internal subnet (eth0)"));
       }
-      if (env.nodes.length === 2) {
+      if (env.nodes.length === 2 && env.ha?.vipMode === "nlb") {
+        // Both nodes active behind the NLBs: each labelled with its availability zone, the peers' link instead of VRRP.
+        for (const n of env.nodes) assert.ok(doc.texts.includes(n.internalSubnet.availabilityZone), `${n.name} is labelled with its zone`);
+        assert.ok(doc.texts.includes("Network Load Balancers, both zones"));
+        assert.match(all, /HAProxy peers \(TCP 10000\)/);
+        assert.doesNotMatch(all, /VRRP/);
+      } else if (env.nodes.length === 2) {
         assert.ok(doc.texts.includes("primary") && doc.texts.includes("secondary"), "the pair is labelled primary/secondary");
         assert.match(all, /VRRP unicast \(IP protocol 112\)/);
       } else {

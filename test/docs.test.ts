@@ -15,6 +15,7 @@ import { diagramCommand } from "../lib/cli/commands/diagram";
 import { initCommand } from "../lib/cli/commands/init";
 import { loadEnvironment } from "../lib/config/load";
 import { environmentJsonSchema } from "../lib/config/schema";
+import { NLB_HEALTH_CHECK, nlbDetectionSeconds, nlbListeners } from "../lib/nlb";
 import { presetServices, REFERENCE_FILE, referenceRows, renderEnvironmentReference } from "../scripts/env-reference";
 import { environment, resolve } from "./helpers/env";
 
@@ -150,6 +151,22 @@ describe("the documentation says what the product does", () => {
     assert.ok(health.command.includes(h[1]) && health.command.includes(h[2]), `${health.command} vs ${h[0]}`);
     assert.deepEqual([Number(h[3]), Number(h[4])], [health.interval, health.fall]);
     assert.doesNotMatch(drill, /pidof/);
+  });
+
+  it("multi-az-nlb.md: the health check, the detection time, the drain, the idle timeouts and the example are the product's", () => {
+    const page = read(join("docs", "multi-az-nlb.md")).replace(/\s+/g, " ");
+    const h = NLB_HEALTH_CHECK;
+    assert.ok(page.includes(`HTTP GET of \`${h.path}\` on port ${h.port}`), "the page names the health page");
+    assert.ok(page.includes(`interval ${h.intervalSeconds} s, timeout ${h.timeoutSeconds} s, ${h.unhealthyThreshold} failures to go unhealthy, ${h.healthyThreshold} successes`), "the page states the check's settings");
+    const detection = nlbDetectionSeconds();
+    assert.ok(page.includes(`Detection takes ${detection.best} to ${detection.worst} s`), `the page states the detection time the settings give (${detection.best}-${detection.worst} s)`);
+    const example = loadEnvironment(join(ROOT, "examples", "agfa-ei-nlb.yaml"));
+    assert.equal(example.ha?.vipMode, "nlb");
+    assert.ok(page.includes(`default ${example.ha?.nlb?.drainSeconds} s`), "the drain default is the example's (the loader's default)");
+    const idle = Object.fromEntries(nlbListeners(example).map((l) => [l.service, l.idleTimeoutSeconds]));
+    assert.ok(page.includes(`${idle.dicom} s for DICOM and the core ports, ${idle["xero-xtend"]} s for the viewer (its tunnel timeout), ${idle.hl7} s for HL7`), `the idle timeouts the page states are the derived ones: ${JSON.stringify(idle)}`);
+    assert.ok(page.includes("npx imaging-lb init --layout two-arm --nlb"), "the starter command");
+    assert.ok(read("README.md").includes("| `nlb` |"), "README's HA table has the mode");
   });
 
   it("drain-a-server.md: socat, which the recipes use, is installed by the bootstrap (and the page says so)", () => {

@@ -5,6 +5,7 @@ export * from "./instance-role";
 export * from "./interface-plan";
 export * from "./load-balancer-node";
 export * from "./network";
+export * from "./network-load-balancers";
 export * from "./security-groups";
 export * from "./security-rules";
 export * from "./config-store";

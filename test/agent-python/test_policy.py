@@ -125,6 +125,15 @@ class Role(unittest.TestCase):
     def test_no_peer_is_single(self):
         self.assertEqual(policy.role_of(self.ADDRS, "10.0.2.100", False), "single")
 
+    def test_behind_nlbs_no_node_is_master_so_the_secondary_goes_first(self):
+        # ha.vipMode nlb: bundle.env has MASTER_VIP empty (both nodes serve, nothing floats), so neither node
+        # is MASTER whatever addresses it holds, and the pair rolls secondary first, primary after it reports.
+        both_hold_addresses = self.ADDRS + "3: eth1    inet 10.0.2.20/32 scope global eth1\n"
+        self.assertEqual(policy.role_of(both_hold_addresses, "", True), "BACKUP")
+        neither = dict(role="BACKUP", peer=peer(role="BACKUP"))
+        self.assertEqual(policy.decide(situation(node_role="secondary", **neither)).action, "apply")
+        self.assertEqual(policy.decide(situation(node_role="primary", **neither)).action, "wait")
+
 
 class Secrets(unittest.TestCase):
     def s(self, **changes):

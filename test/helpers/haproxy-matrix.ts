@@ -48,15 +48,17 @@ export function describeHaproxyValidation(title: string, validator: () => Haprox
         mkdirSync(dirname(join(dir.path, "errors", f.name)), { recursive: true });
         writeFileSync(join(dir.path, "errors", f.name), f.content);
       }
-      const cfg = renderHaproxy(env, { certBase: v.certBase(dir.path), errorDir: join(v.certBase(dir.path), "errors") });
       for (const node of env.nodes) {
+        // ha.vipMode nlb: each node has its own haproxy.cfg (its VIP addresses); otherwise one for all.
+        const nlb = env.ha?.vipMode === "nlb" ? { node: node.name } : {};
+        const cfg = renderHaproxy(env, { certBase: v.certBase(dir.path), errorDir: join(v.certBase(dir.path), "errors"), ...nlb });
         const result = v.check(dir.path, cfg, { localPeer: env.nodes.length === 2 ? node.name : undefined, env: STATS_ENV });
         assert.ok(result.ok, `haproxy rejected the config of ${env.name} on ${node.name}:\n${result.output}\n---\n${cfg}`);
       }
     };
     const examples = readdirSync(EXAMPLES).filter((f) => f.endsWith(".yaml"));
-    it("has the three bundled examples", () => {
-      assert.deepEqual(examples.sort(), ["agfa-ei-ha-pair.yaml", "agfa-ei-one-arm.yaml", "agfa-ei-two-arm.yaml"]);
+    it("has the four bundled examples", () => {
+      assert.deepEqual(examples.sort(), ["agfa-ei-ha-pair.yaml", "agfa-ei-nlb.yaml", "agfa-ei-one-arm.yaml", "agfa-ei-two-arm.yaml"]);
     });
     for (const file of examples) {
       it(`accepts examples/${file} on every node`, () => check(loadEnvironment(join(EXAMPLES, file))));
