@@ -63,5 +63,11 @@ export function withResolvedDefaults(expanded: Plain, env: ResolvedEnvironment):
     const own = isPlain(services[s.name]) ? (services[s.name] as Plain) : {};
     services[s.name] = fillMissing(own, serviceDefaults(s));
   }
+  // vipMode nlb runs no keepalived: the schema's VRRP defaults would be refused when read back.
+  const lb = expanded.loadBalancer;
+  if (env.ha?.vipMode === "nlb" && isPlain(lb) && isPlain(lb.ha)) {
+    const ha = Object.fromEntries(Object.entries(lb.ha).filter(([key]) => !["virtualRouterId", "advertIntervalSeconds", "preempt"].includes(key)));
+    return { ...expanded, loadBalancer: { ...lb, ha }, services };
+  }
   return { ...expanded, services };
 }
