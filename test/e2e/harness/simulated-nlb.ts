@@ -4,8 +4,8 @@
  *
  * - **L4, client address preserved**: one namespace (`host`) routes between the clients and each zone's
  *   client-side segment; a new TCP connection to a zone's NLB address is DNAT'ed (iptables `nat`) to one
- *   eligible target, chosen per connection (`statistic --mode nth`: an even spread, standing in for NLB's
- *   flow hash). The source address is untouched, so HAProxy sees the client. The nodes route their replies
+ *   eligible target, chosen per connection and listener (`statistic --mode nth`: an even spread, standing
+ *   in for NLB's flow hash). The source address is untouched, so HAProxy sees the client. The nodes route their replies
  *   back through this namespace (their default gateway), where conntrack undoes the DNAT.
  * - **Zonal addresses and cross-zone**: each VIP has an address per zone; with cross-zone off a zone's
  *   address sends connections only to its own zone's target, with cross-zone on to every zone's.
@@ -14,9 +14,9 @@
  *   connections (if no target of the group is healthy, all registered ones do: NLB fails open).
  * - **Deregistration draining**: a deregistered target gets no new connection; its established ones go on
  *   (their conntrack entries keep the mapping) until the test ends them.
- * - **DNS**: {@link dnsAnswer} returns the zones that are up and have an eligible target, like the NLB's DNS
- *   name (without TTL or caching: on AWS a client that caches the name keeps a dead zone's address for up to
- *   the record's 60 s unless it tries the next address).
+ * - **DNS**: {@link dnsAnswer} returns the zones with an eligible target, like the NLB's DNS name (a dark
+ *   zone leaves it when the health checks find its node unhealthy; no TTL or caching: on AWS a client that
+ *   caches the name keeps a dead zone's address for up to the record's 60 s unless it tries the next one).
  * - **A zone's loss**: {@link zoneDown} drops everything sent to that zone's NLB addresses.
  *
  * Connections to an address with no eligible target are dropped (the client times out), as are packets of a
@@ -166,10 +166,14 @@ export class SimulatedNlb {
     return times.some((t) => t === undefined) ? undefined : Math.max(...(times as number[]));
   }
 
-  /** The VIP's zone addresses the NLB's DNS name answers with now: zones that are up with an eligible target. */
+  /**
+   * The VIP's zone addresses the NLB's DNS name answers with now: the zones with an eligible target. A zone
+   * that went dark stays in the answer until the health checks find its node unhealthy (AWS's DNS learns
+   * of a zone's loss by its own checks, not at once).
+   */
   dnsAnswer(vip: string): string[] {
     const v = this.vip(vip);
-    return v.zones.filter((z) => !this.downZones.has(z.zone) && this.eligible(vip, z.zone).length > 0).map((z) => z.address);
+    return v.zones.filter((z) => this.eligible(vip, z.zone).length > 0).map((z) => z.address);
   }
 
   /** The VIP's address in `zone`. */
@@ -226,17 +230,19 @@ export class SimulatedNlb {
     const raw: string[] = [];
     const filter: string[] = [];
     for (const v of this.options.vips) {
-      const ports = `-m multiport --dports ${v.ports.join(",")}`;
       for (const z of v.zones) {
         if (this.downZones.has(z.zone)) raw.push(`-A PREROUTING -d ${z.address}/32 -j DROP`);
         // Not DNAT'ed (no eligible target, or not a listener port): dropped, the client times out.
         filter.push(`-A INPUT -d ${z.address}/32 -p tcp -j DROP`);
         const targets = this.eligible(v.name, z.zone);
-        targets.forEach((target, i) => {
-          const left = targets.length - i;
-          const spread = left > 1 ? ` -m statistic --mode nth --every ${left} --packet 0` : "";
-          nat.push(`-A PREROUTING -d ${z.address}/32 -p tcp ${ports}${spread} -j DNAT --to-destination ${target.target}`);
-        });
+        // One chain of rules per listener (port), each spreading its own new connections over the targets.
+        for (const port of v.ports) {
+          targets.forEach((target, i) => {
+            const left = targets.length - i;
+            const spread = left > 1 ? ` -m statistic --mode nth --every ${left} --packet 0` : "";
+            nat.push(`-A PREROUTING -d ${z.address}/32 -p tcp --dport ${port}${spread} -j DNAT --to-destination ${target.target}`);
+          });
+        }
       }
     }
     const text = [
