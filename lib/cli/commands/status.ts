@@ -190,7 +190,8 @@ export function formatStatus(status: EnvironmentStatus): string {
       n.desiredVersion,
       n.reported?.appliedVersion ?? "-",
       n.reported?.result ?? "no status yet",
-      n.reported?.agentVersion ?? (n.reported ? "0.2" : "-"),
+      // A status without the agent's version is the shell agent's of 0.2.
+      n.reported?.agentVersion ?? (n.reported && n.reported.format === undefined && n.reported.result !== "unreadable" ? "0.2" : "-"),
       age(n.ageSeconds),
       remark(n),
     ]),
