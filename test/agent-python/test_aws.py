@@ -1,6 +1,6 @@
 """The agent's AWS client (aws.py): its Signature Version 4 against AWS's published example and against
 botocore's signer (the AWS CLI's), and what it makes of errors. The calls themselves run against moto in the
-fault bed (test/agent-faults.test.ts), with moto checking every signature."""
+fault bed (test/agent/faults.test.ts), where moto checks every signature (its IAM authentication on)."""
 import datetime
 import os
 import unittest

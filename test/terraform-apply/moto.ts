@@ -52,15 +52,18 @@ export interface Moto {
   log(): string;
 }
 
-/** Starts moto on a free loopback port and waits until it answers. */
-export async function startMoto(): Promise<Moto> {
+/**
+ * Starts moto on a free loopback port and waits until it answers. `env`: moto's own settings, e.g.
+ * INITIAL_NO_AUTH_ACTION_COUNT (after that many requests moto checks every request's signature and IAM).
+ */
+export async function startMoto(env: Record<string, string> = {}): Promise<Moto> {
   requireMoto();
   const port = await freeLoopbackPort();
   const endpoint = `http://127.0.0.1:${port}`;
   const [python, ...args] = MOTO_COMMAND;
   const child: ChildProcess = spawn(python, [...args, String(port)], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ...MOTO_ENVIRONMENT },
+    env: { ...process.env, ...MOTO_ENVIRONMENT, ...env },
   });
   let output = "";
   const keep = (chunk: Buffer) => {

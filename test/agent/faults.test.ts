@@ -6,7 +6,7 @@
  * -t. SIMULATED: systemd (a `systemctl` stub), `ip` (which node holds the VIP), and, where a test says so, a
  * crash (the stub kills the agent during its reload) or a failing reload.
  *
- * `IMAGING_LB_BED_OLD_AGENT=<the 0.2 agent script> node --test dist/test/agent-faults.test.js` runs the same
+ * `IMAGING_LB_BED_OLD_AGENT=<the 0.2 agent script> node --test dist/test/agent/faults.test.js` runs the same
  * tests against the agent these defects were found in.
  */
 import assert from "node:assert/strict";
@@ -15,11 +15,11 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:
 import { createServer as createUnixServer, type Server as NetServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { agentFiles, bundleFile, type ConfigBundle } from "../lib/bundle/config-bundle";
-import { NODE_CONTRACT, storeKeys } from "../lib/contract/node-contract";
-import { BED_BUCKET, BED_ENVIRONMENT, makeCa, startAgentBed, startHttpServer, startHttpsServer, type AgentBed, type BedServer, type Json } from "./helpers/agent-bed";
-import { startFakeImds } from "./helpers/fake-imds";
-import { signatureDocument } from "./helpers/store-publisher";
+import { agentFiles, bundleFile, type ConfigBundle } from "../../lib/bundle/config-bundle";
+import { NODE_CONTRACT, storeKeys } from "../../lib/contract/node-contract";
+import { BED_BUCKET, BED_ENVIRONMENT, makeCa, startAgentBed, startHttpServer, startHttpsServer, type AgentBed, type BedServer, type Json } from "../helpers/agent-bed";
+import { startFakeImds } from "../helpers/fake-imds";
+import { signatureDocument } from "../helpers/store-publisher";
 
 const live = (bed: AgentBed, node: string, path: string) => readFileSync(join(bed.node(node).root, path), "utf8");
 const reloads = (bed: AgentBed, node: string) => bed.systemctlCalls(node).filter((c) => /^(reload|restart) haproxy\.service$/.test(c)).length;
@@ -292,6 +292,17 @@ describe("the agent on the unhappy paths (SIMULATED AWS and systemd; real HAProx
     await apply(bed, "lb-a", good);
   });
 
+  it("the agent's own SigV4 requests are the ones moto checks: with a wrong secret key nothing is read or applied", async () => {
+    const next = bed.bundle("lb-a", { servers: [s1.port, s2.port], marker: "unsigned requests" });
+    await bed.publish([next]);
+    const run = await bed.run("lb-a", [], { AWS_SECRET_ACCESS_KEY: "not-the-key" });
+    assert.match(run.log, /SignatureDoesNotMatch|HTTP403|InvalidSignature|403/, run.log);
+    assert.equal((await bed.status("lb-a"))?.appliedVersion, good.version);
+    await apply(bed, "lb-a", next); // the right key: the same bundle applies
+    await bed.publish([good]);
+    await apply(bed, "lb-a", good);
+  });
+
   it("7. the store's location follows the instance tags (a renamed bucket), read through IMDSv2", async (t) => {
     const imds = await startFakeImds([], { tags: { [NODE_CONTRACT.instanceTags.bucket]: BED_BUCKET, [NODE_CONTRACT.instanceTags.prefix]: BED_ENVIRONMENT } });
     t.after(() => imds.close());
@@ -436,18 +447,18 @@ describe("a pair on the unhappy paths (SIMULATED AWS, systemd and VRRP role; rea
   });
 
   it("2. a dead peer does not hold the MASTER for ever: once its status is stale the MASTER applies alone", async () => {
-    // Both nodes on a 5 s heartbeat (a peer is stale after 15 s of silence), rolled out the normal way.
-    const [a1, b1] = pairBundles({ marker: "short heartbeat", heartbeat: "5" });
+    // Both nodes on a 10 s heartbeat (a peer is stale after 30 s of silence), rolled out the normal way.
+    const [a1, b1] = pairBundles({ marker: "short heartbeat", heartbeat: "10" });
     await roles(true, false);
     await bed.publish([a1, b1]);
     await apply(bed, "lb-b", b1);
     await apply(bed, "lb-a", a1);
-    await bed.run("lb-b"); // lb-b's last word ... then it dies
-    const [a2] = pairBundles({ marker: "peer died", heartbeat: "5" });
+    const [a2] = pairBundles({ marker: "peer died", heartbeat: "10" });
     await bed.publish([a2]);
+    await bed.run("lb-b"); // lb-b's last word ... then it dies
     await bed.run("lb-a");
     assert.equal((await bed.status("lb-a"))?.result, "waiting-for-peer", "a live peer is waited for");
-    await new Promise((r) => setTimeout(r, 16_000)); // lb-b says nothing more: its status goes stale after 15 s
+    await new Promise((r) => setTimeout(r, 31_000)); // lb-b says nothing more: its status goes stale after 30 s
     const run = await bed.run("lb-a");
     const status = (await bed.status("lb-a"))!;
     assert.equal(status.appliedVersion, a2.version, run.log);
