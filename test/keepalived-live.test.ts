@@ -1,11 +1,13 @@
 /**
  * Rendered keepalived.conf and notify scripts checked by the real tools:
  *
- * - `keepalived -t -f` (config test) on every rendered variant, inside network namespaces that have the
- *   interfaces and addresses the configs name (veth `eth0`/`eth1`, 198.51.100.0/24), with an /etc/passwd
- *   bind-mounted in a private mount namespace that adds the unprivileged `script_user`s (the host's
- *   /etc/passwd is never touched); a config naming a missing interface, and a syntactically broken one, fail.
- * - A real two-node pair: two keepalived daemons joined by a veth pair, speaking unicast VRRPv3 every 0.5 s
+ * - `keepalived -t -f` (config test) on every rendered variant, with this machine's keepalived (Debian 12:
+ *   2.2.7, as AL2023 ships; Ubuntu 24.04 has 2.2.8) and Debian 13's 2.3 (scripts/keepalived-2.3.sh, chroot),
+ *   inside network namespaces that have the interfaces and addresses the configs name (veth `eth0`/`eth1`,
+ *   198.51.100.0/24), with an /etc/passwd bind-mounted in a private mount namespace that adds the unprivileged
+ *   `script_user`s (the host's /etc/passwd is never touched); a config naming a missing interface, and a
+ *   syntactically broken one, fail.
+ * - A real two-node pair, with each of the two builds: two keepalived daemons joined by a veth pair, speaking unicast VRRPv3 every 0.5 s
  *   and each tracking a process of its own by name (`vrrp_track_process`, the kernel's process events). The
  *   daemons start from the root network and PID namespaces and enter their node's network namespace themselves
  *   (`--namespace`): the kernel reports process events to no other namespace. The primary becomes MASTER (VIP
@@ -115,9 +117,15 @@ function mustRun(command: string, args: string[]): void {
   assert.equal(result.status, 0, `${command} ${args.join(" ")} failed: ${result.stderr}`);
 }
 
+/** The keepalived builds under test: this machine's (Debian 12: 2.2.7), and Debian 13's 2.3 through chroot. */
+const KEEPALIVEDS = [
+  { label: "keepalived", command: "keepalived" },
+  { label: "keepalived 2.3 (Debian 13, chroot)", command: join(__dirname, "..", "..", "scripts", "keepalived-2.3.sh") },
+] as const;
+
 /** keepalived's version, e.g. `2.2.7`. */
-function keepalivedVersion(): string {
-  const out = run("keepalived", ["--version"]);
+function keepalivedVersion(command: string): string {
+  const out = run(command, ["--version"]);
   const match = /Keepalived v(\d+\.\d+\.\d+)/.exec(`${out.stdout}${out.stderr}`);
   assert.ok(match?.[1], `cannot read keepalived's version: ${out.stderr}`);
   return match[1];
@@ -164,14 +172,16 @@ describe("rendered keepalived.conf and notify scripts under the real tools", () 
   const nsSecondary = `ilb-ka-${id}-s`;
   const dir = tempDir("keepalived-live");
   const passwd = join(dir.path, "passwd");
-  let version = "";
+  const versions = new Map<string, string>();
 
   before(() => {
     requireTool("keepalived", "keepalived");
     requireTool("ip", "iproute2");
     requireTool("unshare", "util-linux");
     requireTool("mount", "mount");
-    version = keepalivedVersion();
+    requireTool("iptables", "iptables");
+    for (const k of KEEPALIVEDS) versions.set(k.command, keepalivedVersion(k.command));
+    assert.match(versions.get(KEEPALIVEDS[1].command) ?? "", /^2\.3\./, "the Debian 13 root runs keepalived 2.3");
     writeFileSync(
       passwd,
       readFileSync("/etc/passwd", "utf8") +
@@ -188,24 +198,24 @@ describe("rendered keepalived.conf and notify scripts under the real tools", () 
   });
 
   /** `keepalived -t -f <text>` in the node's namespace. */
-  function configTest(spec: KeepalivedNodeSpec, text: string): SpawnSyncReturns<string> {
+  function configTest(spec: KeepalivedNodeSpec, text: string, keepalived = "keepalived"): SpawnSyncReturns<string> {
     const file = join(dir.path, `keepalived-${Math.random().toString(36).slice(2)}.conf`);
     writeFileSync(file, text);
     const ns = spec.node === "primary" ? nsPrimary : nsSecondary;
-    return run("ip", inNamespaceArgs(ns, passwd, ["keepalived", "-t", "-f", file]));
+    return run("ip", inNamespaceArgs(ns, passwd, [keepalived, "-t", "-f", file]));
   }
 
-  for (const [name, spec] of Object.entries(VARIANTS)) {
-    it(`keepalived -t accepts the rendered config: ${name}`, () => {
+  for (const k of KEEPALIVEDS) for (const [name, spec] of Object.entries(VARIANTS)) {
+    it(`${k.label} -t accepts the rendered config: ${name}`, () => {
       const text = renderKeepalivedConfig(spec);
-      const verbatim = configTest(spec, text);
-      if (version === "2.2.7" && /^vrrp_script /m.test(text)) {
+      const verbatim = configTest(spec, text, k.command);
+      if (versions.get(k.command) === "2.2.7" && /^vrrp_script /m.test(text)) {
         // Known 2.2.7 bug (see the file comment): with a vrrp_script, the verbatim config test dies of SIGTERM ...
         assert.equal(verbatim.signal, "SIGTERM", `expected the keepalived 2.2.7 script_user bug: ${verbatim.stderr}`);
         // ... so the same text with only script_user changed must pass.
         const rootUser = text.replace(/^ {4}script_user \S+$/m, "    script_user root");
         assert.notEqual(rootUser, text);
-        const patched = configTest(spec, rootUser);
+        const patched = configTest(spec, rootUser, k.command);
         assert.equal(patched.status, 0, `keepalived -t failed:\n${patched.stderr}\n${rootUser}`);
         assert.equal(patched.stderr, "", "keepalived -t printed warnings");
       } else {
@@ -232,19 +242,20 @@ describe("rendered keepalived.conf and notify scripts under the real tools", () 
     assert.notEqual(result.stderr, "");
   });
 
-  it("two real keepalived daemons over unicast VRRPv3: the tracked process dies, returns, the VRRP link is cut and healed, the primary stops", async (t) => {
-    // Join the two namespaces' eth0 through one veth pair (replacing the unconnected ones).
+  for (const [run_, k] of KEEPALIVEDS.entries()) it(`two real ${k.label} daemons over unicast VRRPv3: the tracked process dies, returns, the VRRP link is cut and healed, the primary stops`, async (t) => {
+    // Join the two namespaces' eth0 through one veth pair (replacing the unconnected ones, or the last run's).
     const pairDir = mkdtempSync("/run/imaging-lb-ka-"); // root-only path: enable_script_security accepts it
     const children: ChildProcess[] = [];
     const trackers = new Map<string, ChildProcess>();
     try {
       for (const ns of [nsPrimary, nsSecondary]) {
-        mustRun("ip", ["netns", "exec", ns, "ip", "link", "del", "eth0"]);
+        run("ip", ["netns", "exec", ns, "ip", "link", "del", "eth0"]); // absent when the last run's pair went with its peer
       }
-      mustRun("ip", ["link", "add", `ilbp${id}`, "netns", nsPrimary, "type", "veth", "peer", "name", `ilbs${id}`, "netns", nsSecondary]);
+      const [vethP, vethS] = [`ilbp${id}-${run_}`.slice(0, 15), `ilbs${id}-${run_}`.slice(0, 15)];
+      mustRun("ip", ["link", "add", vethP, "netns", nsPrimary, "type", "veth", "peer", "name", vethS, "netns", nsSecondary]);
       for (const [ns, ifname, address] of [
-        [nsPrimary, `ilbp${id}`, PRIMARY_ADDRESS],
-        [nsSecondary, `ilbs${id}`, SECONDARY_ADDRESS],
+        [nsPrimary, vethP, PRIMARY_ADDRESS],
+        [nsSecondary, vethS, SECONDARY_ADDRESS],
       ] as const) {
         mustRun("ip", ["netns", "exec", ns, "ip", "link", "set", ifname, "name", "eth0"]);
         mustRun("ip", ["netns", "exec", ns, "ip", "addr", "add", `${address}/24`, "dev", "eth0"]);
@@ -299,7 +310,7 @@ describe("rendered keepalived.conf and notify scripts under the real tools", () 
           "unshare",
           [
             "--mount", "--propagation", "private", "sh", "-c", 'mount --bind "$1" /etc/passwd && shift && exec "$@"', "sh", passwd,
-            "keepalived", "--dont-fork", "--log-console", "--log-detail", "--vrrp", "--use-file", conf, "--namespace", ns,
+            k.command, "--dont-fork", "--log-console", "--log-detail", "--vrrp", "--use-file", conf, "--namespace", ns,
             "--pid", join(pairDir, `${spec.node}.pid`), "--vrrp_pid", join(pairDir, `${spec.node}-vrrp.pid`),
           ],
           { stdio: ["ignore", log, log] },
@@ -329,9 +340,10 @@ describe("rendered keepalived.conf and notify scripts under the real tools", () 
 
       startTracker("primary");
       startTracker("secondary");
+      // Both start as BACKUP and the first to time out wins the first election: the primary starts first.
       const primary = start(PRIMARY, nsPrimary);
-      start(SECONDARY, nsSecondary);
       await waitFor("the primary to become MASTER", () => hasVip(nsPrimary) && eventLines().includes("primary MASTER"));
+      start(SECONDARY, nsSecondary);
       await new Promise((resolve) => setTimeout(resolve, 2_000)); // four adverts: the secondary must stay BACKUP
       assert.equal(hasVip(nsSecondary), false, "the secondary took the VIP while the primary was MASTER (split brain)");
       assert.deepEqual(eventLines(), ["primary MASTER"]);

@@ -132,7 +132,7 @@ export const haSchema = z.strictObject({
     .multipleOf(0.01, { error: "expected seconds in steps of 0.01 (VRRPv3 counts centiseconds), e.g. 0.5" })
     .default(0.5)
     .describe("Seconds between VRRP advertisements (VRRPv3: 0.1-40 in steps of 0.01). The BACKUP replaces a silent MASTER after about 3.6 intervals: 1.8 s at 0.5. @default 0.5"),
-  preempt: z.boolean().default(true).describe("Whether the primary takes the VIPs back when it recovers. @default true"),
+  preempt: z.boolean().default(true).describe("Whether the primary takes the VIPs back when it recovers, 10 s after it is healthy again. @default true"),
   routeTableIds: z.array(awsIdSchema("rtb", "rtb-0a1b2c3d4e5f60718")).optional().describe("route-table mode: the route tables whose VIP routes move on failover (the clients' route tables; required in that mode)."),
 });
 

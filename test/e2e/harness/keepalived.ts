@@ -503,8 +503,8 @@ export interface ProductPairNode {
   readonly takeoverRecordFile: string;
   /** The keepalived.conf this node runs ({@link nodeKeepalivedConf}). */
   readonly keepalivedConf: string;
-  /** Starts keepalived with this node's keepalived.conf. */
-  startKeepalived(): Promise<KeepalivedInstance>;
+  /** Starts keepalived with this node's keepalived.conf, or with `config` (a benchmark's comparison). */
+  startKeepalived(config?: string): Promise<KeepalivedInstance>;
   /** Starts HAProxy again (after it was killed), waiting for its listeners. */
   restartHaproxy(): Promise<SandboxHaproxy>;
 }
@@ -537,8 +537,8 @@ export async function startProductPairNode(
     keepalived: undefined,
     takeoverRecordFile,
     keepalivedConf,
-    startKeepalived: async () => {
-      node.keepalived = await startKeepalived(sandbox, keepalivedConf, options.node);
+    startKeepalived: async (config = keepalivedConf) => {
+      node.keepalived = await startKeepalived(sandbox, config, options.node);
       return node.keepalived;
     },
     restartHaproxy: async () => {
