@@ -10,7 +10,9 @@
  * The clients behave as in `harness/failover.ts`: one request at a time, limited to 2 s, the next 0.2 s later.
  *
  * Proves, in order: keepalived hears this node's HAProxy from the kernel; lb-a is elected MASTER and lb-b
- * stays BACKUP; stick-table entries made through lb-a are on lb-b before any failover; VRRP cut between the
+ * stays BACKUP (with imaging-lb 0.2.0's keepalived.conf); stick-table entries made through lb-a are on lb-b
+ * before any failover; this version's keepalived.conf rolled out as the agent does (BACKUP first) leaves one
+ * MASTER that the router follows, each move costing a client at most one request; VRRP cut between the
  * nodes makes lb-b MASTER too and its takeover moves the VIPs, and when VRRP returns lb-b yields and lb-a's
  * `notify_master_rx_lower_pri` takes them back, each move costing a client at most the request it had under way; lb-a's HAProxy killed moves the VIPs
  * to lb-b at once, with at most one failed request per client and persistence kept; lb-a's HAProxy back makes
@@ -28,15 +30,15 @@ import {
   delay,
   echoscu,
   interfaceAddresses,
-  interfaceMac,
+  keepalivedConf020,
   listNamespaces,
-  neighbourMac,
   nodeHaproxyName,
   parseStickTable,
   pollUntil,
   powerOff,
   productEnvironment,
   productKeepalivedConf,
+  routerSendsTo as routerSendsTo_,
   RUN_PREFIX,
   since,
   startClientLoop,
@@ -90,10 +92,7 @@ describe("product HA pair: keepalived + HAProxy peers on two nodes, failover", {
   const web = (): string => env.vips.find((v) => v.name === "web")?.address ?? "";
   const core = (): string => env.vips.find((v) => v.name === "core")?.address ?? "";
   const vipsOn = async (host: string): Promise<string[]> => (await interfaceAddresses(lb.topology, host, "eth1")).filter((a) => env.vips.some((v) => v.address === a));
-  const routerSendsTo = async (node: ProductPairNode): Promise<boolean> => {
-    const mac = await interfaceMac(lb.topology, node.host, "eth1");
-    return (await Promise.all(env.vips.map((v) => neighbourMac(lb.topology, "router", v.address)))).every((m) => m === mac);
-  };
+  const routerSendsTo = (node: ProductPairNode): Promise<boolean> => routerSendsTo_(lb.topology, env, node);
   const systemName = async (client: string, timeoutMs = 5000): Promise<string> => {
     const response = await curl(lb.topology, client, `https://${web()}/system`, { insecure: true, timeoutMs });
     if (response.status !== 200) throw new Error(`HTTP ${response.status}`);
@@ -181,16 +180,17 @@ describe("product HA pair: keepalived + HAProxy peers on two nodes, failover", {
     assert.doesNotMatch(ka.log(), /Quorum lost|quorum not achieved|FAULT/, "the tracked HAProxy counts as running");
   });
 
-  it("lb-a is elected MASTER (VIPs on its eth1, the router sends them there), lb-b stays BACKUP without VIPs", async (t) => {
+  it("lb-a is elected MASTER (VIPs on its eth1, the router sends them there), lb-b stays BACKUP without VIPs (imaging-lb 0.2.0's keepalived.conf)", async (t) => {
     const topo = lb.topology;
     const takeoversA = takeoverTimes(lbA.takeoverRecordFile).length;
-    const kaA = await lbA.startKeepalived();
+    // The pair starts as 0.2.0 deployed it; the upgrade test below rolls this version's keepalived.conf out.
+    const kaA = await lbA.startKeepalived(keepalivedConf020(lbA.keepalivedConf, lbA.haproxy.processName));
     const masterMs = await kaA.waitForState("MASTER", 15_000);
     await pollUntil("both VIPs on lb-a's eth1", async () => (await vipsOn("lb")).length === 2, { timeoutMs: 5000 });
-    const kaB = await lbB.startKeepalived();
+    const kaB = await lbB.startKeepalived(keepalivedConf020(lbB.keepalivedConf, lbB.haproxy.processName));
     await kaB.waitForState("BACKUP", 10_000);
     await delay(2500); // > 3 advertisement intervals plus skew: lb-b would have declared lb-a dead by now
-    t.diagnostic(`lb-a MASTER ${masterMs} ms after keepalived started (both start as BACKUP); states lb-a ${kaA.states().join(" → ")}, lb-b ${kaB.states().join(" → ")}`);
+    t.diagnostic(`lb-a MASTER ${masterMs} ms after keepalived started; states lb-a ${kaA.states().join(" → ")}, lb-b ${kaB.states().join(" → ")}`);
 
     assert.deepEqual((await vipsOn("lb")).sort(), [...lb.vips].sort(), "both VIPs on lb-a's eth1");
     assert.deepEqual(await vipsOn("lb2"), [], "no VIP on lb-b's eth1");
@@ -242,6 +242,66 @@ describe("product HA pair: keepalived + HAProxy peers on two nodes, failover", {
     }
     assert.equal(parseStickTable(await lbB.haproxy.runtime("show table be_dicom")).length, 0, "be_dicom has no stick table entries (leastconn, no persistence)");
     stickBefore = tableA;
+  });
+
+  it("upgrade from 0.2.0's keepalived.conf (VRRPv2) as the agent rolls it, BACKUP first: both MASTER until lb-a has it too, then one MASTER that the router follows", async (t) => {
+    const topo = lb.topology;
+    const kaA = lbA.keepalived;
+    const kaB = lbB.keepalived;
+    assert.ok(kaA && kaB, "keepalived runs on both nodes");
+    const loops = startClients();
+    const watcher = await watchPair(topo, env, lbA, lbB);
+    const stateCount = [kaA.states().length, kaB.states().length];
+    let backupAt = 0;
+    let masterAt = 0;
+    let final: ProductPairNode | undefined;
+    try {
+      await delay(1500);
+      backupAt = Date.now();
+      await kaB.reload(lbB.keepalivedConf);
+      // VRRPv3 and VRRPv2 do not hear each other: lb-b declares lb-a dead and takes the VIPs.
+      await pollUntil("lb-b's takeover while the versions differ", () => watcher.events.routerToTo !== undefined, { timeoutMs: 10_000 });
+      await delay(3000); // the agent applies the MASTER's bundle only after the BACKUP reported success
+      masterAt = Date.now();
+      await kaA.reload(lbA.keepalivedConf);
+      final = await pollUntil(
+        "one MASTER that holds the VIPs and that the router follows",
+        async () => {
+          const masters = [lbA, lbB].filter((n) => n.keepalived?.states().at(-1) === "MASTER");
+          if (masters.length !== 1) throw new Error(`MASTER: ${masters.map((n) => n.node).join(", ") || "none"}`);
+          return (await routerSendsTo(masters[0])) && (await vipsOn(masters[0].host)).length === 2 ? masters[0] : undefined;
+        },
+        { timeoutMs: 15_000, intervalMs: 100 },
+      );
+      await delay(2000);
+    } finally {
+      await watcher.stop();
+      await Promise.all(loops.map((l) => l.stop()));
+    }
+    const ev = watcher.events;
+    t.diagnostic(`lb-b reloaded at 0: router → lb-b ${since(backupAt, ev.routerToTo)}; lb-a reloaded at +${masterAt - backupAt} ms: ` +
+      `router → lb-a ${since(masterAt, ev.routerToFrom)} after it; ${final?.node} MASTER in the end`);
+    t.diagnostic(`states since: lb-a ${kaA.states().slice(stateCount[0]).join(" → ") || "unchanged"}; lb-b ${kaB.states().slice(stateCount[1]).join(" → ")}`);
+    const summaries = loops.map((l) => summarizeClient(l, backupAt));
+    report(t, summaries);
+    assert.ok(final, "the pair settled");
+    assert.equal(await routerSendsTo(final), true, `the router sends the VIPs to the MASTER, ${final.node}`);
+    assert.deepEqual(await vipsOn(final === lbA ? "lb2" : "lb"), [], "the other node holds no VIP");
+    for (const loop of loops) {
+      const moves = [backupAt, masterAt, Infinity];
+      for (let i = 0; i < 2; i += 1) {
+        const failed = loop.outcomes.filter((o) => !o.ok && o.ended >= moves[i] && o.ended < moves[i + 1]).length;
+        assert.ok(failed <= 1, `${loop.client}: at most one failed request per move (${failed})`);
+      }
+    }
+    if (final === lbB) {
+      // preempt: false keeps the VIPs on lb-b; the drills below start from lb-a: lb-b's keepalived restarts.
+      await kaB.stop();
+      await kaA.waitForState("MASTER", 10_000);
+      await lbB.startKeepalived();
+      await lbB.keepalived?.waitForState("BACKUP", 10_000);
+    }
+    await pollUntil("the router to send the VIPs to lb-a", () => routerSendsTo(lbA), { timeoutMs: 10_000 });
   });
 
   it("VRRP cut between the nodes: lb-b becomes MASTER too and moves the VIPs; VRRP back: lb-b yields and lb-a takes them back; at most one failed request per client and move", async (t) => {

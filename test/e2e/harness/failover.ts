@@ -183,6 +183,23 @@ export async function watchPair(topology: Topology, env: ResolvedEnvironment, fr
   };
 }
 
+/** Whether the router (SIMULATED EC2) sends every VIP to `node`. */
+export async function routerSendsTo(topology: Topology, env: ResolvedEnvironment, node: ProductPairNode): Promise<boolean> {
+  const mac = await interfaceMac(topology, node.host, vipInterface(env));
+  return (await Promise.all(env.vips.map((v) => neighbourMac(topology, "router", v.address)))).every((m) => m === mac);
+}
+
+/**
+ * What an operator's manual `imaging-lb-vip-takeover` run on `node` does to EC2 (SIMULATED: the router's
+ * neighbour entries point at `node`), for a pair left with the VIPs on the wrong node.
+ */
+export async function manualTakeover(topology: Topology, env: ResolvedEnvironment, node: ProductPairNode): Promise<void> {
+  const ip = requireTool("ip", "iproute2");
+  const mac = await interfaceMac(topology, node.host, vipInterface(env));
+  const batch = env.vips.map((v) => `neigh replace ${v.address} lladdr ${mac} dev eth1 nud permanent`).join("\n");
+  await topology.execOk("router", ip, ["-batch", "-"], { input: `${batch}\n` });
+}
+
 /** Drops (or stops dropping) every VRRP packet leaving each of `hosts`: VRRP is cut between them, nothing else. */
 export async function cutVrrp(topology: Topology, hosts: readonly string[], cut: boolean): Promise<void> {
   const iptables = requireTool("iptables", "iptables");
@@ -201,6 +218,72 @@ export async function powerOff(topology: Topology, node: ProductPairNode): Promi
   await topology.execOk(node.host, ip, ["-batch", "-"], { input: `${links.map((l) => `link set ${l} down`).join("\n")}\n` });
   await node.keepalived?.kill();
   await node.sandbox.destroy();
+}
+
+/**
+ * The keepalived.conf imaging-lb 0.2.0 rendered for a pair node (VRRPv2, advert 1 s, `pgrep -x` and `curl`
+ * forked every 1 s, 2 failures), rebuilt from this version's `current` one, with the testbed's process name:
+ * the before of bench:failover's comparison, and the starting point of the upgrade drill. (Checked once against
+ * 0.2.0's renderer, byte for byte, for the example pair.)
+ */
+export function keepalivedConf020(current: string, processName: string): string {
+  const field = (re: RegExp): string => {
+    const m = re.exec(current)?.[1];
+    if (m === undefined) throw new Error(`cannot read ${String(re)} from the current keepalived.conf`);
+    return m;
+  };
+  const header = current.slice(0, current.indexOf("global_defs {"));
+  const vips = [...current.matchAll(/^ {8}(\d+\.\d+\.\d+\.\d+\/32 dev \S+)$/gm)].map((m) => `        ${m[1]}`);
+  const preempt = !/^ {4}nopreempt$/m.test(current);
+  const node = field(/^ {4}router_id imaging-lb-.*-(primary|secondary)$/m);
+  return [
+    header.trimEnd(),
+    "",
+    "global_defs {",
+    `    router_id ${field(/^ {4}router_id (\S+)$/m)}`,
+    "    enable_script_security",
+    `    script_user ${field(/^ {4}script_user (\S+)$/m)}`,
+    "}",
+    "",
+    "vrrp_script imaging_lb_haproxy_process {",
+    `    script "/usr/bin/pgrep -x ${processName}"`,
+    "    interval 1",
+    "    fall 2",
+    "    rise 2",
+    "    weight 0",
+    "}",
+    "",
+    "vrrp_script imaging_lb_haproxy_health {",
+    `    script "/usr/bin/curl --fail --silent --output /dev/null --max-time 1 ${field(/--max-time \d+ (\S+)"$/m)}"`,
+    "    interval 1",
+    "    timeout 2",
+    "    fall 2",
+    "    rise 2",
+    "    weight 0",
+    "}",
+    "",
+    `vrrp_instance ${field(/^vrrp_instance (\S+) \{$/m)} {`,
+    `    state ${preempt && node === "primary" ? "MASTER" : "BACKUP"}`,
+    `    interface ${field(/^ {4}interface (\S+)$/m)}`,
+    `    virtual_router_id ${field(/^ {4}virtual_router_id (\d+)$/m)}`,
+    `    priority ${field(/^ {4}priority (\d+)$/m)}`,
+    "    advert_int 1",
+    ...(preempt ? [] : ["    nopreempt"]),
+    `    unicast_src_ip ${field(/^ {4}unicast_src_ip (\S+)$/m)}`,
+    "    unicast_peer {",
+    `        ${field(/^ {4}unicast_peer \{\n {8}(\S+)$/m)}`,
+    "    }",
+    "    virtual_ipaddress {",
+    ...vips,
+    "    }",
+    "    track_script {",
+    "        imaging_lb_haproxy_process",
+    "        imaging_lb_haproxy_health",
+    "    }",
+    `    notify_master "${field(/^ {4}notify_master "(\S+)" root$/m)}" root`,
+    "}",
+    "",
+  ].join("\n");
 }
 
 /** Milliseconds of `at` after `eventAt`, or "never". */

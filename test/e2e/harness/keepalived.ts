@@ -228,7 +228,7 @@ let keepalivedStarts = 0;
 /** A keepalived daemon of a node (root PID namespace, the node's network namespace). */
 export interface KeepalivedInstance {
   readonly sandbox: NodeSandbox;
-  /** The keepalived.conf text that runs. */
+  /** The keepalived.conf text it started with ({@link reload} writes another over {@link configFile}). */
   readonly config: string;
   readonly configFile: string;
   /** keepalived's parent process (`unshare` → `sh` → `keepalived`, one pid). */
@@ -243,6 +243,8 @@ export interface KeepalivedInstance {
   stop(): Promise<void>;
   /** SIGKILL to keepalived and its VRRP child (a dead node: no priority-0 advert, the addresses stay). */
   kill(): Promise<void>;
+  /** Writes `config` over the running file and reloads keepalived (SIGHUP, as `systemctl reload keepalived`). */
+  reload(config: string): Promise<void>;
 }
 
 /** The pids whose parent is `pid`, recursively (from /proc). */
@@ -305,6 +307,16 @@ export async function startKeepalived(sandbox: NodeSandbox, config: string, name
     kill: async () => {
       for (const pid of descendants(program.pid)) signalPid(pid, "SIGKILL");
       await program.kill();
+    },
+    reload: async (next) => {
+      const reloads = (): number => (log().match(/Reloading/g) ?? []).length;
+      const before = reloads();
+      writeFileSync(configFile, next);
+      program.signal("SIGHUP");
+      await pollUntil(`keepalived ${name} to reload`, () => {
+        program.assertRunning();
+        return reloads() > before;
+      }, { timeoutMs: 10_000, intervalMs: 20 });
     },
   };
 }
