@@ -294,12 +294,20 @@ describe("product HA pair: keepalived + HAProxy peers on two nodes, failover", {
         assert.ok(failed <= 1, `${loop.client}: at most one failed request per move (${failed})`);
       }
     }
-    if (final === lbB) {
-      // preempt: false keeps the VIPs on lb-b; the drills below start from lb-a: lb-b's keepalived restarts.
-      await kaB.stop();
-      await kaA.waitForState("MASTER", 10_000);
-      await lbB.startKeepalived();
-      await lbB.keepalived?.waitForState("BACKUP", 10_000);
+    // keepalived subscribes to the kernel's process events only when it starts with a vrrp_track_process, not
+    // when a reload adds one (2.2.7 to 2.4: the reload path re-reads /proc but never subscribes). The upgrade
+    // therefore ends with a restart of keepalived on each node (CHANGELOG); until then a dead HAProxy is seen
+    // only by the HTTP probe.
+    for (const ka of [kaA, kaB]) assert.doesNotMatch(ka.log(), /proc_events has confirmed/, "no process events after the reload (keepalived's reload path)");
+    // The restart, here from scratch in the order the drills below start from: lb-a MASTER, lb-b BACKUP.
+    await kaB.stop();
+    await kaA.stop();
+    const restartedA = await lbA.startKeepalived();
+    await restartedA.waitForState("MASTER", 15_000);
+    const restartedB = await lbB.startKeepalived();
+    await restartedB.waitForState("BACKUP", 10_000);
+    for (const ka of [restartedA, restartedB]) {
+      await pollUntil("keepalived's proc_events confirmation after the restart", () => /proc_events has confirmed it is configured/.test(ka.log()), { timeoutMs: 5000 });
     }
     await pollUntil("the router to send the VIPs to lb-a", () => routerSendsTo(lbA), { timeoutMs: 10_000 });
   });
