@@ -356,14 +356,21 @@ describe("rendered keepalived.conf and notify scripts under the real tools", () 
       t.diagnostic(`tracked process killed: VIP off the primary after ${released} ms, on the secondary (takeover run) ${taken} ms later`);
       assert.ok(released < 1000, `the primary released the VIP ${released} ms after its tracked process died`);
 
-      // 2. It returns: the primary is BACKUP at once, and takes the VIP back after its preempt delay (2 s here).
+      // 2. A short-lived process of that name (an `haproxy -c` while HAProxy is down) ends the FAULT for its
+      // lifetime only: the primary is BACKUP meanwhile and does not take the VIP (its preempt delay is longer).
+      const transient = spawn(join(pairDir, trackerName("primary")), ["1"], { stdio: "ignore" });
+      await new Promise((resolve) => transient.once("exit", resolve));
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assert.equal(hasVip(nsPrimary), false, "a short-lived process did not bring the VIP back to the primary");
+      assert.deepEqual(eventLines().filter((l) => l === "primary MASTER"), ["primary MASTER"], "no takeover on the primary meanwhile");
+      // 3. It returns for good: the primary is BACKUP at once, and takes the VIP back after its preempt delay (2 s).
       startTracker("primary");
       const back = await waitFor("the primary to take the VIP back", () => hasVip(nsPrimary) && eventLines().filter((l) => l === "primary MASTER").length === 2);
       await waitFor("the secondary to give the VIP up", () => !hasVip(nsSecondary));
       t.diagnostic(`tracked process back: primary MASTER again after ${back} ms (preempt_delay 2 s)`);
       assert.ok(back >= 2000, `the primary took MASTER back after its preempt delay, not after ${back} ms`);
 
-      // 3. VRRP cut between the nodes: both MASTER; healed: the secondary yields and the primary reruns its takeover.
+      // 4. VRRP cut between the nodes: both MASTER; healed: the secondary yields and the primary reruns its takeover.
       vrrpCut("-I");
       await waitFor("the secondary to become MASTER while cut off", () => hasVip(nsSecondary) && eventLines().filter((l) => l === "secondary MASTER").length === 2);
       assert.equal(hasVip(nsPrimary), true, "the primary stays MASTER: both nodes hold the VIP (split brain, as designed while cut off)");
@@ -372,7 +379,7 @@ describe("rendered keepalived.conf and notify scripts under the real tools", () 
       await waitFor("the primary to rerun its takeover (notify_master_rx_lower_pri)", () => eventLines().includes("primary RX_LOWER_PRI"));
       assert.equal(hasVip(nsPrimary), true);
 
-      // 4. The primary stops: the secondary takes over.
+      // 5. The primary stops: the secondary takes over.
       const linesBefore = eventLines().length;
       primary.kill("SIGTERM");
       await waitFor("the secondary to take over", () => hasVip(nsSecondary) && eventLines().slice(linesBefore).includes("secondary MASTER"));

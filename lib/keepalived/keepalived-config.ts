@@ -206,7 +206,6 @@ export interface KeepalivedNodeSpec {
   readonly haproxyCheck?: HaproxyCheckSpec;
 }
 
-
 /** The defaults applied by {@link renderKeepalivedConfig}, exported for documentation and tests. */
 export const KEEPALIVED_DEFAULTS = {
   advertIntervalSeconds: 0.5,
