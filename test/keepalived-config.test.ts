@@ -79,10 +79,10 @@ vrrp_track_process imaging_lb_haproxy_process {
 
 # An HAProxy that runs but does not answer.
 vrrp_script imaging_lb_haproxy_health {
-    script "/usr/bin/curl --fail --silent --output /dev/null --max-time 2 http://127.0.0.1:8404/healthz"
+    script "/usr/bin/curl --fail --silent --output /dev/null --max-time 3 http://127.0.0.1:8404/healthz"
     interval 3
-    timeout 3
-    fall 2
+    timeout 4
+    fall 3
     rise 2
     weight 0
 }
@@ -192,10 +192,10 @@ vrrp_instance imaging_lb_prod {
     assert.deepEqual(addedLines(processOnly, full), [
       "# An HAProxy that runs but does not answer.",
       "vrrp_script imaging_lb_haproxy_health {",
-      '    script "/usr/bin/curl --fail --silent --output /dev/null --max-time 2 http://127.0.0.1:8404/healthz"',
+      '    script "/usr/bin/curl --fail --silent --output /dev/null --max-time 3 http://127.0.0.1:8404/healthz"',
       "    interval 3",
-      "    timeout 3",
-      "    fall 2",
+      "    timeout 4",
+      "    fall 3",
       "    rise 2",
       "    weight 0",
       "}",

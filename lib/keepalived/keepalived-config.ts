@@ -23,7 +23,8 @@
  *   adverts need VRRPv3, which every supported keepalived speaks (2.2.7 on Debian 12 and AL2023, 2.2.8 on
  *   Ubuntu 24.04, 2.3 on Debian 13).
  * - **A busy node must not flap**: the VRRP process runs at nice -20 and locked in memory, and nothing is
- *   forked for the process check; the loopback HTTP probe (an HAProxy alive but not answering) runs every 3 s.
+ *   forked for the process check; the loopback HTTP probe (an HAProxy alive but not answering) runs every 3 s
+ *   and faults the node after three failures.
  * - **The primary recovers** (with preempt): it takes MASTER back only after `preempt_delay` (10 s), so a
  *   restarted HAProxy can load and pass its probe first, and a short-lived `haproxy -c` on a node whose
  *   HAProxy is down (which briefly ends its FAULT: keepalived counts a process from the moment it takes the
@@ -76,8 +77,9 @@ export interface HaproxyCheckSpec {
    */
   readonly intervalSeconds?: number;
   /**
-   * Consecutive failed HTTP probes before the probe is failed.
-   * @default 2
+   * Consecutive failed HTTP probes before the probe is failed. Three: a node starved for a few seconds (a
+   * starting AWS CLI on a small or emulated CPU) does not fault for a probe that merely started late.
+   * @default 3
    */
   readonly fall?: number;
   /**
@@ -104,7 +106,7 @@ export interface HaproxyCheckSpec {
    * Seconds the HTTP probe may take (curl `--max-time`). The vrrp_script's timeout is one more, for curl's own
    * start-up, or the probe interval when that is longer: a probe that ends before the next one is due is not
    * late (on a loaded or slow CPU starting curl alone takes a large part of a second).
-   * @default 2
+   * @default 3
    */
   readonly healthTimeoutSeconds?: number;
 }
@@ -221,11 +223,11 @@ export const KEEPALIVED_DEFAULTS = {
   check: {
     processName: "haproxy",
     intervalSeconds: 3,
-    fall: 2,
+    fall: 3,
     rise: 2,
     weight: 0,
     healthUrl: "http://127.0.0.1:8404/healthz",
-    healthTimeoutSeconds: 2,
+    healthTimeoutSeconds: 3,
   },
 } as const;
 
