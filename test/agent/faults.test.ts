@@ -374,14 +374,14 @@ describe("a pair on the unhappy paths (SIMULATED AWS, systemd and VRRP role; rea
   const TAKEOVER = `#!/bin/bash\n# SIMULATED takeover: records that it ran\necho "takeover $*" >>"$IMAGING_LB_ROOT/takeover.calls"\n`;
   let n = 0;
   const release = () => (++n).toString(16).padStart(16, "0");
-  const pairBundles = (spec: { marker?: string; vips?: string[]; heartbeat?: string } = {}) => {
+  const pairBundles = (spec: { marker?: string; vips?: string[]; heartbeat?: string; keepalived?: string } = {}) => {
     const r = release();
     return ["lb-a", "lb-b"].map((node) =>
       bed.bundle(node, {
         servers: servers.map((s) => s.port),
         marker: spec.marker,
         release: r,
-        keepalived: KEEPALIVED(spec.vips ?? ["192.0.2.100"]),
+        keepalived: spec.keepalived ?? KEEPALIVED(spec.vips ?? ["192.0.2.100"]),
         takeover: TAKEOVER,
         settings: { HEARTBEAT_SECONDS: spec.heartbeat ?? "60" },
       }),
@@ -444,6 +444,24 @@ describe("a pair on the unhappy paths (SIMULATED AWS, systemd and VRRP role; rea
     await apply(bed, "lb-a", a);
     assert.equal(takeovers("lb-a"), before.a + 1, "the MASTER ran the takeover once");
     assert.equal(takeovers("lb-b"), before.b, "the BACKUP did not");
+  });
+
+  it("a keepalived.conf that adds a process check restarts keepalived (a reload would not subscribe to process events); other changes reload it", async () => {
+    await roles(true, false);
+    for (const node of ["lb-a", "lb-b"]) writeFileSync(join(bed.node(node).root, "keepalived.active"), "");
+    const calls = (node: string) => bed.systemctlCalls(node).filter((c) => / keepalived\.service$/.test(c) && !c.startsWith("is-active"));
+    const before = calls("lb-b").length;
+    const tracked = (vips: string[]) => KEEPALIVED(vips).replace("vrrp_instance", "vrrp_track_process haproxy {\n  process haproxy\n}\nvrrp_instance");
+    const [a, b] = pairBundles({ marker: "process check", keepalived: tracked(["192.0.2.100"]) });
+    await bed.publish([a, b]);
+    await apply(bed, "lb-b", b);
+    await apply(bed, "lb-a", a);
+    assert.deepEqual(calls("lb-b").slice(before), ["restart keepalived.service"]);
+    const [a2, b2] = pairBundles({ marker: "another vip", keepalived: tracked(["192.0.2.100", "192.0.2.101"]) });
+    await bed.publish([a2, b2]);
+    await apply(bed, "lb-b", b2);
+    assert.deepEqual(calls("lb-b").slice(before), ["restart keepalived.service", "reload keepalived.service"]);
+    await apply(bed, "lb-a", a2);
   });
 
   it("2. a dead peer does not hold the MASTER for ever: once its status is stale the MASTER applies alone", async () => {

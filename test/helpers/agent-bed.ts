@@ -78,7 +78,7 @@ case "$1 $unit" in
     haproxy -W -D -p "$pidfile" -f "$IMAGING_LB_ROOT/etc/haproxy/haproxy.cfg" ;;
   "enable haproxy.service") ;;
   "is-active keepalived.service") [ -f "$IMAGING_LB_ROOT/keepalived.active" ] ;;
-  "reload keepalived.service" | "enable keepalived.service") ;;
+  "reload keepalived.service" | "restart keepalived.service" | "enable keepalived.service") ;;
   *) echo "systemctl stub: unexpected: $*" >&2; exit 1 ;;
 esac
 `;
