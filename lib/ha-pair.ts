@@ -3,11 +3,12 @@
  * interface) and the takeover script keepalived runs when the node becomes MASTER. Pure.
  */
 import { HEALTH_ENDPOINT, ResolvedEnvironment, ResolvedNode } from "./config/model";
+import { NODE_CONTRACT } from "./contract/node-contract";
 import { renderKeepalivedConfig, renderNotifyScript, VipFailover } from "./keepalived";
 
 /** Where the bootstrap installs the takeover script; keepalived's notify_master runs it. */
-export const TAKEOVER_SCRIPT_PATH = "/usr/local/sbin/imaging-lb-vip-takeover";
-export const KEEPALIVED_CONF_PATH = "/etc/keepalived/keepalived.conf";
+export const TAKEOVER_SCRIPT_PATH = NODE_CONTRACT.paths.takeoverScript;
+export const KEEPALIVED_CONF_PATH = NODE_CONTRACT.paths.keepalivedConf;
 
 export interface PairFiles {
   readonly keepalivedConf: string;

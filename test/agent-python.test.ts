@@ -51,3 +51,13 @@ describe("the node agent's Python unit tests", () => {
     assert.equal(check.status, 0, check.stderr);
   });
 });
+
+describe("the launcher and the contract", () => {
+  it("the launcher's two paths are the contract's (it runs on nodes without contract.env: 0.2 nodes)", async () => {
+    const { imagingLbAgentLauncher } = await import("../lib/agent/embedded.generated");
+    const { NODE_CONTRACT } = await import("../lib/contract/node-contract");
+    assert.match(imagingLbAgentLauncher, new RegExp(`^STATE="\\$ROOT${NODE_CONTRACT.paths.stateDir}"$`, "m"));
+    assert.match(imagingLbAgentLauncher, new RegExp(`^PACKAGE=${NODE_CONTRACT.paths.agentPackageDir.slice(1)}$`, "m"));
+    assert.match(imagingLbAgentLauncher, new RegExp(`"\\$ROOT${NODE_CONTRACT.paths.loader}"`));
+  });
+});

@@ -211,3 +211,12 @@ describe("imaging-lb status (AWS SDK against an S3 emulator)", { timeout: 120_00
     assert.deepEqual(json.nodes.map((n: { state: string }) => n.state), ["converged", "converged"]);
   });
 });
+
+describe("the status document: one contract", () => {
+  it("every field the CLI reads is a field the node contract says the agent writes", async () => {
+    const { STATUS_FIELDS_READ } = await import("../lib/cli/commands/status");
+    const { NODE_CONTRACT } = await import("../lib/contract/node-contract");
+    const written = new Set<string>(NODE_CONTRACT.status.fields);
+    assert.deepEqual(STATUS_FIELDS_READ.filter((f) => !written.has(f)), []);
+  });
+});

@@ -27,6 +27,8 @@ const reloads = (bed: AgentBed, node: string) => bed.systemctlCalls(node).filter
 async function apply(bed: AgentBed, node: string, bundle: ConfigBundle, args: readonly string[] = [], env: Record<string, string> = {}): Promise<string> {
   const run = await bed.run(node, args, env);
   const status = await bed.status(node);
+  // The status document the agent writes is exactly the one the contract (and so the CLI) knows.
+  if (!process.env.IMAGING_LB_BED_OLD_AGENT) assert.deepEqual(Object.keys(status ?? {}).sort(), [...NODE_CONTRACT.status.fields].sort());
   assert.equal(status?.appliedVersion, bundle.version, `${node} should have applied ${bundle.version}:\n${run.log}\nstatus: ${JSON.stringify(status)}`);
   return run.log;
 }
