@@ -80,6 +80,11 @@ function assertSynthesizedExamples(r: Run, what: string): void {
 }
 
 describe("synthesis without Terraform and without child processes", () => {
+  it("the README says so", () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8").replace(/\s+/g, " ");
+    assert.match(readme, /Synthesizing needs Node\.js only: no Terraform binary, and no other process is started \(the app, `cdktf synth` and the library alike\)/);
+  });
+
   it("PATH holds node alone: no terraform, no shell", () => {
     const found = spawnSync("/bin/sh", ["-c", "command -v terraform || command -v sh"], { env: { PATH: NODE_ONLY }, encoding: "utf8" });
     assert.notEqual(found.status, 0, `found on the stripped PATH: ${found.stdout}`);
