@@ -1,0 +1,192 @@
+/**
+ * CI's time is known: `npm test` runs scripts/test-stages.sh, whose stages cover every test file, and
+ * `.ci/run` prints the wall and CPU time of each stage (its own install and synth, npm test's stages) at
+ * its end — also when a stage fails or the run is interrupted. The stage machinery (scripts/lib/stages.sh)
+ * and .ci/run are run for real here with stub stages (bash; a stub `npm` on PATH for .ci/run).
+ */
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { requireTool, tempDir } from "./helpers/tools";
+
+const ROOT = join(__dirname, "..", "..");
+const LIB = join(ROOT, "scripts", "lib", "stages.sh");
+const STAGES = join(ROOT, "scripts", "test-stages.sh");
+const CI = join(ROOT, ".ci", "run");
+const SCRIPTS = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `bash -c script` in `cwd` and waits (optionally sending SIGTERM once `killWhen` appears on stderr). */
+function bash(script: string, cwd: string, env: NodeJS.ProcessEnv = {}, killWhen?: RegExp): Promise<Run> {
+  return new Promise((done) => {
+    const child = spawn("bash", ["-c", script], { cwd, env: { ...process.env, IMAGING_LB_STAGE_LOG: "", ...env }, detached: true });
+    let stdout = "";
+    let stderr = "";
+    let killed = false;
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c.toString();
+      if (killWhen && !killed && killWhen.test(stderr)) {
+        killed = true;
+        child.kill("SIGTERM");
+      }
+    });
+    child.on("close", (code) => done({ code, stdout, stderr }));
+  });
+}
+
+/** The rows of the stage table: name → result. */
+function table(stderr: string): Map<string, string> {
+  const after = stderr.split("== stage times")[1];
+  assert.ok(after !== undefined, `no stage table in:\n${stderr}`);
+  const rows = new Map<string, string>();
+  for (const line of after.split("\n").slice(2)) {
+    const m = /^(\S+)\s+(ok|FAILED \(\d+\)|not run)\s+(\S+)\s+(\S+)\s+(\S+)$/.exec(line);
+    if (m) rows.set(m[1], m[2]);
+  }
+  assert.match(after, /^whole run\s+\d+:\d\d$/m, after);
+  return rows;
+}
+
+const tmp = tempDir("ci-stages");
+after(() => tmp.cleanup());
+
+describe("npm test: the stages and what they run", () => {
+  it("npm test is scripts/test-stages.sh; every test:* script builds, then runs its stage", () => {
+    assert.equal(SCRIPTS.test, "scripts/test-stages.sh");
+    const list = spawnSync(STAGES, ["--list"], { encoding: "utf8" });
+    assert.equal(list.status, 0, list.stderr);
+    assert.deepEqual(list.stdout.trim().split("\n"), ["build+lint", "unit", "node-22-24", "e2e", "e2e-haproxy-3.0", "apply", "boot"]);
+    const byScript: Record<string, string> = {
+      "test:unit": "unit",
+      "test:node": "node-22-24",
+      "test:e2e": "e2e",
+      "test:e2e:haproxy-3.0": "e2e-haproxy-3.0",
+      "test:apply": "apply",
+      "test:boot": "boot",
+    };
+    for (const [script, stage] of Object.entries(byScript)) assert.equal(SCRIPTS[script], `npm run build && scripts/test-stages.sh ${stage}`, script);
+    const unknown = spawnSync(STAGES, ["nope"], { encoding: "utf8" });
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /no stage named 'nope' \(stages: build\+lint unit node-22-24 e2e e2e-haproxy-3\.0 apply boot\)/);
+  });
+
+  it("every test file is in a stage: unit, e2e, apply and boot by folder, the HAProxy 3.0 list by name", () => {
+    const text = readFileSync(STAGES, "utf8");
+    assert.match(text, /stage unit node --test dist\/test\/\*\.test\.js/);
+    assert.match(text, /stage e2e node --test --test-concurrency=1 dist\/test\/e2e\/\*\.e2e\.js/);
+    assert.match(text, /stage apply node --test [^\n]*dist\/test\/terraform-apply\/\*\.apply\.js/);
+    assert.match(text, /stage boot node --test [^\n]*dist\/test\/boot\/two-arm\.boot\.js/);
+    const list = /E2E_HAPROXY_30=\(\n([\s\S]*?)\n\)/.exec(text)?.[1] ?? "";
+    const files = list.split("\n").map((l) => l.trim());
+    assert.ok(files.length >= 10, list);
+    for (const file of files) {
+      const source = file.replace(/^dist\//, "").replace(/\.js$/, ".ts");
+      assert.ok(existsSync(join(ROOT, source)), `${file}: no ${source}`);
+    }
+    // The folders the stages glob hold every test source (a new kind of test needs a new stage).
+    const kinds = readdirSync(join(ROOT, "test"), { withFileTypes: true }).filter((d) => d.isFile() && /\.ts$/.test(d.name));
+    for (const file of kinds) assert.match(file.name, /\.test\.ts$/, `test/${file.name} is not run by the unit stage`);
+    assert.ok(existsSync(join(ROOT, "test", "boot", "two-arm.boot.ts")));
+  });
+
+  it("the scripts pass shellcheck", () => {
+    const shellcheck = requireTool("shellcheck", "shellcheck");
+    const run = spawnSync(shellcheck, ["-x", "--severity=style", CI, STAGES, LIB], { encoding: "utf8", cwd: ROOT });
+    assert.equal(run.status, 0, run.stdout + run.stderr);
+  });
+});
+
+describe("scripts/lib/stages.sh: timed stages, a table at the end", () => {
+  const runner = (body: string) => `set -euo pipefail\nsource '${LIB}'\nstages_begin\n${body}\n`;
+
+  it("times each stage (wall, CPU) and prints the table at exit; a failure stops the run, later stages are listed as not run", async () => {
+    const run = await bash(
+      runner(`stage busy bash -c 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo busy-out'
+stage_start beside sleep 1
+stage quick true
+stage_wait beside
+stage broken bash -c 'exit 3' || { stages_not_run later last; exit 1; }
+stage never true`),
+      tmp.path,
+    );
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stdout, /^busy-out$/m, "a stage's output is passed through");
+    const rows = table(run.stderr);
+    assert.deepEqual([...rows.entries()], [["busy", "ok"], ["quick", "ok"], ["beside", "ok"], ["broken", "FAILED (3)"], ["later", "not run"], ["last", "not run"]]);
+    assert.match(run.stderr, /== stage broken: FAILED \(exit 3\) after \d+\.\d s/);
+    const busy = /^busy\s+ok\s+(\d+):(\d\d)\s+(\d+):(\d\d)\s+[\d.]+$/m.exec(run.stderr);
+    assert.ok(busy, run.stderr);
+  });
+
+  it("a stage's CPU time counts its processes (a busy loop of about 1 s of CPU)", async () => {
+    const run = await bash(runner(`stage spin bash -c 'end=$((SECONDS + 2)); while [ $SECONDS -lt $end ]; do :; done'`), tmp.path);
+    assert.equal(run.code, 0, run.stderr);
+    const m = /^spin\s+ok\s+(\d+):(\d\d)\s+(\d+):(\d\d)/m.exec(run.stderr);
+    assert.ok(m, run.stderr);
+    const cpu = Number(m[3]) * 60 + Number(m[4]);
+    assert.ok(cpu >= 1, `a 2 s busy loop used at least 1 s of CPU, the table says ${cpu} s:\n${run.stderr}`);
+  });
+
+  it("a nested runner (npm test under .ci/run) adds its stages to the outer table, which the outer runner prints once", async () => {
+    const inner = join(tmp.path, "inner.sh");
+    writeFileSync(inner, runner("stage inner-a true\nstage inner-b true"));
+    const run = await bash(runner(`stage outer true\nbash '${inner}'\nstage outer-end true`), tmp.path);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stderr.split("== stage times").length, 2, `one table:\n${run.stderr}`);
+    assert.deepEqual([...table(run.stderr).keys()], ["outer", "inner-a", "inner-b", "outer-end"]);
+  });
+
+  it("an interrupted run (SIGTERM) still prints the stages so far", async () => {
+    const run = await bash(runner("stage first true\nstage hanging sleep 30"), tmp.path, {}, /== stage hanging: sleep 30/);
+    assert.notEqual(run.code, 0);
+    const rows = table(run.stderr);
+    assert.equal(rows.get("first"), "ok");
+  });
+});
+
+describe(".ci/run: the README's commands as stages, the table at the end", () => {
+  /** A copy of .ci/run and the stage library in a tree of stubs: npm logs its arguments. */
+  function stubTree(name: string, testStages: string): { root: string; calls: string } {
+    const root = join(tmp.path, name);
+    mkdirSync(join(root, ".ci"), { recursive: true });
+    mkdirSync(join(root, "scripts", "lib"), { recursive: true });
+    mkdirSync(join(root, "bin"));
+    copyFileSync(CI, join(root, ".ci", "run"));
+    copyFileSync(LIB, join(root, "scripts", "lib", "stages.sh"));
+    const calls = join(root, "calls.log");
+    const files: Record<string, string> = {
+      "scripts/install-test-tools.sh": `#!/usr/bin/env bash\necho install-test-tools >> '${calls}'\n`,
+      "scripts/test-stages.sh": `#!/usr/bin/env bash\nset -euo pipefail\nsource "$(dirname "$0")/lib/stages.sh"\nstages_begin\n${testStages}\n`,
+      "bin/npm": `#!/usr/bin/env bash\necho "npm $*" >> '${calls}'\nif [ "$1" = test ]; then exec scripts/test-stages.sh; fi\n`,
+    };
+    for (const [rel, text] of Object.entries(files)) {
+      writeFileSync(join(root, rel), text);
+      chmodSync(join(root, rel), 0o755);
+    }
+    chmodSync(join(root, ".ci", "run"), 0o755);
+    return { root, calls };
+  }
+
+  it("installs (npm ci + the test tools), synthesizes, runs npm test, and prints every stage's time", async () => {
+    const { root, calls } = stubTree("green", "stage unit true\nstage e2e true");
+    const run = await bash(".ci/run", root, { PATH: `${join(root, "bin")}:${process.env.PATH}` });
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(readFileSync(calls, "utf8").trim().split("\n"), ["npm ci --no-audit --no-fund", "install-test-tools", "npm run synth", "npm test"]);
+    assert.deepEqual([...table(run.stderr).entries()], [["install", "ok"], ["synth", "ok"], ["unit", "ok"], ["e2e", "ok"]]);
+  });
+
+  it("a failing npm test stage fails CI, and the table is still printed with the stage marked", async () => {
+    const { root } = stubTree("red", "stage unit true\nstage e2e bash -c 'exit 7' || { stages_not_run apply; exit 1; }");
+    const run = await bash(".ci/run", root, { PATH: `${join(root, "bin")}:${process.env.PATH}` });
+    assert.notEqual(run.code, 0);
+    assert.deepEqual([...table(run.stderr).entries()], [["install", "ok"], ["synth", "ok"], ["unit", "ok"], ["e2e", "FAILED (7)"], ["apply", "not run"]]);
+  });
+});
