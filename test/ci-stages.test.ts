@@ -63,7 +63,7 @@ describe("npm test: the stages and what they run", () => {
     assert.equal(SCRIPTS.test, "scripts/test-stages.sh");
     const list = spawnSync(STAGES, ["--list"], { encoding: "utf8" });
     assert.equal(list.status, 0, list.stderr);
-    assert.deepEqual(list.stdout.trim().split("\n"), ["build+lint", "unit", "node-22-24", "e2e", "e2e-haproxy-3.0", "apply", "boot"]);
+    assert.deepEqual(list.stdout.trim().split("\n"), ["build+lint", "unit", "e2e", "e2e-haproxy-3.0", "node-22-24", "apply", "boot"]);
     const byScript: Record<string, string> = {
       "test:unit": "unit",
       "test:node": "node-22-24",
@@ -75,15 +75,17 @@ describe("npm test: the stages and what they run", () => {
     for (const [script, stage] of Object.entries(byScript)) assert.equal(SCRIPTS[script], `npm run build && scripts/test-stages.sh ${stage}`, script);
     const unknown = spawnSync(STAGES, ["nope"], { encoding: "utf8" });
     assert.equal(unknown.status, 2);
-    assert.match(unknown.stderr, /no stage named 'nope' \(stages: build\+lint unit node-22-24 e2e e2e-haproxy-3\.0 apply boot\)/);
+    assert.match(unknown.stderr, /no stage named 'nope' \(stages: build\+lint unit e2e e2e-haproxy-3\.0 node-22-24 apply boot\)/);
   });
 
   it("every test file is in a stage: unit, e2e, apply and boot by folder, the HAProxy 3.0 list by name", () => {
     const text = readFileSync(STAGES, "utf8");
-    assert.match(text, /stage unit node --test dist\/test\/\*\.test\.js/);
-    assert.match(text, /stage e2e node --test --test-concurrency=1 dist\/test\/e2e\/\*\.e2e\.js/);
-    assert.match(text, /stage apply node --test [^\n]*dist\/test\/terraform-apply\/\*\.apply\.js/);
-    assert.match(text, /stage boot node --test [^\n]*dist\/test\/boot\/two-arm\.boot\.js/);
+    assert.match(text, /^unit\(\) \{ node --test [^\n]*dist\/test\/\*\.test\.js; \}$/m);
+    assert.match(text, /^e2e\(\) \{ node --test --test-concurrency=1 dist\/test\/e2e\/\*\.e2e\.js; \}$/m);
+    assert.match(text, /^apply\(\) \{ node --test [^\n]*dist\/test\/terraform-apply\/\*\.apply\.js; \}$/m);
+    assert.match(text, /^boot\(\) \{ node --test [^\n]*dist\/test\/boot\/two-arm\.boot\.js; \}$/m);
+    assert.match(text, /^node_22_24\(\) \{ scripts\/test-node-versions\.sh; \}$/m);
+    assert.match(text, /^build_lint\(\) \{ npm run build && npm run lint; \}$/m);
     const list = /E2E_HAPROXY_30=\(\n([\s\S]*?)\n\)/.exec(text)?.[1] ?? "";
     const files = list.split("\n").map((l) => l.trim());
     assert.ok(files.length >= 10, list);
@@ -126,13 +128,14 @@ stage never true`),
     assert.ok(busy, run.stderr);
   });
 
-  it("a stage's CPU time counts its processes (a busy loop of about 1 s of CPU)", async () => {
-    const run = await bash(runner(`stage spin bash -c 'end=$((SECONDS + 2)); while [ $SECONDS -lt $end ]; do :; done'`), tmp.path);
+  it("a stage's CPU time counts its processes (a child that spins until it has used 1.6 s of CPU)", async () => {
+    const spin = "python3 -c 'import time\nwhile time.process_time() < 1.6: pass'";
+    const run = await bash(runner(`stage spin bash -c "${spin}"`), tmp.path);
     assert.equal(run.code, 0, run.stderr);
     const m = /^spin\s+ok\s+(\d+):(\d\d)\s+(\d+):(\d\d)/m.exec(run.stderr);
     assert.ok(m, run.stderr);
     const cpu = Number(m[3]) * 60 + Number(m[4]);
-    assert.ok(cpu >= 1, `a 2 s busy loop used at least 1 s of CPU, the table says ${cpu} s:\n${run.stderr}`);
+    assert.ok(cpu >= 2 && cpu <= 60, `the table rounds 1.6 s and a little more to 0:02, it says ${cpu} s:\n${run.stderr}`);
   });
 
   it("a nested runner (npm test under .ci/run) adds its stages to the outer table, which the outer runner prints once", async () => {
@@ -144,11 +147,92 @@ stage never true`),
     assert.deepEqual([...table(run.stderr).keys()], ["outer", "inner-a", "inner-b", "outer-end"]);
   });
 
-  it("an interrupted run (SIGTERM) still prints the stages so far", async () => {
-    const run = await bash(runner("stage first true\nstage hanging sleep 30"), tmp.path, {}, /== stage hanging: sleep 30/);
+  it("an interrupted run (SIGTERM) still prints the stages so far, and ends a background stage's processes", async () => {
+    const marker = `${(Date.now() % 100000) + 100000}.5`; // a sleep no other process runs
+    const run = await bash(runner(`stage first true\nstage_start beside sleep ${marker}\nstage hanging sleep 30`), tmp.path, {}, /== stage hanging: sleep 30/);
     assert.notEqual(run.code, 0);
     const rows = table(run.stderr);
     assert.equal(rows.get("first"), "ok");
+    const left = spawnSync("pgrep", ["-f", `^sleep ${marker}$`], { encoding: "utf8" });
+    assert.equal(left.stdout.trim(), "", "the background stage's sleep was ended");
+  });
+});
+
+describe("npm test's plan: the e2e suites alone, the boot test beside the Node 22/24 runs and the applies", () => {
+  /**
+   * A copy of scripts/test-stages.sh and its library over stubs: `node`, `npm` and test-node-versions.sh
+   * log when each stage's command starts and ends; STUB_FAIL names one to fail.
+   */
+  function planTree(name: string): { root: string; log: string; env: NodeJS.ProcessEnv } {
+    const root = join(tmp.path, name);
+    mkdirSync(join(root, "scripts", "lib"), { recursive: true });
+    mkdirSync(join(root, "bin"));
+    copyFileSync(STAGES, join(root, "scripts", "test-stages.sh"));
+    copyFileSync(LIB, join(root, "scripts", "lib", "stages.sh"));
+    const log = join(root, "commands.log");
+    const stub = (what: string) => `#!/usr/bin/env bash
+args="$*"
+${what}
+case "$args" in
+  *boot*) id=boot ;; *terraform-apply*) id=apply ;; *e2e/product-web*) id=e2e-3.0 ;; *e2e/*) id=e2e ;;
+  *test-node-versions*|node-versions) id=node-22-24 ;; *"run lint"*) id=lint ;; *"run build"*) id=build ;; *) id=unit ;;
+esac
+echo "start $id" >> '${log}'
+# node-22-24 and apply end once the boot test has started, and the boot test once apply has ended (each
+# waits at most 30 s): the log shows them overlapping only if they run side by side.
+wait_for() { for _ in $(seq 300); do grep -qx "$1" '${log}' && return; sleep 0.1; done; }
+case $id in boot) wait_for "end apply" ;; node-22-24|apply) wait_for "start boot" ;; esac
+echo "end $id" >> '${log}'
+if [ "\${STUB_FAIL:-}" = "$id" ]; then exit 4; fi
+`;
+    const files: Record<string, string> = {
+      "bin/node": stub(""),
+      "bin/npm": stub(""),
+      "scripts/test-node-versions.sh": stub("args=node-versions"),
+      "scripts/haproxy-3.0.sh": "#!/usr/bin/env bash\necho 'HAProxy version 3.0.99 (stub)'\n",
+    };
+    for (const [rel, text] of Object.entries(files)) {
+      writeFileSync(join(root, rel), text);
+      chmodSync(join(root, rel), 0o755);
+    }
+    chmodSync(join(root, "scripts", "test-stages.sh"), 0o755);
+    return { root, log, env: { PATH: `${join(root, "bin")}:${process.env.PATH}` } };
+  }
+
+  it("runs every stage; the boot test starts after the e2e suites and runs beside node-22-24 and apply", async () => {
+    const { root, log, env } = planTree("plan-green");
+    const run = await bash("scripts/test-stages.sh", root, env);
+    assert.equal(run.code, 0, run.stderr);
+    const events = readFileSync(log, "utf8").trim().split("\n");
+    const at = (event: string) => events.indexOf(event);
+    for (const [a, b] of [["end build", "start lint"], ["end unit", "start e2e"], ["end e2e", "start e2e-3.0"], ["end e2e-3.0", "start boot"]]) {
+      assert.ok(at(a) >= 0 && at(a) < at(b), `${a} before ${b}:\n${events.join("\n")}`);
+    }
+    assert.ok(at("end e2e-3.0") < at("start node-22-24") && at("end node-22-24") < at("start apply"), `node-22-24, then apply:\n${events.join("\n")}`);
+    assert.ok(at("start boot") < at("end node-22-24") && at("start apply") < at("end boot"), `boot beside node-22-24 and apply:\n${events.join("\n")}`);
+    assert.deepEqual(
+      [...table(run.stderr).entries()].sort(),
+      [["apply", "ok"], ["boot", "ok"], ["build+lint", "ok"], ["e2e", "ok"], ["e2e-haproxy-3.0", "ok"], ["node-22-24", "ok"], ["unit", "ok"]],
+    );
+  });
+
+  it("a failing apply fails npm test; the boot test beside it is waited for and reported", async () => {
+    const { root, env } = planTree("plan-apply-red");
+    const run = await bash("scripts/test-stages.sh", root, { ...env, STUB_FAIL: "apply" });
+    assert.equal(run.code, 1, run.stderr);
+    const rows = table(run.stderr);
+    assert.equal(rows.get("apply"), "FAILED (4)");
+    assert.equal(rows.get("boot"), "ok");
+  });
+
+  it("a failing e2e suite stops the run: nothing after it starts", async () => {
+    const { root, log, env } = planTree("plan-e2e-red");
+    const run = await bash("scripts/test-stages.sh", root, { ...env, STUB_FAIL: "e2e" });
+    assert.equal(run.code, 1, run.stderr);
+    assert.deepEqual(readFileSync(log, "utf8").match(/^start .*/gm), ["start build", "start lint", "start unit", "start e2e"]);
+    assert.deepEqual([...table(run.stderr).entries()], [
+      ["build+lint", "ok"], ["unit", "ok"], ["e2e", "FAILED (4)"], ["e2e-haproxy-3.0", "not run"], ["node-22-24", "not run"], ["apply", "not run"], ["boot", "not run"],
+    ]);
   });
 });
 

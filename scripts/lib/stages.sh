@@ -15,6 +15,8 @@
 # subshell), so it also counts the tests' servers (haproxy, Orthanc, terraform, QEMU) when their parent
 # reaped them. CPU close to twice the wall time means both cores were busy with the stage.
 
+_STAGES_BG=()
+
 # The seconds of a `times` field such as 1m2.345s.
 _stages_seconds() {
   local field=$1 minutes seconds
@@ -44,23 +46,59 @@ _stages_record() {
   printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$load" >>"$IMAGING_LB_STAGE_LOG"
 }
 
-# Creates the record and the exit trap, unless an outer runner already did.
+# Creates the record and the exit trap, unless an outer runner already did (then only background stages
+# are ended at exit).
 stages_begin() {
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  trap 'exit 129' HUP
   if [ -n "${IMAGING_LB_STAGE_LOG:-}" ] && [ -e "$IMAGING_LB_STAGE_LOG" ]; then
+    trap '_stages_end_background' EXIT
     return 0
   fi
   IMAGING_LB_STAGE_LOG=$(mktemp "${TMPDIR:-/tmp}/imaging-lb-stages.XXXXXX")
   export IMAGING_LB_STAGE_LOG
-  _STAGES_OWNER=1
   _STAGES_STARTED=$(_stages_now)
   trap '_stages_exit' EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
-  trap 'exit 129' HUP
+}
+
+# Every descendant of process $1 (children first, depth-first).
+_stages_descendants() {
+  local child
+  for child in $(pgrep -P "$1" 2>/dev/null); do
+    echo "$child"
+    _stages_descendants "$child"
+  done
+}
+
+# Ends the background stages still running (the run is exiting: interrupted, or a foreground stage failed
+# under set -e): SIGTERM to each of their processes, by pid, so the tests' own cleanup handlers run, and
+# SIGKILL to what is left after 60 s. The process tree is read again until the stage's subshell is gone:
+# a stage started a moment ago may not have forked its command yet.
+_stages_end_background() {
+  local pid child ticks
+  local -A signalled=()
+  for pid in "${_STAGES_BG[@]}"; do
+    ticks=0
+    while kill -0 "$pid" 2>/dev/null; do
+      for child in $(_stages_descendants "$pid"); do
+        if [ "$ticks" -ge 300 ]; then
+          kill -KILL "$child" 2>/dev/null || true
+        elif [ -z "${signalled[$child]:-}" ]; then
+          kill -TERM "$child" 2>/dev/null || true
+          signalled[$child]=1
+        fi
+      done
+      ticks=$((ticks + 1))
+      sleep 0.2
+    done
+    wait "$pid" 2>/dev/null || true
+  done
 }
 
 _stages_exit() {
   local status=$?
+  _stages_end_background
   stages_report >&2
   rm -f "$IMAGING_LB_STAGE_LOG" "$IMAGING_LB_STAGE_LOG".bg.*
   exit "$status"
@@ -71,7 +109,11 @@ stage() {
   local name=$1
   shift
   local start end status cpu cpu_file wall
-  echo "== stage $name: $*" >&2
+  if [ $# -eq 1 ] && declare -F "$1" >/dev/null; then
+    echo "== stage $name: $(declare -f "$1" | sed -e '1,2d' -e '$d' -e 's/^ *//' -e 's/;$//' | paste -sd ';' | sed 's/;/; /g')" >&2
+  else
+    echo "== stage $name: $*" >&2
+  fi
   cpu_file=$(mktemp "${TMPDIR:-/tmp}/imaging-lb-stage-cpu.XXXXXX")
   start=$(_stages_now)
   if (
@@ -103,6 +145,7 @@ stage_start() {
     echo "$s" >"$IMAGING_LB_STAGE_LOG.bg.$name"
   ) &
   eval "_STAGE_PID_${name//[^A-Za-z0-9]/_}=$!"
+  _STAGES_BG+=("$!")
 }
 
 # Waits for a background stage; returns its status.
