@@ -31,10 +31,16 @@ E2E_HAPROXY_30=(
   dist/test/e2e/product-failover.e2e.js
 )
 
+# Unit test files run side by side: most of their time is spent waiting on the real tools they start
+# (haproxy -c, the AWS CLI, bash scripts), so one more file than there are cores keeps the cores busy
+# (measured on 2 cores: 182 s one at a time, 125 s with 2, 76 s with 3; the same 115 s of CPU).
+IMAGING_LB_UNIT_CONCURRENCY=${IMAGING_LB_UNIT_CONCURRENCY:-$(($(nproc) + 1))}
+export IMAGING_LB_UNIT_CONCURRENCY
+
 # The stages' commands: stage NAME runs the function NAME with every character other than a-z, 0-9 made _
 # (called by name: shellcheck's SC2317, unreachable code, is off for this file).
 build_lint() { npm run build && npm run lint; }
-unit() { node --test dist/test/*.test.js; }
+unit() { node --test --test-concurrency="$IMAGING_LB_UNIT_CONCURRENCY" dist/test/*.test.js; }
 node_22_24() { scripts/test-node-versions.sh; }
 e2e() { node --test --test-concurrency=1 dist/test/e2e/*.e2e.js; }
 e2e_haproxy_3_0() {
