@@ -99,6 +99,15 @@ describe("npm test: the stages and what they run", () => {
     assert.ok(existsSync(join(ROOT, "test", "boot", "two-arm.boot.ts")));
   });
 
+  it("the README's Tests section names every stage (its own and .ci/run's)", () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const paragraph = readme.split("\n\n").find((p) => p.startsWith("**Stages, and how long they take.**")) ?? "";
+    assert.ok(paragraph.includes("`scripts/test-stages.sh`"), "the README says where the stages are");
+    const named = new Set([...paragraph.matchAll(/`([^`]+)`/g)].map((m) => m[1]));
+    const list = spawnSync(STAGES, ["--list"], { encoding: "utf8" }).stdout.trim().split("\n");
+    for (const stage of [...list, "install", "synth"]) assert.ok(named.has(stage), `README: stage \`${stage}\` is not named`);
+  });
+
   it("the scripts pass shellcheck", () => {
     const shellcheck = requireTool("shellcheck", "shellcheck");
     const run = spawnSync(shellcheck, ["-x", "--severity=style", CI, STAGES, LIB], { encoding: "utf8", cwd: ROOT });
