@@ -37,7 +37,7 @@ import {
   VipFailover,
   VRRP_AUTH_PASS_PLACEHOLDER,
 } from "../lib/keepalived";
-import { requireTool, tempDir } from "./helpers/tools";
+import { HUNG_AFTER_MS, requireTool, tempDir } from "./helpers/tools";
 
 const PRIMARY_ADDRESS = "198.51.100.10";
 const SECONDARY_ADDRESS = "198.51.100.11";
@@ -109,7 +109,7 @@ const NOTIFY_MODES: Record<string, VipFailover> = {
 };
 
 function run(command: string, args: string[], input?: string): SpawnSyncReturns<string> {
-  return spawnSync(command, args, { encoding: "utf8", input, timeout: 30_000 });
+  return spawnSync(command, args, { encoding: "utf8", input, timeout: HUNG_AFTER_MS });
 }
 
 function mustRun(command: string, args: string[]): void {

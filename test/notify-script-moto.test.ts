@@ -20,7 +20,7 @@ import { promisify } from "node:util";
 import { NotifyScriptSpec, VipFailover, renderNotifyScript } from "../lib/keepalived";
 import { SimulatedImds } from "./helpers/fake-ec2";
 import { FAKE_IP_SCRIPT, readFakeIpLog } from "./helpers/fake-ip";
-import { requireTool, tempDir, writeTree } from "./helpers/tools";
+import { HUNG_AFTER_MS, requireTool, tempDir, writeTree } from "./helpers/tools";
 import { Moto, boto3, motoClientEnv, startMoto } from "./terraform-apply/moto";
 
 const execFileAsync = promisify(execFile);
@@ -95,7 +95,7 @@ async function takeOverOnB(failover: VipFailover): Promise<{ code: number; stder
   // The script reaches EC2 only through its own AWS_ENDPOINT_URL_EC2 handling (--endpoint-url).
   delete env.AWS_ENDPOINT_URL;
   try {
-    const { stderr } = await execFileAsync("bash", [script], { env, timeout: 60_000 });
+    const { stderr } = await execFileAsync("bash", [script], { env, timeout: HUNG_AFTER_MS });
     return { code: 0, stderr, ipCalls: readFakeIpLog(ipLog).changes };
   } catch (e) {
     const err = e as { code?: number; stderr?: string };

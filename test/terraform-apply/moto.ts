@@ -71,9 +71,17 @@ export async function startMoto(env: Record<string, string> = {}): Promise<Moto>
   };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
-  const exited = new Promise<void>((done) => child.once("exit", () => done()));
+  let stopping = false;
+  const exited = new Promise<void>((done) =>
+    child.once("exit", (code, signal) => {
+      // An exit the test did not ask for is written into the log the failure messages quote.
+      if (!stopping) output += `\n[moto exited unexpectedly: code ${String(code)}, signal ${String(signal)}, at ${new Date().toISOString()}]\n`;
+      done();
+    }),
+  );
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
+    stopping = true;
     child.kill("SIGTERM");
     const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
     await exited;
