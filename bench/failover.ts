@@ -35,6 +35,7 @@ import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { ResolvedEnvironment } from "../lib/config/model";
+import { agentFiles } from "../lib/bundle/config-bundle";
 import { renderNotifyScript, type VipFailover } from "../lib/keepalived";
 import {
   buildTwoArm,
@@ -119,6 +120,8 @@ export function predictedNewFailures(windowMs: number, model: { timeoutMs: numbe
 
 interface TakeoverFigure {
   readonly mode: VipFailover["mode"];
+  /** The script's EC2 client: the agent's (what a node with the agent runs) or the AWS CLI (the fallback). */
+  readonly client: "agent" | "aws-cli";
   readonly ec2Calls: number;
   /** Wall-clock time of each run on this (shared) machine. */
   readonly runsMs: number[];
@@ -157,6 +160,8 @@ async function measureTakeover(runs: number): Promise<TakeoverFigure[]> {
   try {
     const world = (await boto3(moto, REGION, WORLD, {})) as { eniA: string; eniB: string; allocations: string[]; table: string };
     writeTree(dir.path, { "sys/class/net/eth1/address": `${macB}\n`, "bin/ip": FAKE_IP_SCRIPT });
+    // The agent's package exactly as a bundle installs it.
+    for (const file of agentFiles()) writeTree(join(dir.path, "agent-lib"), { [file.path.slice(file.path.indexOf("/imaging_lb_agent/") + 1)]: file.content });
     chmodSync(join(dir.path, "bin/ip"), 0o755);
     const imds = await SimulatedImds.start({ [macB]: world.eniB });
     const modes: { failover: VipFailover; ec2Calls: number }[] = [
@@ -169,7 +174,7 @@ async function measureTakeover(runs: number): Promise<TakeoverFigure[]> {
     ];
     const figures: TakeoverFigure[] = [];
     try {
-      for (const { failover, ec2Calls } of modes) {
+      for (const client of ["agent", "aws-cli"] as const) for (const { failover, ec2Calls } of modes) {
         const script = join(dir.path, `takeover-${failover.mode}.sh`);
         writeFileSync(script, renderNotifyScript({ envName: "bench", region: REGION, interfaceName: "eth1", failover }), { mode: 0o755 });
         const env: NodeJS.ProcessEnv = {
@@ -177,7 +182,7 @@ async function measureTakeover(runs: number): Promise<TakeoverFigure[]> {
           HOME: dir.path,
           AWS_ENDPOINT_URL_EC2: moto.endpoint,
           IMAGING_LB_IMDS_URL: imds.url,
-          IMAGING_LB_AWS_CLI: aws,
+          ...(client === "aws-cli" ? { IMAGING_LB_AWS_CLI: aws } : { IMAGING_LB_AGENT_LIB: join(dir.path, "agent-lib") }),
           IMAGING_LB_IP_CMD: join(dir.path, "bin/ip"),
           IMAGING_LB_TEST_IP_LOG: join(dir.path, "ip.log"),
           IMAGING_LB_TEST_IP_HELD: "10.50.2.100 10.50.2.101 10.240.0.100 10.240.0.101",
@@ -185,6 +190,7 @@ async function measureTakeover(runs: number): Promise<TakeoverFigure[]> {
           IMAGING_LB_LOCK_FILE: join(dir.path, "takeover.lock"),
         };
         delete env.AWS_ENDPOINT_URL;
+        if (client === "agent") delete env.IMAGING_LB_AWS_CLI;
         const runsMs: number[] = [];
         const cpuMs: number[] = [];
         for (let i = 0; i < runs; i += 1) {
@@ -195,7 +201,7 @@ async function measureTakeover(runs: number): Promise<TakeoverFigure[]> {
           if (!cpu) throw new Error(`no CPU time from ${time}: ${stderr}`);
           cpuMs.push((Number(cpu[1]) + Number(cpu[2])) * 1000);
         }
-        figures.push({ mode: failover.mode, ec2Calls, runsMs, cpuMs });
+        figures.push({ mode: failover.mode, client, ec2Calls, runsMs, cpuMs });
       }
     } finally {
       await imds.close();
@@ -432,7 +438,8 @@ async function main(): Promise<void> {
   for (let i = 1; i <= ROUNDS; i += 1) drills.push(...(await round(i)));
   const soakFigures = CONFIG === "product" && SOAK_MINUTES > 0 ? await soak(SOAK_MINUTES) : undefined;
 
-  const takeoverCpu = (mode: string): number => median(takeover.find((t) => t.mode === mode)?.cpuMs ?? []);
+  /** The takeover a node runs: through the agent's EC2 client. */
+  const takeoverCpu = (mode: string): number => median(takeover.find((t) => t.mode === mode && t.client === "agent")?.cpuMs ?? []);
   /** What EC2 adds to the new MASTER holding the VIPs: its takeover (CPU time here, as on an idle node), the API, the VPC. */
   const ec2AddMs = (mode: string): number => takeoverCpu(mode) + (takeover.find((f) => f.mode === mode)?.ec2Calls ?? 0) * EC2_API_MS + EC2_APPLY_MS;
   const lines: string[] = [];
@@ -442,10 +449,11 @@ async function main(): Promise<void> {
   out(`imaging-lb bench:failover — keepalived.conf: ${CONFIG === "product" ? "this version's" : "imaging-lb 0.2.0's"}; ${ROUNDS} round(s); ${cpus().length} CPUs; ` +
     `clients: one request at a time, ${CLIENT_MODEL.timeoutMs} ms limit, the next ${CLIENT_MODEL.gapMs} ms later`);
   out();
-  out(`Takeover script (real bash, curl, AWS CLI v2 at nice 10) against moto's EC2 and a SIMULATED IMDSv2, ${TAKEOVER_RUNS} runs per mode, medians:`);
+  out(`Takeover script (real bash, curl, at nice 10; its EC2 calls through the agent's client, as a node runs it, or the AWS CLI v2, the fallback) against moto's EC2 and a SIMULATED IMDSv2, ${TAKEOVER_RUNS} runs per mode, medians:`);
   for (const t of takeover) {
-    out(`  ${t.mode.padEnd(12)} ${t.ec2Calls} AWS CLI call(s): CPU ${ms(median(t.cpuMs))} (its time on an idle node), wall ${ms(median(t.runsMs))} here (max ${ms(max(t.runsMs))}, load average ${loadavg()[0].toFixed(1)})`);
+    out(`  ${t.mode.padEnd(12)} ${t.client.padEnd(7)} ${t.ec2Calls} EC2 call(s): CPU ${ms(median(t.cpuMs))} (its time on an idle node), wall ${ms(median(t.runsMs))} here (max ${ms(max(t.runsMs))}, load average ${loadavg()[0].toFixed(1)})`);
   }
+  out(`  the EC2 prediction below uses the agent client's CPU`);
   out(`  EC2 on top (assumptions): ${EC2_API_MS} ms per API call (FAILOVER_EC2_API_MS), ${EC2_APPLY_MS} ms until the VPC delivers to the new ENI (FAILOVER_EC2_APPLY_MS)`);
   out();
 

@@ -23,7 +23,7 @@ import ssl
 import threading
 import time
 import urllib.parse
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 IMDS_URL = os.environ.get("IMAGING_LB_IMDS_URL", "http://169.254.169.254")
 TIMEOUT_SECONDS = float(os.environ.get("IMAGING_LB_HTTP_TIMEOUT_SECONDS", "10"))
@@ -283,6 +283,16 @@ class Session:
         response = self.request("s3", "PUT", self._s3_url(bucket, key), {"content-type": content_type}, body)
         if response.status != 200:
             raise self._error("s3", response)
+
+    # -- EC2 (Query API) -------------------------------------------------------------------------------------
+    def ec2_call(self, action: str, params: Sequence[Tuple[str, str]]) -> str:
+        """One EC2 Query API request (form-encoded POST): the response's XML, or an AwsError."""
+        body = urllib.parse.urlencode([("Action", action), ("Version", "2016-11-15"), *params]).encode()
+        headers = {"content-type": "application/x-www-form-urlencoded; charset=utf-8"}
+        response = self.request("ec2", "POST", self.endpoint("ec2") + "/", headers, body)
+        if response.status != 200:
+            raise self._error("ec2", response)
+        return response.body.decode("utf-8", "replace")
 
     # -- JSON services ---------------------------------------------------------------------------------------
     def _json_call(self, service: str, target: str, payload: dict) -> dict:
