@@ -69,7 +69,8 @@ const noTokenStackTraces: Plugin = {
   name: "no-token-stack-traces",
   setup(b) {
     b.onLoad({ filter: /[\\/]cdkt[fn][\\/]lib[\\/]tokens[\\/]private[\\/]stack-trace\.js$/ }, () => ({
-      contents: "exports.captureStackTrace = function captureStackTrace() { return []; };\n",
+      // cdktf exports captureStackTrace; cdktn also captureCreationStack (its tokens call that one).
+      contents: "exports.captureStackTrace = function captureStackTrace() { return []; };\nexports.captureCreationStack = function captureCreationStack() { return []; };\n",
       loader: "js",
     }));
   },

@@ -53,6 +53,14 @@ describe("the node agent's Python unit tests", () => {
 });
 
 describe("the launcher and the contract", () => {
+  it("every file of the agent's package is one the node contract allows (an agent already in place refuses any other)", async () => {
+    const { NODE_CONTRACT } = await import("../lib/contract/node-contract");
+    const allowed = NODE_CONTRACT.bundleFiles.filter((f) => f.kind === "agent-module" || f.kind === "agent-launcher");
+    for (const file of agentFiles()) {
+      assert.ok(allowed.some((f) => new RegExp(f.pattern).test(file.path) && f.mode === file.mode), `${file.path} (${file.mode}) matches no agent entry of the contract`);
+    }
+  });
+
   it("the launcher's two paths are the contract's (it runs on nodes without contract.env: 0.2 nodes)", async () => {
     const { imagingLbAgentLauncher } = await import("../lib/agent/embedded.generated");
     const { NODE_CONTRACT } = await import("../lib/contract/node-contract");

@@ -1,7 +1,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- synthesized Terraform JSON, YAML documents and AWS CLI output are untyped here */
 /**
  * The rendered VIP takeover script run for real (bash, curl, and each of its two EC2 clients: the agent's own
- * `python3 -m imaging_lb_agent.ec2`, which a node with the agent uses, and Debian's AWS CLI v2, the fallback)
+ * `python3 -m imaging_lb_agent.takeover`, which a node with the agent uses, and Debian's AWS CLI v2, the fallback)
  * against moto's EC2 (the AWS API emulator, started on a loopback port by this test), for all three VIP modes:
  * the resulting EC2 state is then read back with the AWS CLI's describe calls, so what is asserted is what EC2
  * (as emulated) holds, not which requests were sent. The hand-written simulated EC2 test (notify-script.test.ts) stays

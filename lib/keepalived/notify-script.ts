@@ -33,7 +33,7 @@
  * had just removed would make a BACKUP answer for the VIP. `--force` (an operator's manual run, keepalived
  * stopped) skips the check and adds the addresses.
  *
- * **The EC2 calls go through the agent's own client** (`python3 -m imaging_lb_agent.ec2`, the agent's
+ * **The EC2 calls go through the agent's own client** (`python3 -m imaging_lb_agent.takeover`, the agent's
  * SigV4 signer, same arguments as `aws ec2`) when the node has the agent's package: the AWS CLI's start costs
  * about 0.6 s of CPU per call, on the failover's critical path. Without the package (or with
  * `IMAGING_LB_AWS_CLI` set) the script uses the AWS CLI.
@@ -385,8 +385,8 @@ ec2() { # ec2 SUBCOMMAND ARGS...: one AWS CLI call against the region (and endpo
   # not time out behind it (a starved check faults the node that is taking over). A new MASTER's CPU is
   # otherwise idle, so this costs nothing there.
   local client=("\${AWS_CLI:-aws}" ec2)
-  if [[ -z "$AWS_CLI" && -f "$AGENT_LIB/imaging_lb_agent/ec2.py" ]]; then
-    client=(env PYTHONPATH="$AGENT_LIB" python3 -s -m imaging_lb_agent.ec2)
+  if [[ -z "$AWS_CLI" && -f "$AGENT_LIB/imaging_lb_agent/takeover.py" ]]; then
+    client=(env PYTHONPATH="$AGENT_LIB" python3 -s -m imaging_lb_agent.takeover)
   fi
   nice -n 10 "\${client[@]}" "$@" --region "$REGION" "\${endpoint_args[@]}" --output text \\
     --cli-connect-timeout "$HTTP_TIMEOUT" --cli-read-timeout "$HTTP_TIMEOUT"

@@ -1,4 +1,4 @@
-"""The VIP takeover's EC2 calls, without the AWS CLI: `python3 -m imaging_lb_agent.ec2 SUBCOMMAND ...`.
+"""The VIP takeover's EC2 calls, without the AWS CLI: `python3 -m imaging_lb_agent.takeover SUBCOMMAND ...`.
 
 keepalived's notify_master script moves the floating addresses with one to three EC2 calls. Through the AWS
 CLI each costs about 0.6 s of CPU before its request leaves (measured against moto on the test machine),
@@ -98,7 +98,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         action, params, settings = parse(args)
     except UsageError as error:
-        print(f"imaging-lb ec2: {error}", file=sys.stderr)
+        print(f"imaging-lb takeover: {error}", file=sys.stderr)
         return 255
     if "--endpoint-url" in settings:
         os.environ["AWS_ENDPOINT_URL_EC2"] = settings["--endpoint-url"]
@@ -107,7 +107,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         aws.TIMEOUT_SECONDS = max(timeouts)
     region = settings.get("--region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
     if not region:
-        print("imaging-lb ec2: no region (--region or AWS_REGION)", file=sys.stderr)
+        print("imaging-lb takeover: no region (--region or AWS_REGION)", file=sys.stderr)
         return 255
     session = aws.Session(region)
     try:

@@ -1,11 +1,11 @@
-"""The takeover's EC2 client (ec2.py): the `aws ec2` command lines the notify script writes become the EC2
+"""The takeover's EC2 client (takeover.py): the `aws ec2` command lines the notify script writes become the EC2
 Query API's parameters; anything else is refused before a request is made. The requests themselves are
 checked against moto's EC2 in test/notify-script-moto.test.ts."""
 import io
 import unittest
 from contextlib import redirect_stderr
 
-from imaging_lb_agent import ec2
+from imaging_lb_agent import takeover as ec2
 
 GLOBALS = ["--region", "eu-west-1", "--endpoint-url", "http://127.0.0.1:1", "--output", "text",
            "--cli-connect-timeout", "5", "--cli-read-timeout", "5"]
@@ -53,7 +53,7 @@ class CommandLines(unittest.TestCase):
         stderr = io.StringIO()
         with redirect_stderr(stderr):
             self.assertEqual(ec2.main(["replace-route", "--route-table-id", "rtb-1"]), 255)
-        self.assertIn("imaging-lb ec2: replace-route: missing DestinationCidrBlock, NetworkInterfaceId", stderr.getvalue())
+        self.assertIn("imaging-lb takeover: replace-route: missing DestinationCidrBlock, NetworkInterfaceId", stderr.getvalue())
 
 
 if __name__ == "__main__":
