@@ -332,7 +332,13 @@ describe("product HA pair: keepalived + HAProxy peers on two nodes, failover", {
       healedAt = Date.now();
       await cutVrrp(topo, ["lb", "lb2"], false);
       await kaB.waitForState("BACKUP", 10_000);
-      await pollUntil("lb-a's takeover to move the VIPs back", () => watcher.events.routerToFrom !== undefined, { timeoutMs: 10_000 });
+      await pollUntil("lb-a's takeover to move the VIPs back", () => watcher.events.routerToFrom !== undefined, { timeoutMs: 10_000 }).catch((error: Error) => {
+        // What keepalived did after the heal is what tells why (both nodes' logs since the cut, and their takeovers).
+        const tail = (text: string) => text.split("\n").slice(-40).join("\n");
+        throw new Error(`${error.message}\nlb-a takeovers: ${takeoverTimes(lbA.takeoverRecordFile).map((at) => at - cutAt).join(", ")} ms after the cut\n` +
+          `lb-b takeovers: ${takeoverTimes(lbB.takeoverRecordFile).map((at) => at - cutAt).join(", ")} ms after the cut\n` +
+          `--- lb-a keepalived\n${tail(kaA.log())}\n--- lb-b keepalived\n${tail(kaB.log())}`);
+      });
       await delay(1500);
     } finally {
       await watcher.stop();
