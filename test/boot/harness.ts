@@ -386,8 +386,14 @@ export async function startSimulatedAws(vpc: SimulatedVpc, img: BootImage, addre
   const python = requireTool("python3", "python3 (with moto, the image's Python 3.11)");
   startProcess("ip", ["netns", "exec", vpc.router, python, "-m", "moto.server", "-H", address, "-p", "443", "-c", crt, "-k", key], join(dir, "moto.log"));
   const preamble = `import boto3\nkw=dict(region_name=${JSON.stringify(region)},endpoint_url="https://${address}",verify=${JSON.stringify(img.caCert)},aws_access_key_id="testing",aws_secret_access_key="testing")\nsm=boto3.client("secretsmanager",**kw)\ns3=boto3.client("s3",**kw)\nec2=boto3.client("ec2",**kw)\nkms=boto3.client("kms",**kw)\n`;
+  let scripts = 0;
   const aws: SimulatedAws = {
-    python: (code) => vpc.exec(vpc.router, python, ["-c", preamble + code], 60_000),
+    // From a file, not `-c`: a seeded bundle (the agent's package inside) is over Linux's 128 KiB per argument.
+    python: (code) => {
+      const file = join(dir, `aws-${(scripts += 1)}.py`);
+      writeFileSync(file, preamble + code);
+      return vpc.exec(vpc.router, python, [file], 60_000);
+    },
   };
   await waitFor("moto (SIMULATED AWS) to answer", 60_000, async () => {
     const r = await aws.python("sm.list_secrets()\nprint('ok')");
