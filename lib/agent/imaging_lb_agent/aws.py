@@ -157,6 +157,23 @@ class Imds:
         return body.decode()
 
 
+def _expiration(text: Optional[str]) -> Optional[float]:
+    """The epoch seconds of an IMDS credentials' `Expiration` (ISO 8601 UTC, with or without fractional
+    seconds); None when absent. A value that cannot be read is a retryable error, never a crash."""
+    if not text:
+        return None
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        pass
+    for form in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ"):
+        try:
+            return datetime.datetime.strptime(text, form).replace(tzinfo=datetime.timezone.utc).timestamp()
+        except ValueError:
+            continue
+    raise AwsError("imds", "BadCredentials", f"instance role credentials expire at an unreadable time: {text!r}", retryable=True)
+
+
 class Session:
     """Signed requests to AWS services of one region, over kept-alive connections (one per host)."""
 
@@ -181,9 +198,7 @@ class Session:
         document = json.loads(self.imds.get(f"iam/security-credentials/{role[0]}") or "{}")
         if document.get("Code", "Success") != "Success" or "AccessKeyId" not in document:
             raise AwsError("imds", "NoCredentials", f"instance role credentials: {document.get('Code')}", retryable=True)
-        expires = None
-        if document.get("Expiration"):
-            expires = datetime.datetime.strptime(document["Expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+        expires = _expiration(document.get("Expiration"))
         self._credentials = Credentials(document["AccessKeyId"], document["SecretAccessKey"], document.get("Token"), expires)
         return self._credentials
 
