@@ -380,7 +380,16 @@ export async function startSimulatedAws(vpc: SimulatedVpc, img: BootImage, addre
   const csr = join(dir, "moto.csr");
   const crt = join(dir, "moto.crt");
   const ext = join(dir, "san.ext");
-  writeFileSync(ext, `subjectAltName=DNS:amazonaws.com,DNS:*.amazonaws.com,DNS:*.${region}.amazonaws.com,DNS:*.s3.amazonaws.com,DNS:*.s3.${region}.amazonaws.com,IP:${address}\n`);
+  // A server certificate as strict X.509 verification (Python 3.13 on Debian 13: the agent) requires it.
+  writeFileSync(ext, [
+    `subjectAltName=DNS:amazonaws.com,DNS:*.amazonaws.com,DNS:*.${region}.amazonaws.com,DNS:*.s3.amazonaws.com,DNS:*.s3.${region}.amazonaws.com,IP:${address}`,
+    "basicConstraints=CA:FALSE",
+    "keyUsage=critical,digitalSignature,keyEncipherment",
+    "extendedKeyUsage=serverAuth",
+    "subjectKeyIdentifier=hash",
+    "authorityKeyIdentifier=keyid,issuer",
+    "",
+  ].join("\n"));
   sh("openssl", ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=SIMULATED AWS (moto)", "-keyout", key, "-out", csr]);
   sh("openssl", ["x509", "-req", "-in", csr, "-CA", img.caCert, "-CAkey", img.caKey, "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", crt]);
   const python = requireTool("python3", "python3 (with moto, the image's Python 3.11)");
