@@ -35,7 +35,6 @@ import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { ResolvedEnvironment } from "../lib/config/model";
-import { agentFiles } from "../lib/bundle/config-bundle";
 import { renderNotifyScript, type VipFailover } from "../lib/keepalived";
 import {
   buildTwoArm,
@@ -62,6 +61,7 @@ import {
   type PairEvents,
   type ProductPairNode,
 } from "../test/e2e/harness";
+import { installAgentPackage } from "../test/helpers/agent-package";
 import { SimulatedImds } from "../test/helpers/fake-ec2";
 import { FAKE_IP_SCRIPT } from "../test/helpers/fake-ip";
 import { requireTool, tempDir, writeTree } from "../test/helpers/tools";
@@ -161,7 +161,7 @@ async function measureTakeover(runs: number): Promise<TakeoverFigure[]> {
     const world = (await boto3(moto, REGION, WORLD, {})) as { eniA: string; eniB: string; allocations: string[]; table: string };
     writeTree(dir.path, { "sys/class/net/eth1/address": `${macB}\n`, "bin/ip": FAKE_IP_SCRIPT });
     // The agent's package exactly as a bundle installs it.
-    for (const file of agentFiles()) writeTree(join(dir.path, "agent-lib"), { [file.path.slice(file.path.indexOf("/imaging_lb_agent/") + 1)]: file.content });
+    installAgentPackage(join(dir.path, "agent-lib"));
     chmodSync(join(dir.path, "bin/ip"), 0o755);
     const imds = await SimulatedImds.start({ [macB]: world.eniB });
     const modes: { failover: VipFailover; ec2Calls: number }[] = [

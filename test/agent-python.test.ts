@@ -6,25 +6,16 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { agentFiles } from "../lib/bundle/config-bundle";
+import { installAgentPackage } from "./helpers/agent-package";
 import { requireTool, tempDir } from "./helpers/tools";
 
 const REPO = join(__dirname, "..", "..");
 
 /** The agent package as a bundle carries it, in a folder of its own. */
-function installPackage(): string {
-  const root = tempDir("agent-python").path;
-  for (const file of agentFiles()) {
-    if (!file.path.includes("/imaging_lb_agent/")) continue;
-    const target = join(root, "imaging_lb_agent", file.path.split("/imaging_lb_agent/")[1]);
-    mkdirSync(join(target, ".."), { recursive: true });
-    writeFileSync(target, file.content);
-  }
-  return root;
-}
+const installPackage = (): string => installAgentPackage(tempDir("agent-python").path);
 
 describe("the node agent's Python unit tests", () => {
   it("pass (python3 -m unittest)", () => {

@@ -18,8 +18,8 @@ import { chmodSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { agentFiles } from "../lib/bundle/config-bundle";
 import { NotifyScriptSpec, VipFailover, renderNotifyScript } from "../lib/keepalived";
+import { installAgentPackage } from "./helpers/agent-package";
 import { SimulatedImds } from "./helpers/fake-ec2";
 import { FAKE_IP_SCRIPT, readFakeIpLog } from "./helpers/fake-ip";
 import { HUNG_AFTER_MS, requireTool, tempDir, writeTree } from "./helpers/tools";
@@ -148,7 +148,7 @@ const takeoverSuite = (which: EC2Client, title: string) =>
       writeTree(dir.path, { "bin-no-aws/aws": "#!/bin/sh\necho 'the AWS CLI was called' >&2\nexit 99\n" });
       chmodSync(join(dir.path, "bin-no-aws/aws"), 0o755);
       // The agent's package exactly as a bundle installs it.
-      for (const file of agentFiles()) writeTree(join(dir.path, "agent-lib"), { [file.path.slice(file.path.indexOf("/imaging_lb_agent/") + 1)]: file.content });
+      installAgentPackage(join(dir.path, "agent-lib"));
       imds = await SimulatedImds.start({ [MAC_A]: world.eniA, [MAC_B]: world.eniB });
     });
     after(async () => {
