@@ -75,7 +75,7 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
         ...(nlbSettings ? { nlb: nlbSettings } : {}),
       }
     : nodes.length === 2
-      ? { vipMode: "secondary-ip" as const, virtualRouterId: 51, advertIntervalSeconds: 1, preempt: true }
+      ? { vipMode: "secondary-ip" as const, virtualRouterId: 51, advertIntervalSeconds: 0.5, preempt: true }
       : undefined;
   return {
     name: env.name,
