@@ -14,12 +14,13 @@ import { LbTargetGroupAttachment } from "@cdktf/provider-aws/lib/lb-target-group
 import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
 import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule";
-import { DataResource, TerraformResource } from "cdktf";
+import { TerraformResource } from "cdktf";
 import { Construct } from "constructs";
 import { ResolvedEnvironment } from "../config/model";
 import { NLB_HEALTH_CHECK, nlbListeners } from "../nlb";
 import type { LoadBalancerNode, SubnetLookup } from "./load-balancer-node";
 import { DEFAULT_RULES_PER_GROUP, spreadRules } from "./security-quotas";
+import { TerraformData } from "./terraform-data";
 import { nlbGroupName, nlbSecurityRules } from "./security-rules";
 
 /** Properties of {@link ImagingLbNetworkLoadBalancers}. */
@@ -85,7 +86,7 @@ export class ImagingLbNetworkLoadBalancers extends Construct {
   /** After {@link attach}: the target registrations, `<vip>/<port>/<node>`. */
   readonly attachments: Record<string, LbTargetGroupAttachment> = {};
   /** After {@link attach}: each node's drain step (a replaced node waits `drainTime` here before its instance goes). */
-  readonly drains: Record<string, DataResource> = {};
+  readonly drains: Record<string, TerraformData> = {};
   private readonly env: ResolvedEnvironment;
 
   constructor(scope: Construct, id: string, props: ImagingLbNetworkLoadBalancersProps) {
@@ -201,7 +202,7 @@ export class ImagingLbNetworkLoadBalancers extends Construct {
       const marker = lbNode.node.tryFindChild("generation");
       if (!(marker instanceof TerraformResource)) throw new Error(`node '${node.name}' has no generation marker`);
       const replacedWith = [`${marker.terraformResourceType}.${marker.friendlyUniqueId}`];
-      const drain = new DataResource(this, `drain-${node.name}`, {
+      const drain = new TerraformData(this, `drain-${node.name}`, {
         input: { node: node.name, drainSeconds },
         dependsOn: [lbNode.instance],
         lifecycle: { replaceTriggeredBy: replacedWith },

@@ -2,11 +2,11 @@
  * Terraform's built-in `terraform_data` resource, as imaging-lb uses it: a value kept in state whose
  * change other resources can react to (`replace_triggered_by`).
  */
-import { TerraformResource, anyToHclTerraform, anyToTerraform, hashMapper, hashMapperHcl } from "cdktf";
+import { TerraformMetaArguments, TerraformResource, anyToHclTerraform, anyToTerraform, hashMapper, hashMapperHcl } from "cdktf";
 import { Construct } from "constructs";
 
-/** Properties of {@link TerraformData}. */
-export interface TerraformDataProps {
+/** Properties of {@link TerraformData}: its `input`, and Terraform's meta-arguments (`depends_on`, `lifecycle`, provisioners). */
+export interface TerraformDataProps extends TerraformMetaArguments {
   /** Stored in state (`input`, reflected in `output`); changing it updates the resource in place. */
   readonly input: Readonly<Record<string, string | number | boolean>>;
 }
@@ -29,7 +29,7 @@ export class TerraformData extends TerraformResource {
 
   constructor(scope: Construct, id: string, props: TerraformDataProps) {
     // providerName "terraform": cdktf's provider-presence check skips built-in resources.
-    super(scope, id, { terraformResourceType: TerraformData.tfResourceType, terraformGeneratorMetadata: { providerName: "terraform" } });
+    super(scope, id, { ...metaArguments(props), terraformResourceType: TerraformData.tfResourceType, terraformGeneratorMetadata: { providerName: "terraform" } });
     this.storedInput = { ...props.input };
   }
 
@@ -46,4 +46,10 @@ export class TerraformData extends TerraformResource {
   protected synthesizeHclAttributes(): Record<string, unknown> {
     return { input: hashMapperHcl(anyToHclTerraform)(this.storedInput) };
   }
+}
+
+/** The meta-arguments of `props` (everything but `input`). */
+function metaArguments(props: TerraformDataProps): TerraformMetaArguments {
+  const { dependsOn, count, provider, lifecycle, forEach, provisioners, connection } = props;
+  return { dependsOn, count, provider, lifecycle, forEach, provisioners, connection };
 }
