@@ -30,6 +30,11 @@ export interface HaproxyOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Extra command-line arguments for the running HAProxy (not the check), e.g. `["-n", "9000"]`. @default [] */
   readonly args?: readonly string[];
+  /**
+   * This HAProxy's name in the `peers` section (`-L`, for the check and the run alike: a peers section
+   * without the local peer is removed with a warning, which the strict check refuses). @default none: the host name
+   */
+  readonly localPeer?: string;
 }
 
 /** A running HAProxy. */
@@ -54,9 +59,10 @@ export async function startHaproxy(topology: Topology, options: HaproxyOptions):
   const configFile = join(topology.workDir, `haproxy-${options.host}.cfg`);
   writeFileSync(configFile, options.config);
   const env = { ...process.env, ...options.env };
-  const check = await topology.exec(options.host, haproxy, [...(options.strictCheck === false ? [] : ["-dW"]), "-c", "-f", configFile], { env });
+  const localPeer = options.localPeer === undefined ? [] : ["-L", options.localPeer];
+  const check = await topology.exec(options.host, haproxy, [...(options.strictCheck === false ? [] : ["-dW"]), "-c", "-f", configFile, ...localPeer], { env });
   if (check.code !== 0) throw new Error(`haproxy -c rejected ${configFile}:\n${check.stdout}${check.stderr}`);
-  const proc = topology.spawn(options.host, haproxy, ["-f", configFile, "-db", ...(options.args ?? [])], { logFile: join(topology.workDir, `haproxy-${options.host}.log`), env });
+  const proc = topology.spawn(options.host, haproxy, ["-f", configFile, "-db", ...localPeer, ...(options.args ?? [])], { logFile: join(topology.workDir, `haproxy-${options.host}.log`), env });
   const timeoutMs = options.startTimeoutMs ?? 10_000;
   for (const listener of options.waitFor ?? []) {
     await topology.waitForListen(options.host, listener.address, listener.port, { timeoutMs, process: proc });

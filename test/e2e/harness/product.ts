@@ -218,7 +218,8 @@ export async function startProductHaproxy(lb: Pick<LbTopology, "topology">, env:
     config,
     waitFor: listeners,
     env: { [STATS_PASSWORD_VARIABLE]: TEST_STATS_PASSWORD },
-    args: [...(override === undefined ? [] : ["-n", String(override)]), ...(options.node ? ["-L", options.node] : [])],
+    args: override === undefined ? [] : ["-n", String(override)],
+    ...(options.node ? { localPeer: options.node } : {}),
   });
   const runtime = (command: string): Promise<string> => haproxyRuntime(socketPath, command);
   const stat = async (): Promise<Record<string, string>[]> => {
