@@ -27,12 +27,12 @@ async function main(): Promise<void> {
     console.log(`imaging-lb bench:nlb (two active nodes in two zones behind a SIMULATED NLB: HTTP :${h.port}${h.path} every ${h.intervalSeconds} s, timeout ${h.timeoutSeconds} s, ${h.unhealthyThreshold} failures / ${h.healthyThreshold} passes)`);
 
     const r = await replacementDrill(bed, "lb-a");
-    const rFailed = r.loops.reduce((n, l) => n + l.failedAfter + l.failedBefore, 0);
+    const rFailed = r.loops.reduce((n, l) => n + l.failedAfter + l.failedInFlight.length + l.failedBefore, 0);
     const rCut = r.sessions.filter((x) => !x.ok).length;
     console.log(`  node replacement (generation raise) of lb-a, drain ${r.drainSeconds} s, cross-zone on:`);
     console.log(`    timeline after the deregistration: drain ended ${s(r.timeline.drainEnded)}, machine gone ${s(r.timeline.machineGone)}, new machine serving ${s(r.timeline.newMachineServing)} (boot not simulated), registered ${s(r.timeline.registered)}, healthy ${s(r.timeline.healthy)}`);
     console.log(`    long sessions on lb-a at the deregistration: ${r.onNodeAtDeregistration.dicom} DICOM associations, ${r.onNodeAtDeregistration.hl7} HL7 links; open when its machine went: ${r.openAtTermination.dicom + r.openAtTermination.hl7}`);
-    for (const l of r.loops) console.log(`    ${l.loop}: ${l.requests} requests, ${l.failedAfter + l.failedBefore} failed`);
+    for (const l of r.loops) console.log(`    ${l.loop}: ${l.requests} requests, ${l.failedAfter + l.failedInFlight.length + l.failedBefore} failed`);
     console.log(`    sessions: ${r.sessions.length} long DICOM associations and HL7 links, ${rCut} cut; the new machine took ${r.newMachineConnections} connections once healthy; stick tables resynced: ${r.stickTableResynced}`);
     targets.push([`replacement: 0 failed requests (${rFailed})`, rFailed === 0], [`replacement: 0 cut DICOM associations and HL7 links (${rCut})`, rCut === 0]);
 
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     const keptCut = z.sessionsOnOtherNode.filter((x) => !x.ok).length;
     console.log("  AZ loss (zone a: node, subnets and NLB addresses dark at once), cross-zone off:");
     console.log(`    NLB marked lb-a unhealthy after ${s(z.detectionMs)} (the health check allows ${s(z.detectionBoundMs.best)}-${s(z.detectionBoundMs.worst)})`);
-    for (const l of z.loops) console.log(`    ${l.loop}: ${l.requests} requests, ${l.failedAfter} failed after the loss, served again after ${s(l.servedAgainMs)}`);
+    for (const l of z.loops) console.log(`    ${l.loop}: ${l.requests} requests, ${l.failedAfter} failed after the loss (served again after ${s(l.servedAgainMs)}), ${l.failedInFlight.length} in flight on the lost node cut`);
     console.log(`    sessions cut: ${lostCut} of ${z.sessionsOnLostNode.length} on the lost node, ${keptCut} of ${z.sessionsOnOtherNode.length} on the other`);
     console.log(`    every client served again after ${s(z.everyClientServedAgainMs)}; longest error window of new connections ${s(z.longestErrorWindowMs)}`);
     console.log("    (clients use the NLB's DNS name, answered without TTL here; on AWS a client that caches it and never tries the second address can wait up to the record's 60 s more)");

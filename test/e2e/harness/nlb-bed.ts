@@ -312,8 +312,13 @@ export interface LoopFigures {
   readonly requests: number;
   /** Failed requests started at or after the event. */
   readonly failedAfter: number;
-  /** Failed requests started before it. */
+  /** Failed requests that started and ended before it (nothing to do with the event). */
   readonly failedBefore: number;
+  /**
+   * Requests in flight at the event (started before it, ended after) that failed: the sessions the event
+   * cut, with the address each went to.
+   */
+  readonly failedInFlight: readonly Pick<Outcome, "address" | "detail">[];
   /** From the event to the start of the first request after which every request succeeded (0: none failed). */
   readonly servedAgainMs: number;
   /** First failure to the end of the last failure (0: none). */
@@ -330,7 +335,8 @@ export function loopFigures(loop: LoadLoop, at: number): LoopFigures {
     loop: loop.name,
     requests: list.length,
     failedAfter: failed.length,
-    failedBefore: list.filter((o) => o.started < at && !o.ok).length,
+    failedBefore: list.filter((o) => o.started < at && o.ended < at && !o.ok).length,
+    failedInFlight: list.filter((o) => o.started < at && o.ended >= at && !o.ok).map((o) => ({ address: o.address, detail: o.detail })),
     servedAgainMs: recovered - at,
     errorWindowMs: failed.length === 0 ? 0 : (lastFailure?.ended ?? 0) - failed[0].started,
   };
