@@ -114,6 +114,33 @@ export function emulatorCopy(synthesized: Record<string, any>, options: Emulator
     );
   }
 
+  // moto keeps a rule's description only for CIDR rules: one that references a security group reads back none.
+  let referencing = 0;
+  for (const type of ["aws_vpc_security_group_ingress_rule", "aws_vpc_security_group_egress_rule"]) {
+    for (const rule of Object.values(json.resource?.[type] ?? {}) as Array<Record<string, any>>) {
+      if (rule.referenced_security_group_id === undefined || rule.description === undefined) continue;
+      rule.lifecycle = { ...rule.lifecycle, ignore_changes: [...(rule.lifecycle?.ignore_changes ?? []), "description"] };
+      referencing++;
+    }
+  }
+  if (referencing > 0) {
+    deviations.push(
+      `EMULATOR moto reads back no description on a security group rule that references a group (it keeps CIDR rules' only), so the second plan would set it again: ignore_changes on description of ${referencing} such rule(s); unproven here: that AWS keeps those descriptions`,
+    );
+  }
+
+  // moto's DescribeLoadBalancers answers each zone with its subnet only (no LoadBalancerAddresses), so an
+  // NLB's fixed private IPv4 per subnet mapping reads back empty.
+  const fixedAddresses = (Object.values(json.resource?.aws_lb ?? {}) as Array<Record<string, any>>).filter(
+    (lb) => Array.isArray(lb.subnet_mapping) && lb.subnet_mapping.some((m: Record<string, any>) => m.private_ipv4_address !== undefined),
+  );
+  for (const lb of fixedAddresses) lb.lifecycle = { ...lb.lifecycle, ignore_changes: [...(lb.lifecycle?.ignore_changes ?? []), "subnet_mapping"] };
+  if (fixedAddresses.length > 0) {
+    deviations.push(
+      `EMULATOR moto's DescribeLoadBalancers reports no LoadBalancerAddresses, so a subnet mapping's private_ipv4_address reads back empty and the second plan would change it: ignore_changes on subnet_mapping of ${fixedAddresses.length} aws_lb(s); unproven here: that the NLB takes the fixed private IPv4 in each subnet`,
+    );
+  }
+
   const associations = Object.values(json.resource?.aws_eip_association ?? {}) as Array<Record<string, any>>;
   const toVip = associations.filter((a) => a.private_ip_address !== undefined);
   for (const association of toVip) {

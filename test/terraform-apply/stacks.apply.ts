@@ -51,6 +51,13 @@ function plannedChanges(planOutput: string): string[] {
   return planOutput.split("\n").filter((line) => /^\s*# \S+ (will be|must be)/.test(line)).map((line) => line.trim());
 }
 
+/** The first changes of a plan, in full (the first resources' diffs say most), and its summary line. */
+function planExcerpt(planOutput: string): string {
+  const start = Math.max(0, planOutput.search(/^\s*# \S+ (will be|must be)/m));
+  const summary = /^Plan: .*$/m.exec(planOutput)?.[0] ?? "";
+  return `${planOutput.slice(start, start + 8000)}\n...\n${summary}`;
+}
+
 async function applyVariant(variant: Variant, moto: Moto, source: ProviderSource, root: string, note: (line: string) => void): Promise<void> {
   const dir = join(root, variant.name);
   mkdirSync(dir, { recursive: true });
@@ -87,7 +94,7 @@ async function applyVariant(variant: Variant, moto: Moto, source: ProviderSource
   assert.equal(
     plan.code,
     0,
-    `${variant.name}: the plan after apply is not empty (exit ${plan.code}); the provider reads back something else than the stack declares:\n${plannedChanges(plan.stdout).join("\n")}\n${plan.stderr}\n${plan.stdout.slice(-6000)}`,
+    `${variant.name}: the plan after apply is not empty (exit ${plan.code}); the provider reads back something else than the stack declares:\n${plannedChanges(plan.stdout).join("\n")}\n${plan.stderr}\n${planExcerpt(plan.stdout)}`,
   );
   assert.match(plan.stdout, /No changes\. Your infrastructure matches the configuration/);
 
