@@ -3,6 +3,7 @@
  * every default filled in. Renderers (haproxy.cfg, keepalived.conf, cloud-init) and constructs read
  * only this. Collections are sorted by the user's names so output never depends on file order.
  */
+import type { ResolvedMonitoring } from "./monitoring";
 import type { Network } from "./schema";
 
 export type Layout = Network["layout"];
@@ -237,6 +238,8 @@ export interface ResolvedEnvironment {
   readonly configStore: { readonly bucket?: string; readonly kmsKeyArn?: string; readonly prefix: string; readonly writerArns: readonly string[] };
   readonly stateBackend?: { readonly bucket: string; readonly key: string; readonly region: string };
   readonly tags: Readonly<Record<string, string>>;
+  /** Metrics, alarms, notifications and dashboard (monitoring section, every default filled in). */
+  readonly monitoring: ResolvedMonitoring;
 }
 
 /** True when any enabled service needs TProxy (forwarding, mangle rules, source/dest check off). */
