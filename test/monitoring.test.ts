@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Testing } from "cdktf";
@@ -16,7 +16,8 @@ import { expandEnvironment, loadEnvironment, parseEnvironment } from "../lib/con
 import { ALARM_DEFAULTS, ALARM_KINDS } from "../lib/config/monitoring";
 import { ImagingLbStack } from "../lib/constructs/imaging-lb-stack";
 import { NODE_CONTRACT, metricRef, type MetricName } from "../lib/contract/node-contract";
-import { alarmSpecs, metricSeries, monitoredBackends } from "../lib/monitoring/alarms";
+import { RUNBOOK_HEADINGS, alarmSpecs, metricSeries, monitoredBackends } from "../lib/monitoring/alarms";
+import { costTable, exampleEnvironments } from "../scripts/monitoring-cost";
 import { environment, resolve } from "./helpers/env";
 import { requireTool, tempDir } from "./helpers/tools";
 
@@ -312,5 +313,33 @@ describe("monitoring: the synthesized stack", () => {
         .filter((id) => !/\.(monitoring_|instance-role_metrics_|network_endpoint-monitoring_)/.test(id))
         .sort();
     assert.deepEqual(ids(off), ids(on));
+  });
+});
+
+describe("docs/alarms.md says what the code does", () => {
+  const page = readFileSync(join(__dirname, "..", "..", "docs", "alarms.md"), "utf8");
+
+  it("the cost table is scripts/monitoring-cost.ts's for the examples (regenerate: node dist/scripts/monitoring-cost.js)", () => {
+    const table = /<!-- monitoring-cost:begin -->\n([\s\S]*?)<!-- monitoring-cost:end -->/.exec(page)?.[1];
+    assert.equal(table, costTable(exampleEnvironments()));
+  });
+
+  it("the metrics table names every metric of the contract with its unit", () => {
+    const rows = new Map([...page.matchAll(/^\| `([A-Za-z0-9]+)` \| [^|]+ \| ([A-Za-z]+) \|/gm)].map((m) => [m[1], m[2]]));
+    for (const [name, d] of Object.entries(NODE_CONTRACT.metrics.definitions)) assert.equal(rows.get(name), d.unit, name);
+  });
+
+  it("the alarms table gives every alarm its default periods, severity and missing-data rule; every alarm has its section", () => {
+    for (const kind of ALARM_KINDS) {
+      const row = new RegExp(`^\\| \`${kind}\` \\|.*$`, "m").exec(page)?.[0];
+      assert.ok(row, kind);
+      const d = ALARM_DEFAULTS[kind];
+      const period = d.periodSeconds % 3600 === 0 ? `${d.periodSeconds / 3600} h` : `${d.periodSeconds / 60} min`;
+      assert.ok(row.includes(`| ${d.evaluationPeriods} × 1 ${period.split(" ")[1]} |`) && period.startsWith("1 "), `${kind}: ${row}`);
+      assert.ok(row.endsWith(`| ${d.severity} |`), `${kind}: ${row}`);
+      const missing = alarmSpecs(example("agfa-ei-ha-pair")).find((s) => s.kind === kind)!.treatMissingData;
+      assert.equal(/\*\*breaching\*\*/.test(row), missing === "breaching", `${kind}: missing data ${missing}: ${row}`);
+      assert.match(page, new RegExp(`^### ${RUNBOOK_HEADINGS[kind]}$`, "m"), `${kind}: a section "${RUNBOOK_HEADINGS[kind]}"`);
+    }
   });
 });
