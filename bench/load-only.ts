@@ -16,5 +16,10 @@ const files = statSync(entry).isDirectory()
   : [entry];
 for (const file of files) {
   const env = loadEnvironment(file);
-  for (const node of env.nodes) nodeArtifacts(env, node.name);
+  for (const node of env.nodes) {
+    // The bundle and the encoded user data are rendered when read (the stack renders both).
+    const artifacts = nodeArtifacts(env, node.name);
+    void artifacts.bundle;
+    void artifacts.userDataBase64;
+  }
 }

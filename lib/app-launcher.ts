@@ -10,6 +10,7 @@
 import { createRequire } from "node:module";
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { performance } from "node:perf_hooks";
 import { Script, constants as vmConstants } from "node:vm";
 
 /** The bundle's file name inside dist/. */
@@ -79,12 +80,15 @@ interface AppExports {
 }
 
 if (require.main === module) {
+  // The same names as main.ts's PHASE_MARKS (not imported: the launcher loads nothing but the bundle).
+  performance.mark("imaging-lb:launcher-started");
   const bundle = join(__dirname, "..", BUNDLE_FILE);
   if (!existsSync(bundle)) {
     process.stderr.write(`imaging-lb: ${bundle} is missing; build it with \`npm run build\`\n`);
     process.exitCode = 1;
   } else {
     const loaded = loadBundle(bundle, process.env.IMAGING_LB_CODE_CACHE !== "0");
+    performance.mark("imaging-lb:bundle-loaded");
     void (loaded.exports as AppExports).run().then(() => {
       const state = loaded.saveCodeCache();
       if (process.env.IMAGING_LB_CODE_CACHE_REPORT === "1") process.stderr.write(`imaging-lb: code cache ${state}\n`);

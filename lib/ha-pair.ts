@@ -3,11 +3,12 @@
  * interface) and the takeover script keepalived runs when the node becomes MASTER. Pure.
  */
 import { HEALTH_ENDPOINT, ResolvedEnvironment, ResolvedNode } from "./config/model";
+import { NODE_CONTRACT } from "./contract/node-contract";
 import { renderKeepalivedConfig, renderNotifyScript, VipFailover } from "./keepalived";
 
 /** Where the bootstrap installs the takeover script; keepalived's notify_master runs it. */
-export const TAKEOVER_SCRIPT_PATH = "/usr/local/sbin/imaging-lb-vip-takeover";
-export const KEEPALIVED_CONF_PATH = "/etc/keepalived/keepalived.conf";
+export const TAKEOVER_SCRIPT_PATH = NODE_CONTRACT.paths.takeoverScript;
+export const KEEPALIVED_CONF_PATH = NODE_CONTRACT.paths.keepalivedConf;
 
 export interface PairFiles {
   readonly keepalivedConf: string;
@@ -54,14 +55,12 @@ export function pairFiles(env: ResolvedEnvironment, node: ResolvedNode): PairFil
     advertIntervalSeconds: env.ha.advertIntervalSeconds,
     preempt: env.ha.preempt,
     notifyMasterScript: TAKEOVER_SCRIPT_PATH,
-    // Checks as often as advertisements: a dead HAProxy is seen within 2 intervals, so with a 1 s
-    // advertisement the VIPs move in about 2-3 s.
+    // keepalived tracks the HAProxy processes itself (kernel process events: a dead HAProxy is seen at once,
+    // nothing forked); the loopback probe only catches an HAProxy that runs but does not answer, every 3 s.
+    // notify_master_rx_lower_pri reruns the takeover (the renderer's default): after the nodes lost each
+    // other, the MASTER that wins takes the VIPs back in EC2.
     haproxyCheck: {
       healthUrl: `http://${HEALTH_ENDPOINT.address}:${HEALTH_ENDPOINT.port}${HEALTH_ENDPOINT.path}`,
-      intervalSeconds: env.ha.advertIntervalSeconds,
-      fall: 2,
-      rise: 2,
-      healthTimeoutSeconds: 1, // a loopback probe answers in milliseconds
     },
   });
   const takeoverScript = renderNotifyScript({

@@ -89,8 +89,9 @@ ln -sf /run/systemd/resolve/stub-resolv.conf "$root/etc/resolv.conf"
 chroot "$root" passwd -l root >/dev/null
 
 log "test CA"
+# keyUsage: Python 3.13 (Debian 13, the agent's TLS) verifies strictly and refuses a CA without it.
 openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=imaging-lb boot test CA (SIMULATED, test only)" \
-  -keyout "$work/test-ca.key" -out "$work/test-ca.crt" 2>/dev/null
+  -addext "keyUsage=critical,keyCertSign,cRLSign" -keyout "$work/test-ca.key" -out "$work/test-ca.crt" 2>/dev/null
 cp "$work/test-ca.crt" "$root/usr/local/share/ca-certificates/imaging-lb-test-ca.crt"
 chroot "$root" update-ca-certificates >/dev/null 2>&1
 

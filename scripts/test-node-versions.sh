@@ -10,6 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 versions=${IMAGING_LB_NODE_VERSIONS:-"22 24"}
+# Test files side by side, as in npm test's unit stage (scripts/test-stages.sh).
+concurrency=${IMAGING_LB_UNIT_CONCURRENCY:-$(($(nproc) + 1))}
 failed=()
 for major in $versions; do
   dir=".cache/node/$major"
@@ -29,7 +31,7 @@ for major in $versions; do
   echo "== unit suite on Node $got"
   PATH="$(dirname "$bin"):$PATH" "$bin" dist/scripts/bundle.js
   start=$SECONDS
-  if PATH="$(dirname "$bin"):$PATH" "$bin" --test dist/test/*.test.js; then
+  if PATH="$(dirname "$bin"):$PATH" "$bin" --test --test-concurrency="$concurrency" dist/test/*.test.js; then
     echo "== unit suite on Node $got: passed in $((SECONDS - start)) s"
   else
     echo "== unit suite on Node $got: FAILED after $((SECONDS - start)) s"

@@ -6,25 +6,16 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { agentFiles } from "../lib/bundle/config-bundle";
+import { installAgentPackage } from "./helpers/agent-package";
 import { requireTool, tempDir } from "./helpers/tools";
 
 const REPO = join(__dirname, "..", "..");
 
 /** The agent package as a bundle carries it, in a folder of its own. */
-function installPackage(): string {
-  const root = tempDir("agent-python").path;
-  for (const file of agentFiles()) {
-    if (!file.path.includes("/imaging_lb_agent/")) continue;
-    const target = join(root, "imaging_lb_agent", file.path.split("/imaging_lb_agent/")[1]);
-    mkdirSync(join(target, ".."), { recursive: true });
-    writeFileSync(target, file.content);
-  }
-  return root;
-}
+const installPackage = (): string => installAgentPackage(tempDir("agent-python").path);
 
 describe("the node agent's Python unit tests", () => {
   it("pass (python3 -m unittest)", () => {
@@ -49,5 +40,23 @@ describe("the node agent's Python unit tests", () => {
       { encoding: "utf8" },
     );
     assert.equal(check.status, 0, check.stderr);
+  });
+});
+
+describe("the launcher and the contract", () => {
+  it("every file of the agent's package is one the node contract allows (an agent already in place refuses any other)", async () => {
+    const { NODE_CONTRACT } = await import("../lib/contract/node-contract");
+    const allowed = NODE_CONTRACT.bundleFiles.filter((f) => f.kind === "agent-module" || f.kind === "agent-launcher");
+    for (const file of agentFiles()) {
+      assert.ok(allowed.some((f) => new RegExp(f.pattern).test(file.path) && f.mode === file.mode), `${file.path} (${file.mode}) matches no agent entry of the contract`);
+    }
+  });
+
+  it("the launcher's two paths are the contract's (it runs on nodes without contract.env: 0.2 nodes)", async () => {
+    const { imagingLbAgentLauncher } = await import("../lib/agent/embedded.generated");
+    const { NODE_CONTRACT } = await import("../lib/contract/node-contract");
+    assert.match(imagingLbAgentLauncher, new RegExp(`^STATE="\\$ROOT${NODE_CONTRACT.paths.stateDir}"$`, "m"));
+    assert.match(imagingLbAgentLauncher, new RegExp(`^PACKAGE=${NODE_CONTRACT.paths.agentPackageDir.slice(1)}$`, "m"));
+    assert.match(imagingLbAgentLauncher, new RegExp(`"\\$ROOT${NODE_CONTRACT.paths.loader}"`));
   });
 });

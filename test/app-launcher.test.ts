@@ -51,6 +51,37 @@ describe("app launcher (dist/main.bundle.js)", () => {
     for (const [file, text] of a) assert.equal(text, b.get(file), `${file} differs`);
   });
 
+  it("the app writes byte for byte what a plain cdktf App with the same stacks writes (its shortcuts change nothing)", () => {
+    // The app skips cdktf's cross-stack pass (main.ts), and its bundle records no token stack traces and has
+    // no archiver (scripts/bundle.ts); a plain App through the library does none of that.
+    const plain = join(work.path, "plain-app.js");
+    writeFileSync(
+      plain,
+      [
+        `const { readdirSync } = require("node:fs");`,
+        `const { join } = require("node:path");`,
+        `const { App } = require(${JSON.stringify(require.resolve("cdktf"))});`,
+        `const { ImagingLbStack, loadEnvironment } = require(${JSON.stringify(join(DIST, "lib", "index.js"))});`,
+        "const app = new App({ outdir: process.env.CDKTF_OUTDIR });",
+        `const dir = ${JSON.stringify(EXAMPLES)};`,
+        "for (const file of readdirSync(dir).filter((f) => f.endsWith(\".yaml\")).sort()) {",
+        "  const env = loadEnvironment(join(dir, file));",
+        "  new ImagingLbStack(app, env.name, { environment: env });",
+        "}",
+        "app.synth();",
+      ].join("\n"),
+    );
+    const bundled = synth(LAUNCHER, join(work.path, "app"));
+    const library = synth(plain, join(work.path, "plain"));
+    assert.equal(bundled.status, 0, bundled.stderr);
+    assert.equal(library.status, 0, library.stderr);
+    const a = tree(join(work.path, "app"));
+    const b = tree(join(work.path, "plain"));
+    assert.deepEqual([...a.keys()], [...b.keys()]);
+    assert.ok(a.size >= 4, `expected a manifest and three stacks, got ${[...a.keys()].join(", ")}`);
+    for (const [file, text] of a) assert.equal(text, b.get(file), `${file} differs`);
+  });
+
   it("the bundle is ASCII, as the launcher reads it as one-byte text", () => {
     const bytes = readFileSync(join(DIST, BUNDLE_FILE));
     const at = bytes.findIndex((b) => b > 0x7f);

@@ -18,7 +18,7 @@ import { after, before, describe, it } from "node:test";
 import { parse } from "yaml";
 import { renderUserData, type BootstrapSpec } from "../lib/bootstrap";
 import { startFakeImds, type FakeEni, type FakeImds } from "./helpers/fake-imds";
-import { makeSelfSignedPem, requireTool, tempDir } from "./helpers/tools";
+import { HUNG_AFTER_MS, makeSelfSignedPem, requireTool, tempDir } from "./helpers/tools";
 
 const MAC0 = "0a:00:00:00:00:01";
 const MAC1 = "0a:00:00:00:00:02";
@@ -161,7 +161,7 @@ function runBootstrap(sb: Sandbox, imdsUrl: string, extraEnv: NodeJS.ProcessEnv 
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stderr += d.toString()));
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000); // a safety net for a hung run, not the speed budget
+    const timer = setTimeout(() => child.kill("SIGKILL"), HUNG_AFTER_MS); // a safety net for a hung run, not the speed budget
     child.on("error", reject);
     child.on("close", (code) => {
       clearTimeout(timer);

@@ -13,7 +13,7 @@ import { type BucketLocationConstraint, CreateBucketCommand, GetObjectCommand, P
 import { parse, stringify } from "yaml";
 import { nodeBundle, storeKeys } from "../lib/bundle/config-bundle";
 import { loadEnvironment } from "../lib/config/load";
-import { tempDir } from "./helpers/tools";
+import { HUNG_AFTER_MS, tempDir } from "./helpers/tools";
 
 const ROOT = join(__dirname, "..", "..");
 const BIN = join(ROOT, "dist", "lib", "cli", "main.js");
@@ -105,14 +105,14 @@ describe("imaging-lb diff", () => {
   });
 });
 
-describe("imaging-lb status (AWS SDK against an S3 emulator)", { timeout: 120_000 }, () => {
+describe("imaging-lb status (AWS SDK against an S3 emulator)", { timeout: 2 * HUNG_AFTER_MS }, () => {
   let moto: ChildProcess;
   let endpoint: string;
   let s3: S3Client;
   const env = loadEnvironment(PAIR);
   const bucket = `imaging-lb-${env.name}-123456789012`; // moto's STS account
   const awsEnv = () => ({ ...process.env, AWS_ENDPOINT_URL: endpoint, AWS_ACCESS_KEY_ID: "testing", AWS_SECRET_ACCESS_KEY: "testing", AWS_REGION: env.region });
-  const cli = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: "utf8", env: awsEnv(), timeout: 60_000 });
+  const cli = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: "utf8", env: awsEnv(), timeout: HUNG_AFTER_MS });
   const putStatus = (node: string, status: Record<string, unknown>) =>
     s3.send(new PutObjectCommand({ Bucket: bucket, Key: storeKeys.status(env.configStore.prefix, node), Body: JSON.stringify(status) }));
 
@@ -224,5 +224,14 @@ describe("imaging-lb status (AWS SDK against an S3 emulator)", { timeout: 120_00
     const json = JSON.parse(r.stdout);
     assert.equal(json.converged, true);
     assert.deepEqual(json.nodes.map((n: { state: string }) => n.state), ["converged", "converged"]);
+  });
+});
+
+describe("the status document: one contract", () => {
+  it("every field the CLI reads is a field the node contract says the agent writes", async () => {
+    const { STATUS_FIELDS_READ } = await import("../lib/cli/commands/status");
+    const { NODE_CONTRACT } = await import("../lib/contract/node-contract");
+    const written = new Set<string>(NODE_CONTRACT.status.fields);
+    assert.deepEqual(STATUS_FIELDS_READ.filter((f) => !written.has(f)), []);
   });
 });

@@ -112,6 +112,8 @@ interface ServerState {
   readonly status: string;
   readonly checkStatus: string;
   readonly lastCheck: string;
+  /** A check is running now: HAProxy then shows the previous result, but not yet its description. */
+  readonly checking: boolean;
 }
 
 /** `show stat` as a map "backend/server" → state (frontends and backend totals left out). */
@@ -133,6 +135,7 @@ async function serverStates(socketPath: string): Promise<Map<string, ServerState
       // "* L7OK": a check is running now; the last result follows the star.
       checkStatus: fields[checkStatus].replace(/^\* /, ""),
       lastCheck: fields[lastChk],
+      checking: fields[checkStatus].startsWith("* "),
     });
   }
   return states;
@@ -279,7 +282,7 @@ describe("DICOM health check: real HAProxy against real DICOM servers on loopbac
   let storescp: Child | undefined;
   let hung: Child | undefined;
   let config = "";
-  let states = new Map<string, ServerState>();
+  const states = new Map<string, ServerState>();
   /** Why the setup failed (a missing tool, a server that did not start): every test then fails with it. */
   let setupError: unknown;
 
@@ -429,13 +432,15 @@ describe("DICOM health check: real HAProxy against real DICOM servers on loopbac
     for (;;) {
       if (haproxy.process.exitCode !== null) throw new Error(`haproxy exited:\n${haproxy.output}`);
       try {
-        states = await serverStates(socketPath);
+        // Each server's last state read while no check of it was running: a snapshot taken during a check
+        // has the result but an empty description (seen under load), which is not what HAProxy reports.
+        for (const [name, state] of await serverStates(socketPath)) if (!state.checking || !states.has(name)) states.set(name, state);
       } catch {
         // the stats socket is not there yet
       }
       const settled = Object.entries(expected).every(([name, want]) => {
         const state = states.get(name);
-        return state !== undefined && !["", "INI"].includes(state.checkStatus) && state.status.startsWith(want);
+        return state !== undefined && !state.checking && !["", "INI"].includes(state.checkStatus) && state.status.startsWith(want);
       });
       if (settled || Date.now() > end) break;
       await sleep(100);

@@ -187,7 +187,7 @@ describe("workstation docs (issue 26)", () => {
         [/^SETUP provider: endpoints of/, "**Provider**"],
         [/public SSM parameter/, "**Ubuntu AMI parameter**"],
         [/IP protocol 112/, "**VRRP rule**"],
-        [/TLS-only policy/, "**TLS-only bucket policy**"],
+        [/config bucket's policy/, "**Configuration bucket policy**"],
         [/AssociateAddress ignores PrivateIpAddress/, "**Elastic IP on a VIP**"],
         [/^PROVIDER 5\.x: primary_network_interface/, "**Provider 5.100 instead of 6.x**"],
       ];

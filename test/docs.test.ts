@@ -13,7 +13,8 @@ import { describe, it } from "node:test";
 import { parse, stringify } from "yaml";
 import { diagramCommand } from "../lib/cli/commands/diagram";
 import { initCommand } from "../lib/cli/commands/init";
-import { loadEnvironment } from "../lib/config/load";
+import { loadEnvironment, parseEnvironment } from "../lib/config/load";
+import { pairFiles } from "../lib/ha-pair";
 import { environmentJsonSchema } from "../lib/config/schema";
 import { presetServices, REFERENCE_FILE, referenceRows, renderEnvironmentReference } from "../scripts/env-reference";
 import { environment, resolve } from "./helpers/env";
@@ -128,28 +129,40 @@ describe("the documentation says what the product does", () => {
     return run.stdout;
   };
 
-  it("failover-drill.md: the keepalived checks (command, interval, failures) are the rendered ones", () => {
-    const conf = cli("render", "keepalived", "examples/agfa-ei-ha-pair.yaml", "--node", "primary");
-    const script = (name: string) => {
-      const block = new RegExp(`vrrp_script ${name} \\{\\n([\\s\\S]*?)\\n\\}`).exec(conf)?.[1] ?? "";
-      return {
-        command: /script "([^"]+)"/.exec(block)?.[1] ?? "",
-        interval: Number(/interval (\d+)/.exec(block)?.[1]),
-        fall: Number(/fall (\d+)/.exec(block)?.[1]),
-      };
+  it("failover-drill.md: the timers it names are the rendered keepalived.conf's, and the times it derives follow from them", () => {
+    // The example pair, with preempt on (the default) so that the preempt delay is rendered too.
+    const example = read(join("examples", "agfa-ei-ha-pair.yaml"));
+    assert.match(example, /^ {4}preempt: false\b/m);
+    const env = parseEnvironment(example.replace(/^ {4}preempt: false\b/m, "    preempt: true"), "examples/agfa-ei-ha-pair.yaml (preempt: true)");
+    const conf = (role: "primary" | "secondary"): string => {
+      const files = pairFiles(env, env.nodes.find((n) => n.role === role)!);
+      assert.ok(files);
+      return files.keepalivedConf;
     };
-    const process_ = script("imaging_lb_haproxy_process");
-    const health = script("imaging_lb_haproxy_health");
-    assert.ok(process_.command && health.command, conf);
-    const drill = read(join("docs", "failover-drill.md")).replace(/\s+/g, " ");
-    const claims = [...drill.matchAll(/\(`([^`]+)`(?: of `([^`]+)`)? every (\d+) s, (\d+) failures\)/g)];
-    assert.equal(claims.length, 2, "the drill states both checks");
-    const [p, h] = claims;
-    assert.equal(process_.command.replace(/^\/usr\/bin\//, ""), p[1]);
-    assert.deepEqual([Number(p[3]), Number(p[4])], [process_.interval, process_.fall]);
-    assert.ok(health.command.includes(h[1]) && health.command.includes(h[2]), `${health.command} vs ${h[0]}`);
-    assert.deepEqual([Number(h[3]), Number(h[4])], [health.interval, health.fall]);
-    assert.doesNotMatch(drill, /pidof/);
+    const primary = conf("primary");
+    const secondary = conf("secondary");
+    const lines = new Set(primary.split("\n").map((l) => l.trim()));
+    const drill = read(join("docs", "failover-drill.md"));
+    const timers = drill.split("## Timers")[1]?.split("\n## ")[0] ?? "";
+    const settings = [...timers.matchAll(/`([a-z_]+(?: [^`]+)?)`/g)].map((m) => m[1]).filter((c) => /^(version|advert_int|process|quorum|interval|fall|timeout|preempt_delay|vrrp_priority|vrrp_no_swap|vrrp_track_process)\b/.test(c));
+    assert.ok(settings.length >= 10, `the Timers table names the settings: ${settings.join(", ")}`);
+    for (const setting of settings) assert.ok(lines.has(setting) || new RegExp(`^${setting} `, "m").test(primary), `keepalived.conf has \`${setting}\``);
+    const health = /vrrp_script imaging_lb_haproxy_health \{[^}]*script "([^"]+)"[^}]*interval (\d+)[^}]*timeout (\d+)[^}]*fall (\d+)/.exec(primary);
+    assert.ok(health, primary);
+    const url = /http:\/\/\S+/.exec(health[1])?.[0] ?? "";
+    assert.ok(url && drill.includes(url), `the drill names the probed URL ${url}`);
+    assert.match(drill.replace(/\s+/g, " "), new RegExp(`\\(every ${health[2]} s, ${health[4]} failures\\)`));
+    // The derived times: master-down = (3 + (256 - priority) / 256) adverts; skew = (256 - priority) / 256 adverts.
+    const advert = Number(/^ {4}advert_int ([\d.]+)$/m.exec(primary)?.[1]);
+    const priority = (c: string): number => Number(/^ {4}priority (\d+)$/m.exec(c)?.[1]);
+    const s = (x: number): string => `${Math.round(x * 10) / 10} s`;
+    const down = (c: string): string => s((3 + (256 - priority(c)) / 256) * advert);
+    const skew = (c: string): string => s(((256 - priority(c)) / 256) * advert);
+    assert.ok(timers.includes(`declares a silent MASTER dead after ${down(secondary)}, the primary after ${down(primary)}`), `master-down ${down(secondary)} / ${down(primary)}`);
+    assert.ok(timers.includes(`takes over after ${skew(secondary)}, the primary after ${skew(primary)}`), `skew ${skew(secondary)} / ${skew(primary)}`);
+    assert.ok(timers.includes(`one every ${s(advert)}`));
+    assert.ok(timers.includes(`${Number(/^ {4}preempt_delay ([\d.]+)$/m.exec(primary)?.[1])} s after it is healthy again`));
+    assert.doesNotMatch(drill.split("## What a failover costs")[0], /pidof|pgrep/, "how it works names no process-lookup command (0.2.0's are only compared with)");
   });
 
   it("drain-a-server.md: socat, which the recipes use, is installed by the bootstrap (and the page says so)", () => {

@@ -1,9 +1,10 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- synthesized Terraform JSON, YAML documents and AWS CLI output are untyped here */
 /**
- * The rendered VIP takeover script run for real (bash, curl, Debian's AWS CLI v2) against moto's EC2 (the
- * AWS API emulator, started on a loopback port by this test), for all three VIP modes: the resulting EC2
- * state is then read back with the AWS CLI's describe calls, so what is asserted is what EC2 (as emulated)
- * holds, not which requests were sent. The hand-written simulated EC2 test (notify-script.test.ts) stays
+ * The rendered VIP takeover script run for real (bash, curl, and each of its two EC2 clients: the agent's own
+ * `python3 -m imaging_lb_agent.takeover`, which a node with the agent uses, and Debian's AWS CLI v2, the fallback)
+ * against moto's EC2 (the AWS API emulator, started on a loopback port by this test), for all three VIP modes:
+ * the resulting EC2 state is then read back with the AWS CLI's describe calls, so what is asserted is what EC2
+ * (as emulated) holds, not which requests were sent. The hand-written simulated EC2 test (notify-script.test.ts) stays
  * beside this one for retries, IMDS token handling and failure paths.
  *
  * SIMULATED here: IMDSv2 (moto has none; test/helpers/fake-ec2.ts's SimulatedImds maps this node's MAC to
@@ -18,9 +19,10 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { NotifyScriptSpec, VipFailover, renderNotifyScript } from "../lib/keepalived";
+import { installAgentPackage } from "./helpers/agent-package";
 import { SimulatedImds } from "./helpers/fake-ec2";
 import { FAKE_IP_SCRIPT, readFakeIpLog } from "./helpers/fake-ip";
-import { requireTool, tempDir, writeTree } from "./helpers/tools";
+import { HUNG_AFTER_MS, requireTool, tempDir, writeTree } from "./helpers/tools";
 import { Moto, boto3, motoClientEnv, startMoto } from "./terraform-apply/moto";
 
 const execFileAsync = promisify(execFile);
@@ -69,6 +71,9 @@ let world: World;
 let aws: string;
 let dir: ReturnType<typeof tempDir>;
 let imds: SimulatedImds;
+/** Which EC2 client the script uses in the suite that runs. */
+let client: EC2Client;
+type EC2Client = "agent" | "aws-cli";
 
 /** Runs the rendered script as node B (its MAC → ENI B); returns exit code, stderr and the local ip calls. */
 async function takeOverOnB(failover: VipFailover): Promise<{ code: number; stderr: string; ipCalls: string[] }> {
@@ -82,7 +87,7 @@ async function takeOverOnB(failover: VipFailover): Promise<{ code: number; stder
     HOME: dir.path,
     AWS_ENDPOINT_URL_EC2: moto.endpoint,
     IMAGING_LB_IMDS_URL: imds.url,
-    IMAGING_LB_AWS_CLI: aws,
+    ...(client === "aws-cli" ? { IMAGING_LB_AWS_CLI: aws } : { IMAGING_LB_AGENT_LIB: join(dir.path, "agent-lib") }),
     IMAGING_LB_IP_CMD: join(dir.path, "bin/ip-recorder"),
     IMAGING_LB_TEST_IP_LOG: ipLog,
     // keepalived on B has just entered MASTER: it holds every floating address on eth1 (SIMULATED ip)
@@ -94,8 +99,13 @@ async function takeOverOnB(failover: VipFailover): Promise<{ code: number; stder
   };
   // The script reaches EC2 only through its own AWS_ENDPOINT_URL_EC2 handling (--endpoint-url).
   delete env.AWS_ENDPOINT_URL;
+  if (client === "agent") {
+    delete env.IMAGING_LB_AWS_CLI;
+    // An `aws` first on PATH that fails: the agent's client must not fall back to the AWS CLI.
+    env.PATH = `${join(dir.path, "bin-no-aws")}:${env.PATH ?? ""}`;
+  }
   try {
-    const { stderr } = await execFileAsync("bash", [script], { env, timeout: 60_000 });
+    const { stderr } = await execFileAsync("bash", [script], { env, timeout: HUNG_AFTER_MS });
     return { code: 0, stderr, ipCalls: readFakeIpLog(ipLog).changes };
   } catch (e) {
     const err = e as { code?: number; stderr?: string };
@@ -117,72 +127,82 @@ const secondaryIps = async (eni: string): Promise<string[]> => {
     .sort();
 };
 
-describe("notify script with the real AWS CLI against moto's EC2 (emulated EC2, simulated IMDSv2)", { concurrency: 1 }, () => {
-  before(async () => {
-    requireTool("bash", "bash");
-    requireTool("curl", "curl");
-    requireTool("flock", "util-linux");
-    requireTool("logger", "bsdutils");
-    aws = debianAwsCli();
-    moto = await startMoto();
-    world = (await boto3(moto, REGION, WORLD_SCRIPT, {})) as World;
-    dir = tempDir("notify-moto");
-    writeTree(dir.path, {
-      "sys/class/net/eth1/address": `${MAC_B}\n`,
-      "bin/ip-recorder": FAKE_IP_SCRIPT,
+/** The three modes with one EC2 client, against a fresh moto world of their own. */
+const takeoverSuite = (which: EC2Client, title: string) =>
+  describe(title, { concurrency: 1 }, () => {
+    before(async () => {
+      client = which;
+      requireTool("bash", "bash");
+      requireTool("curl", "curl");
+      requireTool("flock", "util-linux");
+      requireTool("logger", "bsdutils");
+      aws = debianAwsCli();
+      moto = await startMoto();
+      world = (await boto3(moto, REGION, WORLD_SCRIPT, {})) as World;
+      dir = tempDir("notify-moto");
+      writeTree(dir.path, {
+        "sys/class/net/eth1/address": `${MAC_B}\n`,
+        "bin/ip-recorder": FAKE_IP_SCRIPT,
+      });
+      chmodSync(join(dir.path, "bin/ip-recorder"), 0o755);
+      writeTree(dir.path, { "bin-no-aws/aws": "#!/bin/sh\necho 'the AWS CLI was called' >&2\nexit 99\n" });
+      chmodSync(join(dir.path, "bin-no-aws/aws"), 0o755);
+      // The agent's package exactly as a bundle installs it.
+      installAgentPackage(join(dir.path, "agent-lib"));
+      imds = await SimulatedImds.start({ [MAC_A]: world.eniA, [MAC_B]: world.eniB });
     });
-    chmodSync(join(dir.path, "bin/ip-recorder"), 0o755);
-    imds = await SimulatedImds.start({ [MAC_A]: world.eniA, [MAC_B]: world.eniB });
-  });
-  after(async () => {
-    await imds?.close();
-    await moto?.stop();
-    dir?.cleanup();
-  });
-
-  it("secondary-ip: the floating IPs move from A's ENI to B's (AssignPrivateIpAddresses --allow-reassignment)", async () => {
-    assert.deepEqual(await secondaryIps(world.eniA), ["10.50.2.100", "10.50.2.101", "10.50.2.102"], "precondition: the VIPs start on A");
-    const result = await takeOverOnB({ mode: "secondary-ip", privateIps: ["10.50.2.100", "10.50.2.101"] });
-    assert.equal(result.code, 0, result.stderr);
-    assert.deepEqual(await secondaryIps(world.eniB), ["10.50.2.100", "10.50.2.101"]);
-    // EMULATOR moto 5.2 ignores AllowReassignment and leaves the addresses on A as well (EC2 moves them):
-    // that A no longer holds them is unproven here (the simulated-EC2 test asserts the flag is sent).
-    assert.deepEqual(result.ipCalls, [], "keepalived owns the local addresses");
-    const again = await takeOverOnB({ mode: "secondary-ip", privateIps: ["10.50.2.100", "10.50.2.101"] });
-    assert.equal(again.code, 0, `a second run is harmless: ${again.stderr}`);
-    assert.deepEqual(await secondaryIps(world.eniB), ["10.50.2.100", "10.50.2.101"]);
-  });
-
-  it("elastic-ip: both Elastic IPs are re-associated with B's ENI, one with its floating private IP", async () => {
-    const before_ = await describe_(["describe-addresses", "--allocation-ids", ...world.allocationIds]);
-    for (const a of before_.Addresses) assert.equal(a.NetworkInterfaceId, world.eniA, "precondition: the Elastic IPs start on A");
-    const result = await takeOverOnB({
-      mode: "elastic-ip",
-      associations: [{ allocationId: world.allocationIds[0] }, { allocationId: world.allocationIds[1], privateIpAddress: "10.50.2.102" }],
+    after(async () => {
+      await imds?.close();
+      await moto?.stop();
+      dir?.cleanup();
     });
-    assert.equal(result.code, 0, result.stderr);
-    const after_ = await describe_(["describe-addresses", "--allocation-ids", ...world.allocationIds]);
-    const byAllocation = new Map((after_.Addresses as Array<Record<string, string>>).map((a) => [a.AllocationId, a]));
-    assert.equal(byAllocation.get(world.allocationIds[0])?.NetworkInterfaceId, world.eniB);
-    assert.equal(byAllocation.get(world.allocationIds[1])?.NetworkInterfaceId, world.eniB);
-    // EMULATOR moto 5.2's AssociateAddress ignores PrivateIpAddress (it always reports the ENI's primary IP):
-    // which private IP an Elastic IP maps to is unproven here (the simulated-EC2 test asserts the parameter).
-    assert.ok((await secondaryIps(world.eniB)).includes("10.50.2.102"), "the floating private IP was assigned to B first");
+
+    it("secondary-ip: the floating IPs move from A's ENI to B's (AssignPrivateIpAddresses --allow-reassignment)", async () => {
+      assert.deepEqual(await secondaryIps(world.eniA), ["10.50.2.100", "10.50.2.101", "10.50.2.102"], "precondition: the VIPs start on A");
+      const result = await takeOverOnB({ mode: "secondary-ip", privateIps: ["10.50.2.100", "10.50.2.101"] });
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(await secondaryIps(world.eniB), ["10.50.2.100", "10.50.2.101"]);
+      // EMULATOR moto 5.2 ignores AllowReassignment and leaves the addresses on A as well (EC2 moves them):
+      // that A no longer holds them is unproven here (the simulated-EC2 test asserts the flag is sent).
+      assert.deepEqual(result.ipCalls, [], "keepalived owns the local addresses");
+      const again = await takeOverOnB({ mode: "secondary-ip", privateIps: ["10.50.2.100", "10.50.2.101"] });
+      assert.equal(again.code, 0, `a second run is harmless: ${again.stderr}`);
+      assert.deepEqual(await secondaryIps(world.eniB), ["10.50.2.100", "10.50.2.101"]);
+    });
+
+    it("elastic-ip: both Elastic IPs are re-associated with B's ENI, one with its floating private IP", async () => {
+      const before_ = await describe_(["describe-addresses", "--allocation-ids", ...world.allocationIds]);
+      for (const a of before_.Addresses) assert.equal(a.NetworkInterfaceId, world.eniA, "precondition: the Elastic IPs start on A");
+      const result = await takeOverOnB({
+        mode: "elastic-ip",
+        associations: [{ allocationId: world.allocationIds[0] }, { allocationId: world.allocationIds[1], privateIpAddress: "10.50.2.102" }],
+      });
+      assert.equal(result.code, 0, result.stderr);
+      const after_ = await describe_(["describe-addresses", "--allocation-ids", ...world.allocationIds]);
+      const byAllocation = new Map((after_.Addresses as Array<Record<string, string>>).map((a) => [a.AllocationId, a]));
+      assert.equal(byAllocation.get(world.allocationIds[0])?.NetworkInterfaceId, world.eniB);
+      assert.equal(byAllocation.get(world.allocationIds[1])?.NetworkInterfaceId, world.eniB);
+      // EMULATOR moto 5.2's AssociateAddress ignores PrivateIpAddress (it always reports the ENI's primary IP):
+      // which private IP an Elastic IP maps to is unproven here (the simulated-EC2 test asserts the parameter).
+      assert.ok((await secondaryIps(world.eniB)).includes("10.50.2.102"), "the floating private IP was assigned to B first");
+    });
+
+    it("route-table: every VIP route in every listed route table now targets B's ENI (ReplaceRoute)", async () => {
+      const vips = ["10.240.0.100", "10.240.0.101"];
+      const result = await takeOverOnB({ mode: "route-table", vips, routeTableIds: world.routeTableIds });
+      assert.equal(result.code, 0, result.stderr);
+      const tables = await describe_(["describe-route-tables", "--route-table-ids", ...world.routeTableIds]);
+      assert.equal(tables.RouteTables.length, 2);
+      for (const table of tables.RouteTables as Array<{ RouteTableId: string; Routes: Array<Record<string, string>> }>) {
+        const vipRoutes = table.Routes.filter((r) => vips.map((v) => `${v}/32`).includes(r.DestinationCidrBlock));
+        assert.deepEqual(
+          vipRoutes.map((r) => [r.DestinationCidrBlock, r.NetworkInterfaceId]).sort(),
+          vips.map((v) => [`${v}/32`, world.eniB]),
+          `${table.RouteTableId}: both VIP routes point at B`,
+        );
+      }
+    });
   });
 
-  it("route-table: every VIP route in every listed route table now targets B's ENI (ReplaceRoute)", async () => {
-    const vips = ["10.240.0.100", "10.240.0.101"];
-    const result = await takeOverOnB({ mode: "route-table", vips, routeTableIds: world.routeTableIds });
-    assert.equal(result.code, 0, result.stderr);
-    const tables = await describe_(["describe-route-tables", "--route-table-ids", ...world.routeTableIds]);
-    assert.equal(tables.RouteTables.length, 2);
-    for (const table of tables.RouteTables as Array<{ RouteTableId: string; Routes: Array<Record<string, string>> }>) {
-      const vipRoutes = table.Routes.filter((r) => vips.map((v) => `${v}/32`).includes(r.DestinationCidrBlock));
-      assert.deepEqual(
-        vipRoutes.map((r) => [r.DestinationCidrBlock, r.NetworkInterfaceId]).sort(),
-        vips.map((v) => [`${v}/32`, world.eniB]),
-        `${table.RouteTableId}: both VIP routes point at B`,
-      );
-    }
-  });
-});
+takeoverSuite("agent", "notify script with the agent's EC2 client against moto's EC2 (what a node runs; emulated EC2, simulated IMDSv2)");
+takeoverSuite("aws-cli", "notify script with the real AWS CLI against moto's EC2 (the fallback; emulated EC2, simulated IMDSv2)");

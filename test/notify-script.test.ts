@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { renderNotifyScript, NotifyScriptSpec, VipFailover } from "../lib/keepalived";
 import { SimulatedEc2Api, SimulatedImds, RecordedEc2Call } from "./helpers/fake-ec2";
 import { FAKE_IP_SCRIPT, readFakeIpLog } from "./helpers/fake-ip";
-import { requireTool, tempDir, writeTree } from "./helpers/tools";
+import { HUNG_AFTER_MS, requireTool, tempDir, writeTree } from "./helpers/tools";
 
 const MAC = "02:1a:2b:3c:4d:5e";
 const ENI = "eni-0a1b2c3d4e5f60718";
@@ -109,11 +109,15 @@ async function harness(): Promise<Harness> {
       const child = spawn("bash", [script, ...(options.args ?? [])], { env, stdio: ["ignore", "ignore", "pipe"] });
       let err = "";
       child.stderr.setEncoding("utf8").on("data", (chunk: string) => (err += chunk));
-      const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+      let hung = false;
+      const timer = setTimeout(() => {
+        hung = true;
+        child.kill("SIGKILL");
+      }, HUNG_AFTER_MS);
       child.on("error", reject);
       child.on("close", (exitCode) => {
         clearTimeout(timer);
-        resolve({ code: exitCode, stderr: err });
+        resolve({ code: exitCode, stderr: hung ? `${err}\n[killed as hung after ${HUNG_AFTER_MS / 1000} s]` : err });
       });
     });
     const { changes, masterChecks } = readFakeIpLog(ipLog);

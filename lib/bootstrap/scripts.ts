@@ -8,6 +8,7 @@
  * aws, dpkg) is a plain PATH lookup, so recording stubs earlier on PATH replace them. `haproxy -c` is
  * meant to stay real.
  */
+import { NODE_CONTRACT } from "../contract/node-contract";
 import { isAptOs, type ResolvedBootstrap, type ResolvedInterface } from "./bootstrap-spec";
 
 /** Where the bootstrap puts things on the load balancer. */
@@ -17,14 +18,14 @@ export const BOOTSTRAP_PATHS = {
   /** ENI naming + policy routing; also run by `imaging-lb-network.service` when an ENI is hot-plugged. */
   network: "/usr/local/sbin/imaging-lb-network",
   /** HAProxy's environment (secrets such as the stats password), mode 0600, loaded by haproxy.service. */
-  haproxyEnv: "/etc/imaging-lb/haproxy.env",
+  haproxyEnv: NODE_CONTRACT.paths.haproxyEnv,
   /**
    * The agent's launcher: starts the agent the last good configuration bundle carries (imaging-lb-agent.service,
    * and the first apply at boot); on a new node the machine's loader fetches that agent first.
    */
-  agent: "/usr/local/sbin/imaging-lb-agent",
+  agent: NODE_CONTRACT.paths.launcher,
   /** The agent's machine settings: bucket, key prefix, node, environment, region. */
-  agentEnv: "/etc/imaging-lb/agent.env",
+  agentEnv: NODE_CONTRACT.paths.agentEnv,
   /** TProxy marking and local delivery; run at boot by `imaging-lb-tproxy.service`. */
   tproxy: "/usr/local/sbin/imaging-lb-tproxy",
   /** Shell functions shared by the scripts (sourced). */

@@ -3,6 +3,7 @@
  * every default filled in. Renderers (haproxy.cfg, keepalived.conf, cloud-init) and constructs read
  * only this. Collections are sorted by the user's names so output never depends on file order.
  */
+import { NODE_CONTRACT } from "../contract/node-contract";
 import type { ResolvedMonitoring } from "./monitoring";
 import type { Network } from "./schema";
 
@@ -258,11 +259,11 @@ export function serverSideCidr(network: Network): string {
 }
 
 /** Path of the environment file through which HAProxy reads secrets handed over at boot. */
-export const HAPROXY_ENV_FILE = "/etc/imaging-lb/haproxy.env";
+export const HAPROXY_ENV_FILE = NODE_CONTRACT.paths.haproxyEnv;
 /** Environment variable holding the stats password inside haproxy.cfg (never the value itself). */
 export const STATS_PASSWORD_VAR = "IMAGING_LB_STATS_PASSWORD";
 /** Folder of the TLS PEM files on the load balancer. */
-export const CERT_DIR = "/etc/haproxy/certs";
+export const CERT_DIR = NODE_CONTRACT.paths.certDir;
 /** Loopback liveness endpoint of HAProxy that keepalived tracks: 200 at the path while HAProxy runs. */
 export const HEALTH_ENDPOINT = { address: "127.0.0.1", port: 8405, path: "/healthz" } as const;
 

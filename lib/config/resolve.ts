@@ -61,7 +61,7 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
   }
 
   if (out.problems.length > before) return undefined;
-  const ha = env.loadBalancer.ha ?? (nodes.length === 2 ? { vipMode: "secondary-ip" as const, virtualRouterId: 51, advertIntervalSeconds: 1, preempt: true } : undefined);
+  const ha = env.loadBalancer.ha ?? (nodes.length === 2 ? { vipMode: "secondary-ip" as const, virtualRouterId: 51, advertIntervalSeconds: 0.5, preempt: true } : undefined);
   return {
     name: env.name,
     region: env.region,

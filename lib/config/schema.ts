@@ -126,8 +126,14 @@ export const haSchema = z.strictObject({
     .default("secondary-ip")
     .describe("How a VIP moves on failover: secondary private IP reassigned (one subnet), Elastic IP re-associated, or a route-table overlay VIP outside the VPC CIDR."),
   virtualRouterId: z.int().min(1).max(255).default(51).describe("VRRP virtual router id, unique among keepalived pairs that can hear each other. @default 51"),
-  advertIntervalSeconds: z.int().min(1).max(255).default(1).describe("VRRP advertisement interval. @default 1"),
-  preempt: z.boolean().default(true).describe("Whether the primary takes the VIPs back when it recovers. @default true"),
+  advertIntervalSeconds: z
+    .number({ error: "expected seconds between VRRP advertisements, e.g. 0.5" })
+    .min(0.1, { error: "expected at least 0.1 s between VRRP advertisements" })
+    .max(40, { error: "expected at most 40 s between VRRP advertisements (VRRPv3)" })
+    .multipleOf(0.01, { error: "expected seconds in steps of 0.01 (VRRPv3 counts centiseconds), e.g. 0.5" })
+    .default(0.5)
+    .describe("Seconds between VRRP advertisements (VRRPv3: 0.1-40 in steps of 0.01). The BACKUP replaces a silent MASTER after about 3.6 intervals: 1.8 s at 0.5. @default 0.5"),
+  preempt: z.boolean().default(true).describe("Whether the primary takes the VIPs back when it recovers, 10 s after it is healthy again. @default true"),
   routeTableIds: z.array(awsIdSchema("rtb", "rtb-0a1b2c3d4e5f60718")).optional().describe("route-table mode: the route tables whose VIP routes move on failover (the clients' route tables; required in that mode)."),
 });
 

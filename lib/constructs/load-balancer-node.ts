@@ -14,7 +14,7 @@ import { RouteTableAssociation } from "@cdktf/provider-aws/lib/route-table-assoc
 import { VpcEndpoint } from "@cdktf/provider-aws/lib/vpc-endpoint";
 import { VpcSecurityGroupEgressRule } from "@cdktf/provider-aws/lib/vpc-security-group-egress-rule";
 import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule";
-import { DataResource, TerraformResource } from "cdktf";
+import { TerraformResource } from "cdktf";
 import { Construct, IConstruct } from "constructs";
 import { ResolvedEnvironment, ResolvedNode } from "../config/model";
 import { NODE_CONTRACT, metadataTagsAllowed } from "../contract/node-contract";
@@ -22,6 +22,7 @@ import { nodeArtifacts } from "../artifacts";
 import { encodeUserData } from "../bootstrap";
 import { InterfaceName, InterfacePlan, initialVipAddresses, planInterfaces, vipsFloat } from "./interface-plan";
 import { LoadBalancerSecurityGroups } from "./security-groups";
+import { TerraformData } from "./terraform-data";
 
 /** Public SSM parameters of the supported operating systems' current AMIs. */
 export const AMI_SSM_PARAMETERS = {
@@ -197,8 +198,9 @@ export class LoadBalancerNode extends Construct {
       this.node.addValidation({ validate: () => [`node '${node.name}': ${message}`] });
     }
 
-    // Raising the node's generation replaces this resource, and with it the instance (replace_triggered_by).
-    const generation = new DataResource(this, "generation", { input: { generation: node.generation } });
+    // Raising the node's generation changes this resource, and that replaces the instance (replace_triggered_by).
+    // Not cdktf's DataResource: it runs `terraform version` at every synth (see TerraformData).
+    const generation = new TerraformData(this, "generation", { input: { generation: node.generation } });
     this.instance = new Instance(this, "instance", {
       ami: imageId,
       instanceType: env.loadBalancer.instanceType,

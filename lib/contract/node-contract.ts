@@ -139,6 +139,12 @@ export const NODE_CONTRACT = {
   status: {
     /** 2 since 0.3: heartbeat, staleness, retryable errors, the agent's version, secrets and certificates. */
     format: 2,
+    /** Every field of the status document (format 2), in no particular order. */
+    fields: [
+      "format", "node", "environment", "agentVersion", "desiredVersion", "desiredRelease", "appliedVersion", "appliedRelease",
+      "appliedAt", "result", "error", "retryable", "nextRetryAt", "warning", "role", "haproxyVersion", "haproxyRunning",
+      "secrets", "certificates", "lastCommand", "storeSource", "pollSeconds", "heartbeatSeconds", "updatedAt",
+    ],
     /** What `result` may say. */
     results: [
       "applied",

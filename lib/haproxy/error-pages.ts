@@ -4,10 +4,11 @@
  * maintenance page is the body of an `http-request return`; the maintenance map holds the switch that the
  * runtime API can flip without a reload. Pure: the files are returned, never written here.
  */
+import { NODE_CONTRACT } from "../contract/node-contract";
 import type { ResolvedEnvironment, ResolvedService } from "../config/model";
 
 /** Folder of the error pages and the maintenance map on the node (files of the configuration bundle). */
-export const ERROR_DIR = "/etc/haproxy/errors";
+export const ERROR_DIR = NODE_CONTRACT.paths.errorDir;
 /** The maintenance map, relative to the error folder: one `<service> on` line per service in maintenance. */
 export const MAINTENANCE_MAP = "maintenance.map";
 /**

@@ -13,6 +13,28 @@
  * are harmless on AWS (the VPC ignores them). `keepalived -t` also rejects an instance without a virtual
  * address, so at least one is required.
  *
+ * Failover timers (see docs/failover-drill.md for the measured figures):
+ * - **HAProxy dies** (killed, crashed, stopped): `vrrp_track_process` hears the last HAProxy process exit from
+ *   the kernel at once; the node enters FAULT, removes the addresses from its interface and sends a
+ *   priority-0 advert, and the peer becomes MASTER after its skew time, `(256 - priority) / 256` adverts
+ *   (0.3 s at 0.5 s adverts). Having given the addresses up, the failing node no longer refuses connections
+ *   to them (no RST): it drops them, so a client's SYN is retransmitted and lands on the new MASTER.
+ * - **The node dies**: the peer waits three adverts plus its skew time (1.8 s at 0.5 s adverts). Sub-second
+ *   adverts need VRRPv3, which every supported keepalived speaks (2.2.7 on Debian 12 and AL2023, 2.2.8 on
+ *   Ubuntu 24.04, 2.3 on Debian 13).
+ * - **A busy node must not flap**: the VRRP process runs at nice -20 and locked in memory, and nothing is
+ *   forked for the process check; the loopback HTTP probe (an HAProxy alive but not answering) runs every 3 s
+ *   and faults the node after three failures.
+ * - **The primary recovers** (with preempt): it takes MASTER back only after `preempt_delay` (10 s), so a
+ *   restarted HAProxy can load and pass its probe first, and a short-lived `haproxy -c` on a node whose
+ *   HAProxy is down (which briefly ends its FAULT: keepalived counts a process from the moment it takes the
+ *   name) never moves the VIPs.
+ * - **Both nodes were MASTER** (VRRP cut between them): when they hear each other again the lower one returns
+ *   to BACKUP, sending one last advert first (`higher_prio_send_advert`), and on hearing it
+ *   `notify_master_rx_lower_pri` reruns the takeover on the higher one, which takes the addresses back in EC2
+ *   (keepalived issue 950's case). Without that last advert the higher one hears nothing if its own advert
+ *   crossed first, and EC2 keeps the addresses on the node that yielded.
+ *
  * Pure function of its input: imports nothing from cdktf, constructs or the file system.
  */
 import {
@@ -32,37 +54,47 @@ import {
  */
 export const VRRP_AUTH_PASS_PLACEHOLDER = "__VRRP__";
 
-/** Where the pair's VRRP health checks look at HAProxy. */
+/**
+ * How keepalived watches HAProxy: the process itself (`vrrp_track_process`: the kernel's process events tell
+ * keepalived at once when the last HAProxy process exits; nothing is forked) and, at a slower cadence, a
+ * loopback HTTP probe that catches an HAProxy whose processes live but no longer answer.
+ */
 export interface HaproxyCheckSpec {
   /**
-   * Seconds between two runs of each check.
-   * @default 2
+   * The process name keepalived tracks (`/proc/<pid>/comm`, at most 15 characters): the instance is healthy
+   * while at least one such process runs. HAProxy's master-worker reload keeps the master and forks a new
+   * worker, so a reload never drops the count to zero; a killed, crashed or stopped HAProxy does at once.
+   * keepalived must run in the initial network and PID namespaces (as it does under systemd): the kernel
+   * reports process events nowhere else. A process counts from the moment it takes the name, so a short-lived
+   * `haproxy -c` (a reload's or the agent's validation) briefly ends a FAULT that a dead HAProxy caused: the
+   * node is then BACKUP, and {@link KeepalivedNodeSpec.preemptDelaySeconds} keeps it from taking MASTER.
+   * @default "haproxy"
+   */
+  readonly processName?: string;
+  /**
+   * Seconds between two runs of the HTTP probe.
+   * @default 3
    */
   readonly intervalSeconds?: number;
   /**
-   * Consecutive failures before the check is failed.
-   * @default 2
+   * Consecutive failed HTTP probes before the probe is failed. Three: a node starved for a few seconds (a
+   * starting AWS CLI on a small or emulated CPU) does not fault for a probe that merely started late.
+   * @default 3
    */
   readonly fall?: number;
   /**
-   * Consecutive successes before a failed check is healthy again.
+   * Consecutive successful HTTP probes before a failed probe is healthy again.
    * @default 2
    */
   readonly rise?: number;
   /**
-   * Priority change while the check fails. 0 puts the instance into FAULT (it gives up MASTER and never takes
-   * it), which is what a load balancer without a working HAProxy should do; a negative value instead lowers
-   * the priority by that much (it must then drop below the peer's priority to cause a failover).
+   * Priority change while the process is missing or the probe fails. 0 puts the instance into FAULT (it gives
+   * up MASTER and never takes it), which is what a load balancer without a working HAProxy should do; a
+   * negative value instead lowers the priority by that much (it must then drop below the peer's priority to
+   * cause a failover).
    * @default 0
    */
   readonly weight?: number;
-  /**
-   * Absolute command line that succeeds while an HAProxy process runs (run as `scriptUser`).
-   * Not `pidof`: on Debian and Ubuntu it is a link to killall5, which keepalived runs under its real name,
-   * where it does not act as pidof and always fails (the node would never leave FAULT).
-   * @default "/usr/bin/pgrep -x haproxy"
-   */
-  readonly processCommand?: string;
   /**
    * Local HTTP URL that answers 2xx while HAProxy is healthy (e.g. a frontend with `monitor-uri` or
    * `http-request return status 200` bound to 127.0.0.1), probed with curl; `null` tracks the process only.
@@ -72,9 +104,9 @@ export interface HaproxyCheckSpec {
   readonly healthUrl?: string | null;
   /**
    * Seconds the HTTP probe may take (curl `--max-time`). The vrrp_script's timeout is one more, for curl's own
-   * start-up, or the check interval when that is longer: a probe that ends before the next one is due is not
+   * start-up, or the probe interval when that is longer: a probe that ends before the next one is due is not
    * late (on a loaded or slow CPU starting curl alone takes a large part of a second).
-   * @default 2
+   * @default 3
    */
   readonly healthTimeoutSeconds?: number;
 }
@@ -105,9 +137,12 @@ export interface KeepalivedNodeSpec {
    */
   readonly vipInterfaceName?: string;
   /**
-   * Seconds between VRRP adverts (VRRPv2: whole seconds). The peer declares this node dead after about
-   * three missed adverts.
-   * @default 1
+   * Seconds between VRRP adverts. The instance speaks VRRPv3 (RFC 5798), whose adverts may come every
+   * 0.1-40 s in steps of 0.01 s; with {@link authPass} it speaks VRRPv2, which knows whole seconds only
+   * (1-255). The BACKUP declares the MASTER dead after three missed adverts plus its skew time,
+   * `(3 + (256 - priority) / 256) * advertIntervalSeconds`: 1.8 s at 0.5 s and the secondary's priority 100.
+   * Both nodes must speak the same VRRP version.
+   * @default 0.5 (1 with authPass)
    */
   readonly advertIntervalSeconds?: number;
   /**
@@ -116,11 +151,20 @@ export interface KeepalivedNodeSpec {
    */
   readonly priority?: number;
   /**
-   * Whether a recovered primary takes MASTER back. `false` renders `nopreempt` and `state BACKUP` on both
-   * nodes (keepalived requires BACKUP for nopreempt), so the VIPs move only when the current MASTER fails.
+   * Whether a recovered primary takes MASTER back, after {@link preemptDelaySeconds}. `false` renders
+   * `nopreempt`, so the VIPs move only when the current MASTER fails. Both nodes start as BACKUP either way
+   * (keepalived requires it for `nopreempt` and `preempt_delay`); the higher priority wins the first election.
    * @default true
    */
   readonly preempt?: boolean;
+  /**
+   * With {@link preempt}: seconds a recovered primary stays BACKUP before it takes MASTER back
+   * (`preempt_delay`). A restarted HAProxy gets time to load its configuration and pass the health probe
+   * before the VIPs move again, and a node whose HAProxy is down does not take the VIPs while a short-lived
+   * `haproxy -c` runs on it.
+   * @default 10
+   */
+  readonly preemptDelaySeconds?: number;
   /**
    * VRRP PASS authentication, 1-8 characters of `[A-Za-z0-9_@%+=.,:/-]`; omitted renders no
    * `authentication` block. The password travels in clear text and only guards against accidental
@@ -132,6 +176,15 @@ export interface KeepalivedNodeSpec {
   readonly authPass?: string;
   /** Absolute path of the VIP takeover script keepalived runs as root on becoming MASTER. */
   readonly notifyMasterScript: string;
+  /**
+   * Absolute path of a script keepalived runs as root when this node, MASTER, hears a lower-priority MASTER
+   * (`notify_master_rx_lower_pri`): the two nodes had lost each other (VRRP cut between them, or the peer
+   * briefly starved), both became MASTER, and the peer's takeover moved the addresses in EC2 to itself. The
+   * lower one now returns to BACKUP without running anything, so this node must take the addresses back;
+   * `null` renders nothing.
+   * @default notifyMasterScript (the takeover is idempotent and stands down when the node is not MASTER)
+   */
+  readonly notifyMasterRxLowerPriScript?: string | null;
   /**
    * Absolute path of a script run as root on becoming BACKUP.
    * @default none
@@ -157,25 +210,33 @@ export interface KeepalivedNodeSpec {
 
 /** The defaults applied by {@link renderKeepalivedConfig}, exported for documentation and tests. */
 export const KEEPALIVED_DEFAULTS = {
-  advertIntervalSeconds: 1,
+  advertIntervalSeconds: 0.5,
+  /** The default with `authPass`, which needs VRRPv2 (whole seconds). */
+  vrrp2AdvertIntervalSeconds: 1,
   primaryPriority: 150,
   secondaryPriority: 100,
   preempt: true,
+  preemptDelaySeconds: 10,
   scriptUser: "keepalived_script",
+  /** `vrrp_priority`: the nice value of keepalived's VRRP process (adverts on time on a busy node). */
+  vrrpNice: -20,
   check: {
-    intervalSeconds: 2,
-    fall: 2,
+    processName: "haproxy",
+    intervalSeconds: 3,
+    fall: 3,
     rise: 2,
     weight: 0,
-    processCommand: "/usr/bin/pgrep -x haproxy",
     healthUrl: "http://127.0.0.1:8404/healthz",
-    healthTimeoutSeconds: 2,
+    healthTimeoutSeconds: 3,
   },
 } as const;
 
+/** The range of VRRPv3 advert intervals accepted, in seconds (keepalived counts them in centiseconds). */
+export const VRRP3_ADVERT_RANGE = { min: 0.1, max: 40 } as const;
+
 const AUTH_PASS = /^[A-Za-z0-9_@%+=.,:/-]{1,8}$/;
 const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
-const SAFE_COMMAND = /^\/[A-Za-z0-9._+/-]+( [A-Za-z0-9._+:/=@%,-]+)*$/;
+const PROCESS_NAME = /^[A-Za-z0-9._+-]{1,15}$/;
 const LOCAL_HTTP_URL = /^http:\/\/(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost)(:\d{1,5})?(\/[A-Za-z0-9._~%/-]*)?$/;
 
 /**
@@ -195,10 +256,11 @@ export function renderKeepalivedConfig(spec: KeepalivedNodeSpec): string {
   const preempt = spec.preempt ?? d.preempt;
   const priority = spec.priority ?? (spec.node === "primary" ? d.primaryPriority : d.secondaryPriority);
   const vipInterface = spec.vipInterfaceName ?? spec.interfaceName;
-  const state = preempt && spec.node === "primary" ? "MASTER" : "BACKUP";
   const instanceName = `imaging_lb_${spec.envName.replace(/-/g, "_")}`;
-  const processScript = "imaging_lb_haproxy_process";
+  const processTrack = "imaging_lb_haproxy_process";
   const healthScript = "imaging_lb_haproxy_health";
+  const version = spec.authPass === undefined ? 3 : 2;
+  const rxLowerPri = spec.notifyMasterRxLowerPriScript === undefined ? spec.notifyMasterScript : spec.notifyMasterRxLowerPriScript;
 
   const lines: string[] = [
     `# Generated by imaging-lb: keepalived.conf for environment "${spec.envName}", ${spec.node} node.`,
@@ -213,19 +275,23 @@ export function renderKeepalivedConfig(spec: KeepalivedNodeSpec): string {
     `    router_id imaging-lb-${spec.envName}-${spec.node}`,
     "    enable_script_security",
     `    script_user ${spec.scriptUser ?? d.scriptUser}`,
+    "    # Adverts on time on a busy node (reloads, the AWS CLI, CPU load): the VRRP process runs at the",
+    "    # highest nice priority and is never swapped out. Scripts it starts run at normal priority.",
+    `    vrrp_priority ${d.vrrpNice}`,
+    "    vrrp_no_swap",
     "}",
     "",
-    `vrrp_script ${processScript} {`,
-    `    script "${check.processCommand}"`,
-    `    interval ${check.intervalSeconds}`,
-    `    fall ${check.fall}`,
-    `    rise ${check.rise}`,
+    "# HAProxy's processes, from the kernel's process events: seen the moment the last one exits.",
+    `vrrp_track_process ${processTrack} {`,
+    `    process ${check.processName}`,
+    "    quorum 1",
     `    weight ${check.weight}`,
     "}",
     "",
   ];
   if (check.healthUrl !== null) {
     lines.push(
+      "# An HAProxy that runs but does not answer.",
       `vrrp_script ${healthScript} {`,
       `    script "/usr/bin/curl --fail --silent --output /dev/null --max-time ${check.healthTimeoutSeconds} ${check.healthUrl}"`,
       `    interval ${check.intervalSeconds}`,
@@ -239,14 +305,18 @@ export function renderKeepalivedConfig(spec: KeepalivedNodeSpec): string {
   }
   lines.push(
     `vrrp_instance ${instanceName} {`,
-    `    state ${state}`,
+    "    state BACKUP",
     `    interface ${spec.interfaceName}`,
     `    virtual_router_id ${spec.virtualRouterId}`,
     `    priority ${priority}`,
-    `    advert_int ${spec.advertIntervalSeconds ?? d.advertIntervalSeconds}`,
+    `    version ${version}`,
+    `    advert_int ${spec.advertIntervalSeconds ?? (version === 3 ? d.advertIntervalSeconds : d.vrrp2AdvertIntervalSeconds)}`,
   );
-  if (!preempt) {
-    lines.push("    nopreempt");
+  lines.push(preempt ? `    preempt_delay ${spec.preemptDelaySeconds ?? d.preemptDelaySeconds}` : "    nopreempt");
+  if (rxLowerPri !== null) {
+    // After both nodes were MASTER, the one that yields first sends one advert of its own, so that the one that
+    // stays always hears a lower-priority MASTER and reruns its takeover, whichever advert crossed first.
+    lines.push("    higher_prio_send_advert");
   }
   lines.push(
     `    unicast_src_ip ${spec.selfAddress}`,
@@ -261,11 +331,14 @@ export function renderKeepalivedConfig(spec: KeepalivedNodeSpec): string {
   for (const address of spec.virtualAddresses) {
     lines.push(`        ${address}/32 dev ${vipInterface}`);
   }
-  lines.push("    }", "    track_script {", `        ${processScript}`);
+  lines.push("    }", "    track_process {", `        ${processTrack}`, "    }");
   if (check.healthUrl !== null) {
-    lines.push(`        ${healthScript}`);
+    lines.push("    track_script {", `        ${healthScript}`, "    }");
   }
-  lines.push("    }", `    notify_master "${spec.notifyMasterScript}" root`);
+  lines.push(`    notify_master "${spec.notifyMasterScript}" root`);
+  if (rxLowerPri !== null) {
+    lines.push(`    notify_master_rx_lower_pri "${rxLowerPri}" root`);
+  }
   if (spec.notifyBackupScript !== undefined) {
     lines.push(`    notify_backup "${spec.notifyBackupScript}" root`);
   }
@@ -279,6 +352,11 @@ export function renderKeepalivedConfig(spec: KeepalivedNodeSpec): string {
 /** Copies `value` without its `undefined` properties, so spreading it over defaults keeps the defaults. */
 function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** True for a number with at most two decimals (VRRPv3 counts advert intervals in centiseconds). */
+function isCentiseconds(value: number): boolean {
+  return Math.abs(Math.round(value * 100) - value * 100) < 1e-6;
 }
 
 function validate(spec: KeepalivedNodeSpec): void {
@@ -308,10 +386,26 @@ function validate(spec: KeepalivedNodeSpec): void {
       );
     }
   }
-  checkInteger(issues, "advertIntervalSeconds", spec.advertIntervalSeconds, 1, 255, true);
+  const advert = spec.advertIntervalSeconds;
+  if (spec.authPass === undefined) {
+    if (advert !== undefined && (typeof advert !== "number" || !(advert >= VRRP3_ADVERT_RANGE.min && advert <= VRRP3_ADVERT_RANGE.max) || !isCentiseconds(advert))) {
+      issues.add("advertIntervalSeconds", `seconds from ${VRRP3_ADVERT_RANGE.min} to ${VRRP3_ADVERT_RANGE.max} in steps of 0.01 (VRRPv3), e.g. 0.5`, advert);
+    }
+  } else if (advert !== undefined && (typeof advert !== "number" || !Number.isInteger(advert) || advert < 1 || advert > 255)) {
+    issues.add(
+      "advertIntervalSeconds",
+      "whole seconds 1-255: authPass needs VRRPv2, which has no sub-second adverts",
+      advert,
+      "leave authPass out (VRRPv3 has no authentication; the security group limiting protocol 112 to the two nodes is the control) or use a whole number",
+    );
+  }
   checkInteger(issues, "priority", spec.priority, 1, 254, true);
   if (spec.preempt !== undefined && typeof spec.preempt !== "boolean") {
     issues.add("preempt", "true or false", spec.preempt);
+  }
+  const preemptDelay = spec.preemptDelaySeconds;
+  if (preemptDelay !== undefined && (typeof preemptDelay !== "number" || !(preemptDelay >= 0 && preemptDelay <= 1000))) {
+    issues.add("preemptDelaySeconds", "seconds from 0 to 1000", preemptDelay);
   }
   if (spec.authPass !== undefined && (typeof spec.authPass !== "string" || !AUTH_PASS.test(spec.authPass))) {
     issues.add(
@@ -322,6 +416,9 @@ function validate(spec: KeepalivedNodeSpec): void {
     );
   }
   checkAbsolutePath(issues, "notifyMasterScript", spec.notifyMasterScript);
+  if (spec.notifyMasterRxLowerPriScript !== undefined && spec.notifyMasterRxLowerPriScript !== null) {
+    checkAbsolutePath(issues, "notifyMasterRxLowerPriScript", spec.notifyMasterRxLowerPriScript);
+  }
   if (spec.notifyBackupScript !== undefined) {
     checkAbsolutePath(issues, "notifyBackupScript", spec.notifyBackupScript);
   }
@@ -335,18 +432,22 @@ function validate(spec: KeepalivedNodeSpec): void {
     issues.add("scriptUser", "an unprivileged user", spec.scriptUser, "health checks must not run as root");
   }
   const check = spec.haproxyCheck ?? {};
+  if ("processCommand" in check) {
+    issues.add(
+      "haproxyCheck.processCommand",
+      "no such field since imaging-lb 0.3 (keepalived tracks the HAProxy process itself, without running a command)",
+      (check as { processCommand?: unknown }).processCommand,
+      "remove it; haproxyCheck.processName names the process (default haproxy)",
+    );
+  }
+  if (check.processName !== undefined && (typeof check.processName !== "string" || !PROCESS_NAME.test(check.processName))) {
+    issues.add("haproxyCheck.processName", "a process name of 1-15 characters [A-Za-z0-9._+-] as in /proc/<pid>/comm, e.g. haproxy", check.processName);
+  }
   checkInteger(issues, "haproxyCheck.intervalSeconds", check.intervalSeconds, 1, 3600, true);
   checkInteger(issues, "haproxyCheck.fall", check.fall, 1, 100, true);
   checkInteger(issues, "haproxyCheck.rise", check.rise, 1, 100, true);
   checkInteger(issues, "haproxyCheck.weight", check.weight, -253, 0, true);
   checkInteger(issues, "haproxyCheck.healthTimeoutSeconds", check.healthTimeoutSeconds, 1, 60, true);
-  if (check.processCommand !== undefined && !SAFE_COMMAND.test(check.processCommand)) {
-    issues.add(
-      "haproxyCheck.processCommand",
-      "an absolute command with plain arguments, e.g. /usr/bin/pgrep -x haproxy",
-      check.processCommand,
-    );
-  }
   if (check.healthUrl !== undefined && check.healthUrl !== null && !LOCAL_HTTP_URL.test(check.healthUrl)) {
     issues.add(
       "haproxyCheck.healthUrl",

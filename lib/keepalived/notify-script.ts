@@ -33,9 +33,14 @@
  * had just removed would make a BACKUP answer for the VIP. `--force` (an operator's manual run, keepalived
  * stopped) skips the check and adds the addresses.
  *
+ * **The EC2 calls go through the agent's own client** (`python3 -m imaging_lb_agent.takeover`, the agent's
+ * SigV4 signer, same arguments as `aws ec2`) when the node has the agent's package: the AWS CLI's start costs
+ * about 0.6 s of CPU per call, on the failover's critical path. Without the package (or with
+ * `IMAGING_LB_AWS_CLI` set) the script uses the AWS CLI.
+ *
  * Run-time overrides (environment; the tests use them to point the script at simulated services):
  * `IMAGING_LB_IMDS_URL`, `AWS_ENDPOINT_URL_EC2` (passed as `--endpoint-url`, which AWS CLI versions before
- * 2.13 do not read themselves), `IMAGING_LB_AWS_CLI`, `IMAGING_LB_IP_CMD`, `IMAGING_LB_SYSFS_NET`,
+ * 2.13 do not read themselves), `IMAGING_LB_AWS_CLI`, `IMAGING_LB_AGENT_LIB`, `IMAGING_LB_IP_CMD`, `IMAGING_LB_SYSFS_NET`,
  * `IMAGING_LB_LOCK_FILE`, `IMAGING_LB_MAX_ATTEMPTS`, `IMAGING_LB_BACKOFF_MS`, `IMAGING_LB_MAX_BACKOFF_MS`,
  * `IMAGING_LB_HTTP_TIMEOUT_SECONDS`.
  *
@@ -45,6 +50,7 @@
  *
  * Pure function of its input: imports nothing from cdktf, constructs or the file system.
  */
+import { NODE_CONTRACT } from "../contract/node-contract";
 import {
   IssueList,
   checkAbsolutePath,
@@ -169,13 +175,15 @@ export function renderNotifyScript(spec: NotifyScriptSpec): string {
     "# Do not edit by hand: the next deployment overwrites it.",
     "#",
     "# keepalived runs this as root (notify_master) when this node becomes VRRP MASTER. It finds this node's ENI",
-    "# through IMDSv2 and moves the floating addresses to it with the AWS CLI, retrying with backoff; it logs",
+    "# through IMDSv2 and moves the floating addresses to it with the agent's EC2 client (the AWS CLI where the",
+    "# node has no agent), retrying with backoff; it logs",
     `# to the journal (logger -t ${d.logTag}) and stderr, and exits non-zero when the last attempt failed.`,
     "# Idempotent: running it again changes nothing. It stands down (exit 0) as soon as keepalived no longer",
     "# holds the floating addresses on the interface, i.e. this node left MASTER; --force (a manual run with",
     "# keepalived stopped) skips that check and adds the addresses to the interface itself.",
     "#",
-    "# Overrides (environment): IMAGING_LB_IMDS_URL, AWS_ENDPOINT_URL_EC2, IMAGING_LB_AWS_CLI, IMAGING_LB_IP_CMD,",
+    "# Overrides (environment): IMAGING_LB_IMDS_URL, AWS_ENDPOINT_URL_EC2, IMAGING_LB_AWS_CLI (use this AWS CLI),",
+    "# IMAGING_LB_AGENT_LIB (where the agent's package is), IMAGING_LB_IP_CMD,",
     "# IMAGING_LB_SYSFS_NET, IMAGING_LB_LOCK_FILE, IMAGING_LB_MAX_ATTEMPTS, IMAGING_LB_BACKOFF_MS,",
     "# IMAGING_LB_MAX_BACKOFF_MS, IMAGING_LB_HTTP_TIMEOUT_SECONDS.",
     "set -euo pipefail",
@@ -188,7 +196,9 @@ export function renderNotifyScript(spec: NotifyScriptSpec): string {
     `readonly MASTER_ADDRESS=${masterAddress(f) ?? '""'}`,
     `IMDS_URL="\${IMAGING_LB_IMDS_URL:-${d.imdsUrl}}"`,
     'EC2_ENDPOINT="${AWS_ENDPOINT_URL_EC2:-}"',
-    'AWS_CLI="${IMAGING_LB_AWS_CLI:-aws}"',
+    "# The agent's EC2 client (one Python start, no botocore) when the node has it, else the AWS CLI.",
+    `AGENT_LIB="\${IMAGING_LB_AGENT_LIB:-${NODE_CONTRACT.paths.agentPackageDir}}"`,
+    'AWS_CLI="${IMAGING_LB_AWS_CLI:-}"',
     'IP_CMD="${IMAGING_LB_IP_CMD:-ip}"',
     'SYSFS_NET="${IMAGING_LB_SYSFS_NET:-/sys/class/net}"',
     `LOCK_FILE="\${IMAGING_LB_LOCK_FILE:-${spec.lockFile ?? d.lockFile}}"`,
@@ -374,7 +384,11 @@ ec2() { # ec2 SUBCOMMAND ARGS...: one AWS CLI call against the region (and endpo
   # Niced: the AWS CLI's start-up is the heaviest thing on the node, and keepalived's 1 s health checks must
   # not time out behind it (a starved check faults the node that is taking over). A new MASTER's CPU is
   # otherwise idle, so this costs nothing there.
-  nice -n 10 "$AWS_CLI" ec2 "$@" --region "$REGION" "\${endpoint_args[@]}" --output text \\
+  local client=("\${AWS_CLI:-aws}" ec2)
+  if [[ -z "$AWS_CLI" && -f "$AGENT_LIB/imaging_lb_agent/takeover.py" ]]; then
+    client=(env PYTHONPATH="$AGENT_LIB" python3 -s -m imaging_lb_agent.takeover)
+  fi
+  nice -n 10 "\${client[@]}" "$@" --region "$REGION" "\${endpoint_args[@]}" --output text \\
     --cli-connect-timeout "$HTTP_TIMEOUT" --cli-read-timeout "$HTTP_TIMEOUT"
 }
 

@@ -1,6 +1,6 @@
 """The agent's AWS client (aws.py): its Signature Version 4 against AWS's published example and against
 botocore's signer (the AWS CLI's), and what it makes of errors. The calls themselves run against moto in the
-fault bed (test/agent-faults.test.ts), with moto checking every signature."""
+fault bed (test/agent/faults.test.ts), where moto checks every signature (its IAM authentication on)."""
 import datetime
 import os
 import unittest
@@ -89,3 +89,22 @@ class Errors(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CredentialsExpiration(unittest.TestCase):
+    """IMDS writes `Expiration` as ISO 8601 UTC; some sources add milliseconds (the boot test's IMDS did, and
+    the agent's first apply crashed on it)."""
+
+    def test_with_and_without_fractional_seconds(self):
+        whole = aws._expiration("2026-12-07T08:29:27Z")
+        self.assertEqual(whole, datetime.datetime(2026, 12, 7, 8, 29, 27, tzinfo=datetime.timezone.utc).timestamp())
+        self.assertAlmostEqual(aws._expiration("2026-12-07T08:29:27.255Z"), whole + 0.255, places=3)
+        self.assertEqual(aws._expiration("2026-12-07T08:29:27+00:00"), whole)
+        self.assertIsNone(aws._expiration(None))
+        self.assertIsNone(aws._expiration(""))
+
+    def test_an_unreadable_time_is_a_retryable_error_not_a_crash(self):
+        with self.assertRaises(aws.AwsError) as caught:
+            aws._expiration("tomorrow")
+        self.assertTrue(caught.exception.retryable)
+        self.assertEqual(caught.exception.code, "BadCredentials")

@@ -380,14 +380,29 @@ export async function startSimulatedAws(vpc: SimulatedVpc, img: BootImage, addre
   const csr = join(dir, "moto.csr");
   const crt = join(dir, "moto.crt");
   const ext = join(dir, "san.ext");
-  writeFileSync(ext, `subjectAltName=DNS:amazonaws.com,DNS:*.amazonaws.com,DNS:*.${region}.amazonaws.com,DNS:*.s3.amazonaws.com,DNS:*.s3.${region}.amazonaws.com,IP:${address}\n`);
+  // A server certificate as strict X.509 verification (Python 3.13 on Debian 13: the agent) requires it.
+  writeFileSync(ext, [
+    `subjectAltName=DNS:amazonaws.com,DNS:*.amazonaws.com,DNS:*.${region}.amazonaws.com,DNS:*.s3.amazonaws.com,DNS:*.s3.${region}.amazonaws.com,IP:${address}`,
+    "basicConstraints=CA:FALSE",
+    "keyUsage=critical,digitalSignature,keyEncipherment",
+    "extendedKeyUsage=serverAuth",
+    "subjectKeyIdentifier=hash",
+    "authorityKeyIdentifier=keyid,issuer",
+    "",
+  ].join("\n"));
   sh("openssl", ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=SIMULATED AWS (moto)", "-keyout", key, "-out", csr]);
   sh("openssl", ["x509", "-req", "-in", csr, "-CA", img.caCert, "-CAkey", img.caKey, "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", crt]);
   const python = requireTool("python3", "python3 (with moto, the image's Python 3.11)");
   startProcess("ip", ["netns", "exec", vpc.router, python, "-m", "moto.server", "-H", address, "-p", "443", "-c", crt, "-k", key], join(dir, "moto.log"));
   const preamble = `import boto3\nkw=dict(region_name=${JSON.stringify(region)},endpoint_url="https://${address}",verify=${JSON.stringify(img.caCert)},aws_access_key_id="testing",aws_secret_access_key="testing")\nsm=boto3.client("secretsmanager",**kw)\ns3=boto3.client("s3",**kw)\nec2=boto3.client("ec2",**kw)\nkms=boto3.client("kms",**kw)\n`;
+  let scripts = 0;
   const aws: SimulatedAws = {
-    python: (code) => vpc.exec(vpc.router, python, ["-c", preamble + code], 60_000),
+    // From a file, not `-c`: a seeded bundle (the agent's package inside) is over Linux's 128 KiB per argument.
+    python: (code) => {
+      const file = join(dir, `aws-${(scripts += 1)}.py`);
+      writeFileSync(file, preamble + code);
+      return vpc.exec(vpc.router, python, [file], 60_000);
+    },
   };
   await waitFor("moto (SIMULATED AWS) to answer", 60_000, async () => {
     const r = await aws.python("sm.list_secrets()\nprint('ok')");

@@ -1,7 +1,8 @@
 /**
  * A fault bed for the node agent, on loopback: the product's agent (launcher, loader and Python package,
  * installed as the user data and the bundle install them) in a sandbox root per node, against moto on a
- * loopback port (SIMULATED AWS: S3, KMS, Secrets Manager; the real AWS CLI publishes as the stack would),
+ * loopback port (SIMULATED AWS: S3, KMS, Secrets Manager, with its authentication on, so every request's
+ * SigV4 signature is checked; the real AWS CLI publishes as the stack would),
  * with a real HAProxy in master-worker mode in front of real HTTP(S) servers in this process.
  *
  * SIMULATED: systemd (a `systemctl` stub runs haproxy.service as the Debian unit does: `haproxy -W`, reload =
@@ -77,7 +78,7 @@ case "$1 $unit" in
     haproxy -W -D -p "$pidfile" -f "$IMAGING_LB_ROOT/etc/haproxy/haproxy.cfg" ;;
   "enable haproxy.service") ;;
   "is-active keepalived.service") [ -f "$IMAGING_LB_ROOT/keepalived.active" ] ;;
-  "reload keepalived.service" | "enable keepalived.service") ;;
+  "reload keepalived.service" | "restart keepalived.service" | "enable keepalived.service") ;;
   *) echo "systemctl stub: unexpected: $*" >&2; exit 1 ;;
 esac
 `;
@@ -226,13 +227,19 @@ export async function startAgentBed(nodes: readonly string[]): Promise<AgentBed>
   requireTool("aws", "awscli");
   requireTool("openssl", "openssl");
   const dir = mkdtempSync(join(tmpdir(), "imaging-lb-agent-bed-"));
-  const moto = await startMoto();
+  // moto checks every request's signature (and IAM) after the first three, which create the bed's user.
+  const moto = await startMoto({ INITIAL_NO_AUTH_ACTION_COUNT: "3" });
   const env = { ...motoClientEnv(moto, BED_REGION) };
   const aws: AwsCli = async (args) => {
     const { stdout } = await execFileAsync("aws", [...args], { env, maxBuffer: 16 * 1024 * 1024 });
     return stdout;
   };
   try {
+    await aws(["iam", "create-user", "--user-name", "bed"]);
+    await aws(["iam", "put-user-policy", "--user-name", "bed", "--policy-name", "bed", "--policy-document", '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}']);
+    const key = JSON.parse(await aws(["iam", "create-access-key", "--user-name", "bed"])).AccessKey as { AccessKeyId: string; SecretAccessKey: string };
+    Object.assign(env, { AWS_ACCESS_KEY_ID: key.AccessKeyId, AWS_SECRET_ACCESS_KEY: key.SecretAccessKey });
+    delete (env as Record<string, string | undefined>).AWS_SESSION_TOKEN;
     await aws(["s3api", "create-bucket", "--bucket", BED_BUCKET, "--create-bucket-configuration", `LocationConstraint=${BED_REGION}`]);
     await createSigningKey(aws, BED_ENVIRONMENT);
     const statsArn = JSON.parse(await aws(["secretsmanager", "create-secret", "--name", "bed/stats", "--secret-string", "s3cret-Stats_pw"])).ARN as string;

@@ -22,6 +22,14 @@ export function requireTool(command: string, debianPackage: string): string {
   return path;
 }
 
+/**
+ * How long a test lets a command it started run before killing it as hung: a safety net that turns a hang
+ * into a failure, not a speed budget. It is generous because the same command takes many times longer on a
+ * loaded machine: the takeover script's AWS CLI runs at niceness +10, and with two CPU-bound processes at
+ * niceness 0 beside it one of its calls took about 10 s instead of 1.
+ */
+export const HUNG_AFTER_MS = 5 * 60_000;
+
 /** The system Python, which has Debian's python3-hl7 (a pyenv `python3` earlier on PATH does not). */
 export const SYSTEM_PYTHON = "/usr/bin/python3";
 

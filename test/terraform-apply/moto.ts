@@ -52,15 +52,18 @@ export interface Moto {
   log(): string;
 }
 
-/** Starts moto on a free loopback port and waits until it answers. */
-export async function startMoto(): Promise<Moto> {
+/**
+ * Starts moto on a free loopback port and waits until it answers. `env`: moto's own settings, e.g.
+ * INITIAL_NO_AUTH_ACTION_COUNT (after that many requests moto checks every request's signature and IAM).
+ */
+export async function startMoto(env: Record<string, string> = {}): Promise<Moto> {
   requireMoto();
   const port = await freeLoopbackPort();
   const endpoint = `http://127.0.0.1:${port}`;
   const [python, ...args] = MOTO_COMMAND;
   const child: ChildProcess = spawn(python, [...args, String(port)], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ...MOTO_ENVIRONMENT },
+    env: { ...process.env, ...MOTO_ENVIRONMENT, ...env },
   });
   let output = "";
   const keep = (chunk: Buffer) => {
@@ -68,9 +71,17 @@ export async function startMoto(): Promise<Moto> {
   };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
-  const exited = new Promise<void>((done) => child.once("exit", () => done()));
+  let stopping = false;
+  const exited = new Promise<void>((done) =>
+    child.once("exit", (code, signal) => {
+      // An exit the test did not ask for is written into the log the failure messages quote.
+      if (!stopping) output += `\n[moto exited unexpectedly: code ${String(code)}, signal ${String(signal)}, at ${new Date().toISOString()}]\n`;
+      done();
+    }),
+  );
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
+    stopping = true;
     child.kill("SIGTERM");
     const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
     await exited;

@@ -30,8 +30,12 @@ import { EXAMPLE_FILES, SEED_SCRIPT, SEED_UBUNTU_AMI_SCRIPT, Seeded, VARIANTS, V
 const REGION = "eu-west-1";
 /** Setup notes printed with every variant's result. */
 const diagnostics: string[] = [];
-/** Variants applied at the same time (the suite's budget is a 2-core CI machine). */
-const CONCURRENCY = 2;
+/**
+ * Variants applied at the same time, against the one moto server. An apply spends most of its time in the
+ * AWS provider's own waits (a VPC, a NAT gateway, an instance each wait for their state with fixed delays),
+ * not on the CPU. IMAGING_LB_APPLY_CONCURRENCY overrides it.
+ */
+const CONCURRENCY = Number(process.env.IMAGING_LB_APPLY_CONCURRENCY ?? 2);
 
 /** The synthesized stack of `envFile` (the app's own path: loader, stack, synth with validations). */
 function synthesize(envFile: string, outdir: string): Record<string, any> {

@@ -393,7 +393,7 @@ class Agent:
                 if not ok:
                     raise ApplyFailed(f"HAProxy did not reload: {why}", retryable=False, result="rolled-back")
             if PATHS["keepalivedConf"] in changed:
-                self.reload_keepalived()
+                self.reload_keepalived(files.read_text(os.path.join(self.good_dir(), "stage") + PATHS["keepalivedConf"]) or "")
             pending["phase"] = "gating"
             files.write_json(self._path("pending.json"), pending)
             failpoint("before-gate")
@@ -576,10 +576,18 @@ class Agent:
                 changed.append(path)
         return changed
 
-    def reload_keepalived(self) -> None:
+    def reload_keepalived(self, previous_conf: str) -> None:
+        """Reloads keepalived — or restarts it when the new configuration adds a process check: keepalived
+        subscribes to the kernel's process events only when it starts with one, never at a reload (2.2.7
+        to 2.3.x). A restart on the MASTER moves the VIPs to the peer once (which applied before it)."""
+        new_conf = files.read_text(self.root + PATHS["keepalivedConf"]) or ""
+        adds_process_check = "vrrp_track_process" in new_conf and "vrrp_track_process" not in previous_conf
         if haproxy.service_active("keepalived.service"):
-            if not haproxy.systemctl("reload", "keepalived.service"):
-                raise ApplyFailed("keepalived did not reload", retryable=False, result="rolled-back")
+            action = "restart" if adds_process_check else "reload"
+            if adds_process_check:
+                log("keepalived.conf adds a process check: restarting keepalived (a reload would not subscribe to process events)")
+            if not haproxy.systemctl(action, "keepalived.service"):
+                raise ApplyFailed(f"keepalived did not {action}", retryable=False, result="rolled-back")
         elif not haproxy.systemctl("enable", "--now", "keepalived.service"):
             raise ApplyFailed("keepalived did not start", retryable=False, result="rolled-back")
 

@@ -23,7 +23,7 @@ import ssl
 import threading
 import time
 import urllib.parse
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 IMDS_URL = os.environ.get("IMAGING_LB_IMDS_URL", "http://169.254.169.254")
 TIMEOUT_SECONDS = float(os.environ.get("IMAGING_LB_HTTP_TIMEOUT_SECONDS", "10"))
@@ -161,6 +161,23 @@ class Imds:
         return body.decode()
 
 
+def _expiration(text: Optional[str]) -> Optional[float]:
+    """The epoch seconds of an IMDS credentials' `Expiration` (ISO 8601 UTC, with or without fractional
+    seconds); None when absent. A value that cannot be read is a retryable error, never a crash."""
+    if not text:
+        return None
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        pass
+    for form in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ"):
+        try:
+            return datetime.datetime.strptime(text, form).replace(tzinfo=datetime.timezone.utc).timestamp()
+        except ValueError:
+            continue
+    raise AwsError("imds", "BadCredentials", f"instance role credentials expire at an unreadable time: {text!r}", retryable=True)
+
+
 class Session:
     """Signed requests to AWS services of one region, over kept-alive connections (one per host)."""
 
@@ -185,9 +202,7 @@ class Session:
         document = json.loads(self.imds.get(f"iam/security-credentials/{role[0]}") or "{}")
         if document.get("Code", "Success") != "Success" or "AccessKeyId" not in document:
             raise AwsError("imds", "NoCredentials", f"instance role credentials: {document.get('Code')}", retryable=True)
-        expires = None
-        if document.get("Expiration"):
-            expires = datetime.datetime.strptime(document["Expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+        expires = _expiration(document.get("Expiration"))
         self._credentials = Credentials(document["AccessKeyId"], document["SecretAccessKey"], document.get("Token"), expires)
         return self._credentials
 
@@ -289,6 +304,16 @@ class Session:
         response = self.request("s3", "PUT", self._s3_url(bucket, key), {"content-type": content_type}, body)
         if response.status != 200:
             raise self._error("s3", response)
+
+    # -- EC2 (Query API) -------------------------------------------------------------------------------------
+    def ec2_call(self, action: str, params: Sequence[Tuple[str, str]]) -> str:
+        """One EC2 Query API request (form-encoded POST): the response's XML, or an AwsError."""
+        body = urllib.parse.urlencode([("Action", action), ("Version", "2016-11-15"), *params]).encode()
+        headers = {"content-type": "application/x-www-form-urlencoded; charset=utf-8"}
+        response = self.request("ec2", "POST", self.endpoint("ec2") + "/", headers, body)
+        if response.status != 200:
+            raise self._error("ec2", response)
+        return response.body.decode("utf-8", "replace")
 
     # -- JSON services ---------------------------------------------------------------------------------------
     def _json_call(self, service: str, target: str, payload: dict, json_version: str = "1.1", signing_service: Optional[str] = None) -> dict:

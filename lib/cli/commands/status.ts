@@ -39,6 +39,12 @@ export interface NodeStatusObject {
   readonly metricsError?: string | null;
 }
 
+/** The fields the CLI reads, each a field of the status document the contract names (checked by a test). */
+export const STATUS_FIELDS_READ: ReadonlyArray<keyof NodeStatusObject> = [
+  "format", "node", "agentVersion", "desiredVersion", "appliedVersion", "appliedRelease", "result", "error", "retryable",
+  "nextRetryAt", "warning", "updatedAt", "appliedAt", "haproxyVersion", "haproxyRunning", "role", "heartbeatSeconds", "secrets", "certificates",
+];
+
 /**
  * converged: the desired version applied; failed: the desired version failed, was refused, rolled back or is
  * held, or the bootstrap failed (not retried without a change or `imaging-lb retry`); retrying: a transient
@@ -193,7 +199,8 @@ export function formatStatus(status: EnvironmentStatus): string {
       n.desiredVersion,
       n.reported?.appliedVersion ?? "-",
       n.reported?.result ?? "no status yet",
-      n.reported?.agentVersion ?? (n.reported ? "0.2" : "-"),
+      // A status without the agent's version is the shell agent's of 0.2.
+      n.reported?.agentVersion ?? (n.reported && n.reported.format === undefined && n.reported.result !== "unreadable" ? "0.2" : "-"),
       age(n.ageSeconds),
       remark(n),
     ]),

@@ -14,3 +14,4 @@ export * from "./dicom-session";
 export * from "./testbed";
 export * from "./keepalived";
 export * from "./agent-node";
+export * from "./failover";

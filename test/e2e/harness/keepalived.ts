@@ -1,27 +1,39 @@
 /**
- * HA-pair nodes in a topology: each LB node (`lb`, `lb2`) gets a **node sandbox** — its own PID namespace
+ * HA-pair nodes in a topology. Each LB node (`lb`, `lb2`) gets a **node sandbox** — its own PID namespace
  * (with its own /proc) and a private mount namespace on top of its network namespace — in which the
- * product's HAProxy and keepalived run, so that:
+ * product's HAProxy runs (master-worker, `-W`, as systemd runs it with `-Ws`), and **keepalived** runs with
+ * the product's keepalived.conf beside it:
  *
- * - keepalived's process check `pidof haproxy` sees only this node's HAProxy (in a shared PID namespace it
- *   would see the other node's HAProxy, and every other HAProxy on the test machine, and never fail);
+ * - keepalived tracks HAProxy by process name from the kernel's process events (`vrrp_track_process`), which
+ *   the kernel reports only to listeners in the initial network and PID namespaces. So keepalived starts in
+ *   the root namespaces and enters the node's network namespace itself (`--namespace`, as the product's
+ *   keepalived never needs to: it runs in the initial namespaces under systemd), in a private mount namespace
+ *   of its own with the sandbox's files.
+ * - From the root PID namespace keepalived sees every process of the machine, including the other node's
+ *   HAProxy and any HAProxy of another test. ADAPTED: each node's HAProxy is started through a link named
+ *   `haproxy-<node>`, which gives it that process name, and the keepalived.conf that runs is the product's with
+ *   only `process haproxy` changed to `process haproxy-<node>` ({@link nodeKeepalivedConf}).
  * - the unprivileged `script_user` the rendered keepalived.conf names (`keepalived_script`) exists: an
- *   /etc/passwd copy with that user is bind-mounted over /etc/passwd inside the sandbox only (the host's
- *   /etc/passwd is never touched), as `test/keepalived-live.test.ts` does;
+ *   /etc/passwd copy with that user is bind-mounted over /etc/passwd in the sandbox's and keepalived's mount
+ *   namespaces only (the host's /etc/passwd is never touched), as `test/keepalived-live.test.ts` does;
  * - files the rendered configuration expects at fixed paths (the `notify_master` takeover script at
- *   /usr/local/sbin/imaging-lb-vip-takeover) are installed on a tmpfs mounted over their folder inside the
- *   sandbox, so keepalived.conf runs verbatim and the host's folders stay untouched.
+ *   /usr/local/sbin/imaging-lb-vip-takeover) are installed on a tmpfs mounted over their folder in those mount
+ *   namespaces, so keepalived.conf runs verbatim and the host's folders stay untouched.
  *
  * The sandbox's init is `sleep` (PID 1); programs are started in it with `nsenter -t <init> -p -m`, which
  * forks: the topology sees `nsenter`, the program is its child ({@link SandboxProcess.innerPid}). Everything
- * in a sandbox lives in the host's network namespace, so `Topology.destroy()` (SIGKILL to every pid of the
- * namespace) removes it; {@link NodeSandbox.destroy} does the same for one node earlier. When the init dies
- * the kernel kills the rest of the PID namespace, and the mount namespace goes with its last process.
+ * lives in the host's network namespace, so `Topology.destroy()` (SIGKILL to every pid of the namespace)
+ * removes it; {@link NodeSandbox.destroy} does the same for the sandbox earlier. When the init dies the
+ * kernel kills the rest of the PID namespace, and the mount namespace goes with its last process.
+ *
+ * The takeover script at the product's path is SIMULATED ({@link simulatedTakeoverScript}): where the real one
+ * moves the addresses in the EC2 API, it moves them in the router's neighbour table, as permanent entries
+ * that ignore gratuitous ARP, as EC2 does. Traffic then follows the takeover, not keepalived's ARP, as on AWS.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { ResolvedEnvironment } from "../../../lib/config/model";
-import { pairFiles, TAKEOVER_SCRIPT_PATH } from "../../../lib/ha-pair";
+import { pairFiles, TAKEOVER_SCRIPT_PATH, vipInterface } from "../../../lib/ha-pair";
 import { renderHaproxy } from "../../../lib/haproxy/build";
 import { makeSelfSignedPem, requireTool } from "../../helpers/tools";
 import { haproxyRuntime } from "./haproxy";
@@ -74,6 +86,8 @@ export interface NodeSandbox {
   readonly holder: NsProcess;
   /** The sandbox's init (PID 1 inside), as seen from the test. */
   readonly initPid: number;
+  /** Shell lines that make the sandbox's mounts (/etc/passwd copy, files) in the mount namespace running them. */
+  readonly mountSetup: readonly string[];
   /** Runs a command inside the sandbox and collects its output (like `Topology.exec`). */
   exec(command: string, args?: readonly string[], options?: ExecOptions): Promise<ExecResult>;
   /** Starts a long-running program inside the sandbox (like `Topology.spawn`). */
@@ -153,6 +167,7 @@ export async function startNodeSandbox(topology: Topology, options: NodeSandboxO
     }
     setup.push(`install -o root -g root -m ${(file.mode ?? 0o755).toString(8)} ${SINGLE_QUOTED(staged)} ${SINGLE_QUOTED(file.path)}`);
   }
+  const mountSetup = [...setup];
   const ready = "imaging-lb-e2e: sandbox ready";
   setup.push(`echo ${SINGLE_QUOTED(ready)}`, "exec sleep 86400");
   const holder = topology.spawn(
@@ -174,6 +189,7 @@ export async function startNodeSandbox(topology: Topology, options: NodeSandboxO
     host,
     holder,
     initPid,
+    mountSetup,
     exec: (command, args = [], execOptions = {}) => topology.exec(host, nsenter, enter(command, args), execOptions),
     spawn: (command, args, spawnOptions) => {
       const proc = topology.spawn(host, nsenter, enter(command, args), { logFile: spawnOptions.logFile, env: spawnOptions.env });
@@ -209,13 +225,14 @@ export async function startNodeSandbox(topology: Topology, options: NodeSandboxO
 
 let keepalivedStarts = 0;
 
-/** A keepalived daemon in a sandbox. */
+/** A keepalived daemon of a node (root PID namespace, the node's network namespace). */
 export interface KeepalivedInstance {
   readonly sandbox: NodeSandbox;
-  /** The keepalived.conf text that runs. */
+  /** The keepalived.conf text it started with ({@link reload} writes another over {@link configFile}). */
   readonly config: string;
   readonly configFile: string;
-  readonly program: SandboxProcess;
+  /** keepalived's parent process (`unshare` → `sh` → `keepalived`, one pid). */
+  readonly program: NsProcess;
   /** keepalived's console log (`--log-console --log-detail`). */
   log(): string;
   /** The VRRP states entered so far, in order (`MASTER`, `BACKUP`, `FAULT`), from the log. */
@@ -224,30 +241,52 @@ export interface KeepalivedInstance {
   waitForState(state: "MASTER" | "BACKUP" | "FAULT", timeoutMs: number): Promise<number>;
   /** SIGTERM (keepalived removes its virtual addresses and sends a priority-0 advert), SIGKILL after 5 s. */
   stop(): Promise<void>;
+  /** SIGKILL to keepalived and its VRRP child (a dead node: no priority-0 advert, the addresses stay). */
+  kill(): Promise<void>;
+  /** Writes `config` over the running file and reloads keepalived (SIGHUP, as `systemctl reload keepalived`). */
+  reload(config: string): Promise<void>;
+}
+
+/** The pids whose parent is `pid`, recursively (from /proc). */
+function descendants(pid: number): number[] {
+  return childPids(pid).flatMap((child) => [child, ...descendants(child)]);
 }
 
 /**
- * Starts `keepalived --dont-fork --log-console --log-detail --vrrp -f <config>` in `sandbox`, with its pid
- * files in the topology's work directory (so several daemons on one machine never share /run/keepalived.pid).
- * keepalived's own config check (`-t`) is not run: keepalived 2.2.7 (Debian 12) kills itself in `-t` when a
- * non-root `script_user` is configured (fixed in 2.2.8; see `test/keepalived-live.test.ts`).
+ * Starts `keepalived --dont-fork --log-console --log-detail --vrrp -f <config> --namespace <node netns>` from
+ * the root network and PID namespaces (see the file comment), in a private mount namespace with the sandbox's
+ * mounts, with its pid files in the topology's work directory (so several daemons on one machine never share
+ * /run/keepalived.pid). keepalived's own config check (`-t`) is not run: keepalived 2.2.7 (Debian 12) kills
+ * itself in `-t` when a non-root `script_user` runs a vrrp_script (fixed in 2.2.8; see
+ * `test/keepalived-live.test.ts`).
  */
 export async function startKeepalived(sandbox: NodeSandbox, config: string, name: string): Promise<KeepalivedInstance> {
   const keepalived = requireTool("keepalived", "keepalived");
-  const dir = sandbox.topology.workDir;
+  const unshare = requireTool("unshare", "util-linux");
+  const topology = sandbox.topology;
+  const dir = topology.workDir;
   keepalivedStarts += 1;
   const base = join(dir, `keepalived-${name}-${keepalivedStarts}`);
   const configFile = `${base}.conf`;
   writeFileSync(configFile, config);
+  const script = [...sandbox.mountSetup, 'exec "$0" "$@"'].join("\n");
   // Fresh pid files per start: keepalived refuses to start ("daemon is already running") over a stale one.
-  const program = sandbox.spawn(
-    keepalived,
-    ["--dont-fork", "--log-console", "--log-detail", "--vrrp", "--use-file", configFile, "--pid", `${base}.pid`, "--vrrp_pid", `${base}-vrrp.pid`],
+  const program = topology.spawnRoot(
+    sandbox.host,
+    unshare,
+    [
+      "--mount", "--propagation", "private", "sh", "-c", script, keepalived,
+      "--dont-fork", "--log-console", "--log-detail", "--vrrp", "--use-file", configFile, "--namespace", topology.ns(sandbox.host),
+      "--pid", `${base}.pid`, "--vrrp_pid", `${base}-vrrp.pid`,
+    ],
     { logFile: `${base}.log` },
   );
-  await program.innerPid();
-  const log = (): string => program.process.log();
+  const log = (): string => program.log();
   const states = (): string[] => [...log().matchAll(/Entering (MASTER|BACKUP|FAULT) STATE/g)].map((m) => m[1]);
+  await pollUntil(`keepalived ${name} to start its VRRP process`, () => {
+    program.assertRunning();
+    return /Starting VRRP child process/.test(log());
+  }, { timeoutMs: 10_000, intervalMs: 20 });
   return {
     sandbox,
     config,
@@ -258,13 +297,27 @@ export async function startKeepalived(sandbox: NodeSandbox, config: string, name
     waitForState: async (state, timeoutMs) => {
       const started = Date.now();
       await pollUntil(`keepalived ${name} to enter ${state}`, () => {
-        program.process.assertRunning();
+        program.assertRunning();
         if (states().at(-1) === state) return true;
-        throw new Error(`states so far: ${states().join(" → ") || "none"}; log tail:\n${program.process.logTail(8)}`);
+        throw new Error(`states so far: ${states().join(" → ") || "none"}; log tail:\n${program.logTail(8)}`);
       }, { timeoutMs, intervalMs: 50 });
       return Date.now() - started;
     },
     stop: () => program.stop(5000),
+    kill: async () => {
+      for (const pid of descendants(program.pid)) signalPid(pid, "SIGKILL");
+      await program.kill();
+    },
+    reload: async (next) => {
+      const reloads = (): number => (log().match(/Reloading/g) ?? []).length;
+      const before = reloads();
+      writeFileSync(configFile, next);
+      program.signal("SIGHUP");
+      await pollUntil(`keepalived ${name} to reload`, () => {
+        program.assertRunning();
+        return reloads() > before;
+      }, { timeoutMs: 10_000, intervalMs: 20 });
+    },
   };
 }
 
@@ -277,6 +330,12 @@ export interface SandboxHaproxy {
   readonly socketPath: string;
   /** `-n` given because the machine cannot raise the FD limit (see `maxconnOverride`); undefined otherwise. */
   readonly maxconnOverride: number | undefined;
+  /** The process name of this node's HAProxy processes (`haproxy-<node>`, at most 15 characters). */
+  readonly processName: string;
+  /** The link to the haproxy binary that gives its processes {@link processName}. */
+  readonly binary: string;
+  /** A master-worker reload (SIGUSR2 to the master, as `systemctl reload haproxy`): a new worker takes over. */
+  reload(): Promise<void>;
   runtime(command: string): Promise<string>;
   /** `show stat` rows keyed by the CSV header. */
   stat(): Promise<Record<string, string>[]>;
@@ -292,12 +351,20 @@ export interface ProductPairNodeOptions {
   readonly waitFor?: readonly { readonly address: string; readonly port: number }[];
   /** @default 10000 */
   readonly startTimeoutMs?: number;
+  /** How many times this node's HAProxy was started before (names its log). @default 0 */
+  readonly restart?: number;
+}
+
+/** The process name a node's HAProxy runs under in the testbed (see the file comment). */
+export function nodeHaproxyName(node: string): string {
+  return `haproxy-${node}`.slice(0, 15);
 }
 
 /**
  * Renders the product's haproxy.cfg for `env` (as `startProductHaproxy` does: only the runtime socket, chroot
- * and certificate folder moved into the work directory) and runs it in `sandbox` with `-L <node>` — the
- * product names each node's peer after its hostname, which `ip netns exec` does not change — validated with
+ * and certificate folder moved into the work directory) and runs it in `sandbox` in master-worker mode (`-W`,
+ * as systemd's `-Ws`) with `-L <node>` — the product names each node's peer after its hostname, which
+ * `ip netns exec` does not change — through a link named {@link nodeHaproxyName}, validated with
  * `haproxy -dW -c -L <node>` first.
  */
 export async function startProductPairHaproxy(sandbox: NodeSandbox, env: ResolvedEnvironment, options: ProductPairNodeOptions): Promise<SandboxHaproxy> {
@@ -315,8 +382,13 @@ export async function startProductPairHaproxy(sandbox: NodeSandbox, env: Resolve
   const check = await sandbox.exec(haproxy, ["-dW", "-c", "-f", configFile, "-L", node], { env: processEnv });
   if (check.code !== 0) throw new Error(`haproxy -dW -c -L ${node} rejected ${configFile}:\n${check.stdout}${check.stderr}`);
   const override = maxconnOverride(config);
-  const program = sandbox.spawn(haproxy, ["-f", configFile, "-db", "-L", node, ...(override === undefined ? [] : ["-n", String(override)])], {
-    logFile: join(topo.workDir, `haproxy-${node}.log`),
+  const processName = nodeHaproxyName(node);
+  const binDir = join(topo.workDir, `bin-${node}`);
+  mkdirSync(binDir, { recursive: true });
+  const binary = join(binDir, processName);
+  if (!existsSync(binary)) symlinkSync(haproxy, binary);
+  const program = sandbox.spawn(binary, ["-W", "-db", "-f", configFile, "-L", node, ...(override === undefined ? [] : ["-n", String(override)])], {
+    logFile: join(topo.workDir, `haproxy-${node}${options.restart ? `-${options.restart}` : ""}.log`),
     env: processEnv,
   });
   const listeners =
@@ -337,6 +409,9 @@ export async function startProductPairHaproxy(sandbox: NodeSandbox, env: Resolve
     program,
     socketPath,
     maxconnOverride: override,
+    processName,
+    binary,
+    reload: async () => signalPid(await program.innerPid(), "SIGUSR2"),
     runtime,
     stat,
     waitForStatus: async (servers, status, timeoutMs) => {
@@ -362,30 +437,69 @@ export function productKeepalivedConf(env: ResolvedEnvironment, node: string): s
 }
 
 /**
- * A **simulated** takeover script for {@link TAKEOVER_SCRIPT_PATH}: on AWS the product's script moves the
- * floating addresses in the EC2 API; in the testbed the VIPs move because keepalived adds them to the
- * MASTER's eth1 (`virtual_ipaddress`), so this one only records that keepalived ran it (a line
- * `<epoch ms> <node> SIMULATED takeover` and the eth1 addresses at that moment) in `recordFile`.
+ * The keepalived.conf a testbed node runs: the product's ({@link productKeepalivedConf}) with only its tracked
+ * process name changed to the node's ({@link nodeHaproxyName}; ADAPTED, see the file comment).
  */
-export function simulatedTakeoverScript(node: string, recordFile: string): string {
+export function nodeKeepalivedConf(env: ResolvedEnvironment, node: string): string {
+  const product = productKeepalivedConf(env, node);
+  const adapted = product.replace(/^ {4}process haproxy$/m, `    process ${nodeHaproxyName(node)}`);
+  if (adapted === product) throw new Error(`the product's keepalived.conf of ${node} tracks no process named haproxy:\n${product}`);
+  return adapted;
+}
+
+/** Where a simulated takeover moves the VIPs: the router's neighbour table (SIMULATED EC2). */
+export interface SimulatedEc2 {
+  /** The router's namespace (`topology.ns("router")`). */
+  readonly routerNamespace: string;
+  /** The router's interface on the VIPs' segment, e.g. `eth1` (two-arm) or `eth1` (one-arm's VPC side). */
+  readonly routerInterface: string;
+  /** The VIPs; the first is the one whose presence on `vipInterface` means "this node is MASTER". */
+  readonly vips: readonly string[];
+  /** This node's interface holding the VIPs (`eth1` two-arm, `eth0` one-arm). */
+  readonly vipInterface: string;
+}
+
+/**
+ * A **simulated** takeover script for {@link TAKEOVER_SCRIPT_PATH}. Like the product's, it stands down unless
+ * keepalived holds the first VIP on the node's interface (the node is MASTER); where the product's script then
+ * moves the floating addresses in the EC2 API, this one points the router's neighbour entries for the VIPs at
+ * this node's interface, as permanent entries: the router then ignores gratuitous ARP, as the VPC does, and
+ * sends the VIPs' traffic where the last takeover put it. It records each run in `recordFile`
+ * (`<epoch ms> <node> SIMULATED takeover (args: ...)`, or `... stood down` when not MASTER).
+ */
+export function simulatedTakeoverScript(node: string, recordFile: string, ec2: SimulatedEc2): string {
+  const ip = requireTool("ip", "iproute2");
+  const record = SINGLE_QUOTED(recordFile);
   return [
     "#!/bin/sh",
-    "# SIMULATED imaging-lb VIP takeover (e2e testbed): the product's script calls the EC2 API here.",
-    "# It only records that keepalived's notify_master ran it; keepalived itself moves the VIPs.",
-    `echo "$(date +%s%3N) ${node} SIMULATED takeover (args: $*)" >> ${SINGLE_QUOTED(recordFile)}`,
-    `ip -4 -o addr show dev eth1 >> ${SINGLE_QUOTED(recordFile)} 2>&1 || true`,
+    "# SIMULATED imaging-lb VIP takeover (e2e testbed): the product's script calls the EC2 API here; this one",
+    "# points the router's neighbour entries for the VIPs at this node (permanent: gratuitous ARP is ignored).",
+    `if ! ${ip} -4 -o addr show dev ${ec2.vipInterface} | grep -q ' ${ec2.vips[0]}/32 '; then`,
+    `  echo "$(date +%s%3N) ${node} SIMULATED takeover stood down (not MASTER; args: $*)" >> ${record}`,
+    "  exit 0",
+    "fi",
+    `mac="$(${ip} -o link show dev ${ec2.vipInterface} | sed -n 's/.*link\\/ether \\([0-9a-f:]*\\).*/\\1/p')"`,
+    `for vip in ${ec2.vips.join(" ")}; do`,
+    `  ${ip} -n ${ec2.routerNamespace} neigh replace "$vip" lladdr "$mac" dev ${ec2.routerInterface} nud permanent || exit 1`,
+    "done",
+    `echo "$(date +%s%3N) ${node} SIMULATED takeover (args: $*)" >> ${record}`,
     "exit 0",
     "",
   ].join("\n");
 }
 
-/** Lines of a takeover record file (`[]` when the script never ran). */
+/** The takeovers a record file holds (`[]` when the script never ran), without the runs that stood down. */
 export function takeoverRecords(recordFile: string): string[] {
   try {
-    return readFileSync(recordFile, "utf8").split("\n").filter((line) => / SIMULATED takeover/.test(line));
+    return readFileSync(recordFile, "utf8").split("\n").filter((line) => / SIMULATED takeover \(args/.test(line));
   } catch {
     return [];
   }
+}
+
+/** The epoch-ms times of the takeovers in a record file. */
+export function takeoverTimes(recordFile: string): number[] {
+  return takeoverRecords(recordFile).map((line) => Number(line.split(" ")[0]));
 }
 
 /** A product HA-pair node: sandbox, HAProxy (`-L <node>`), keepalived with its rendered config. */
@@ -393,38 +507,57 @@ export interface ProductPairNode {
   readonly node: string;
   readonly host: string;
   readonly sandbox: NodeSandbox;
-  readonly haproxy: SandboxHaproxy;
+  /** The running HAProxy; replaced by {@link restartHaproxy}. */
+  haproxy: SandboxHaproxy;
   /** Undefined until {@link startKeepalived} is called. */
   keepalived: KeepalivedInstance | undefined;
   /** Where the simulated takeover script records its runs. */
   readonly takeoverRecordFile: string;
-  /** Starts keepalived with the product's keepalived.conf for this node. */
-  startKeepalived(): Promise<KeepalivedInstance>;
+  /** The keepalived.conf this node runs ({@link nodeKeepalivedConf}). */
+  readonly keepalivedConf: string;
+  /** Starts keepalived with this node's keepalived.conf, or with `config` (a benchmark's comparison). */
+  startKeepalived(config?: string): Promise<KeepalivedInstance>;
+  /** Starts HAProxy again (after it was killed), waiting for its listeners. */
+  restartHaproxy(): Promise<SandboxHaproxy>;
 }
 
 /**
  * Starts a product HA-pair node in `host`: a sandbox with the `keepalived_script` user and the simulated
- * takeover script at the product's path, then the product's HAProxy. keepalived is started separately
- * ({@link ProductPairNode.startKeepalived}) so the test decides which node is elected first.
+ * takeover script at the product's path (moving the VIPs in `ec2`'s router), then the product's HAProxy.
+ * keepalived is started separately ({@link ProductPairNode.startKeepalived}) so the test decides which node
+ * is elected first.
  */
-export async function startProductPairNode(topology: Topology, env: ResolvedEnvironment, host: string, options: ProductPairNodeOptions): Promise<ProductPairNode> {
+export async function startProductPairNode(
+  topology: Topology,
+  env: ResolvedEnvironment,
+  host: string,
+  options: ProductPairNodeOptions & { readonly ec2: Omit<SimulatedEc2, "vips" | "vipInterface"> },
+): Promise<ProductPairNode> {
   const takeoverRecordFile = join(topology.workDir, `takeover-${options.node}.log`);
+  const ec2: SimulatedEc2 = { ...options.ec2, vips: env.vips.map((v) => v.address), vipInterface: vipInterface(env) };
   const sandbox = await startNodeSandbox(topology, {
     host,
-    files: [{ path: TAKEOVER_SCRIPT_PATH, content: simulatedTakeoverScript(options.node, takeoverRecordFile) }],
+    files: [{ path: TAKEOVER_SCRIPT_PATH, content: simulatedTakeoverScript(options.node, takeoverRecordFile, ec2) }],
   });
-  const haproxy = await startProductPairHaproxy(sandbox, env, options);
-  const conf = productKeepalivedConf(env, options.node);
+  const keepalivedConf = nodeKeepalivedConf(env, options.node);
+  let restarts = 0;
   const node: ProductPairNode = {
     node: options.node,
     host,
     sandbox,
-    haproxy,
+    haproxy: await startProductPairHaproxy(sandbox, env, options),
     keepalived: undefined,
     takeoverRecordFile,
-    startKeepalived: async () => {
-      node.keepalived = await startKeepalived(sandbox, conf, options.node);
+    keepalivedConf,
+    startKeepalived: async (config = keepalivedConf) => {
+      node.keepalived = await startKeepalived(sandbox, config, options.node);
       return node.keepalived;
+    },
+    restartHaproxy: async () => {
+      if (node.haproxy.program.process.running) throw new Error(`HAProxy of ${options.node} still runs`);
+      restarts += 1;
+      node.haproxy = await startProductPairHaproxy(sandbox, env, { ...options, restart: restarts });
+      return node.haproxy;
     },
   };
   return node;

@@ -262,6 +262,8 @@ function killAndDeleteNamespace(ip: string, ns: string): void {
     }
   }
   spawnSync(ip, ["netns", "del", ns], { encoding: "utf8" });
+  // keepalived started with --namespace <ns> keeps its pid files in /run/keepalived/<ns> (left when killed).
+  rmSync(join("/run/keepalived", ns), { recursive: true, force: true });
 }
 
 function pidAlive(pid: number): boolean {
@@ -513,6 +515,33 @@ export class Topology {
         stdio: ["ignore", fd, fd],
       });
       if (child.pid === undefined) throw new Error(`could not start ${command} in ${host}`);
+      const proc = new NsProcess(child.pid, host, `${command} ${args.join(" ")}`, logFile, child);
+      this.processes.add(proc);
+      void proc.exited.then(() => this.processes.delete(proc));
+      return proc;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /**
+   * Starts a long-running `command args` in the **root** network namespace, for a program that enters
+   * `host`'s namespace itself (keepalived `--namespace`: the kernel reports process events only to listeners
+   * in the initial network and PID namespaces). `host` names the log file and the process; the process is
+   * killed by {@link destroy} like any other (and, once it has entered the namespace, with it).
+   */
+  spawnRoot(host: string, command: string, args: readonly string[] = [], options: SpawnOptions = {}): NsProcess {
+    this.ns(host); // an unknown host throws
+    this.spawnCounter += 1;
+    const logFile = options.logFile ?? join(this.workDir, `${host}-${basename(command)}-${this.spawnCounter}.log`);
+    const fd = openSync(logFile, "a");
+    try {
+      const child = spawnChild(command, [...args], {
+        env: cleanEnv(options.env),
+        cwd: options.cwd ?? this.workDir,
+        stdio: ["ignore", fd, fd],
+      });
+      if (child.pid === undefined) throw new Error(`could not start ${command} for ${host}`);
       const proc = new NsProcess(child.pid, host, `${command} ${args.join(" ")}`, logFile, child);
       this.processes.add(proc);
       void proc.exited.then(() => this.processes.delete(proc));

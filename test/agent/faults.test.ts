@@ -6,7 +6,7 @@
  * -t. SIMULATED: systemd (a `systemctl` stub), `ip` (which node holds the VIP), and, where a test says so, a
  * crash (the stub kills the agent during its reload) or a failing reload.
  *
- * `IMAGING_LB_BED_OLD_AGENT=<the 0.2 agent script> node --test dist/test/agent-faults.test.js` runs the same
+ * `IMAGING_LB_BED_OLD_AGENT=<the 0.2 agent script> node --test dist/test/agent/faults.test.js` runs the same
  * tests against the agent these defects were found in.
  */
 import assert from "node:assert/strict";
@@ -15,11 +15,11 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:
 import { createServer as createUnixServer, type Server as NetServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { agentFiles, bundleFile, type ConfigBundle } from "../lib/bundle/config-bundle";
-import { NODE_CONTRACT, storeKeys } from "../lib/contract/node-contract";
-import { BED_BUCKET, BED_ENVIRONMENT, makeCa, startAgentBed, startHttpServer, startHttpsServer, type AgentBed, type BedServer, type Json } from "./helpers/agent-bed";
-import { startFakeImds } from "./helpers/fake-imds";
-import { signatureDocument } from "./helpers/store-publisher";
+import { agentFiles, bundleFile, type ConfigBundle } from "../../lib/bundle/config-bundle";
+import { NODE_CONTRACT, storeKeys } from "../../lib/contract/node-contract";
+import { BED_BUCKET, BED_ENVIRONMENT, makeCa, startAgentBed, startHttpServer, startHttpsServer, type AgentBed, type BedServer, type Json } from "../helpers/agent-bed";
+import { startFakeImds } from "../helpers/fake-imds";
+import { signatureDocument } from "../helpers/store-publisher";
 
 const live = (bed: AgentBed, node: string, path: string) => readFileSync(join(bed.node(node).root, path), "utf8");
 const reloads = (bed: AgentBed, node: string) => bed.systemctlCalls(node).filter((c) => /^(reload|restart) haproxy\.service$/.test(c)).length;
@@ -27,6 +27,8 @@ const reloads = (bed: AgentBed, node: string) => bed.systemctlCalls(node).filter
 async function apply(bed: AgentBed, node: string, bundle: ConfigBundle, args: readonly string[] = [], env: Record<string, string> = {}): Promise<string> {
   const run = await bed.run(node, args, env);
   const status = await bed.status(node);
+  // The status document the agent writes is exactly the one the contract (and so the CLI) knows.
+  if (!process.env.IMAGING_LB_BED_OLD_AGENT) assert.deepEqual(Object.keys(status ?? {}).sort(), [...NODE_CONTRACT.status.fields].sort());
   assert.equal(status?.appliedVersion, bundle.version, `${node} should have applied ${bundle.version}:\n${run.log}\nstatus: ${JSON.stringify(status)}`);
   return run.log;
 }
@@ -292,6 +294,17 @@ describe("the agent on the unhappy paths (SIMULATED AWS and systemd; real HAProx
     await apply(bed, "lb-a", good);
   });
 
+  it("the agent's own SigV4 requests are the ones moto checks: with a wrong secret key nothing is read or applied", async () => {
+    const next = bed.bundle("lb-a", { servers: [s1.port, s2.port], marker: "unsigned requests" });
+    await bed.publish([next]);
+    const run = await bed.run("lb-a", [], { AWS_SECRET_ACCESS_KEY: "not-the-key" });
+    assert.match(run.log, /SignatureDoesNotMatch|HTTP403|InvalidSignature|403/, run.log);
+    assert.equal((await bed.status("lb-a"))?.appliedVersion, good.version);
+    await apply(bed, "lb-a", next); // the right key: the same bundle applies
+    await bed.publish([good]);
+    await apply(bed, "lb-a", good);
+  });
+
   it("7. the store's location follows the instance tags (a renamed bucket), read through IMDSv2", async (t) => {
     const imds = await startFakeImds([], { tags: { [NODE_CONTRACT.instanceTags.bucket]: BED_BUCKET, [NODE_CONTRACT.instanceTags.prefix]: BED_ENVIRONMENT } });
     t.after(() => imds.close());
@@ -363,14 +376,14 @@ describe("a pair on the unhappy paths (SIMULATED AWS, systemd and VRRP role; rea
   const TAKEOVER = `#!/bin/bash\n# SIMULATED takeover: records that it ran\necho "takeover $*" >>"$IMAGING_LB_ROOT/takeover.calls"\n`;
   let n = 0;
   const release = () => (++n).toString(16).padStart(16, "0");
-  const pairBundles = (spec: { marker?: string; vips?: string[]; heartbeat?: string } = {}) => {
+  const pairBundles = (spec: { marker?: string; vips?: string[]; heartbeat?: string; keepalived?: string } = {}) => {
     const r = release();
     return ["lb-a", "lb-b"].map((node) =>
       bed.bundle(node, {
         servers: servers.map((s) => s.port),
         marker: spec.marker,
         release: r,
-        keepalived: KEEPALIVED(spec.vips ?? ["192.0.2.100"]),
+        keepalived: spec.keepalived ?? KEEPALIVED(spec.vips ?? ["192.0.2.100"]),
         takeover: TAKEOVER,
         settings: { HEARTBEAT_SECONDS: spec.heartbeat ?? "60" },
       }),
@@ -435,19 +448,37 @@ describe("a pair on the unhappy paths (SIMULATED AWS, systemd and VRRP role; rea
     assert.equal(takeovers("lb-b"), before.b, "the BACKUP did not");
   });
 
+  it("a keepalived.conf that adds a process check restarts keepalived (a reload would not subscribe to process events); other changes reload it", async () => {
+    await roles(true, false);
+    for (const node of ["lb-a", "lb-b"]) writeFileSync(join(bed.node(node).root, "keepalived.active"), "");
+    const calls = (node: string) => bed.systemctlCalls(node).filter((c) => / keepalived\.service$/.test(c) && !c.startsWith("is-active"));
+    const before = calls("lb-b").length;
+    const tracked = (vips: string[]) => KEEPALIVED(vips).replace("vrrp_instance", "vrrp_track_process haproxy {\n  process haproxy\n}\nvrrp_instance");
+    const [a, b] = pairBundles({ marker: "process check", keepalived: tracked(["192.0.2.100"]) });
+    await bed.publish([a, b]);
+    await apply(bed, "lb-b", b);
+    await apply(bed, "lb-a", a);
+    assert.deepEqual(calls("lb-b").slice(before), ["restart keepalived.service"]);
+    const [a2, b2] = pairBundles({ marker: "another vip", keepalived: tracked(["192.0.2.100", "192.0.2.101"]) });
+    await bed.publish([a2, b2]);
+    await apply(bed, "lb-b", b2);
+    assert.deepEqual(calls("lb-b").slice(before), ["restart keepalived.service", "reload keepalived.service"]);
+    await apply(bed, "lb-a", a2);
+  });
+
   it("2. a dead peer does not hold the MASTER for ever: once its status is stale the MASTER applies alone", async () => {
-    // Both nodes on a 5 s heartbeat (a peer is stale after 15 s of silence), rolled out the normal way.
-    const [a1, b1] = pairBundles({ marker: "short heartbeat", heartbeat: "5" });
+    // Both nodes on a 10 s heartbeat (a peer is stale after 30 s of silence), rolled out the normal way.
+    const [a1, b1] = pairBundles({ marker: "short heartbeat", heartbeat: "10" });
     await roles(true, false);
     await bed.publish([a1, b1]);
     await apply(bed, "lb-b", b1);
     await apply(bed, "lb-a", a1);
-    await bed.run("lb-b"); // lb-b's last word ... then it dies
-    const [a2] = pairBundles({ marker: "peer died", heartbeat: "5" });
+    const [a2] = pairBundles({ marker: "peer died", heartbeat: "10" });
     await bed.publish([a2]);
+    await bed.run("lb-b"); // lb-b's last word ... then it dies
     await bed.run("lb-a");
     assert.equal((await bed.status("lb-a"))?.result, "waiting-for-peer", "a live peer is waited for");
-    await new Promise((r) => setTimeout(r, 16_000)); // lb-b says nothing more: its status goes stale after 15 s
+    await new Promise((r) => setTimeout(r, 31_000)); // lb-b says nothing more: its status goes stale after 30 s
     const run = await bed.run("lb-a");
     const status = (await bed.status("lb-a"))!;
     assert.equal(status.appliedVersion, a2.version, run.log);
