@@ -19,7 +19,7 @@
  * would be four minutes of waiting). Not provable here: EC2's StatusCheckFailed_System, which EC2 itself sends.
  */
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Testing } from "cdktf";
@@ -27,9 +27,9 @@ import type { ResolvedEnvironment } from "../../lib/config/model";
 import { ImagingLbStack } from "../../lib/constructs/imaging-lb-stack";
 import { NODE_CONTRACT } from "../../lib/contract/node-contract";
 import { alarmSpecs, metricSeries, type AlarmSpec } from "../../lib/monitoring/alarms";
-import { alarmMetrics, evaluateAlarm, seriesKey, type AlarmMetric, type Evaluation, type Point, type TfAlarm } from "../helpers/alarm-eval";
+import { alarmMetrics, alarmPeriod, evaluateAlarm, seriesKey, type AlarmMetric, type Evaluation, type Point, type TfAlarm } from "../helpers/alarm-eval";
 import { makeSelfSignedPem } from "../helpers/tools";
-import { listNamespaces, RUN_PREFIX, startMllpReceiver, sweepStaleNamespaces, waitForApplied, type AgentNode } from "./harness";
+import { listNamespaces, RUN_PREFIX, startMllpReceiver, sweepStaleNamespaces, waitForApplied, type AgentNode, type MllpReceiver } from "./harness";
 import { startRolloutBed, type RolloutBed } from "./harness/rollout-bed";
 
 /** One agent interval stands for a CloudWatch minute. */
@@ -43,10 +43,17 @@ req = json.load(open(sys.argv[1]))
 cw = boto3.client("cloudwatch")
 start = datetime.datetime.fromtimestamp(req["start"], datetime.timezone.utc)
 end = datetime.datetime.fromtimestamp(req["end"], datetime.timezone.utc)
-listed, token = [], None
+listed, seen, token = [], set(), None
 while True:
     page = cw.list_metrics(Namespace=req["namespace"], **({"NextToken": token} if token else {}))
-    listed += [[m["MetricName"], {d["Name"]: d["Value"] for d in m.get("Dimensions", [])}] for m in page["Metrics"]]
+    for m in page["Metrics"]:
+        dims = {d["Name"]: d["Value"] for d in m.get("Dimensions", [])}
+        # CloudWatch lists a series once; moto 5.2 lists a series of two or more dimensions once per datapoint
+        # (its are_dimensions_same compares every dimension with every other), so the listing is made unique here.
+        key = json.dumps([m["MetricName"], sorted(dims.items())])
+        if key not in seen:
+            seen.add(key)
+            listed.append([m["MetricName"], dims])
     token = page.get("NextToken")
     if not token:
         break
@@ -77,11 +84,13 @@ describe("alarms on the namespace testbed: each fault seen by the alarm that wat
   let master: AgentNode;
   let backup: AgentNode;
   let webSecret: string;
+  /** The HL7 receivers on port 2310, one per server (a restarted one replaces its entry). */
+  let hl7: MllpReceiver[];
   let started = 0;
   const log: string[] = [];
 
-  /** Every alarm's metrics' datapoints of the last `windowSeconds` from moto, plus the namespace's listing. */
-  async function fetch(windowSeconds = 90): Promise<Fetched> {
+  /** Every alarm's metrics' datapoints since `from` (epoch seconds; at most since the agents started) from moto, plus the namespace's listing. */
+  async function fetch(from = Date.now() / 1000 - 90): Promise<Fetched> {
     const wanted = new Map<string, AlarmMetric>();
     for (const a of alarms.values()) for (const m of Object.values(alarmMetrics(a))) if (m.namespace === NODE_CONTRACT.metrics.namespace) wanted.set(seriesKey(m), m);
     const now = Date.now() / 1000;
@@ -90,7 +99,7 @@ describe("alarms on the namespace testbed: each fault seen by the alarm that wat
       request,
       JSON.stringify({
         namespace: NODE_CONTRACT.metrics.namespace,
-        start: Math.max(started, now - windowSeconds),
+        start: Math.max(started, from),
         end: now + 1,
         series: [...wanted].map(([key, m]) => ({ key, namespace: m.namespace, name: m.name, dimensions: m.dimensions, unit: m.unit })),
       }),
@@ -104,15 +113,42 @@ describe("alarms on the namespace testbed: each fault seen by the alarm that wat
   const pointsOf = (f: Fetched) => (m: AlarmMetric): Point[] =>
     (f.series[seriesKey(m)]?.points ?? []).map(([t, min, max, sum, count]) => ({ t, min, max, sum, count }));
 
-  /** The state of every alarm on the product's own metrics (EC2's status check aside), evaluated now. */
-  function evaluateAll(f: Fetched): Map<string, Evaluation> {
-    const now = Date.now() / 1000;
+  /** The product's own alarms (EC2's status check aside: EC2 sends that metric, not the nodes). */
+  const productAlarms = () => [...alarms].filter(([, a]) => a.namespace !== "AWS/EC2");
+  /** An alarm's period on the bed's time scale, in seconds. */
+  const periodOf = (a: TfAlarm) => (alarmPeriod(a) / 60) * SECONDS_PER_MINUTE;
+  /** The longest span of data any alarm's evaluation reads (its periods), on the bed's time scale. */
+  const lookback = () => Math.max(...productAlarms().map(([, a]) => periodOf(a) * a.evaluation_periods));
+
+  /** The state of every product alarm, evaluated at `at` (epoch seconds; default now). */
+  function evaluateAll(f: Fetched, at = Date.now() / 1000): Map<string, Evaluation> {
     const out = new Map<string, Evaluation>();
-    for (const [name, a] of alarms) {
-      if (a.namespace === "AWS/EC2") continue;
-      out.set(name, evaluateAlarm(a, pointsOf(f), now, SECONDS_PER_MINUTE));
-    }
+    for (const [name, a] of productAlarms()) out.set(name, evaluateAlarm(a, pointsOf(f), at, SECONDS_PER_MINUTE));
     return out;
+  }
+
+  /**
+   * Every evaluation CloudWatch makes of `name` after `since` up to now: one at the end of each of its
+   * periods (an alarm that breached for one period between two looks of the test did notify).
+   */
+  function evaluationsSince(f: Fetched, name: string, since: number): Evaluation[] {
+    const a = alarms.get(name)!;
+    const length = periodOf(a);
+    const out: Evaluation[] = [];
+    for (let end = (Math.floor(since / length) + 1) * length; end <= Date.now() / 1000; end += length) out.push(evaluateAlarm(a, pointsOf(f), end, SECONDS_PER_MINUTE));
+    return out;
+  }
+
+  /** The tail of each running agent's log (the daemons' log files in the bed's folder). */
+  function agentLogTails(): string {
+    const dir = bed.lb.topology.workDir;
+    return bed.nodes
+      .map((n) => {
+        const files = readdirSync(dir).filter((f) => f.startsWith(`agent-${n.host}-`)).sort();
+        const text = files.length ? readFileSync(join(dir, files[files.length - 1]), "utf8") : "";
+        return `${n.node} (${files.at(-1) ?? "no log"}):\n${text.split("\n").slice(-15).join("\n")}`;
+      })
+      .join("\n");
   }
 
   /**
@@ -136,26 +172,34 @@ describe("alarms on the namespace testbed: each fault seen by the alarm that wat
     [...names].map((n) => `  ${n}: ${states.get(n)?.state} ${JSON.stringify(states.get(n)?.periods.map((p) => [p.value, p.counted]))}`).join("\n");
 
   /**
-   * Waits until every alarm of `must` is in ALARM while no alarm outside `must` and `may` is; checks that
-   * each of `must` watches a metric that arrived exactly as it names it. Returns the states.
+   * Waits until every alarm of `must` has been in ALARM at one of CloudWatch's evaluations since the call
+   * (the fault was made just before it), while no alarm outside `must` and `may` is in ALARM now; checks
+   * that each of `must` watches a metric that arrived exactly as it names it. Returns, per alarm, the
+   * evaluation that fired (for `must`) or the state now.
    */
   async function expectAlarms(what: string, must: readonly string[], may: readonly string[] = [], timeoutMs = 120_000): Promise<Map<string, Evaluation>> {
     for (const n of [...must, ...may]) assert.ok(alarms.has(n), `${what}: no alarm named ${n}`);
+    const since = Date.now() / 1000;
     const deadline = Date.now() + timeoutMs;
     let last = "";
     for (;;) {
-      const f = await fetch();
+      const f = await fetch(since - lookback() - SECONDS_PER_MINUTE);
       const states = evaluateAll(f);
+      const fired = new Map<string, Evaluation>();
+      for (const n of must) {
+        const hit = evaluationsSince(f, n, since).find((e) => e.state === "ALARM");
+        if (hit) fired.set(n, hit);
+      }
       const firing = [...states].filter(([, e]) => e.state === "ALARM").map(([n]) => n);
-      const missing = must.filter((n) => !firing.includes(n));
+      const missing = must.filter((n) => !fired.has(n));
       const unexpected = firing.filter((n) => !must.includes(n) && !may.includes(n));
       if (missing.length === 0 && unexpected.length === 0) {
         for (const n of must) assertExact(f, n);
-        log.push(`${what}: ${must.length ? must.join("; ") : "no alarm"} (${((Date.now() - deadline + timeoutMs) / 1000).toFixed(0)} s)`);
-        return states;
+        log.push(`${what}: ${must.length ? must.join("; ") : "no alarm"} (${(Date.now() / 1000 - since).toFixed(0)} s)`);
+        return new Map([...states, ...fired]);
       }
-      last = `not yet firing:\n${describeState(states, missing)}\nfiring unexpectedly:\n${describeState(states, unexpected)}`;
-      if (Date.now() > deadline) assert.fail(`${what}: within ${timeoutMs / 1000} s the alarms did not settle as expected.\n${last}\n${bed.nodes.map((n) => n.logs.slice(-1)[0] ?? "").join("\n")}`);
+      last = `not yet fired since the fault (state now):\n${describeState(states, missing)}\nfiring unexpectedly:\n${describeState(states, unexpected)}`;
+      if (Date.now() > deadline) assert.fail(`${what}: within ${timeoutMs / 1000} s the alarms did not settle as expected.\n${last}\n${agentLogTails()}`);
       await new Promise((r) => setTimeout(r, 1500));
     }
   }
@@ -180,6 +224,7 @@ describe("alarms on the namespace testbed: each fault seen by the alarm that wat
     sweepStaleNamespaces();
     bed = await startRolloutBed({ pair: true });
     [master, backup] = bed.nodes;
+    hl7 = [...bed.receivers];
     // SIMULATED keepalived -t (as rollout.e2e.ts explains).
     for (const n of bed.nodes) writeFileSync(join(n.root, "bin/keepalived"), '#!/bin/bash\n# SIMULATED keepalived -t\n[ "$1" = -t ] && [ -s "$3" ]\n', { mode: 0o755 });
     const pems = join(bed.lb.topology.workDir, "monitoring-pems");
@@ -223,18 +268,25 @@ describe("alarms on the namespace testbed: each fault seen by the alarm that wat
     for (const [name, a] of alarms) if (a.namespace !== "AWS/EC2") assertExact(f, name);
     const states = evaluateAll(f);
     for (const [name, e] of states) assert.equal(e.state, "OK", `${name}: ${JSON.stringify(e.periods)}`);
+    // And at every evaluation CloudWatch would have made once the alarm had its periods of data.
+    const whole = await fetch(started);
+    for (const [name, a] of productAlarms()) {
+      const evaluations = evaluationsSince(whole, name, started + periodOf(a) * a.evaluation_periods + SECONDS_PER_MINUTE);
+      assert.ok(evaluations.length > 0, `${name}: evaluated at least once`);
+      for (const e of evaluations) assert.equal(e.state, "OK", `${name}: ${JSON.stringify(e.periods)}`);
+    }
   });
 
   it("one server of a service stopped: that backend is below its servers on both nodes; back: OK", async () => {
-    const [hl7] = bed.receivers;
-    await hl7.stop();
+    const [first] = hl7;
+    await first.stop();
     await expectAlarms("one HL7 server stopped", [alarm("serverDown", "lb-a", "be_hl7"), alarm("serverDown", "lb-b", "be_hl7")]);
-    await startMllpReceiver(bed.lb.topology, { host: hl7.host, port: hl7.port });
+    hl7[0] = await startMllpReceiver(bed.lb.topology, { host: first.host, port: first.port });
     await expectAlarms("HL7 server back", []);
   });
 
   it("every server of a service stopped: no server UP (critical) on both nodes", async () => {
-    const serving = bed.receivers.slice(0, 2); // the example's two servers
+    const serving = hl7.slice(0, 2); // the example's two servers
     for (const r of serving) await r.stop();
     await expectAlarms("every HL7 server stopped", [
       alarm("serviceDown", "lb-a", "be_hl7"),
@@ -242,7 +294,7 @@ describe("alarms on the namespace testbed: each fault seen by the alarm that wat
       alarm("serverDown", "lb-a", "be_hl7"),
       alarm("serverDown", "lb-b", "be_hl7"),
     ]);
-    for (const r of serving) await startMllpReceiver(bed.lb.topology, { host: r.host, port: r.port });
+    for (const [i, r] of serving.entries()) hl7[i] = await startMllpReceiver(bed.lb.topology, { host: r.host, port: r.port });
     await expectAlarms("HL7 servers back", []);
   });
 
