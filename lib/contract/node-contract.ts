@@ -143,7 +143,7 @@ export const NODE_CONTRACT = {
     fields: [
       "format", "node", "environment", "agentVersion", "desiredVersion", "desiredRelease", "appliedVersion", "appliedRelease",
       "appliedAt", "result", "error", "retryable", "nextRetryAt", "warning", "role", "haproxyVersion", "haproxyRunning",
-      "secrets", "certificates", "lastCommand", "storeSource", "pollSeconds", "heartbeatSeconds", "updatedAt",
+      "secrets", "certificates", "lastCommand", "storeSource", "pollSeconds", "heartbeatSeconds", "updatedAt", "metricsError",
     ],
     /** What `result` may say. */
     results: [

@@ -42,7 +42,7 @@ export interface NodeStatusObject {
 /** The fields the CLI reads, each a field of the status document the contract names (checked by a test). */
 export const STATUS_FIELDS_READ: ReadonlyArray<keyof NodeStatusObject> = [
   "format", "node", "agentVersion", "desiredVersion", "appliedVersion", "appliedRelease", "result", "error", "retryable",
-  "nextRetryAt", "warning", "updatedAt", "appliedAt", "haproxyVersion", "haproxyRunning", "role", "heartbeatSeconds", "secrets", "certificates",
+  "nextRetryAt", "warning", "updatedAt", "appliedAt", "haproxyVersion", "haproxyRunning", "role", "heartbeatSeconds", "secrets", "certificates", "metricsError",
 ];
 
 /**
