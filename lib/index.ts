@@ -45,6 +45,11 @@ export { renderUserData, encodeUserData, decodeUserData, USER_DATA_LIMIT_BYTES }
 export type { BootstrapSpec } from "./bootstrap";
 export { renderSvg, renderMermaid, renderMermaidMarkdown } from "./diagram";
 export { renderStarter } from "./init";
+export { alarmSpecs, metricSeries, monitoredBackends } from "./monitoring/alarms";
+export type { AlarmSpec, MonitoredBackend, WatchedMetric } from "./monitoring/alarms";
+export { dashboardBody } from "./monitoring/dashboard";
+export { ALARM_DEFAULTS, ALARM_KINDS } from "./config/monitoring";
+export type { AlarmKind, ResolvedMonitoring, ResolvedAlarmSetting } from "./config/monitoring";
 export type { StarterOptions, StarterLayout, StarterPreset } from "./init";
 
 // CDKTF constructs

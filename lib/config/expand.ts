@@ -5,6 +5,7 @@
  * are; only missing ones are added, from the resolved environment. Pure.
  */
 import { ResolvedEnvironment, ResolvedService } from "./model";
+import { monitoringDefaults } from "./monitoring";
 
 type Plain = Record<string, unknown>;
 
@@ -63,5 +64,6 @@ export function withResolvedDefaults(expanded: Plain, env: ResolvedEnvironment):
     const own = isPlain(services[s.name]) ? (services[s.name] as Plain) : {};
     services[s.name] = fillMissing(own, serviceDefaults(s));
   }
-  return { ...expanded, services };
+  const monitoring = fillMissing(isPlain(expanded.monitoring) ? expanded.monitoring : {}, monitoringDefaults(env.monitoring));
+  return { ...expanded, services, monitoring };
 }

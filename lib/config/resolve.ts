@@ -9,6 +9,7 @@ import { DEFAULT_MAINTENANCE_HTML, DEFAULT_RETRY_AFTER_SECONDS, ERROR_PAGE_MAX_B
 import { checkSiteRules } from "./checks";
 import { PRESET_REPLACES } from "./presets/agfa-ei";
 import { FieldPath, ProblemCollector } from "./locate";
+import { resolveMonitoring } from "./monitoring";
 import {
   ADMIN_CONNECTION_RESERVE,
   CERT_DIR,
@@ -51,6 +52,7 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
   const share = Math.max(1, Math.floor((globalMaxConnections(env) - ADMIN_CONNECTION_RESERVE) / Math.max(1, enabled.length)));
   const services = enabled.map(([name, s]) => resolveService(env, name, s, vips, certificates, share, out, sourceFile));
   checkPortCollisions(env, services, out);
+  const monitoring = resolveMonitoring(env.monitoring, env.region, out);
   if (env.admin.statsPort === HEALTH_ENDPOINT.port) {
     out.add(["admin", "statsPort"], `port ${HEALTH_ENDPOINT.port} is HAProxy's loopback health endpoint (keepalived tracks it); choose another stats port`);
   }
@@ -94,6 +96,7 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
       region: env.stateBackend.region ?? env.region,
     },
     tags: env.tags ?? {},
+    monitoring,
   };
 }
 

@@ -20,7 +20,9 @@ import { ImagingLbGuardrails } from "./guardrails";
 import { LoadBalancerInstanceRole, partitionOf } from "./instance-role";
 import { LoadBalancerNode, amiParameter, bootDependencies } from "./load-balancer-node";
 import { subnetsOfSide } from "./interface-plan";
+import { ImagingLbMonitoring } from "./monitoring";
 import { DEFAULT_INTERFACE_ENDPOINTS, ImagingLbNetwork } from "./network";
+import { NODE_CONTRACT } from "../contract/node-contract";
 
 /** Tag every resource carries, with the environment name as value. */
 export const ENVIRONMENT_TAG = "imaging-lb:environment";
@@ -31,7 +33,8 @@ export interface ImagingLbStackProps {
   readonly environment: ResolvedEnvironment;
   /**
    * Interface VPC endpoints to create (short service names).
-   * @default created VPC: DEFAULT_INTERFACE_ENDPOINTS, plus `logs` when admin.cloudWatchLogGroup is set;
+   * @default created VPC: DEFAULT_INTERFACE_ENDPOINTS, plus `logs` when admin.cloudWatchLogGroup is set and
+   * `monitoring` (CloudWatch) when monitoring.enabled;
    * adopted VPC: none (the VPC's owner usually has them; AWS allows one private-DNS endpoint per service)
    */
   readonly interfaceEndpoints?: readonly string[];
@@ -78,6 +81,8 @@ export class ImagingLbStack extends TerraformStack {
    * stack first (`terraform import 'aws_cloudwatch_log_group.haproxy-logs' <name>`), or the apply fails.
    */
   readonly logGroup?: CloudwatchLogGroup;
+  /** Alarms, their SNS topic and the dashboard (monitoring section). */
+  readonly monitoring: ImagingLbMonitoring;
   /** route-table mode: the `<vip>/32` routes, by `<route table>/<vip>`. */
   readonly vipRoutes: Readonly<Record<string, Route>>;
   private caller?: DataAwsCallerIdentity;
@@ -134,7 +139,8 @@ export class ImagingLbStack extends TerraformStack {
       publicSubnetKeys: publicSubnets,
       endpointSubnetKeys: subnetsOfSide(env, "server").map((s) => s.key),
       interfaceEndpoints:
-        props.interfaceEndpoints ?? (adopted ? undefined : [...DEFAULT_INTERFACE_ENDPOINTS, ...(env.admin.cloudWatchLogGroup ? ["logs"] : [])]),
+        props.interfaceEndpoints ??
+        (adopted ? undefined : [...DEFAULT_INTERFACE_ENDPOINTS, ...(env.admin.cloudWatchLogGroup ? ["logs"] : []), ...(env.monitoring.enabled ? ["monitoring"] : [])]),
     });
 
     this.instanceRole = new LoadBalancerInstanceRole(this, "instance-role", {
@@ -143,6 +149,7 @@ export class ImagingLbStack extends TerraformStack {
       secretArns: [...env.certificates.map((c) => c.secretArn), env.admin.statsPasswordSecretArn],
       secretKmsKeyArns: [...env.certificates.map((c) => c.kmsKeyArn), env.admin.statsPasswordKmsKeyArn].filter((k): k is string => k !== undefined),
       cloudWatchLogGroup: env.admin.cloudWatchLogGroup,
+      metricsNamespace: env.monitoring.enabled ? NODE_CONTRACT.metrics.namespace : undefined,
     });
 
     // Who may publish bundles and sign manifests: the principal running this deploy (its role, for an
@@ -171,7 +178,11 @@ export class ImagingLbStack extends TerraformStack {
       }),
     );
     // A bundle naming a new secret, or signed with a new key, is published only after the role may use it.
-    this.configStore.publishAfter([...(this.instanceRole.secretsPolicy ? [this.instanceRole.secretsPolicy] : []), storePolicy]);
+    this.configStore.publishAfter([
+      ...(this.instanceRole.secretsPolicy ? [this.instanceRole.secretsPolicy] : []),
+      ...(this.instanceRole.metricsPolicy ? [this.instanceRole.metricsPolicy] : []),
+      storePolicy,
+    ]);
 
     const imageId = env.loadBalancer.amiId ?? amiParameter(this, "ami", env).insecureValue;
     const nodes: Record<string, LoadBalancerNode> = {};
@@ -259,6 +270,12 @@ export class ImagingLbStack extends TerraformStack {
     // The first boot applies the node's bundle: it must be in the store (the role's policies are above).
     for (const node of env.nodes) nodes[node.name].bootAfter([this.configStore.manifests[node.name]]);
 
+    this.monitoring = new ImagingLbMonitoring(this, "monitoring", {
+      environment: env,
+      accountId: this.accountId(),
+      instanceIds: Object.fromEntries(env.nodes.map((n) => [n.name, nodes[n.name].instance.id])),
+    });
+
     new TerraformOutput(this, "vip_addresses", {
       description: "VIP addresses by VIP name",
       value: Object.fromEntries(env.vips.map((v) => [v.name, v.address])),
@@ -285,6 +302,15 @@ export class ImagingLbStack extends TerraformStack {
       description: "HAProxy stats page by node (admin networks only, authenticated; Prometheus at /metrics)",
       value: Object.fromEntries(env.nodes.map((n) => [n.name, statsUrl(env, n.internalAddress)])),
     });
+    if (this.monitoring.topicArn !== undefined) {
+      new TerraformOutput(this, "alarm_topic_arn", {
+        description: "SNS topic every alarm and its return to OK is published to (subscribe more receivers here)",
+        value: this.monitoring.topicArn,
+      });
+    }
+    if (this.monitoring.dashboard) {
+      new TerraformOutput(this, "dashboard_name", { description: "CloudWatch dashboard of the environment", value: this.monitoring.dashboard.dashboardName });
+    }
     if (this.network.natElasticIp) {
       new TerraformOutput(this, "nat_public_ip", {
         description: "Public address of the NAT gateway: the nodes' source address towards the internet (package mirrors); allow-list it where outbound traffic is filtered",

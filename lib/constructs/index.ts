@@ -8,3 +8,4 @@ export * from "./network";
 export * from "./security-groups";
 export * from "./security-rules";
 export * from "./config-store";
+export * from "./monitoring";

@@ -137,8 +137,11 @@ export interface AgentNode {
   readonly root: string;
   /** Runs one cycle of the agent (`--once`, plus `args`, e.g. `--boot`); resolves with its exit code and log. */
   run(extraEnv?: Record<string, string>, args?: readonly string[]): Promise<{ code: number; log: string }>;
-  /** Starts the agent as the service runs it (one long-lived process, polling every POLL_SECONDS). */
-  startPolling(): void;
+  /**
+   * Starts the agent as the service runs it (one long-lived process, polling every POLL_SECONDS); `extraEnv`
+   * adds the agent's test overrides (IMAGING_LB_POLL_SECONDS, IMAGING_LB_METRICS_SECONDS, ...).
+   */
+  startPolling(extraEnv?: Record<string, string>): void;
   /** Stops the long-lived agent (SIGTERM by pid) and keeps its log. */
   stopPolling(): Promise<void>;
   /** The long-lived agent's pid (undefined when not running). */
@@ -209,9 +212,9 @@ export function prepareAgentNode(topology: Topology, host: string, options: { no
     root,
     run,
     logs,
-    startPolling() {
+    startPolling(extraEnv = {}) {
       daemonLog = join(topology.workDir, `agent-${host}-${Date.now()}.log`);
-      daemon = topology.spawn(host, "unshare", ["--uts", "bash", "-c", script, "agent"], { env, logFile: daemonLog });
+      daemon = topology.spawn(host, "unshare", ["--uts", "bash", "-c", script, "agent"], { env: { ...env, ...extraEnv }, logFile: daemonLog });
     },
     async stopPolling() {
       if (!daemon) return;
