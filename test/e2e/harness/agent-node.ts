@@ -14,7 +14,7 @@ import { ConfigBundle, storeKeys } from "../../../lib/bundle/config-bundle";
 import { NODE_CONTRACT } from "../../../lib/contract/node-contract";
 import { installMachineAgent } from "../../helpers/agent-bed";
 import { createSigningKey, publishBundles } from "../../helpers/store-publisher";
-import { requireTool } from "../../helpers/tools";
+import { HUNG_AFTER_MS, requireTool } from "../../helpers/tools";
 import type { NsProcess, Topology } from "./netns";
 import { pollUntil } from "./wait";
 
@@ -196,7 +196,8 @@ export function prepareAgentNode(topology: Topology, host: string, options: { no
   const run = async (extraEnv: Record<string, string> = {}, args: readonly string[] = []) => {
     const result = await topology.exec(host, "unshare", ["--uts", "bash", "-c", script, "agent", "--once", ...args], {
       env: { ...env, ...extraEnv },
-      timeoutMs: 120_000,
+      // A safety net against a hang, not a speed budget: a run that takes 13 s took over 120 s at load 19.
+      timeoutMs: HUNG_AFTER_MS,
     });
     const log = `[${new Date().toISOString()}] exit ${result.code}\n${result.stderr}`;
     logs.push(log);
