@@ -11,6 +11,18 @@ import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy
 import { Construct } from "constructs";
 import { VipMode } from "../config/model";
 
+/**
+ * The first statement of every KMS key policy the stacks write: the account administers the key and grants
+ * its use through IAM policies (a key policy without it can lock the account out of its own key).
+ */
+export const keyAdministeredByAccount = (partition: string, accountId: string) => ({
+  Sid: "AccountAdministersAndGrantsThroughIam",
+  Effect: "Allow",
+  Principal: { AWS: `arn:${partition}:iam::${accountId}:root` },
+  Action: "kms:*",
+  Resource: "*",
+});
+
 /** The AWS partition of a region: `aws-cn` for `cn-*`, `aws-us-gov` for `us-gov-*`, else `aws`. */
 export function partitionOf(region: string): string {
   if (region.startsWith("cn-")) return "aws-cn";

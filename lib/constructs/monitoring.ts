@@ -15,7 +15,7 @@ import { Construct } from "constructs";
 import type { ResolvedEnvironment } from "../config/model";
 import { alarmSpecs, type AlarmSpec, type WatchedMetric } from "../monitoring/alarms";
 import { dashboardBody, dashboardName } from "../monitoring/dashboard";
-import { partitionOf } from "./instance-role";
+import { keyAdministeredByAccount, partitionOf } from "./instance-role";
 
 /** Properties of {@link ImagingLbMonitoring}. */
 export interface ImagingLbMonitoringProps {
@@ -75,13 +75,7 @@ export class ImagingLbMonitoring extends Construct {
         policy: JSON.stringify({
           Version: "2012-10-17",
           Statement: [
-            {
-              Sid: "AccountAdministersAndGrantsThroughIam",
-              Effect: "Allow",
-              Principal: { AWS: `arn:${partition}:iam::${props.accountId}:root` },
-              Action: "kms:*",
-              Resource: "*",
-            },
+            keyAdministeredByAccount(partition, props.accountId),
             {
               // CloudWatch publishes the alarms' notifications to the encrypted topic: SNS asks KMS for a data
               // key on its behalf (AWS's documented statement for encrypted topics and CloudWatch alarms).
