@@ -21,7 +21,6 @@ import { loadEnvironment } from "./lib/config/load";
 import { ResolvedEnvironment } from "./lib/config/model";
 import { keptStackRefusal, matches, missingStacksNote, requestedStacks } from "./lib/stack-request";
 import { keepEarlierStacks, MANIFEST_FILE, removeProblemStack, underCdktfCli, writeProblemManifest } from "./lib/synth-manifest";
-import type { TerraformStack } from "cdktf";
 
 /** Environment variable naming the environment files. */
 export const ENVIRONMENTS_VAR = "IMAGING_LB_ENVIRONMENTS";
@@ -118,11 +117,10 @@ interface StackCounts {
   readonly dataSources: number;
 }
 
-function countStack(outdir: string, stackId: string): StackCounts {
-  const file = join(outdir, "stacks", stackId, "cdk.tf.json");
-  const json = JSON.parse(readFileSync(file, "utf8")) as { resource?: Record<string, object>; data?: Record<string, object> };
-  const count = (block?: Record<string, object>) => Object.values(block ?? {}).reduce((n, byId) => n + Object.keys(byId).length, 0);
-  return { resources: count(json.resource), dataSources: count(json.data) };
+/** The counts of a stack's Terraform document (as written to its cdk.tf.json). */
+function countDocument(document: Readonly<Record<string, unknown>>): StackCounts {
+  const count = (block: unknown) => Object.values((block ?? {}) as Record<string, object>).reduce((n, byId) => n + Object.keys(byId).length, 0);
+  return { resources: count(document.resource), dataSources: count(document.data) };
 }
 
 /** A file as the user would type it: relative to the working folder when inside it. */
@@ -204,21 +202,6 @@ export function quietCdktfDeprecation(): void {
 }
 
 /**
- * Skips cdktf's cross-stack pass for `stack`. Before writing anything, cdktf's `App.synth` resolves every
- * resource of every stack once with its `preparing` flag (`TerraformStack.prepareStack`), only to find
- * references from one stack into another and add the outputs and remote state they need; then it resolves
- * everything again to write it. This app's stacks are ImagingLbStacks made from plain values (an
- * environment file each) that reference nothing outside themselves, so that pass finds nothing, and it
- * was a fifth of the synth. The stack still gets its default backend, as `prepareStack` would add.
- * test/synth-main.test.ts checks that the app writes exactly what a plain cdktf App writes.
- */
-function withoutCrossStackPass(stack: TerraformStack): void {
-  stack.prepareStack = () => {
-    stack.ensureBackendExists();
-  };
-}
-
-/**
  * Performance marks of a run's phases, in order (the launcher sets the first two): `npm run bench:synth`
  * reads them to say where the time goes. A mark costs microseconds.
  */
@@ -261,15 +244,21 @@ export async function main(): Promise<number> {
   mkdirSync(dirname(outdir), { recursive: true });
   const staging = mkdtempSync(join(dirname(outdir), `.${basename(outdir)}.staging-`));
   const refused: string[] = [];
+  const counted = new Map<string, StackCounts>();
   try {
     quietCdktfDeprecation();
-    const { App } = await import("cdktf");
+    const cdktf = await import("cdktf");
+    const { deepMerge } = await import("cdktf/lib/util");
+    const { withOneResolvePass, withoutCrossStackPass } = await import("./lib/constructs/synth-passes");
     const { ImagingLbStack } = await import("./lib/constructs/imaging-lb-stack");
     performance.mark(PHASE_MARKS.cdktfLoaded);
-    const app = new App({ outdir: staging });
+    const app = new cdktf.App({ outdir: staging });
     for (const env of environments) {
       try {
-        withoutCrossStackPass(new ImagingLbStack(app, env.name, { environment: env }));
+        const stack = new ImagingLbStack(app, env.name, { environment: env });
+        withoutCrossStackPass(stack);
+        // The summary's counts come from the document as it is written, not from reading the files back.
+        withOneResolvePass(stack, cdktf, deepMerge, (document) => counted.set(env.name, countDocument(document)));
       } catch (e) {
         refused.push(e instanceof Error ? e.message : String(e));
       }
@@ -299,7 +288,8 @@ export async function main(): Promise<number> {
 
   const lines = [`imaging-lb: ${environments.length} stack${environments.length === 1 ? "" : "s"} synthesized to ${outdir}`];
   for (const env of environments) {
-    const counts = countStack(outdir, env.name);
+    const counts = counted.get(env.name);
+    if (!counts) throw new Error(`stack ${env.name} was written without its document being counted`);
     const vips = env.vips.map((v) => `${v.name}=${v.nlb ? v.nlb.map((z) => z.address).join("/") : v.address}${v.elasticIp ? " (+EIP)" : ""}`).join(", ");
     const shape = `${env.network.layout}, ${env.nodes.length === 2 ? `HA pair (${env.ha?.vipMode})` : "single node"}`;
     const data = `${counts.dataSources} data source${counts.dataSources === 1 ? "" : "s"}`;

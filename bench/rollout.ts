@@ -13,6 +13,7 @@ import { dicomSession, sweepStaleNamespaces, waitForApplied } from "../test/e2e/
 import { startRolloutBed, thirdServer } from "../test/e2e/harness/rollout-bed";
 import type { AgentNode } from "../test/e2e/harness/agent-node";
 import { requireTool } from "../test/helpers/tools";
+import { NODE_CONTRACT } from "../lib/contract/node-contract";
 
 const ROUNDS = Number(process.env.ROLLOUT_ROUNDS ?? "2");
 const IDLE_SECONDS = Number(process.env.ROLLOUT_IDLE_SECONDS ?? "120");
@@ -54,8 +55,21 @@ async function main(): Promise<void> {
 
     // Idle: what a node pays every hour for being ready.
     const idleStart = cpuOf(bed.nodes);
+    const idleBegan = new Date();
     await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
     const idle = cpuOf(bed.nodes).map((c, i) => perHour(c - idleStart[i], IDLE_SECONDS));
+    // The idle figure includes the metrics (monitoring is on by default: one PutMetricData a minute per node):
+    // how many sends moto received from each node in the window (HaproxyServing is in every send).
+    const sends = await Promise.all(
+      bed.nodes.map(async (n) => {
+        const out = await bed.store.aws([
+          "cloudwatch", "get-metric-statistics", "--namespace", NODE_CONTRACT.metrics.namespace, "--metric-name", "HaproxyServing",
+          "--dimensions", `Name=Environment,Value=${env0.name}`, `Name=Node,Value=${n.node}`,
+          "--start-time", idleBegan.toISOString(), "--end-time", new Date().toISOString(), "--period", "60", "--statistics", "SampleCount",
+        ]);
+        return (JSON.parse(out) as { Datapoints: Array<{ SampleCount: number }> }).Datapoints.reduce((sum, p) => sum + p.SampleCount, 0);
+      }),
+    );
 
     const topo = bed.lb.topology;
     const seconds = 60 * ROUNDS + 30;
@@ -92,12 +106,14 @@ async function main(): Promise<void> {
     console.log(`  HTTPS during the rollout: ${/(\d+) requests in/.exec(wrk.stdout)?.[1] ?? "?"} requests, failed: ${errors.join("; ") || "0"}`);
     console.log(`  DICOM association: ${dicom.echoesOk}/${seconds * 2} C-ECHOs, ${dicom.error ? `cut: ${dicom.error}` : "never cut"}`);
     console.log(`  agent CPU, idle (${IDLE_SECONDS} s measured): ${bed.nodes.map((n, i) => `${n.node} ${idle[i].toFixed(1)} s/h`).join(", ")} = ${idlePercent.toFixed(3)} % of one vCPU at most`);
+    console.log(`  metrics sent to CloudWatch in that window (included in the idle CPU): ${bed.nodes.map((n, i) => `${n.node} ${sends[i]} PutMetricData`).join(", ")}`);
     console.log(`  agent CPU, rollout (${ROUNDS} rounds, ${rolloutWindow.toFixed(0)} s): ${bed.nodes.map((n, i) => `${n.node} ${rollout[i].toFixed(1)} s`).join(", ")} (haproxy -c, keepalived -t and the reloads included)`);
     const targets: Array<[string, boolean]> = [
       ["0 failed HTTPS requests", errors.length === 0],
       ["0 cut DICOM associations", dicom.error === undefined && dicom.echoesOk === seconds * 2],
       [`both nodes converged <= ${TARGET_CONVERGE_SECONDS} s after the upload (slowest ${slowest.toFixed(1)} s)`, slowest <= TARGET_CONVERGE_SECONDS],
       [`the agent idles below ${TARGET_CPU_PERCENT} % of one vCPU (${idlePercent.toFixed(3)} %)`, idlePercent < TARGET_CPU_PERCENT],
+      [`every node sent its metrics during the idle window (${sends.join(", ")} sends)`, sends.every((n) => n >= Math.floor(IDLE_SECONDS / 60) - 1 && n > 0)],
     ];
     for (const [what, ok] of targets) {
       console.log(`  target: ${what}: ${verdict(ok)}`);

@@ -92,6 +92,10 @@ if (require.main === module) {
     void (loaded.exports as AppExports).run().then(() => {
       const state = loaded.saveCodeCache();
       if (process.env.IMAGING_LB_CODE_CACHE_REPORT === "1") process.stderr.write(`imaging-lb: code cache ${state}\n`);
+      // The work is done and written: exit once stdout and stderr are flushed (a pipe is asynchronous on
+      // some systems), instead of letting Node wait for V8's background tasks and free the heap page by
+      // page. Measured: 10-15 ms less from the last line to the exit (bench:synth's "exit" phase).
+      process.stdout.write("", () => process.stderr.write("", () => process.exit()));
     });
   }
 }

@@ -47,6 +47,11 @@ export { renderSvg, renderMermaid, renderMermaidMarkdown } from "./diagram";
 export { renderStarter } from "./init";
 export { NLB_HEALTH_CHECK, nlbDetectionSeconds, nlbListeners, listenerIdleSeconds } from "./nlb";
 export type { NlbListener } from "./nlb";
+export { alarmSpecs, metricSeries, monitoredBackends } from "./monitoring/alarms";
+export type { AlarmSpec, MonitoredBackend, WatchedMetric } from "./monitoring/alarms";
+export { dashboardBody } from "./monitoring/dashboard";
+export { ALARM_DEFAULTS, ALARM_KINDS } from "./config/monitoring";
+export type { AlarmKind, ResolvedMonitoring, ResolvedAlarmSetting } from "./config/monitoring";
 export type { StarterOptions, StarterLayout, StarterPreset } from "./init";
 
 // CDKTF constructs

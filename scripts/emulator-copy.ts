@@ -30,7 +30,7 @@ export const UBUNTU_AMI_STAND_IN = "/imaging-lb-emulator/ubuntu-24.04/ami-id";
 export const EMULATOR_SSM_RENAMES: Readonly<Record<string, string>> = { [UBUNTU_AMI_PARAMETER]: UBUNTU_AMI_STAND_IN };
 
 /** The services the stacks call, all pointed at moto. */
-export const MOTO_SERVICES = ["ec2", "elbv2", "iam", "s3", "ssm", "secretsmanager", "sts", "kms", "logs"];
+export const MOTO_SERVICES = ["ec2", "elbv2", "iam", "s3", "ssm", "secretsmanager", "sts", "kms", "logs", "cloudwatch", "sns"];
 
 /** Options of {@link emulatorCopy}. */
 export interface EmulatorCopyOptions {

@@ -202,6 +202,21 @@ describe("imaging-lb status (AWS SDK against an S3 emulator)", { timeout: 2 * HU
     assert.match(wrong.stderr, /--node: ei-ha-pair has no node 'lb-c' \(nodes: lb-a, lb-b\)/);
   });
 
+  it("a node whose metrics do not reach CloudWatch says so, converged all the same", async () => {
+    await putStatus("lb-b", {
+      node: "lb-b",
+      format: 2,
+      result: "applied",
+      appliedVersion: versions["lb-b"],
+      desiredVersion: versions["lb-b"],
+      heartbeatSeconds: 60,
+      metricsError: "cloudwatch: AccessDenied: not authorized to perform cloudwatch:PutMetricData",
+    });
+    const r = cli("status", PAIR);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^lb-b\s+converged\s+.*metrics not sent: cloudwatch: AccessDenied: not authorized/m);
+  });
+
   it("every node applied the version the file renders: --wait exits 0; --json carries the same", async () => {
     await putStatus("lb-b", { node: "lb-b", result: "applied", appliedVersion: versions["lb-b"], desiredVersion: versions["lb-b"], role: "BACKUP", updatedAt: "2026-11-28T10:01:00Z" });
     const r = cli("status", PAIR, "--wait", "--json");

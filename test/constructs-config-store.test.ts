@@ -82,7 +82,7 @@ describe("configuration store", () => {
       { Sid: "WriteStatuslba", Effect: "Allow", Action: ["s3:PutObject"], Resource: [`${bucket}/test-env/status/lb-a.json`], Condition: { StringEquals: { "aws:ec2InstanceSourcePrivateIPv4": "10.20.1.10" } } },
       { Sid: "WriteStatuslbb", Effect: "Allow", Action: ["s3:PutObject"], Resource: [`${bucket}/test-env/status/lb-b.json`], Condition: { StringEquals: { "aws:ec2InstanceSourcePrivateIPv4": "10.20.1.11" } } },
     ]);
-    const key = `\${${Object.keys(json.resource.aws_kms_key).map((id) => `aws_kms_key.${id}.arn`)[0]}}`;
+    const key = `\${${Object.keys(json.resource.aws_kms_key).filter((id) => id.startsWith("config-store_")).map((id) => `aws_kms_key.${id}.arn`)[0]}}`;
     assert.deepEqual(statements[3], {
       Sid: "VerifyManifestSignatures",
       Effect: "Allow",
@@ -107,14 +107,17 @@ describe("configuration store", () => {
     assert.ok(statement("OnlyDeployersPublish").Resource.every((r: string) => /\/test-env\/(nodes|commands)\/\*$/.test(r)));
     const role = `\${${Object.keys(j.resource.aws_iam_role).map((id) => `aws_iam_role.${id}.arn`)[0]}}`;
     assert.deepEqual(statement("OnlyNodesReport").Condition, { StringNotLike: { "aws:PrincipalArn": [role] } });
-    const key = only(j, "aws_kms_key");
+    const keys = Object.entries(j.resource.aws_kms_key as Json).filter(([id]) => id.startsWith("config-store_manifest-key"));
+    assert.equal(keys.length, 1, "one manifest key (the other key is the alarm topic's)");
+    const key = keys[0][1] as Json;
     assert.equal(key.enable_key_rotation, true);
     const keyPolicy = JSON.parse(key.policy);
     const deny = keyPolicy.Statement.find((st: Json) => st.Sid === "OnlyDeployersSign");
     assert.equal(deny.Effect, "Deny");
     assert.ok(deny.Action.includes("kms:Encrypt") && deny.Action.includes("kms:ReEncryptTo"));
     assert.deepEqual(deny.Condition, { StringNotLike: { "aws:PrincipalArn": [deployer, writer] } });
-    assert.equal(only(j, "aws_kms_alias").name, "alias/imaging-lb/test-env/manifests");
+    const aliases = Object.values(j.resource.aws_kms_alias as Json).map((a) => (a as Json).name).sort();
+    assert.deepEqual(aliases, ["alias/imaging-lb/test-env/alarms", "alias/imaging-lb/test-env/manifests"], "the manifest key's alias (the other is the alarm topic key's)");
     assert.ok(only(j, "aws_s3_bucket_policy"), "one bucket policy");
   });
 

@@ -83,7 +83,17 @@ describe("instance role", () => {
   it("single node: no logs and no failover permission", () => {
     assert.equal(statements(single, "logs"), undefined);
     assert.equal(statements(single, "vip-failover"), undefined);
-    assert.deepEqual(Object.keys(single.resource.aws_iam_role_policy).map((id) => id.replace(/_[0-9A-F]{8}$/, "")), ["instance-role_config-store", "instance-role_secrets"]);
+    assert.deepEqual(Object.keys(single.resource.aws_iam_role_policy).map((id) => id.replace(/_[0-9A-F]{8}$/, "")), ["instance-role_config-store", "instance-role_metrics", "instance-role_secrets"]);
+  });
+
+  it("metrics: PutMetricData into the imaging-lb namespace only (the condition is the scope: the action has no resource); none with monitoring off", () => {
+    assert.deepEqual(statements(single, "metrics"), [
+      { Sid: "SendNodeMetrics", Effect: "Allow", Action: ["cloudwatch:PutMetricData"], Resource: ["*"], Condition: { StringEquals: { "cloudwatch:namespace": "imaging-lb" } } },
+    ]);
+    assert.equal(statements(synth({ ...BASE, monitoring: { enabled: false } }), "metrics"), undefined);
+    const store = Object.entries(single.resource.aws_s3_object as Json).find(([, o]) => /manifest\.json$/.test((o as Json).key))![1] as Json;
+    const metricsPolicy = Object.keys(single.resource.aws_iam_role_policy).find((id) => id.startsWith("instance-role_metrics"));
+    assert.ok(store.depends_on.includes(`aws_iam_role_policy.${metricsPolicy}`), "a bundle whose agent sends metrics is published once the role may send them");
   });
 
   it("CloudWatch Logs: put on the one configured log group only", () => {

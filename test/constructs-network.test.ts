@@ -114,7 +114,7 @@ describe("network", () => {
   });
 
   it("created VPC: the default interface endpoints in the internal subnet with private DNS, and an S3 gateway endpoint", () => {
-    assert.deepEqual(endpointServices(created), ["ec2", "ec2messages", "kms", "secretsmanager", "ssm", "ssmmessages"].map((s) => `com.amazonaws.eu-west-1.${s}`));
+    assert.deepEqual(endpointServices(created), ["ec2", "ec2messages", "kms", "monitoring", "secretsmanager", "ssm", "ssmmessages"].map((s) => `com.amazonaws.eu-west-1.${s}`));
     const s3 = one(created, "aws_vpc_endpoint", "network_endpoint-s3");
     assert.equal(s3.vpc_endpoint_type, "Gateway");
     assert.equal(s3.route_table_ids.length, 2, "the private and the public route table");
@@ -128,6 +128,7 @@ describe("network", () => {
 
   it("CloudWatch Logs adds the logs endpoint; interfaceEndpoints overrides the set", () => {
     const logs = synth({ ...BASE, admin: { ...BASE.admin, cloudWatchLogGroup: "/lb" } });
+    assert.ok(!endpointServices(synth({ ...BASE, monitoring: { enabled: false } })).includes("com.amazonaws.eu-west-1.monitoring"), "no metrics: no CloudWatch endpoint");
     assert.ok(endpointServices(logs).includes("com.amazonaws.eu-west-1.logs"));
     assert.deepEqual(endpointServices(synth(BASE, { interfaceEndpoints: [] })), []);
     assert.deepEqual(endpointServices(synth(BASE, { interfaceEndpoints: ["ec2"] })), ["com.amazonaws.eu-west-1.ec2"]);

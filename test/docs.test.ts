@@ -76,9 +76,11 @@ describe("commands named in the documentation exist", () => {
   const commands = cliCommands();
   for (const page of PAGES) {
     it(page, () => {
-      const code = codeOf(read(page)).join("\n");
+      const items = codeOf(read(page));
+      const code = items.join("\n");
       const used = {
-        imagingLb: [...code.matchAll(/(?:^|[\s(;&|])imaging-lb\s+([a-z][a-z-]*)/gm)].map((m) => m[1]),
+        // Each code block or span on its own: a span `imaging-lb` (the namespace) followed by the next one is no command.
+        imagingLb: items.flatMap((item) => [...item.matchAll(/(?:^|[\s(;&|])imaging-lb\s+([a-z][a-z-]*)/gm)].map((m) => m[1])),
         npmRun: [...code.matchAll(/npm run ([A-Za-z0-9:_-]+(?:\.[A-Za-z0-9:_-]+)*)/g)].map((m) => m[1]),
         cdktf: [...code.matchAll(/npx cdktf ([a-z-]+)/g)].map((m) => m[1]),
       };

@@ -163,6 +163,14 @@ admin:
   # Secrets Manager secret holding the stats page password (user admin), read at boot.
   statsPasswordSecretArn: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:st-example/stats-AbCdEf" # CHANGE ME
 
+# Who is told when something goes wrong (a server or a whole service down, a failover, a failed
+# rollout, a node not reporting, a certificate within 30 days of its end): every alarm and its return
+# to OK is mailed to these addresses, once each has confirmed SNS's first mail. What each alarm means
+# and what to do: docs/alarms.md.
+monitoring:
+  notifications:
+    email: [pacs-oncall@hospital.example] # CHANGE ME
+
 # Terraform state in S3 (encrypted, with a lock file). Needed when more than one workstation or a
 # pipeline deploys this environment; the bucket must exist. Without it the state is the local file
 # terraform.st-example.tfstate in the folder you run cdktf from (not in cdktf.out), on that machine only.

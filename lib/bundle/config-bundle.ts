@@ -155,6 +155,8 @@ function agentSettings(env: ResolvedEnvironment, nodeName: string, options: Conf
     ["POLL_SECONDS", String(defaults.pollSeconds)],
     ["HEARTBEAT_SECONDS", String(defaults.heartbeatSeconds)],
     ["SECRETS_REFRESH_SECONDS", String(defaults.secretsRefreshSeconds)],
+    // The node's metrics in CloudWatch (once a minute), or none.
+    ["METRICS_SECONDS", String(env.monitoring.enabled ? env.monitoring.metricsIntervalSeconds : 0)],
   ];
   for (const [key, value] of settings) {
     if (!new RegExp(NODE_CONTRACT.bundleEnv[key]).test(value)) throw new Error(`bundle.env of ${env.name}/${nodeName}: ${key}=${value} breaks the node contract (${NODE_CONTRACT.bundleEnv[key]})`);

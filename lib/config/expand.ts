@@ -5,6 +5,7 @@
  * are; only missing ones are added, from the resolved environment. Pure.
  */
 import { ResolvedEnvironment, ResolvedService } from "./model";
+import { monitoringDefaults } from "./monitoring";
 
 type Plain = Record<string, unknown>;
 
@@ -63,11 +64,12 @@ export function withResolvedDefaults(expanded: Plain, env: ResolvedEnvironment):
     const own = isPlain(services[s.name]) ? (services[s.name] as Plain) : {};
     services[s.name] = fillMissing(own, serviceDefaults(s));
   }
+  const monitoring = fillMissing(isPlain(expanded.monitoring) ? expanded.monitoring : {}, monitoringDefaults(env.monitoring));
   // vipMode nlb runs no keepalived: the schema's VRRP defaults would be refused when read back.
   const lb = expanded.loadBalancer;
   if (env.ha?.vipMode === "nlb" && isPlain(lb) && isPlain(lb.ha)) {
     const ha = Object.fromEntries(Object.entries(lb.ha).filter(([key]) => !["virtualRouterId", "advertIntervalSeconds", "preempt"].includes(key)));
-    return { ...expanded, loadBalancer: { ...lb, ha }, services };
+    return { ...expanded, loadBalancer: { ...lb, ha }, services, monitoring };
   }
-  return { ...expanded, services };
+  return { ...expanded, services, monitoring };
 }

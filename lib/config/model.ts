@@ -4,6 +4,7 @@
  * only this. Collections are sorted by the user's names so output never depends on file order.
  */
 import { NODE_CONTRACT } from "../contract/node-contract";
+import type { ResolvedMonitoring } from "./monitoring";
 import type { Network } from "./schema";
 
 export type Layout = Network["layout"];
@@ -258,6 +259,8 @@ export interface ResolvedEnvironment {
   readonly configStore: { readonly bucket?: string; readonly kmsKeyArn?: string; readonly prefix: string; readonly writerArns: readonly string[] };
   readonly stateBackend?: { readonly bucket: string; readonly key: string; readonly region: string };
   readonly tags: Readonly<Record<string, string>>;
+  /** Metrics, alarms, notifications and dashboard (monitoring section, every default filled in). */
+  readonly monitoring: ResolvedMonitoring;
 }
 
 /** True when any enabled service needs TProxy (forwarding, mangle rules, source/dest check off). */

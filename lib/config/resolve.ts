@@ -10,6 +10,7 @@ import { checkSiteRules } from "./checks";
 import { checkNlbNodes, checkNlbServices, nlbRequested, resolveNlbSettings, resolveNlbVips } from "./nlb";
 import { PRESET_REPLACES } from "./presets/agfa-ei";
 import { FieldPath, ProblemCollector } from "./locate";
+import { resolveMonitoring } from "./monitoring";
 import {
   ADMIN_CONNECTION_RESERVE,
   CERT_DIR,
@@ -56,6 +57,7 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
   const services = enabled.map(([name, s]) => resolveService(env, name, s, vips, certificates, share, out, sourceFile));
   checkPortCollisions(env, services, out);
   if (nlb) checkNlbServices(env, vips, services, out);
+  const monitoring = resolveMonitoring(env.monitoring, env.region, out);
   if (env.admin.statsPort === HEALTH_ENDPOINT.port) {
     out.add(["admin", "statsPort"], `port ${HEALTH_ENDPOINT.port} is HAProxy's loopback health endpoint (keepalived tracks it); choose another stats port`);
   }
@@ -111,6 +113,7 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
       region: env.stateBackend.region ?? env.region,
     },
     tags: env.tags ?? {},
+    monitoring,
   };
 }
 

@@ -6,6 +6,7 @@
  * `resolveEnvironment`, not here, so a preset can supply them and the user can override any of them.
  */
 import { z } from "zod";
+import { monitoringSchema } from "./monitoring";
 
 // Interpret the schemas instead of compiling a fast path per object schema with `new Function`: an
 // environment file is parsed once per run, so compiling costs more than it saves (about 15 ms on the
@@ -478,6 +479,7 @@ export const environmentSchema = z
     admin: adminSchema,
     configStore: configStoreSchema.optional().describe("Where the nodes' configuration bundles and status live (S3)."),
     stateBackend: stateBackendSchema.optional().describe("Remote state in S3 (encrypted, with a lock file)."),
+    monitoring: monitoringSchema.optional(),
     tags: z.record(z.string(), z.string()).optional().describe("Tags added to every AWS resource."),
   })
   .describe("imaging-lb environment: one site's Layer 7 SNAT load balancer(s).");

@@ -32,7 +32,7 @@ import { TerraformResource, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
 import { ConfigBundle, configBucketName, storeKeys } from "../bundle/config-bundle";
 import { NODE_CONTRACT, manifestKeyAlias } from "../contract/node-contract";
-import { PolicyStatement, partitionOf } from "./instance-role";
+import { keyAdministeredByAccount, PolicyStatement, partitionOf } from "./instance-role";
 
 /** Days a replaced version of a bundle or status object is kept (rollback and audit). */
 export const NONCURRENT_VERSION_DAYS = 30;
@@ -171,13 +171,7 @@ export class ConfigStore extends Construct {
       policy: JSON.stringify({
         Version: "2012-10-17",
         Statement: [
-          {
-            Sid: "AccountAdministersAndGrantsThroughIam",
-            Effect: "Allow",
-            Principal: { AWS: `arn:${partition}:iam::${props.accountId}:root` },
-            Action: "kms:*",
-            Resource: "*",
-          },
+          keyAdministeredByAccount(partition, props.accountId),
           {
             Sid: "OnlyDeployersSign",
             Effect: "Deny",

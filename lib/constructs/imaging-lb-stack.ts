@@ -20,8 +20,10 @@ import { ImagingLbGuardrails } from "./guardrails";
 import { LoadBalancerInstanceRole, partitionOf } from "./instance-role";
 import { LoadBalancerNode, amiParameter, bootDependencies } from "./load-balancer-node";
 import { subnetsOfSide } from "./interface-plan";
+import { ImagingLbMonitoring } from "./monitoring";
 import { DEFAULT_INTERFACE_ENDPOINTS, ImagingLbNetwork } from "./network";
 import { ImagingLbNetworkLoadBalancers } from "./network-load-balancers";
+import { NODE_CONTRACT } from "../contract/node-contract";
 
 /** Tag every resource carries, with the environment name as value. */
 export const ENVIRONMENT_TAG = "imaging-lb:environment";
@@ -32,7 +34,8 @@ export interface ImagingLbStackProps {
   readonly environment: ResolvedEnvironment;
   /**
    * Interface VPC endpoints to create (short service names).
-   * @default created VPC: DEFAULT_INTERFACE_ENDPOINTS, plus `logs` when admin.cloudWatchLogGroup is set;
+   * @default created VPC: DEFAULT_INTERFACE_ENDPOINTS, plus `logs` when admin.cloudWatchLogGroup is set and
+   * `monitoring` (CloudWatch) when monitoring.enabled;
    * adopted VPC: none (the VPC's owner usually has them; AWS allows one private-DNS endpoint per service)
    */
   readonly interfaceEndpoints?: readonly string[];
@@ -79,6 +82,8 @@ export class ImagingLbStack extends TerraformStack {
    * stack first (`terraform import 'aws_cloudwatch_log_group.haproxy-logs' <name>`), or the apply fails.
    */
   readonly logGroup?: CloudwatchLogGroup;
+  /** Alarms, their SNS topic and the dashboard (monitoring section). */
+  readonly monitoring: ImagingLbMonitoring;
   /** route-table mode: the `<vip>/32` routes, by `<route table>/<vip>`. */
   readonly vipRoutes: Readonly<Record<string, Route>>;
   /** nlb mode: the VIPs' Network Load Balancers, listeners, target groups and registrations. */
@@ -137,7 +142,8 @@ export class ImagingLbStack extends TerraformStack {
       publicSubnetKeys: publicSubnets,
       endpointSubnetKeys: subnetsOfSide(env, "server").map((s) => s.key),
       interfaceEndpoints:
-        props.interfaceEndpoints ?? (adopted ? undefined : [...DEFAULT_INTERFACE_ENDPOINTS, ...(env.admin.cloudWatchLogGroup ? ["logs"] : [])]),
+        props.interfaceEndpoints ??
+        (adopted ? undefined : [...DEFAULT_INTERFACE_ENDPOINTS, ...(env.admin.cloudWatchLogGroup ? ["logs"] : []), ...(env.monitoring.enabled ? ["monitoring"] : [])]),
     });
 
     this.instanceRole = new LoadBalancerInstanceRole(this, "instance-role", {
@@ -146,6 +152,7 @@ export class ImagingLbStack extends TerraformStack {
       secretArns: [...env.certificates.map((c) => c.secretArn), env.admin.statsPasswordSecretArn],
       secretKmsKeyArns: [...env.certificates.map((c) => c.kmsKeyArn), env.admin.statsPasswordKmsKeyArn].filter((k): k is string => k !== undefined),
       cloudWatchLogGroup: env.admin.cloudWatchLogGroup,
+      metricsNamespace: env.monitoring.enabled ? NODE_CONTRACT.metrics.namespace : undefined,
     });
 
     // Who may publish bundles and sign manifests: the principal running this deploy (its role, for an
@@ -174,7 +181,11 @@ export class ImagingLbStack extends TerraformStack {
       }),
     );
     // A bundle naming a new secret, or signed with a new key, is published only after the role may use it.
-    this.configStore.publishAfter([...(this.instanceRole.secretsPolicy ? [this.instanceRole.secretsPolicy] : []), storePolicy]);
+    this.configStore.publishAfter([
+      ...(this.instanceRole.secretsPolicy ? [this.instanceRole.secretsPolicy] : []),
+      ...(this.instanceRole.metricsPolicy ? [this.instanceRole.metricsPolicy] : []),
+      storePolicy,
+    ]);
 
     // nlb mode: the VIPs' NLBs before the nodes, whose security groups accept the services from theirs.
     const nlbs = ha?.vipMode === "nlb" ? new ImagingLbNetworkLoadBalancers(this, "nlb", { environment: env, network: this.network }) : undefined;
@@ -267,6 +278,12 @@ export class ImagingLbStack extends TerraformStack {
     // The first boot applies the node's bundle: it must be in the store (the role's policies are above).
     for (const node of env.nodes) nodes[node.name].bootAfter([this.configStore.manifests[node.name]]);
 
+    this.monitoring = new ImagingLbMonitoring(this, "monitoring", {
+      environment: env,
+      accountId: this.accountId(),
+      instanceIds: Object.fromEntries(env.nodes.map((n) => [n.name, nodes[n.name].instance.id])),
+    });
+
     new TerraformOutput(this, "vip_addresses", {
       description: "VIP addresses by VIP name",
       value: Object.fromEntries(env.vips.map((v) => [v.name, v.address])),
@@ -306,6 +323,15 @@ export class ImagingLbStack extends TerraformStack {
         description: "Target group ARN of each VIP's port (aws elbv2 describe-target-health --target-group-arn ...)",
         value: Object.fromEntries(env.vips.map((v) => [v.name, Object.fromEntries(Object.entries(nlbs.targetGroups).filter(([k]) => k.startsWith(`${v.name}/`)).map(([k, g]) => [k.split("/")[1], g.arn]))])),
       });
+    }
+    if (this.monitoring.topicArn !== undefined) {
+      new TerraformOutput(this, "alarm_topic_arn", {
+        description: "SNS topic every alarm and its return to OK is published to (subscribe more receivers here)",
+        value: this.monitoring.topicArn,
+      });
+    }
+    if (this.monitoring.dashboard) {
+      new TerraformOutput(this, "dashboard_name", { description: "CloudWatch dashboard of the environment", value: this.monitoring.dashboard.dashboardName });
     }
     if (this.network.natElasticIp) {
       new TerraformOutput(this, "nat_public_ip", {

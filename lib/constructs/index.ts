@@ -9,3 +9,4 @@ export * from "./network-load-balancers";
 export * from "./security-groups";
 export * from "./security-rules";
 export * from "./config-store";
+export * from "./monitoring";

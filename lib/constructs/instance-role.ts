@@ -11,6 +11,18 @@ import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy
 import { Construct } from "constructs";
 import { VipMode } from "../config/model";
 
+/**
+ * The first statement of every KMS key policy the stacks write: the account administers the key and grants
+ * its use through IAM policies (a key policy without it can lock the account out of its own key).
+ */
+export const keyAdministeredByAccount = (partition: string, accountId: string) => ({
+  Sid: "AccountAdministersAndGrantsThroughIam",
+  Effect: "Allow",
+  Principal: { AWS: `arn:${partition}:iam::${accountId}:root` },
+  Action: "kms:*",
+  Resource: "*",
+});
+
 /** The AWS partition of a region: `aws-cn` for `cn-*`, `aws-us-gov` for `us-gov-*`, else `aws`. */
 export function partitionOf(region: string): string {
   if (region.startsWith("cn-")) return "aws-cn";
@@ -131,12 +143,32 @@ export interface LoadBalancerInstanceRoleProps {
    * @default no log shipping, no logs permission
    */
   readonly cloudWatchLogGroup?: string;
+  /**
+   * CloudWatch namespace the nodes send their metrics to: `cloudwatch:PutMetricData`, only with this
+   * namespace (PutMetricData has no resource to scope; the `cloudwatch:namespace` condition is the scope).
+   * @default no metrics, no permission
+   */
+  readonly metricsNamespace?: string;
+}
+
+/** Sending the node's metrics: PutMetricData, only into `namespace`. */
+export function metricsStatements(namespace: string): readonly PolicyStatement[] {
+  return [
+    {
+      Sid: "SendNodeMetrics",
+      Effect: "Allow",
+      Action: ["cloudwatch:PutMetricData"],
+      Resource: ["*"],
+      Condition: { StringEquals: { "cloudwatch:namespace": namespace } },
+    },
+  ];
 }
 
 /**
  * IAM role + instance profile of the load balancer nodes. The role trusts `ec2.amazonaws.com` only and
  * carries the `AmazonSSMManagedInstanceCore` managed policy, `secretsmanager:GetSecretValue` on exactly the
- * given secrets (and `kms:Decrypt` through Secrets Manager on their customer managed keys), and `logs:CreateLogStream`/`PutLogEvents`/`DescribeLogStreams` on the one log group. Call
+ * given secrets (and `kms:Decrypt` through Secrets Manager on their customer managed keys), `logs:CreateLogStream`/`PutLogEvents`/`DescribeLogStreams` on the one log group, and
+ * `cloudwatch:PutMetricData` into the one metrics namespace. Call
  * {@link grantVipFailover} for a pair once the ENIs exist.
  *
  * @example
@@ -154,6 +186,8 @@ export class LoadBalancerInstanceRole extends Construct {
   readonly secretsPolicy?: IamRolePolicy;
   /** The configuration store policy, once granted. */
   configStorePolicy?: IamRolePolicy;
+  /** The metrics policy (undefined without metricsNamespace). */
+  readonly metricsPolicy?: IamRolePolicy;
   private readonly partition: string;
 
   constructor(scope: Construct, id: string, props: LoadBalancerInstanceRoleProps) {
@@ -195,6 +229,9 @@ export class LoadBalancerInstanceRole extends Construct {
           },
         ]),
       });
+    }
+    if (props.metricsNamespace !== undefined) {
+      this.metricsPolicy = new IamRolePolicy(this, "metrics", { name: "send-metrics", role: this.role.id, policy: policyDocument(metricsStatements(props.metricsNamespace)) });
     }
     this.instanceProfile = new IamInstanceProfile(this, "profile", { name, role: this.role.name });
   }

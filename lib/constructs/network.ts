@@ -22,7 +22,8 @@ import { ResolvedSubnet } from "../config/model";
 /**
  * The interface endpoints a load balancer in a private subnet needs: `ec2` (the VIP takeover script),
  * `ssm` + `ssmmessages` + `ec2messages` (Session Manager instead of SSH), `secretsmanager` (TLS PEMs and
- * the stats password at boot). Add `logs` when CloudWatch Logs shipping is on.
+ * the stats password at boot). Add `logs` when CloudWatch Logs shipping is on, `monitoring` when the nodes
+ * send metrics (the stack does both).
  */
 export const DEFAULT_INTERFACE_ENDPOINTS: readonly string[] = ["ec2", "ec2messages", "kms", "secretsmanager", "ssm", "ssmmessages"];
 

@@ -122,6 +122,8 @@ export const NODE_CONTRACT = {
     POLL_SECONDS: "^[1-9][0-9]{0,2}$",
     HEARTBEAT_SECONDS: "^[1-9][0-9]{0,3}$",
     SECRETS_REFRESH_SECONDS: "^[1-9][0-9]{1,6}$",
+    /** Seconds between two sends of the node's metrics to CloudWatch (one PutMetricData each); 0: none sent. */
+    METRICS_SECONDS: "^(?:0|[1-9][0-9]{0,3})$",
   },
 
   /** The secrets list's lines: what each field may be. */
@@ -141,7 +143,7 @@ export const NODE_CONTRACT = {
     fields: [
       "format", "node", "environment", "agentVersion", "desiredVersion", "desiredRelease", "appliedVersion", "appliedRelease",
       "appliedAt", "result", "error", "retryable", "nextRetryAt", "warning", "role", "haproxyVersion", "haproxyRunning",
-      "secrets", "certificates", "lastCommand", "storeSource", "pollSeconds", "heartbeatSeconds", "updatedAt",
+      "secrets", "certificates", "lastCommand", "storeSource", "pollSeconds", "heartbeatSeconds", "updatedAt", "metricsError",
     ],
     /** What `result` may say. */
     results: [
@@ -158,6 +160,48 @@ export const NODE_CONTRACT = {
     ],
     /** Results after which the desired version will not be applied without a change or an operator's retry. */
     failedResults: ["held", "failed", "rolled-back", "rollback-failed", "refused", "bootstrap-failed"],
+  },
+
+  /**
+   * The node's metrics in CloudWatch, sent by the agent (one PutMetricData per interval carries all of them)
+   * and watched by the stack's alarms and dashboard. Both sides read the namespace, names, units and
+   * dimensions from here: an alarm on a metric nobody emits never fires.
+   */
+  metrics: {
+    namespace: "imaging-lb",
+    /** The agent's default interval (bundle.env METRICS_SECONDS): one standard-resolution datapoint a minute. */
+    intervalSeconds: 60,
+    /** The dimensions of each scope, in this order. */
+    scopes: {
+      node: ["Environment", "Node"],
+      backend: ["Environment", "Node", "Backend"],
+      certificate: ["Environment", "Node", "Certificate"],
+    },
+    /**
+     * The backends whose figures are sent: the services' and their routes' (`be_<service>[_<route>]`), not
+     * the sorry-server (`sorry_*`) or check-only (`chk_*`) ones.
+     */
+    backendPattern: "^be_",
+    /** HaRole's values: MASTER holds the VIPs; FAULT is a node without the VIPs whose HAProxy does not answer its /healthz (what keepalived's tracked checks see). */
+    haRoles: { MASTER: 2, BACKUP: 1, FAULT: 0 },
+    /**
+     * Every metric: its unit (CloudWatch's), its scope, and when it is sent: `vrrp` only by a node of a keepalived pair
+     * (MASTER_VIP set; not vipMode nlb, whose nodes are all active),
+     * `http` only for backends in http mode.
+     */
+    definitions: {
+      HaproxyServing: { unit: "None", scope: "node", when: "always", description: "1 while HAProxy's worker answers its runtime API and its loopback /healthz, else 0" },
+      HaRole: { unit: "None", scope: "node", when: "vrrp", description: "this node's VRRP role: 2 MASTER (holds the VIPs), 1 BACKUP, 0 FAULT" },
+      RoleChanges: { unit: "Count", scope: "node", when: "vrrp", description: "times this node became or stopped being MASTER since the last send (sampled every poll)" },
+      RolloutFailed: { unit: "None", scope: "node", when: "always", description: "1 while the agent's result is a failed one (failed, held, rolled-back, rollback-failed, refused, bootstrap-failed), else 0" },
+      StatusAge: { unit: "Seconds", scope: "node", when: "always", description: "seconds since the agent last wrote its status to S3 (what `imaging-lb status` reads)" },
+      ServersUp: { unit: "Count", scope: "backend", when: "always", description: "active (non-backup) servers UP: UP, draining (healthy, taking no new clients) or unchecked; not DOWN or in maintenance" },
+      ServersConfigured: { unit: "Count", scope: "backend", when: "always", description: "active (non-backup) servers the running configuration has" },
+      Sessions: { unit: "Count", scope: "backend", when: "always", description: "current sessions (connections) of the backend" },
+      ConnectionErrors: { unit: "Count", scope: "backend", when: "always", description: "failed connections to the servers since the last send" },
+      Http5xx: { unit: "Count", scope: "backend", when: "http", description: "5xx responses (the servers' and HAProxy's own) since the last send" },
+      CertificateDaysLeft: { unit: "None", scope: "certificate", when: "always", description: "days until the installed certificate (the first in its PEM) expires; negative once expired" },
+    },
   },
 
   /** Commands an operator may send a node (`imaging-lb retry|release|refresh`, or on the node). */
@@ -177,6 +221,55 @@ export const NODE_CONTRACT = {
 export type NodeContract = typeof NODE_CONTRACT;
 export type StatusResult = (typeof NODE_CONTRACT.status.results)[number];
 export type OperatorCommand = (typeof NODE_CONTRACT.commands)[number];
+/** A metric the agent sends. */
+export type MetricName = keyof typeof NODE_CONTRACT.metrics.definitions;
+/** What a metric is about: the node, one of its backends, or one of its certificates. */
+export type MetricScope = keyof typeof NODE_CONTRACT.metrics.scopes;
+
+/** A metric exactly as the agent sends it: namespace, name, unit and dimensions (name → value, in the contract's order). */
+export interface MetricRef {
+  readonly namespace: string;
+  readonly name: MetricName;
+  readonly unit: string;
+  readonly dimensions: Readonly<Record<string, string>>;
+}
+
+/** The values of a metric's dimensions: the environment and node always, the backend or certificate by scope. */
+export interface MetricSubject {
+  readonly environment: string;
+  readonly node: string;
+  readonly backend?: string;
+  readonly certificate?: string;
+}
+
+/**
+ * The metric `name` of `subject`, as the agent sends it. Throws when the subject lacks a dimension of the
+ * metric's scope or gives one it does not have (so an alarm can never name a series nobody sends).
+ */
+export function metricRef(name: MetricName, subject: MetricSubject): MetricRef {
+  const m = NODE_CONTRACT.metrics;
+  const definition = m.definitions[name];
+  const values: Record<string, string | undefined> = {
+    Environment: subject.environment,
+    Node: subject.node,
+    Backend: subject.backend,
+    Certificate: subject.certificate,
+  };
+  const wanted: readonly string[] = m.scopes[definition.scope];
+  const dimensions: Record<string, string> = {};
+  for (const [dimension, value] of Object.entries(values)) {
+    if (wanted.includes(dimension) !== (value !== undefined)) {
+      throw new Error(`metric ${name} (scope ${definition.scope}: ${wanted.join(", ")}) ${value === undefined ? "needs" : "has no"} dimension ${dimension}`);
+    }
+  }
+  for (const dimension of wanted) dimensions[dimension] = values[dimension]!;
+  return { namespace: m.namespace, name, unit: definition.unit, dimensions };
+}
+
+/** The Certificate dimension of an installed PEM: its file name without `.pem` (the certificate's name in the environment file). */
+export function certificateDimension(pemPath: string): string {
+  return (pemPath.split("/").pop() ?? pemPath).replace(/\.pem$/, "");
+}
 
 /** Fills `{name}` placeholders of a contract template. */
 export function fillTemplate(template: string, values: Readonly<Record<string, string>>): string {

@@ -55,6 +55,8 @@ class SigV4(unittest.TestCase):
             ("PUT", "https://imaging-lb-prod-123456789012.s3.eu-west-1.amazonaws.com/prod/status/lb-a.json", {"content-type": "application/json"}, b'{"a": 1}\n', "s3", "TOKEN/xyz=="),
             ("POST", "https://kms.eu-west-1.amazonaws.com/", {"content-type": "application/x-amz-json-1.1", "x-amz-target": "TrentService.Decrypt"}, b'{"CiphertextBlob": "AQ=="}', "kms", "T"),
             ("POST", "https://secretsmanager.eu-west-1.amazonaws.com/", {"content-type": "application/x-amz-json-1.1", "x-amz-target": "secretsmanager.GetSecretValue"}, b"{}", "secretsmanager", None),
+            ("POST", "https://monitoring.eu-west-1.amazonaws.com/", {"content-type": "application/x-amz-json-1.0", "x-amz-target": "GraniteServiceVersion20100801.PutMetricData"},
+             b'{"Namespace":"imaging-lb","MetricData":[]}', "monitoring", "T"),
             ("GET", "http://127.0.0.1:5000/bucket/prefix/key%20with%20space", {}, b"", "s3", None),
         ]
         for method, url, headers, body, service, token in cases:
@@ -75,9 +77,11 @@ class Errors(unittest.TestCase):
         self.assertEqual((busy.code, busy.retryable), ("SlowDown", True))
 
     def test_endpoints(self):
-        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_CLOUDWATCH"):
             os.environ.pop(name, None)
         self.assertEqual(aws.Session("eu-west-1").endpoint("kms"), "https://kms.eu-west-1.amazonaws.com")
+        self.assertEqual(aws.Session("eu-west-1").endpoint("cloudwatch"), "https://monitoring.eu-west-1.amazonaws.com",
+                         "CloudWatch's host is monitoring.<region> (the VPC endpoint's service name too)")
         self.assertEqual(aws.Session("cn-north-1").endpoint("s3"), "https://s3.cn-north-1.amazonaws.com.cn")
         self.assertEqual(aws.Session("eu-west-1")._s3_url("imaging-lb-x", "p/k.json"), "https://imaging-lb-x.s3.eu-west-1.amazonaws.com/p/k.json")
         self.assertEqual(aws.Session("eu-west-1")._s3_url("dotted.bucket", "k"), "https://s3.eu-west-1.amazonaws.com/dotted.bucket/k")

@@ -14,7 +14,6 @@ import { makeSelfSignedPem } from "../helpers/tools";
 import {
   buildHl7Message,
   buildTwoArm,
-  delay,
   generateDicomInstances,
   listNamespaces,
   maxconnOverride,
@@ -93,10 +92,16 @@ describe("connection logs that trace DICOM associations and HL7 links (defect 9)
   });
 
   it("an HL7 link is logged when it opens, while it is still open", async () => {
-    const link = sendHl7(lb.topology, "client1", { host: core, port: 2310, idleBeforeSendMs: 2500, messages: [buildHl7Message({ controlId: "OPEN1" })] });
-    await delay(1200);
-    const open = logLines("fe_hl7");
-    assert.equal(open.length, 1, "logged at open, before any message");
+    // The client connects, stays idle 5 s, then sends. No fixed sleep before looking: on a loaded machine the
+    // client itself may take seconds to start. The line must come while the link is open, and it carries
+    // HAProxy's "+" marks of a line logged before the end (option logasap), the byte counts of an idle link.
+    let linkOpen = true;
+    const link = sendHl7(lb.topology, "client1", { host: core, port: 2310, idleBeforeSendMs: 5000, messages: [buildHl7Message({ controlId: "OPEN1" })] }).finally(() => {
+      linkOpen = false;
+    });
+    const open = await pollUntil("the HL7 link's log line", () => (logLines("fe_hl7").length > 0 || !linkOpen ? logLines("fe_hl7") : undefined), { timeoutMs: 60_000, intervalMs: 100 });
+    assert.ok(linkOpen, `logged while the link is open, before its message: ${open.join("\n")}`);
+    assert.equal(open.length, 1, "logged once, at open");
     assert.match(open[0], /^192\.0\.2\.10:\d+ \S+:2310 \[[^\]]+\] fe_hl7 be_hl7\/\S+ 198\.51\.100\.10:\d+->198\.51\.100\.2[12]:2310 \d+\/\d+\/\+\d+ \d+\/\+\d+ -- /);
     const result = await link;
     assert.equal(parseAck(result.acks[0] ?? "").code, "AA", result.error);

@@ -11,7 +11,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { storeKeys } from "../../lib/bundle/config-bundle";
-import { requireTool } from "../helpers/tools";
+import { HUNG_AFTER_MS, requireTool } from "../helpers/tools";
 import {
   buildHl7Message,
   dicomSession,
@@ -219,7 +219,7 @@ describe("day-2 changes applied in place by the agent", { timeout: 900_000 }, ()
   });
 });
 
-describe("HA pair: BACKUP first, MASTER after its peer reports the new version", { timeout: 300_000 }, () => {
+describe("HA pair: BACKUP first, MASTER after its peer reports the new version", { timeout: 3 * HUNG_AFTER_MS }, () => {
   let bed: RolloutBed;
 
   before(async () => {

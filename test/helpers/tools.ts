@@ -49,12 +49,12 @@ export function writeTree(root: string, files: Record<string, string>): void {
 }
 
 /** A self-signed certificate + key concatenated as HAProxy wants a `crt` PEM, made with openssl. */
-export function makeSelfSignedPem(dir: string, commonName = "imaging-lb.test"): string {
+export function makeSelfSignedPem(dir: string, commonName = "imaging-lb.test", days = 2): string {
   const openssl = requireTool("openssl", "openssl");
   const key = join(dir, `${commonName}.key`);
   const crt = join(dir, `${commonName}.crt`);
   execFileSync(openssl, [
-    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", `/CN=${commonName}`,
+    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", String(days), "-subj", `/CN=${commonName}`,
     "-addext", `subjectAltName=DNS:${commonName},IP:127.0.0.1`,
     "-keyout", key, "-out", crt,
   ], { stdio: "pipe" });

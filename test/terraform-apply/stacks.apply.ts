@@ -46,6 +46,45 @@ function synthesize(envFile: string, outdir: string): Record<string, any> {
   return JSON.parse(readFileSync(join(outdir, "stacks", env.name, "cdk.tf.json"), "utf8"));
 }
 
+/**
+ * boto3 (stdin: {topics, dashboards}): what moto holds of the monitoring an apply made — each alarm with its
+ * actions, each topic's KMS key and subscriptions, each dashboard's body.
+ */
+const MONITORING_SCRIPT = String.raw`
+import json, sys, boto3
+args = json.load(sys.stdin)
+cw, sns = boto3.client("cloudwatch"), boto3.client("sns")
+alarms = [a for page in cw.get_paginator("describe_alarms").paginate() for a in page["MetricAlarms"]]
+out = {"alarms": {a["AlarmName"]: {"alarm": a["AlarmActions"], "ok": a["OKActions"]} for a in alarms}, "topics": {}, "dashboards": {}}
+for arn in args["topics"]:
+    attrs = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+    subs = sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]
+    out["topics"][arn] = {"kms": attrs.get("KmsMasterKeyId"), "subscriptions": sorted(s["Protocol"] + " " + s["Endpoint"] for s in subs)}
+for name in args["dashboards"]:
+    out["dashboards"][name] = json.loads(cw.get_dashboard(DashboardName=name)["DashboardBody"])
+print(json.dumps(out))
+`;
+
+/** The alarms, topic, subscriptions and dashboard the synthesized stack declares are in moto after the apply. */
+async function checkMonitoring(variant: Variant, moto: Moto, synthesized: Record<string, any>, outputs: Record<string, { value: any }>): Promise<void> {
+  const declared = Object.values(synthesized.resource.aws_cloudwatch_metric_alarm ?? {}) as any[];
+  const topic: string | undefined = outputs.alarm_topic_arn?.value;
+  const dashboard: string | undefined = outputs.dashboard_name?.value;
+  const held = (await boto3(moto, REGION, MONITORING_SCRIPT, { topics: topic ? [topic] : [], dashboards: dashboard ? [dashboard] : [] })) as any;
+  const mine = Object.keys(held.alarms).filter((n) => n.startsWith(`imaging-lb ${variant.name}`));
+  assert.deepEqual(mine.sort(), declared.map((a) => a.alarm_name).sort(), `${variant.name}: every declared alarm, and no other, exists`);
+  for (const name of mine) {
+    assert.ok(held.alarms[name].alarm.includes(topic) && held.alarms[name].ok.includes(topic), `${variant.name}: ${name} notifies ${topic} on ALARM and OK`);
+  }
+  const declaredTopic = Object.values(synthesized.resource.aws_sns_topic ?? {})[0] as any;
+  if (declaredTopic) {
+    assert.match(String(held.topics[topic!].kms), /^arn:aws:kms:/, `${variant.name}: the topic is encrypted with its key`);
+    const subs = (Object.values(synthesized.resource.aws_sns_topic_subscription ?? {}) as any[]).map((s) => `${s.protocol} ${s.endpoint}`).sort();
+    assert.deepEqual(held.topics[topic!].subscriptions, subs, `${variant.name}: the subscriptions`);
+  }
+  if (dashboard) assert.ok(held.dashboards[dashboard].widgets.length > 3, `${variant.name}: the dashboard's widgets`);
+}
+
 /** Resource addresses a plan would change, from its human output. */
 function plannedChanges(planOutput: string): string[] {
   return planOutput.split("\n").filter((line) => /^\s*# \S+ (will be|must be)/.test(line)).map((line) => line.trim());
@@ -70,7 +109,8 @@ async function applyVariant(variant: Variant, moto: Moto, source: ProviderSource
   const envFile = join(dir, `${variant.name}.yaml`);
   writeFileSync(envFile, stringify(doc));
 
-  const copy = emulatorCopy(synthesize(envFile, join(dir, "synth")), {
+  const synthesized = synthesize(envFile, join(dir, "synth"));
+  const copy = emulatorCopy(synthesized, {
     endpoint: moto.endpoint,
     providerVersion: source.version,
     ssmParameterRenames: EMULATOR_SSM_RENAMES,
@@ -99,10 +139,23 @@ async function applyVariant(variant: Variant, moto: Moto, source: ProviderSource
   assert.match(plan.stdout, /No changes\. Your infrastructure matches the configuration/);
 
   const outputs = await terraform(tf, ["output", "-json"], source);
-  const instanceIds = (JSON.parse(outputs.stdout) as { instance_ids: { value: Record<string, string> } }).instance_ids.value;
+  const outputValues = JSON.parse(outputs.stdout) as Record<string, { value: any }>;
+  const instanceIds = outputValues.instance_ids.value as Record<string, string>;
   assert.deepEqual(Object.keys(instanceIds).sort(), Object.keys(doc.loadBalancer.nodes).sort(), `${variant.name}: one instance per node`);
   for (const id of Object.values(instanceIds)) assert.match(id, /^i-[0-9a-f]+$/);
+  await checkMonitoring(variant, moto, synthesized, outputValues);
 }
+
+test("the matrix covers the monitoring choices: a created topic with subscriptions, an adopted topic, monitoring off", () => {
+  const docs = VARIANTS.map((v) => {
+    const doc = example(v.example);
+    v.change?.(doc, { vpcId: "vpc-0", subnetIds: new Proxy({}, { get: () => "subnet-0" }), routeTableIds: ["rtb-0"], allocationIds: ["eipalloc-0", "eipalloc-1"], kmsKeyArns: ["k0", "k1"], snsTopicArns: ["t0"] });
+    return doc.monitoring ?? {};
+  });
+  assert.ok(docs.some((m) => m.notifications?.email?.length && m.notifications?.https?.length), "e-mail and HTTPS subscriptions");
+  assert.ok(docs.some((m) => m.notifications?.topicArn), "an adopted topic");
+  assert.ok(docs.some((m) => m.enabled === false), "monitoring off");
+});
 
 test("the matrix covers every example", () => {
   for (const file of EXAMPLE_FILES) assert.ok(VARIANTS.some((v) => v.example === file && !v.change), `${file} is applied as it ships`);

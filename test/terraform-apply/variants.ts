@@ -19,6 +19,8 @@ export interface SeedRequest {
   readonly elasticIps?: number;
   /** Customer managed KMS keys. */
   readonly kmsKeys?: number;
+  /** SNS topics (an adopted alarm topic). */
+  readonly snsTopics?: number;
 }
 
 /** Ids of what was created. */
@@ -28,6 +30,7 @@ export interface Seeded {
   readonly routeTableIds: readonly string[];
   readonly allocationIds: readonly string[];
   readonly kmsKeyArns: readonly string[];
+  readonly snsTopicArns?: readonly string[];
 }
 
 /** boto3 script (stdin: {region, request}; stdout: {@link Seeded}) creating a {@link SeedRequest} in moto. */
@@ -36,7 +39,7 @@ import json, sys, boto3
 args = json.load(sys.stdin)
 request = args["request"]
 ec2 = boto3.client("ec2")
-out = {"subnetIds": {}, "routeTableIds": [], "allocationIds": [], "kmsKeyArns": []}
+out = {"subnetIds": {}, "routeTableIds": [], "allocationIds": [], "kmsKeyArns": [], "snsTopicArns": []}
 vpc = request.get("vpc")
 if vpc:
     vpc_id = ec2.create_vpc(CidrBlock=vpc["cidr"])["Vpc"]["VpcId"]
@@ -51,6 +54,8 @@ if request.get("kmsKeys", 0):
     kms = boto3.client("kms")
     for _ in range(request["kmsKeys"]):
         out["kmsKeyArns"].append(kms.create_key(Description="imaging-lb apply suite")["KeyMetadata"]["Arn"])
+for i in range(request.get("snsTopics", 0)):
+    out["snsTopicArns"].append(boto3.client("sns").create_topic(Name=f"pacs-alerts-{i}")["TopicArn"])
 print(json.dumps(out))
 `;
 
@@ -161,11 +166,17 @@ export const VARIANTS: readonly Variant[] = [
   },
   {
     name: "t-pair-1arm-eip",
-    covers: "one-arm pair, elastic-ip (adopted Elastic IPs), adopted VPC and subnet",
+    covers: "one-arm pair, elastic-ip (adopted Elastic IPs), adopted VPC and subnet; alarms to an adopted SNS topic, tuned, no dashboard",
     example: "agfa-ei-one-arm.yaml",
-    seed: { vpc: adoptedOneArm("10.30.0.0/16", { subnet: { cidr: "10.30.1.0/24", az: "eu-west-1a" } }), elasticIps: 2 },
+    seed: { vpc: adoptedOneArm("10.30.0.0/16", { subnet: { cidr: "10.30.1.0/24", az: "eu-west-1a" } }), elasticIps: 2, snsTopics: 1 },
     change: (doc, seeded) => {
       oneArmPair(doc, "elastic-ip");
+      // Alarms notify a topic the site already has; no dashboard; two alarms tuned, one switched off.
+      doc.monitoring = {
+        dashboard: false,
+        notifications: { topicArn: seeded.snsTopicArns![0] },
+        alarms: { serverDown: { periodSeconds: 120, evaluationPeriods: 5 }, certificateExpiry: { days: 45 }, failover: { enabled: false }, systemStatusCheck: { recover: false } },
+      };
       adopt(doc, seeded, { subnet: "subnet" });
       doc.vips.web = { ...doc.vips.web, elasticIp: true, elasticIpAllocationId: seeded.allocationIds[0] };
       doc.vips.core = { ...doc.vips.core, elasticIp: true, elasticIpAllocationId: seeded.allocationIds[1] };
@@ -243,11 +254,12 @@ export const VARIANTS: readonly Variant[] = [
   },
   {
     name: "t-single-1arm-adopt-eip",
-    covers: "one-arm single node, adopted VPC and subnet, adopted Elastic IP",
+    covers: "one-arm single node, adopted VPC and subnet, adopted Elastic IP; monitoring off",
     example: "agfa-ei-one-arm.yaml",
     seed: { vpc: adoptedOneArm("10.30.0.0/16", { subnet: { cidr: "10.30.1.0/24", az: "eu-west-1a" } }), elasticIps: 1 },
     change: (doc, seeded) => {
       adopt(doc, seeded, { subnet: "subnet" });
+      doc.monitoring = { enabled: false };
       doc.vips.web = { ...doc.vips.web, elasticIp: true, elasticIpAllocationId: seeded.allocationIds[0] };
     },
   },
@@ -266,10 +278,11 @@ export const VARIANTS: readonly Variant[] = [
   },
   {
     name: "t-pair-2arm-tproxy",
-    covers: "two-arm pair, secondary-ip, TProxy, KMS key, CloudWatch Logs, Amazon Linux 2023",
+    covers: "two-arm pair, secondary-ip, TProxy, KMS key, CloudWatch Logs, Amazon Linux 2023; alarms mailed and posted (e-mail and HTTPS subscriptions)",
     example: "agfa-ei-ha-pair.yaml",
     seed: { kmsKeys: 1 },
     change: (doc, seeded) => {
+      doc.monitoring = { notifications: { email: ["pacs-oncall@hospital.example", "radiology-it@hospital.example"], https: ["https://alerts.hospital.example/sns"] } };
       doc.loadBalancer.os = "al2023";
       doc.services = { ...doc.services, dicom: { ...(doc.services?.dicom ?? {}), clientAddress: "tproxy" } };
       doc.admin.statsPasswordKmsKeyArn = seeded.kmsKeyArns[0];

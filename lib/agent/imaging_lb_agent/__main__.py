@@ -18,7 +18,7 @@ import sys
 def main(argv: list) -> int:
     root = os.environ.get("IMAGING_LB_ROOT", "")
     if argv[:1] == ["--self-test"]:
-        from . import agent, aws, contract, files, haproxy, policy, store  # noqa: F401  (every module loads)
+        from . import agent, aws, contract, files, haproxy, metrics, policy, store  # noqa: F401  (every module loads)
         policy.decide(policy.Situation(0, "a" * 16, "b" * 16, None, "single", "single", None, None, None, 600))
         return 0
     from .agent import Agent, run_daemon, run_once

@@ -27,7 +27,7 @@ import sys
 import time
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
-from . import contract, files, haproxy, policy
+from . import contract, files, haproxy, metrics, policy
 from .aws import AwsError, Session
 from .contract import DEFAULTS, PATHS, ContractError
 from .store import FileEntry, Location, Manifest, SignatureError, Store, read_location
@@ -49,7 +49,8 @@ def failpoint(name: str) -> None:
 
 def override(name: str) -> Optional[int]:
     """An operator's (or a test's) override of a bundle setting from the environment: IMAGING_LB_GATE_SECONDS,
-    IMAGING_LB_PEER_WAIT_SECONDS (whole seconds, 0 allowed)."""
+    IMAGING_LB_PEER_WAIT_SECONDS, IMAGING_LB_METRICS_SECONDS, IMAGING_LB_POLL_SECONDS (whole seconds; 0 allowed
+    where it means "none")."""
     value = os.environ.get(name, "")
     return int(value) if value.isdigit() else None
 
@@ -96,6 +97,12 @@ class Agent:
         self.cycles = 0
         self.peer_read_at = -1e9
         self.warning = ""
+        self.started = time.monotonic()
+        self.last_document: Optional[dict] = None
+        self.metrics_slot: Optional[int] = None
+        self.metrics_error: Optional[str] = None
+        self.counters = metrics.Counters()
+        self.role_watch = metrics.RoleWatch()
 
     # -- local state --------------------------------------------------------------------------------------
     def _path(self, *parts: str) -> str:
@@ -171,6 +178,7 @@ class Agent:
             self.read_commands(store)
         self.poll_manifest(store)
         role = self.role(settings)
+        self.role_watch.observe(role)
         manifest = self.manifest
         if manifest is not None:
             # The peer's status matters while a release rolls out or secrets wait; otherwise once a heartbeat.
@@ -192,6 +200,8 @@ class Agent:
             self.state["lastReason"] = decision.reason
         self.maybe_refresh_secrets(store, role)
         self.write_status(store, role)
+        if not self.once:
+            self.maybe_send_metrics(store, role)
         if self.agent_id and (files.read_text(self._path("agent-ok")) or "").strip() != self.agent_id:
             files.write_atomic(self._path("agent-ok"), (self.agent_id + "\n").encode())
 
@@ -843,6 +853,7 @@ class Agent:
             "certificates": self.certificates(),
             "lastCommand": self.state.get("lastCommand"),
             "storeSource": self.store().location.source,
+            "metricsError": self.metrics_error,
             "pollSeconds": contract.setting(settings, "POLL_SECONDS", DEFAULTS["pollSeconds"]) if settings else DEFAULTS["pollSeconds"],
             "heartbeatSeconds": contract.setting(settings, "HEARTBEAT_SECONDS", DEFAULTS["heartbeatSeconds"]) if settings else DEFAULTS["heartbeatSeconds"],
         }
@@ -874,6 +885,7 @@ class Agent:
     def write_status(self, store: Store, role: Optional[str], force: bool = False) -> None:
         """The status, when it changed or a heartbeat is due (a reader tells a silent node by its age)."""
         document = self.status_document(role)
+        self.last_document = document
         settings = self.settings()
         heartbeat = contract.setting(settings, "HEARTBEAT_SECONDS", DEFAULTS["heartbeatSeconds"]) if settings else DEFAULTS["heartbeatSeconds"]
         if not force and document == self.last_status and time.monotonic() - self.last_status_write < heartbeat:
@@ -887,6 +899,50 @@ class Agent:
         files.write_json(self._path("status.json"), stamped)
         self.last_status = document
         self.last_status_write = time.monotonic()
+
+    # -- metrics ------------------------------------------------------------------------------------------
+    def metrics_interval(self, settings: Dict[str, str]) -> int:
+        """Seconds between two sends (bundle.env METRICS_SECONDS; IMAGING_LB_METRICS_SECONDS overrides it in
+        tests); 0, or a bundle without the setting: nothing is sent."""
+        value = override("IMAGING_LB_METRICS_SECONDS")
+        if value is not None:
+            return value
+        return contract.setting(settings, "METRICS_SECONDS", 0) if settings else 0
+
+    def maybe_send_metrics(self, store: Store, role: str) -> None:
+        """The node's figures to CloudWatch once an interval (the long-lived agent only: --once sends none).
+        A failed send is logged when its error changes, shown in the status (metricsError) and not retried
+        before the next interval."""
+        settings = self.settings()
+        slot = metrics.slot(self.metrics_interval(settings))
+        if slot is None or slot == self.metrics_slot:
+            return
+        self.metrics_slot = slot
+        runtime = settings.get("RUNTIME_SOCKET", "")
+        try:
+            backends: Optional[List[metrics.Backend]] = metrics.backends(haproxy.runtime(runtime, "show stat")) if runtime else None
+        except OSError:
+            backends = None
+        serving = backends is not None and haproxy.answers(settings.get("HEALTH_URL", ""))
+        document = self.last_document or {}
+        changes = self.role_watch.take()
+        written = self.last_status_write or self.started
+        snapshot = metrics.Snapshot(
+            environment=store.location.environment, node=store.location.node, vrrp=bool(settings.get("MASTER_VIP")),
+            serving=serving, role=role, role_changes=changes, result=str(document.get("result") or "applied"),
+            status_age=time.monotonic() - written, backends=backends, certificates=list(document.get("certificates") or []),
+            now=time.time())
+        error: Optional[str] = None
+        try:
+            for chunk in metrics.chunks(metrics.build(snapshot, self.counters)):
+                store.session.put_metric_data(metrics.METRICS["namespace"], chunk)
+        except AwsError as failure:
+            error = f"{failure} (the instance role needs cloudwatch:PutMetricData for namespace {metrics.METRICS['namespace']})" \
+                if failure.code in ("AccessDenied", "AccessDeniedException") else str(failure)
+            self.role_watch.changes += changes
+        if error != self.metrics_error:
+            log(f"metrics: {error}" if error else "metrics: sent to CloudWatch again")
+        self.metrics_error = error
 
 
 def secrets_version(secrets: List[Tuple[contract.SecretEntry, str, str]]) -> str:
@@ -954,7 +1010,7 @@ def run_daemon(agent: Agent) -> int:
     while True:
         started = time.monotonic()
         settings = agent.settings()
-        poll = contract.setting(settings, "POLL_SECONDS", DEFAULTS["pollSeconds"]) if settings else DEFAULTS["pollSeconds"]
+        poll = override("IMAGING_LB_POLL_SECONDS") or (contract.setting(settings, "POLL_SECONDS", DEFAULTS["pollSeconds"]) if settings else DEFAULTS["pollSeconds"])
         if lock.acquire(poll):
             try:
                 agent.cycle()

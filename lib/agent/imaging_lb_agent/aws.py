@@ -36,6 +36,10 @@ RETRYABLE_CODES = {
 }
 
 
+# Host prefixes that differ from the service's name (the AWS CLI's AWS_ENDPOINT_URL_<SERVICE> uses the name).
+ENDPOINT_PREFIXES = {"cloudwatch": "monitoring"}
+
+
 class AwsError(Exception):
     """A failed AWS call: the service's error code and message, the HTTP status, and whether a retry may help."""
 
@@ -204,11 +208,13 @@ class Session:
 
     # -- endpoints -----------------------------------------------------------------------------------------
     def endpoint(self, service: str) -> str:
+        """The service's endpoint; `service` is the AWS CLI's name (AWS_ENDPOINT_URL_<SERVICE>), the host's
+        prefix differs for CloudWatch (monitoring.<region>)."""
         override = os.environ.get(f"AWS_ENDPOINT_URL_{service.upper().replace('-', '_')}") or os.environ.get("AWS_ENDPOINT_URL")
         if override:
             return override.rstrip("/")
         suffix = "amazonaws.com.cn" if self.region.startswith("cn-") else "amazonaws.com"
-        return f"https://{service}.{self.region}.{suffix}"
+        return f"https://{ENDPOINT_PREFIXES.get(service, service)}.{self.region}.{suffix}"
 
     def _connection(self, scheme: str, host: str, port: int) -> http.client.HTTPConnection:
         key = (scheme, host, port)
@@ -310,13 +316,19 @@ class Session:
         return response.body.decode("utf-8", "replace")
 
     # -- JSON services ---------------------------------------------------------------------------------------
-    def _json_call(self, service: str, target: str, payload: dict) -> dict:
-        body = json.dumps(payload).encode()
-        headers = {"content-type": "application/x-amz-json-1.1", "x-amz-target": target}
-        response = self.request(service, "POST", self.endpoint(service) + "/", headers, body)
+    def _json_call(self, service: str, target: str, payload: dict, json_version: str = "1.1", signing_service: Optional[str] = None) -> dict:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        headers = {"content-type": f"application/x-amz-json-{json_version}", "x-amz-target": target}
+        response = self.request(service, "POST", self.endpoint(service) + "/", headers, body, signing_service=signing_service)
         if response.status != 200:
             raise self._error(service, response)
         return json.loads(response.body.decode() or "{}")
+
+    def put_metric_data(self, namespace: str, data: list) -> None:
+        """CloudWatch PutMetricData (its JSON protocol, awsJson1_0): at most 1000 entries, no timestamps
+        (CloudWatch stamps them on receipt)."""
+        self._json_call("cloudwatch", "GraniteServiceVersion20100801.PutMetricData", {"Namespace": namespace, "MetricData": data},
+                        json_version="1.0", signing_service="monitoring")
 
     def secret_value(self, secret_id: str) -> Tuple[str, str]:
         """GetSecretValue: (SecretString, VersionId)."""

@@ -35,12 +35,14 @@ export interface NodeStatusObject {
   readonly heartbeatSeconds?: number;
   readonly secrets?: { readonly result?: string; readonly error?: string | null; readonly refreshedAt?: string | null } | null;
   readonly certificates?: ReadonlyArray<{ readonly path: string; readonly notAfter: string | null }>;
+  /** The last error sending the node's metrics to CloudWatch (null: sent). */
+  readonly metricsError?: string | null;
 }
 
 /** The fields the CLI reads, each a field of the status document the contract names (checked by a test). */
 export const STATUS_FIELDS_READ: ReadonlyArray<keyof NodeStatusObject> = [
   "format", "node", "agentVersion", "desiredVersion", "appliedVersion", "appliedRelease", "result", "error", "retryable",
-  "nextRetryAt", "warning", "updatedAt", "appliedAt", "haproxyVersion", "haproxyRunning", "role", "heartbeatSeconds", "secrets", "certificates",
+  "nextRetryAt", "warning", "updatedAt", "appliedAt", "haproxyVersion", "haproxyRunning", "role", "heartbeatSeconds", "secrets", "certificates", "metricsError",
 ];
 
 /**
@@ -181,6 +183,7 @@ function remark(n: NodeStatus): string {
   if (r.error) parts.push(r.error + (r.nextRetryAt ? ` (next attempt ${r.nextRetryAt})` : ""));
   if (r.haproxyRunning === false) parts.push("HAProxy is not running");
   if (r.secrets && r.secrets.result && r.secrets.result !== "ok" && r.secrets.error) parts.push(`secrets: ${r.secrets.error}`);
+  if (r.metricsError) parts.push(`metrics not sent: ${r.metricsError}`);
   if (r.warning) parts.push(r.warning);
   return parts.join("; ");
 }

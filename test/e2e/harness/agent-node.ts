@@ -14,7 +14,7 @@ import { ConfigBundle, storeKeys } from "../../../lib/bundle/config-bundle";
 import { NODE_CONTRACT } from "../../../lib/contract/node-contract";
 import { installMachineAgent } from "../../helpers/agent-bed";
 import { createSigningKey, publishBundles } from "../../helpers/store-publisher";
-import { requireTool } from "../../helpers/tools";
+import { HUNG_AFTER_MS, requireTool } from "../../helpers/tools";
 import type { NsProcess, Topology } from "./netns";
 import { pollUntil } from "./wait";
 
@@ -137,8 +137,11 @@ export interface AgentNode {
   readonly root: string;
   /** Runs one cycle of the agent (`--once`, plus `args`, e.g. `--boot`); resolves with its exit code and log. */
   run(extraEnv?: Record<string, string>, args?: readonly string[]): Promise<{ code: number; log: string }>;
-  /** Starts the agent as the service runs it (one long-lived process, polling every POLL_SECONDS). */
-  startPolling(): void;
+  /**
+   * Starts the agent as the service runs it (one long-lived process, polling every POLL_SECONDS); `extraEnv`
+   * adds the agent's test overrides (IMAGING_LB_POLL_SECONDS, IMAGING_LB_METRICS_SECONDS, ...).
+   */
+  startPolling(extraEnv?: Record<string, string>): void;
   /** Stops the long-lived agent (SIGTERM by pid) and keeps its log. */
   stopPolling(): Promise<void>;
   /** The long-lived agent's pid (undefined when not running). */
@@ -193,7 +196,8 @@ export function prepareAgentNode(topology: Topology, host: string, options: { no
   const run = async (extraEnv: Record<string, string> = {}, args: readonly string[] = []) => {
     const result = await topology.exec(host, "unshare", ["--uts", "bash", "-c", script, "agent", "--once", ...args], {
       env: { ...env, ...extraEnv },
-      timeoutMs: 120_000,
+      // A safety net against a hang, not a speed budget: a run that takes 13 s took over 120 s at load 19.
+      timeoutMs: HUNG_AFTER_MS,
     });
     const log = `[${new Date().toISOString()}] exit ${result.code}\n${result.stderr}`;
     logs.push(log);
@@ -209,9 +213,9 @@ export function prepareAgentNode(topology: Topology, host: string, options: { no
     root,
     run,
     logs,
-    startPolling() {
+    startPolling(extraEnv = {}) {
       daemonLog = join(topology.workDir, `agent-${host}-${Date.now()}.log`);
-      daemon = topology.spawn(host, "unshare", ["--uts", "bash", "-c", script, "agent"], { env, logFile: daemonLog });
+      daemon = topology.spawn(host, "unshare", ["--uts", "bash", "-c", script, "agent"], { env: { ...env, ...extraEnv }, logFile: daemonLog });
     },
     async stopPolling() {
       if (!daemon) return;

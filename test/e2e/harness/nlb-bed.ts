@@ -321,7 +321,10 @@ export interface LoopFigures {
   readonly failedInFlight: readonly Pick<Outcome, "address" | "detail">[];
   /** From the event to the start of the first request after which every request succeeded (0: none failed). */
   readonly servedAgainMs: number;
-  /** First failure to the end of the last failure (0: none). */
+  /**
+   * From the start of the first failed request to the start of the last one (0: none): how long a new
+   * connection attempt failed. Not to its end, which adds the client's own timeout (3 s) to the figure.
+   */
   readonly errorWindowMs: number;
 }
 
@@ -338,7 +341,7 @@ export function loopFigures(loop: LoadLoop, at: number): LoopFigures {
     failedBefore: list.filter((o) => o.started < at && o.ended < at && !o.ok).length,
     failedInFlight: list.filter((o) => o.started < at && o.ended >= at && !o.ok).map((o) => ({ address: o.address, detail: o.detail })),
     servedAgainMs: recovered - at,
-    errorWindowMs: failed.length === 0 ? 0 : (lastFailure?.ended ?? 0) - failed[0].started,
+    errorWindowMs: lastFailure === undefined ? 0 : lastFailure.started - failed[0].started,
   };
 }
 
