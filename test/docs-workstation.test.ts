@@ -33,7 +33,10 @@ const blocks = (page: string) => [...read(page).matchAll(/^ *```[^\n]*\n([\s\S]*
 
 describe("workstation docs (issue 26)", () => {
   let work: { path: string; cleanup: () => void };
-  /** Stacks synthesized by the app as a user runs it: the starter (`try`, an HA pair) and the two-arm example with an adopted Elastic IP (`eip`). */
+  /**
+   * Stacks synthesized by the app as a user runs it: the starter (`try`, an HA pair), the two-arm example
+   * with an adopted Elastic IP (`eip`) and the Network Load Balancer example (`ei-nlb`, vipMode nlb).
+   */
   let stacks: Record<string, Json>;
   before(() => {
     work = tempDir("docs-workstation");
@@ -42,11 +45,12 @@ describe("workstation docs (issue 26)", () => {
     const init = spawnSync(process.execPath, [BIN, "init", "--layout", "two-arm", "--pair", "--out", join(sites, "try.yaml")], { encoding: "utf8" });
     assert.equal(init.status, 0, init.stderr);
     writeFileSync(join(sites, "eip.yaml"), read("examples/agfa-ei-two-arm.yaml").replace("name: ei-two-arm", "name: eip").replace("web: { address: 10.20.2.100 }", "web: { address: 10.20.2.100, elasticIp: true, elasticIpAllocationId: eipalloc-0a1b2c3d4e5f60718 }"));
-    const env: NodeJS.ProcessEnv = { ...process.env, IMAGING_LB_ENVIRONMENTS: "sites/try.yaml sites/eip.yaml" };
+    writeFileSync(join(sites, "nlb.yaml"), read("examples/agfa-ei-nlb.yaml"));
+    const env: NodeJS.ProcessEnv = { ...process.env, IMAGING_LB_ENVIRONMENTS: "sites/try.yaml sites/eip.yaml sites/nlb.yaml" };
     for (const name of ["CDKTF_OUTDIR", "CDKTF_CONTEXT_JSON", "CDKTF_CONTINUE_SYNTH_ON_ERROR_ANNOTATIONS"]) delete env[name];
     const synth = spawnSync(process.execPath, [LAUNCHER], { cwd: work.path, env, encoding: "utf8" });
     assert.equal(synth.status, 0, synth.stderr);
-    stacks = Object.fromEntries(["try", "eip"].map((name) => [name, JSON.parse(readFileSync(join(work.path, "cdktf.out", "stacks", name, "cdk.tf.json"), "utf8")) as Json]));
+    stacks = Object.fromEntries(["try", "eip", "ei-nlb"].map((name) => [name, JSON.parse(readFileSync(join(work.path, "cdktf.out", "stacks", name, "cdk.tf.json"), "utf8")) as Json]));
   });
   after(() => work.cleanup());
 
@@ -60,10 +64,10 @@ describe("workstation docs (issue 26)", () => {
       }
     });
 
-    it("the outputs table lists every output of the stack, and only those", () => {
+    it("the outputs table lists every output the stacks have, and only those", () => {
       const table = [...read("docs/deploy-from-workstation.md").matchAll(/^\| `([a-z_]+)` \|/gm)].map((m) => m[1]).sort();
-      const outputs = Object.keys(stacks.eip.output).sort();
-      assert.ok(outputs.includes("elastic_ips") && outputs.includes("nat_public_ip"), "the stack with every output");
+      const outputs = [...new Set(Object.values(stacks).flatMap((stack) => Object.keys(stack.output as Json)))].sort();
+      for (const output of ["elastic_ips", "nat_public_ip", "nlb_addresses", "alarm_topic_arn"]) assert.ok(outputs.includes(output), `some stack has ${output}`);
       assert.deepEqual(table, outputs);
     });
 
