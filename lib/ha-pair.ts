@@ -2,7 +2,7 @@
  * The HA pair's node-specific files: keepalived.conf (unicast VRRP on eth0, the VIPs on the client-side
  * interface) and the takeover script keepalived runs when the node becomes MASTER. Pure.
  */
-import { HEALTH_ENDPOINT, ResolvedEnvironment, ResolvedNode } from "./config/model";
+import { HEALTH_URL, ResolvedEnvironment, ResolvedNode } from "./config/model";
 import { NODE_CONTRACT } from "./contract/node-contract";
 import { renderKeepalivedConfig, renderNotifyScript, VipFailover } from "./keepalived";
 
@@ -66,9 +66,7 @@ export function pairFiles(env: ResolvedEnvironment, node: ResolvedNode): PairFil
     // nothing forked); the loopback probe only catches an HAProxy that runs but does not answer, every 3 s.
     // notify_master_rx_lower_pri reruns the takeover (the renderer's default): after the nodes lost each
     // other, the MASTER that wins takes the VIPs back in EC2.
-    haproxyCheck: {
-      healthUrl: `http://${HEALTH_ENDPOINT.address}:${HEALTH_ENDPOINT.port}${HEALTH_ENDPOINT.path}`,
-    },
+    haproxyCheck: { healthUrl: HEALTH_URL },
   });
   const takeoverScript = renderNotifyScript({
     envName: env.name,

@@ -70,6 +70,17 @@ describe("docs/environment-reference.md", () => {
     assert.equal(rows.get("stateBackend.key")?.defaultValue, "imaging-lb/<name>.tfstate");
     assert.match(rows.get("network.layout")?.type ?? "", /one of `one-arm`, `two-arm`/);
   });
+  it("states each default once: a field with a schema default does not repeat it as @default in its description", () => {
+    const repeated: string[] = [];
+    const walk = (node: unknown, path: string): void => {
+      if (node === null || typeof node !== "object") return;
+      const field = node as Record<string, unknown>;
+      if ("default" in field && typeof field.description === "string" && field.description.includes("@default")) repeated.push(path);
+      for (const [key, value] of Object.entries(field)) walk(value, `${path}/${key}`);
+    };
+    walk(environmentJsonSchema(), "");
+    assert.deepEqual(repeated, []);
+  });
 });
 
 describe("commands named in the documentation exist", () => {

@@ -5,6 +5,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { KeepalivedNodeSpec, renderKeepalivedConfig, VRRP_AUTH_PASS_PLACEHOLDER } from "../lib/keepalived";
+import { renderHaproxy } from "../lib/haproxy/build";
+import { environment, resolve } from "./helpers/env";
+import { section } from "./helpers/haproxy";
 
 const PRIMARY: KeepalivedNodeSpec = {
   envName: "prod",
@@ -79,7 +82,7 @@ vrrp_track_process imaging_lb_haproxy_process {
 
 # An HAProxy that runs but does not answer.
 vrrp_script imaging_lb_haproxy_health {
-    script "/usr/bin/curl --fail --silent --output /dev/null --max-time 3 http://127.0.0.1:8404/healthz"
+    script "/usr/bin/curl --fail --silent --output /dev/null --max-time 3 http://127.0.0.1:8405/healthz"
     interval 3
     timeout 4
     fall 3
@@ -186,13 +189,21 @@ vrrp_instance imaging_lb_prod {
     assert.equal(timeoutOf(3, 4), "5");
   });
 
+  it("tracking: by default it probes the loopback endpoint haproxy.cfg serves (bind and monitor-uri of fe_health)", () => {
+    const health = section(renderHaproxy(resolve(environment({}))), "frontend fe_health");
+    const bind = health.find((line) => line.startsWith("bind "))?.slice("bind ".length);
+    const path = health.find((line) => line.startsWith("monitor-uri "))?.slice("monitor-uri ".length);
+    assert.equal(bind, "127.0.0.1:8405");
+    assert.ok(renderKeepalivedConfig(PRIMARY).includes(` http://${bind}${path}"\n`), "keepalived's default probe URL");
+  });
+
   it("tracking: healthUrl null tracks the HAProxy processes only", () => {
     const full = renderKeepalivedConfig(PRIMARY);
     const processOnly = renderKeepalivedConfig({ ...PRIMARY, haproxyCheck: { healthUrl: null } });
     assert.deepEqual(addedLines(processOnly, full), [
       "# An HAProxy that runs but does not answer.",
       "vrrp_script imaging_lb_haproxy_health {",
-      '    script "/usr/bin/curl --fail --silent --output /dev/null --max-time 3 http://127.0.0.1:8404/healthz"',
+      '    script "/usr/bin/curl --fail --silent --output /dev/null --max-time 3 http://127.0.0.1:8405/healthz"',
       "    interval 3",
       "    timeout 4",
       "    fall 3",

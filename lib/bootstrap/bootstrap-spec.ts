@@ -2,6 +2,7 @@
  * The input of the cloud-init bootstrap renderer, its validation, and the resolved form the script
  * renderers work from. Pure: no cdktf, no I/O.
  */
+import { AWS_REGION_PATTERN } from "../contract/node-contract";
 
 /** Operating systems the bootstrap supports. */
 export type BootstrapOs = "ubuntu-24.04" | "debian-13" | "al2023";
@@ -153,7 +154,6 @@ export const DEFAULT_PPA_HAPROXY_VERSION = "3.0";
 export const ROUTE_TABLE_BASE = 1000;
 
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
 const LOG_GROUP = /^[A-Za-z0-9._/#-]{1,512}$/;
 const PACKAGE = /^[a-z0-9][a-z0-9.+-]*$/;
 const LTS_SERIES = /^(\d+)\.(\d+)$/;
@@ -196,7 +196,7 @@ export function resolveBootstrapSpec(spec: BootstrapSpec): ResolvedBootstrap {
   if (!DNS_LABEL.test(spec.nodeName)) {
     bad("nodeName", spec.nodeName, "a lowercase DNS label (it becomes the hostname and the HAProxy peer name)");
   }
-  if (!REGION.test(spec.region)) bad("region", spec.region, "an AWS region such as eu-central-1");
+  if (!AWS_REGION_PATTERN.test(spec.region)) bad("region", spec.region, "an AWS region such as eu-central-1");
 
   const os: BootstrapOs = spec.os ?? "ubuntu-24.04";
   if (os !== "ubuntu-24.04" && os !== "debian-13" && os !== "al2023") bad("os", os, `"ubuntu-24.04", "debian-13" or "al2023"`);

@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { agentPackage, imagingLbAgentLauncher } from "../agent/embedded.generated";
-import { CERT_DIR, HAPROXY_ENV_FILE, HEALTH_ENDPOINT, ResolvedEnvironment, STATS_PASSWORD_VAR } from "../config/model";
+import { CERT_DIR, HAPROXY_ENV_FILE, HEALTH_URL, ResolvedEnvironment, STATS_PASSWORD_VAR } from "../config/model";
 import { durationMs } from "../config/net";
 import { NODE_CONTRACT, bundleFileKind, manifestSignatureInput, renderContractJson } from "../contract/node-contract";
 import { HaproxyBuildOptions, RUNTIME_SOCKET, SERVER_STATE_FILE, renderHaproxy } from "../haproxy/build";
@@ -143,7 +143,7 @@ function agentSettings(env: ResolvedEnvironment, nodeName: string, options: Conf
     ["SERVER_STATE_FILE", options.haproxy?.serverStateFile ?? SERVER_STATE_FILE],
     ["HAPROXY_ENV_FILE", HAPROXY_ENV_FILE],
     ["CERT_DIR", options.haproxy?.certBase ?? CERT_DIR],
-    ["HEALTH_URL", `http://${HEALTH_ENDPOINT.address}:${HEALTH_ENDPOINT.port}${HEALTH_ENDPOINT.path}`],
+    ["HEALTH_URL", HEALTH_URL],
     ["GATE_SECONDS", String(healthGate(env).max)],
     ["PEER", peer ?? ""],
     // Who goes first when the VRRP roles do not tell (split brain, or no MASTER): the secondary.

@@ -286,6 +286,11 @@ export const STATS_PASSWORD_VAR = "IMAGING_LB_STATS_PASSWORD";
 export const CERT_DIR = NODE_CONTRACT.paths.certDir;
 /** Loopback liveness endpoint of HAProxy that keepalived tracks: 200 at the path while HAProxy runs. */
 export const HEALTH_ENDPOINT = { address: "127.0.0.1", port: 8405, path: "/healthz" } as const;
+/** {@link HEALTH_ENDPOINT} as the URL keepalived's probe and the agent read. */
+export const HEALTH_URL = `http://${HEALTH_ENDPOINT.address}:${HEALTH_ENDPOINT.port}${HEALTH_ENDPOINT.path}`;
+
+/** The `loadBalancer.ha` defaults: the schema's, a pair's without an `ha` section, keepalived's renderer's. */
+export const HA_DEFAULTS = { vipMode: "secondary-ip", virtualRouterId: 51, advertIntervalSeconds: 0.5, preempt: true } as const;
 
 /** Connections the stats and health front-ends keep for themselves out of the global maxconn. */
 export const ADMIN_CONNECTION_RESERVE = 100;

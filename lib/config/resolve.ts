@@ -14,6 +14,7 @@ import { resolveMonitoring } from "./monitoring";
 import {
   ADMIN_CONNECTION_RESERVE,
   CERT_DIR,
+  HA_DEFAULTS,
   HEALTH_ENDPOINT,
   ResolvedCertificate,
   ResolvedEnvironment,
@@ -31,6 +32,7 @@ import { cidrContains, cidrWithin, cidrsOverlap, durationMs, isAwsReserved, isNe
 import type { Environment, HeaderRules, Page, Service } from "./schema";
 
 const DICOM_DEFAULT_CALLED_AE = "ANY-SCP";
+
 
 /** Resolves a parsed environment; returns undefined when any problem was found (all are reported). */
 export function resolveEnvironment(env: Environment, sourceFile: string, out: ProblemCollector): ResolvedEnvironment | undefined {
@@ -77,7 +79,7 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
         ...(nlbSettings ? { nlb: nlbSettings } : {}),
       }
     : nodes.length === 2
-      ? { vipMode: "secondary-ip" as const, virtualRouterId: 51, advertIntervalSeconds: 0.5, preempt: true }
+      ? HA_DEFAULTS
       : undefined;
   return {
     name: env.name,

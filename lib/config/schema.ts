@@ -6,6 +6,8 @@
  * `resolveEnvironment`, not here, so a preset can supply them and the user can override any of them.
  */
 import { z } from "zod";
+import { AWS_REGION_PATTERN, AWS_ZONE_PATTERN } from "../contract/node-contract";
+import { HA_DEFAULTS } from "./model";
 import { monitoringSchema } from "./monitoring";
 
 // Interpret the schemas instead of compiling a fast path per object schema with `new Function`: an
@@ -70,7 +72,7 @@ const subnetSchema = z
     cidr: cidrSchema.describe("The subnet's CIDR block (inside the VPC CIDR)."),
     availabilityZone: z
       .string()
-      .regex(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/, { error: "expected an availability zone such as eu-west-1a" })
+      .regex(AWS_ZONE_PATTERN, { error: "expected an availability zone such as eu-west-1a" })
       .describe("Availability zone of the subnet."),
     subnetId: awsIdSchema("subnet", "subnet-0a1b2c3d4e5f60718")
       .optional()
@@ -117,7 +119,7 @@ const nodeSchema = z.strictObject({
     .int()
     .min(1)
     .default(1)
-    .describe("Machine generation of this node. Raising it replaces this node's instance with the current machine definition (OS, AMI, HAProxy package, interfaces); nothing else ever replaces it. Raise one node of a pair at a time. @default 1"),
+    .describe("Machine generation of this node. Raising it replaces this node's instance with the current machine definition (OS, AMI, HAProxy package, interfaces); nothing else ever replaces it. Raise one node of a pair at a time."),
 });
 
 // --- ha.vipMode nlb: both nodes active behind a Network Load Balancer (issue 24) -----------------------
@@ -126,10 +128,10 @@ export const nlbSettingsSchema = z.strictObject({
   crossZone: z
     .boolean()
     .default(false)
-    .describe("Cross-zone load balancing: each zone's NLB address also sends connections to the other zone's node. Needed for clients that reach a fixed zone address to survive that zone's node being replaced or failing; costs inter-AZ data transfer (about USD 0.01 per GB each way) on the connections that cross. @default false"),
+    .describe("Cross-zone load balancing: each zone's NLB address also sends connections to the other zone's node. Needed for clients that reach a fixed zone address to survive that zone's node being replaced or failing; costs inter-AZ data transfer (about USD 0.01 per GB each way) on the connections that cross."),
   drainTime: durationSchema
     .default("300s")
-    .describe("How long a node being replaced (its generation raised) keeps the connections it serves after the NLB stops sending it new ones (the target groups' deregistration delay, 0-3600 s): the deploy waits this long before the instance is replaced, and the NLB resets what is still open at its end. @default 300s"),
+    .describe("How long a node being replaced (its generation raised) keeps the connections it serves after the NLB stops sending it new ones (the target groups' deregistration delay, 0-3600 s): the deploy waits this long before the instance is replaced, and the NLB resets what is still open at its end."),
 });
 
 /** vips.<name>.nlb.<node>: where the VIP is in one node's availability zone. */
@@ -141,31 +143,31 @@ export const nlbZoneSchema = z.strictObject({
 export const haSchema = z.strictObject({
   vipMode: z
     .enum(["secondary-ip", "elastic-ip", "route-table", "nlb"])
-    .default("secondary-ip")
+    .default(HA_DEFAULTS.vipMode)
     .describe("How the VIPs survive a node's loss: secondary private IP reassigned (one subnet), Elastic IP re-associated, a route-table overlay VIP outside the VPC CIDR (keepalived moves them all), or nlb: both nodes active in two availability zones behind an internal Network Load Balancer per VIP (no keepalived)."),
-  virtualRouterId: z.int().min(1).max(255).default(51).describe("VRRP virtual router id, unique among keepalived pairs that can hear each other (not used with nlb). @default 51"),
+  virtualRouterId: z.int().min(1).max(255).default(HA_DEFAULTS.virtualRouterId).describe("VRRP virtual router id, unique among keepalived pairs that can hear each other (not used with nlb)."),
   advertIntervalSeconds: z
     .number({ error: "expected seconds between VRRP advertisements, e.g. 0.5" })
     .min(0.1, { error: "expected at least 0.1 s between VRRP advertisements" })
     .max(40, { error: "expected at most 40 s between VRRP advertisements (VRRPv3)" })
     .multipleOf(0.01, { error: "expected seconds in steps of 0.01 (VRRPv3 counts centiseconds), e.g. 0.5" })
-    .default(0.5)
-    .describe("Seconds between VRRP advertisements (VRRPv3: 0.1-40 in steps of 0.01). The BACKUP replaces a silent MASTER after about 3.6 intervals: 1.8 s at 0.5 (not used with nlb). @default 0.5"),
-  preempt: z.boolean().default(true).describe("Whether the primary takes the VIPs back when it recovers, 10 s after it is healthy again (not used with nlb). @default true"),
+    .default(HA_DEFAULTS.advertIntervalSeconds)
+    .describe("Seconds between VRRP advertisements (VRRPv3: 0.1-40 in steps of 0.01). The BACKUP replaces a silent MASTER after about 3.6 intervals: 1.8 s at 0.5 (not used with nlb)."),
+  preempt: z.boolean().default(HA_DEFAULTS.preempt).describe("Whether the primary takes the VIPs back when it recovers, 10 s after it is healthy again (not used with nlb)."),
   routeTableIds: z.array(awsIdSchema("rtb", "rtb-0a1b2c3d4e5f60718")).optional().describe("route-table mode: the route tables whose VIP routes move on failover (the clients' route tables; required in that mode)."),
   nlb: nlbSettingsSchema.optional().describe("nlb mode: cross-zone load balancing and the drain time of a node replacement."),
 });
 
 export const loadBalancerSchema = z.strictObject({
-  instanceType: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { error: "expected an EC2 instance type such as c6i.large" }).default("c6i.large").describe("EC2 instance type. @default c6i.large"),
-  os: z.enum(["ubuntu-24.04", "debian-13", "al2023"]).default("ubuntu-24.04").describe("Operating system (AMI from the public SSM parameter; debian-13: Debian's official AMI, HAProxy 3.0 LTS). @default ubuntu-24.04"),
+  instanceType: z.string().regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { error: "expected an EC2 instance type such as c6i.large" }).default("c6i.large").describe("EC2 instance type."),
+  os: z.enum(["ubuntu-24.04", "debian-13", "al2023"]).default("ubuntu-24.04").describe("Operating system (AMI from the public SSM parameter; debian-13: Debian's official AMI, HAProxy 3.0 LTS)."),
   amiId: awsIdSchema("ami", "ami-0a1b2c3d4e5f60718")
     .optional()
     .describe("Pin the nodes' image (recommended for production): a new id is taken by each node when its generation is raised (one node at a time). @default the image the OS's public SSM parameter names when a node is created, then kept: a later image is taken only when the node is replaced for another reason (see the image_ids output)"),
   amiSsmParameter: z.string().startsWith("/", { error: "expected an SSM parameter name starting with /" }).optional().describe("Override the SSM parameter the AMI id is read from."),
   haproxy: z
     .strictObject({
-      source: z.enum(["distribution", "ppa"]).default("distribution").describe("distribution package, or the vbernat PPA (Ubuntu only). @default distribution"),
+      source: z.enum(["distribution", "ppa"]).default("distribution").describe("distribution package, or the vbernat PPA (Ubuntu only)."),
       maxConnections: z
         .int()
         .min(100)
@@ -179,10 +181,10 @@ export const loadBalancerSchema = z.strictObject({
         .describe("LTS branch the package is pinned to. @default 2.8 from the distribution (Ubuntu 24.04 and AL2023 ship it; 3.0 on debian-13), 3.0 from the PPA"),
     })
     .default({ source: "distribution" }),
-  rootVolumeGiB: z.int().min(8).max(1024).default(20).describe("Encrypted gp3 root volume size. @default 20"),
+  rootVolumeGiB: z.int().min(8).max(1024).default(20).describe("Encrypted gp3 root volume size."),
   hardStopAfter: durationSchema
     .default("8h")
-    .describe("After a configuration reload, how long the previous HAProxy worker may keep serving the connections it holds (DICOM associations, HL7 links) before they are closed. @default 8h"),
+    .describe("After a configuration reload, how long the previous HAProxy worker may keep serving the connections it holds (DICOM associations, HL7 links) before they are closed."),
   nodes: z
     .record(nameSchema, nodeSchema)
     .describe("One node (single load balancer) or two (HA pair), keyed by the node's hostname."),
@@ -193,7 +195,7 @@ export const vipSchema = z.strictObject({
   address: ipv4Schema
     .optional()
     .describe("The VIP: a secondary private IP on the client-side interface (or an overlay address in route-table mode). Required, except with ha.vipMode nlb, where nlb gives the addresses per node."),
-  elasticIp: z.boolean().default(false).describe("Also give this VIP an Elastic IP (internet-facing). @default false"),
+  elasticIp: z.boolean().default(false).describe("Also give this VIP an Elastic IP (internet-facing)."),
   elasticIpAllocationId: awsIdSchema("eipalloc", "eipalloc-0a1b2c3d4e5f60718")
     .optional()
     .describe("Adopt this existing Elastic IP (keeps the public address across rebuilds; required for an HA pair in elastic-ip mode)."),
@@ -396,7 +398,7 @@ const serverServiceSchema = z.strictObject({
 
 export const serverSchema = z.strictObject({
   address: ipv4Schema.describe("The real server's IPv4 address (IP literal: haproxy -c must not depend on DNS)."),
-  weight: z.int().min(0).max(256).default(1).describe("@default 1"),
+  weight: z.int().min(0).max(256).default(1).describe("HAProxy weight of this server in every service that does not set its own (0 takes it out of the balance)."),
   aeTitle: z.string().optional().describe("The server's DICOM AE title, used as the called AE title of DICOM checks."),
   services: z
     .record(nameSchema, serverServiceSchema)
@@ -419,17 +421,17 @@ export const accessSchema = z.strictObject({
     .min(60)
     .max(1000)
     .default(60)
-    .describe("Your account's quota of inbound (and of outbound) rules per security group: an ENI's rules are spread over up to 5 groups of this many (fewer above 200: AWS keeps groups × rules at 1000), and what does not fit is refused when the file is loaded; raise it in Service Quotas first (L-0EA8095F). @default 60 (AWS's default)"),
+    .describe("Your account's quota of inbound (and of outbound) rules per security group: an ENI's rules are spread over up to 5 groups of this many (fewer above 200: AWS keeps groups × rules at 1000), and what does not fit is refused when the file is loaded; raise it in Service Quotas first (L-0EA8095F). 60 is AWS's default."),
 });
 
 export const adminSchema = z.strictObject({
-  statsPort: portSchema.default(8404).describe("Stats page and /metrics port, on the internal interface. @default 8404"),
-  statsUser: z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: "expected a user name" }).default("admin").describe("@default admin"),
+  statsPort: portSchema.default(8404).describe("Stats page and /metrics port, on the internal interface."),
+  statsUser: z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: "expected a user name" }).default("admin").describe("User name of the stats page (its password: statsPasswordSecretArn)."),
   statsPasswordSecretArn: secretArnSchema.describe("Secrets Manager secret with the stats password, fetched at boot (never in Terraform state or user data)."),
   statsPasswordKmsKeyArn: kmsKeyArnSchema
     .optional()
     .describe("The customer managed KMS key the stats password secret is encrypted with (see tls.certificates.*.kmsKeyArn). @default aws/secretsmanager"),
-  prometheus: z.boolean().default(true).describe("Serve Prometheus metrics at /metrics. @default true"),
+  prometheus: z.boolean().default(true).describe("Serve Prometheus metrics at /metrics."),
   cloudWatchLogGroup: z
     .string()
     .optional()
@@ -464,7 +466,7 @@ export const stateBackendSchema = z.strictObject({
 export const environmentSchema = z
   .strictObject({
     name: nameSchema.describe("Environment name: the Terraform stack and resource name prefix."),
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { error: "expected an AWS region such as eu-west-1" }).describe("AWS region."),
+    region: z.string().regex(AWS_REGION_PATTERN, { error: "expected an AWS region such as eu-west-1" }).describe("AWS region."),
     preset: z.enum(["agfa-ei"]).optional().describe("Service catalog to start from; services entries override it."),
     network: networkSchema,
     loadBalancer: loadBalancerSchema,

@@ -12,6 +12,13 @@
 const NAME = "[a-z][a-z0-9-]{0,62}";
 /** An absolute path of plain characters (no spaces, no `..` component is checked separately). */
 const PLAIN_PATH = "/[A-Za-z0-9._/-]{1,255}";
+/** An AWS region name such as eu-west-1: the environment file's `region`, and what a node is told. */
+const AWS_REGION = "[a-z]{2}(?:-[a-z]+)+-[0-9]";
+
+/** {@link AWS_REGION} as a whole-string pattern (the schema and the renderers that take a region check it). */
+export const AWS_REGION_PATTERN = new RegExp(`^${AWS_REGION}$`);
+/** An availability zone: a region and a letter (eu-west-1a). */
+export const AWS_ZONE_PATTERN = new RegExp(`^${AWS_REGION}[a-z]$`);
 
 export const NODE_CONTRACT = {
   /** Bumped when a field below changes meaning; the agent refuses a contract it does not know. */
@@ -102,6 +109,18 @@ export const NODE_CONTRACT = {
     { kind: "agent-launcher", pattern: "^/usr/local/sbin/imaging-lb-agent$", mode: "0755" },
     { kind: "agent-module", pattern: "^/usr/local/lib/imaging-lb/agent/imaging_lb_agent/[a-z_]{1,40}\\.(?:py|json)$", mode: "0644" },
   ],
+
+  /**
+   * `agent.env`, the machine's settings of the agent (user data), and the shape of each: where its
+   * configuration lives, which node it is, its region.
+   */
+  agentEnv: {
+    BUCKET: "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+    PREFIX: `^${NAME}$`,
+    NODE: `^${NAME}$`,
+    ENVIRONMENT: `^${NAME}$`,
+    REGION: `^${AWS_REGION}$`,
+  },
 
   /** `bundle.env`: every key the agent reads, and the exact shape of its value. Values are never evaluated. */
   bundleEnv: {

@@ -37,6 +37,7 @@
  *
  * Pure function of its input: imports nothing from cdktf, constructs or the file system.
  */
+import { HA_DEFAULTS, HEALTH_URL } from "../config/model";
 import {
   IssueList,
   checkAbsolutePath,
@@ -98,8 +99,8 @@ export interface HaproxyCheckSpec {
   /**
    * Local HTTP URL that answers 2xx while HAProxy is healthy (e.g. a frontend with `monitor-uri` or
    * `http-request return status 200` bound to 127.0.0.1), probed with curl; `null` tracks the process only.
-   * **(inferred default; the haproxy.cfg renderer must expose the same URL)**
-   * @default "http://127.0.0.1:8404/healthz"
+   * The default is the loopback health endpoint the haproxy.cfg renderer exposes (`HEALTH_URL`).
+   * @default "http://127.0.0.1:8405/healthz"
    */
   readonly healthUrl?: string | null;
   /**
@@ -210,12 +211,12 @@ export interface KeepalivedNodeSpec {
 
 /** The defaults applied by {@link renderKeepalivedConfig}, exported for documentation and tests. */
 export const KEEPALIVED_DEFAULTS = {
-  advertIntervalSeconds: 0.5,
+  advertIntervalSeconds: HA_DEFAULTS.advertIntervalSeconds,
   /** The default with `authPass`, which needs VRRPv2 (whole seconds). */
   vrrp2AdvertIntervalSeconds: 1,
   primaryPriority: 150,
   secondaryPriority: 100,
-  preempt: true,
+  preempt: HA_DEFAULTS.preempt,
   preemptDelaySeconds: 10,
   scriptUser: "keepalived_script",
   /** `vrrp_priority`: the nice value of keepalived's VRRP process (adverts on time on a busy node). */
@@ -226,7 +227,7 @@ export const KEEPALIVED_DEFAULTS = {
     fall: 3,
     rise: 2,
     weight: 0,
-    healthUrl: "http://127.0.0.1:8404/healthz",
+    healthUrl: HEALTH_URL,
     healthTimeoutSeconds: 3,
   },
 } as const;
@@ -451,7 +452,7 @@ function validate(spec: KeepalivedNodeSpec): void {
   if (check.healthUrl !== undefined && check.healthUrl !== null && !LOCAL_HTTP_URL.test(check.healthUrl)) {
     issues.add(
       "haproxyCheck.healthUrl",
-      "a plain http:// URL on 127.0.0.0/8 or localhost, e.g. http://127.0.0.1:8404/healthz",
+      "a plain http:// URL on 127.0.0.0/8 or localhost, e.g. http://127.0.0.1:8405/healthz",
       check.healthUrl,
     );
   }

@@ -50,7 +50,7 @@
  *
  * Pure function of its input: imports nothing from cdktf, constructs or the file system.
  */
-import { NODE_CONTRACT } from "../contract/node-contract";
+import { AWS_REGION_PATTERN, NODE_CONTRACT } from "../contract/node-contract";
 import {
   IssueList,
   checkAbsolutePath,
@@ -151,7 +151,6 @@ export const NOTIFY_SCRIPT_DEFAULTS = {
   logTag: "imaging-lb-vip",
 } as const;
 
-const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
 const EIP_ALLOCATION = /^eipalloc-[0-9a-f]{8,17}$/;
 const ROUTE_TABLE = /^rtb-[0-9a-f]{8,17}$/;
 
@@ -439,7 +438,7 @@ fi`;
 function validate(spec: NotifyScriptSpec): void {
   const issues = new IssueList();
   checkEnvName(issues, "envName", spec.envName);
-  if (typeof spec.region !== "string" || !REGION.test(spec.region)) {
+  if (typeof spec.region !== "string" || !AWS_REGION_PATTERN.test(spec.region)) {
     issues.add("region", "an AWS region such as eu-west-1", spec.region);
   }
   checkInterfaceName(issues, "interfaceName", spec.interfaceName);

@@ -80,13 +80,7 @@ def parse_settings(text: str, allowed: Mapping[str, str], where: str) -> Dict[st
     return settings
 
 
-AGENT_ENV_KEYS = {
-    "BUCKET": r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
-    "PREFIX": r"^[a-z][a-z0-9-]{0,62}$",
-    "NODE": r"^[a-z][a-z0-9-]{0,62}$",
-    "ENVIRONMENT": r"^[a-z][a-z0-9-]{0,62}$",
-    "REGION": r"^[a-z]{2}(?:-[a-z]+)+-[0-9]$",
-}
+AGENT_ENV_KEYS: Mapping[str, str] = CONTRACT["agentEnv"]
 
 
 def parse_bundle_env(text: str) -> Dict[str, str]:
