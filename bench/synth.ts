@@ -2,7 +2,7 @@
  * Synth benchmark (`npm run bench:synth`, options: `--reps N`, default 5).
  *
  * 1. The app as `npm run synth` and `cdktf synth` run it after the build (`node dist/lib/app-launcher.js`:
- *    the bundle with its code cache) on the three bundled examples, against a bare CDKTF app with one VPC
+ *    the bundle with its code cache) on the bundled examples (examples/*.yaml), against a bare CDKTF app with one VPC
  *    (dist/bench/bare-app.js, compiled by tsc, deep imports), interleaved in the same run; median wall
  *    time, the ratio, the CPU time and the peak RSS of each (measured inside the child with
  *    `process.resourceUsage()`; CPU time is steadier than wall time on a busy machine). Targets: ratio
@@ -19,7 +19,7 @@
  * The last line sums up both targets (`.ci/run` prints the whole report; it is a figure, not a gate).
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -155,7 +155,7 @@ function main(): void {
   console.log("");
   console.log(`  ${"".padEnd(40)}median ms   ratio   CPU ms   peak RSS MiB`);
   row("bare cdktf app (1 VPC)", bare);
-  row("imaging-lb app, 3 examples", app);
+  row(`imaging-lb app, ${readdirSync(EXAMPLES).filter((f) => f.endsWith(".yaml")).length} examples`, app);
   row("  same, code cache off (first run)", get("cold"));
   row("  same, unbundled (node dist/main.js)", get("unbundled"));
   row("  config load + render only, no cdktf", get("load"));
