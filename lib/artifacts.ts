@@ -6,10 +6,10 @@
  */
 import { BootstrapInterface, BootstrapSpec, encodeUserData, renderUserData } from "./bootstrap";
 import { ConfigBundle, ConfigBundleOptions, nodeBundle } from "./bundle/config-bundle";
-import { ResolvedEnvironment, ResolvedNode, usesTproxy } from "./config/model";
+import { ResolvedEnvironment, ResolvedNode, usesKeepalived, usesTproxy } from "./config/model";
 import { BUNDLE_PATHS } from "./bundle/config-bundle";
-import { usesKeepalived, vipInterface } from "./ha-pair";
-import { isNlb, nodeVipTargets } from "./nlb";
+import { vipInterface } from "./ha-pair";
+import { isNlb, nodeVipTargets } from "./plan/nlb";
 
 export interface NodeArtifacts {
   readonly node: ResolvedNode;

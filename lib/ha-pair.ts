@@ -2,7 +2,7 @@
  * The HA pair's node-specific files: keepalived.conf (unicast VRRP on eth0, the VIPs on the client-side
  * interface) and the takeover script keepalived runs when the node becomes MASTER. Pure.
  */
-import { HEALTH_URL, ResolvedEnvironment, ResolvedNode } from "./config/model";
+import { HEALTH_URL, ResolvedEnvironment, ResolvedNode, usesKeepalived } from "./config/model";
 import { NODE_CONTRACT } from "./contract/node-contract";
 import { renderKeepalivedConfig, renderNotifyScript, VipFailover } from "./keepalived";
 
@@ -41,10 +41,6 @@ function failover(env: ResolvedEnvironment): VipFailover {
   }
 }
 
-/** True when the environment runs keepalived: a pair whose VIPs move (every vipMode but nlb). */
-export function usesKeepalived(env: ResolvedEnvironment): boolean {
-  return env.nodes.length === 2 && env.ha !== undefined && env.ha.vipMode !== "nlb";
-}
 
 /** keepalived.conf and the takeover script of `node`; undefined for a single load balancer and for vipMode nlb. */
 export function pairFiles(env: ResolvedEnvironment, node: ResolvedNode): PairFiles | undefined {

@@ -45,8 +45,8 @@ export { renderUserData, encodeUserData, decodeUserData, USER_DATA_LIMIT_BYTES }
 export type { BootstrapSpec } from "./bootstrap";
 export { renderSvg, renderMermaid, renderMermaidMarkdown } from "./diagram";
 export { renderStarter } from "./init";
-export { NLB_HEALTH_CHECK, nlbDetectionSeconds, nlbListeners, listenerIdleSeconds } from "./nlb";
-export type { NlbListener } from "./nlb";
+export { NLB_HEALTH_CHECK, nlbDetectionSeconds, nlbListeners, listenerIdleSeconds } from "./plan/nlb";
+export type { NlbListener } from "./plan/nlb";
 export { alarmSpecs, metricSeries, monitoredBackends } from "./monitoring/alarms";
 export type { AlarmSpec, MonitoredBackend, WatchedMetric } from "./monitoring/alarms";
 export { dashboardBody } from "./monitoring/dashboard";

@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse, stringify } from "yaml";
 import { parseEnvironment } from "../lib/config/load";
-import { planInterfaces } from "../lib/constructs/interface-plan";
-import { securityRules } from "../lib/constructs/security-rules";
+import { planInterfaces } from "../lib/plan/interface-plan";
+import { securityRules } from "../lib/plan/security-rules";
 import { Testing } from "cdktf";
 import { ImagingLbStack } from "../lib/constructs/imaging-lb-stack";
 

@@ -16,7 +16,7 @@ import { initCommand } from "../lib/cli/commands/init";
 import { loadEnvironment, parseEnvironment } from "../lib/config/load";
 import { pairFiles } from "../lib/ha-pair";
 import { environmentJsonSchema } from "../lib/config/schema";
-import { NLB_HEALTH_CHECK, nlbDetectionSeconds, nlbListeners } from "../lib/nlb";
+import { NLB_HEALTH_CHECK, nlbDetectionSeconds, nlbListeners } from "../lib/plan/nlb";
 import { presetServices, REFERENCE_FILE, referenceRows, renderEnvironmentReference } from "../scripts/env-reference";
 import { environment, resolve } from "./helpers/env";
 

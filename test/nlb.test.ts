@@ -15,13 +15,13 @@ import { ConfigError } from "../lib/config/errors";
 import { parseEnvironment } from "../lib/config/load";
 import { ImagingLbStack } from "../lib/constructs/imaging-lb-stack";
 import { awsLbName } from "../lib/constructs/network-load-balancers";
-import { nlbSecurityRules, securityRules } from "../lib/constructs/security-rules";
-import { planInterfaces } from "../lib/constructs/interface-plan";
+import { nlbSecurityRules, securityRules } from "../lib/plan/security-rules";
+import { planInterfaces } from "../lib/plan/interface-plan";
 import { diffEnvironments, formatDiff } from "../lib/cli/commands/diff";
 import { renderMermaid, renderSvg } from "../lib/diagram";
 import { renderHaproxy } from "../lib/haproxy/build";
 import { renderStarter } from "../lib/init/starter";
-import { NLB_HEALTH_CHECK, listenerIdleSeconds, nlbDetectionSeconds, nlbListeners } from "../lib/nlb";
+import { NLB_HEALTH_CHECK, listenerIdleSeconds, nlbDetectionSeconds, nlbListeners } from "../lib/plan/nlb";
 import { Fixture, environment, resolve } from "./helpers/env";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -11,9 +11,9 @@ import { describe, it } from "node:test";
 import { parse, stringify } from "yaml";
 import { ConfigError } from "../lib/config/errors";
 import { parseEnvironment } from "../lib/config/load";
-import { planInterfaces } from "../lib/constructs/interface-plan";
-import { groupsPerInterface } from "../lib/constructs/security-quotas";
-import { securityRules } from "../lib/constructs/security-rules";
+import { planInterfaces } from "../lib/plan/interface-plan";
+import { groupsPerInterface } from "../lib/plan/security-quotas";
+import { securityRules } from "../lib/plan/security-rules";
 
 const EXAMPLES = join(__dirname, "..", "..", "examples");
 const example = (file: string) => parse(readFileSync(join(EXAMPLES, file), "utf8")) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -12,7 +12,7 @@ import { NODE_CONTRACT, bundleFileKind, manifestSignatureInput, renderContractJs
 import { HaproxyBuildOptions, RUNTIME_SOCKET, SERVER_STATE_FILE, renderHaproxy } from "../haproxy/build";
 import { errorPageFiles } from "../haproxy/error-pages";
 import { pairFiles } from "../ha-pair";
-import { isNlb } from "../nlb";
+import { isNlb } from "../plan/nlb";
 
 export { storeKeys } from "../contract/node-contract";
 

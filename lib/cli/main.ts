@@ -16,7 +16,7 @@ import { expandEnvironment, loadEnvironment, readEnvironmentFile } from "../conf
 import { environmentJsonSchema } from "../config/schema";
 import { nodeArtifacts } from "../artifacts";
 import { renderHaproxy } from "../haproxy/build";
-import { isNlb } from "../nlb";
+import { isNlb } from "../plan/nlb";
 import { diagramCommand } from "./commands/diagram";
 import { diffEnvironments, environmentAtRevision, formatDiff } from "./commands/diff";
 import { initCommand } from "./commands/init";

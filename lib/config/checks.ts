@@ -6,8 +6,8 @@
  * guardrails stay as a second line of defence; these say the same thing earlier, with file:line.
  * Pure: imports nothing from cdktf.
  */
-import { PEERS_PORT } from "../haproxy/build";
 import { FieldPath, ProblemCollector } from "./locate";
+import { PEERS_PORT } from "./model";
 import { cidrContains, isNetworkAddress, numberToIp, parseCidr } from "./net";
 import type { Environment } from "./schema";
 

@@ -13,7 +13,7 @@ import { resolveEnvironment } from "./resolve";
 import { environmentSchema } from "./schema";
 import { YamlError, explainYamlErrors } from "./yaml-messages";
 import { closest, reportSchemaIssues } from "./schema-problems";
-import { securityGroupQuotaProblems } from "../constructs/security-quotas";
+import { securityGroupQuotaProblems } from "../plan/security-quotas";
 
 /** Loads, validates and resolves an environment file. Throws ConfigError listing every problem. */
 export function loadEnvironment(file: string): ResolvedEnvironment {

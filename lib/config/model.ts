@@ -268,6 +268,11 @@ export function usesTproxy(env: ResolvedEnvironment): boolean {
   return env.services.some((s) => s.clientAddress === "tproxy");
 }
 
+/** True when the environment runs keepalived: a pair whose VIPs move (every vipMode but nlb). */
+export function usesKeepalived(env: ResolvedEnvironment): boolean {
+  return env.nodes.length === 2 && env.ha !== undefined && env.ha.vipMode !== "nlb";
+}
+
 /** The subnet CIDR on the client (VIP) side: eth1's in two-arm, eth0's in one-arm. */
 export function clientSideCidr(network: Network): string {
   return network.layout === "two-arm" ? network.external.cidr : network.subnet.cidr;
@@ -291,6 +296,9 @@ export const HEALTH_URL = `http://${HEALTH_ENDPOINT.address}:${HEALTH_ENDPOINT.p
 
 /** The `loadBalancer.ha` defaults: the schema's, a pair's without an `ha` section, keepalived's renderer's. */
 export const HA_DEFAULTS = { vipMode: "secondary-ip", virtualRouterId: 51, advertIntervalSeconds: 0.5, preempt: true } as const;
+
+/** TCP port HAProxy's peers protocol uses between the two nodes (haproxy.cfg, security groups, checks). */
+export const PEERS_PORT = 10000;
 
 /** Connections the stats and health front-ends keep for themselves out of the global maxconn. */
 export const ADMIN_CONNECTION_RESERVE = 100;

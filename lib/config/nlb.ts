@@ -17,7 +17,7 @@ import {
   listenerIdleSeconds,
   servicePorts,
   serviceIdleSeconds,
-} from "../nlb";
+} from "../plan/nlb";
 
 /** True when the file asks for vipMode nlb. */
 export function nlbRequested(env: Environment): boolean {

@@ -20,7 +20,7 @@ import { ResolvedEnvironment, ResolvedNode } from "../config/model";
 import { NODE_CONTRACT, metadataTagsAllowed } from "../contract/node-contract";
 import { nodeArtifacts } from "../artifacts";
 import { encodeUserData } from "../bootstrap";
-import { InterfaceName, InterfacePlan, initialVipAddresses, planInterfaces, vipsFloat } from "./interface-plan";
+import { InterfaceName, InterfacePlan, initialVipAddresses, planInterfaces, vipsFloat } from "../plan/interface-plan";
 import { LoadBalancerSecurityGroups } from "./security-groups";
 import { TerraformData } from "./terraform-data";
 

@@ -17,11 +17,11 @@ import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-securit
 import { TerraformResource } from "cdktf";
 import { Construct } from "constructs";
 import { ResolvedEnvironment } from "../config/model";
-import { NLB_HEALTH_CHECK, nlbListeners } from "../nlb";
+import { NLB_HEALTH_CHECK, nlbListeners } from "../plan/nlb";
 import type { LoadBalancerNode, SubnetLookup } from "./load-balancer-node";
-import { DEFAULT_RULES_PER_GROUP, spreadRules } from "./security-quotas";
+import { DEFAULT_RULES_PER_GROUP, spreadRules } from "../plan/security-quotas";
 import { TerraformData } from "./terraform-data";
-import { nlbGroupName, nlbSecurityRules } from "./security-rules";
+import { nlbGroupName, nlbSecurityRules } from "../plan/security-rules";
 
 /** Properties of {@link ImagingLbNetworkLoadBalancers}. */
 export interface ImagingLbNetworkLoadBalancersProps {

@@ -8,9 +8,9 @@ import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-securit
 import { Annotations } from "cdktf";
 import { Construct } from "constructs";
 import { ResolvedEnvironment, ResolvedNode } from "../config/model";
-import { InterfaceName, InterfacePlan } from "./interface-plan";
-import { DEFAULT_RULES_PER_GROUP, spreadRules } from "./security-quotas";
-import { SecurityRule, securityRules } from "./security-rules";
+import { InterfaceName, InterfacePlan } from "../plan/interface-plan";
+import { DEFAULT_RULES_PER_GROUP, spreadRules } from "../plan/security-quotas";
+import { SecurityRule, securityRules } from "../plan/security-rules";
 
 /** AWS's default quota of inbound (and, separately, outbound) rules per security group. */
 export const RULES_PER_GROUP_QUOTA = DEFAULT_RULES_PER_GROUP;

@@ -11,8 +11,9 @@ import {
   ResolvedMember,
   ResolvedService,
   STATS_PASSWORD_VAR,
+  PEERS_PORT,
 } from "../config/model";
-import { NLB_HEALTH_CHECK, bindAddress, isNlb } from "../nlb";
+import { NLB_HEALTH_CHECK, bindAddress, isNlb } from "../plan/nlb";
 import { dicomTcpCheckDirectives } from "./dicom-check";
 import { ERROR_DIR, MAINTENANCE_MAP, PAGE_CONTENT_TYPE, errorPageFile, httpErrorsName, maintenancePageFile } from "./error-pages";
 import type { Acl, BackendSection, Bind, FrontendSection, HaproxyConfig, Rule, ServerLine } from "./model";
@@ -38,8 +39,6 @@ export const LEGACY_TLS_PROFILE = {
 
 /** Name of the `peers` section: stick tables sync across an HA pair and survive every reload. */
 export const PEERS_SECTION = "imaging_lb";
-/** TCP port HAProxy's peers protocol uses between the two nodes. */
-export const PEERS_PORT = 10000;
 /** Runtime API socket (drain / maintenance: `set server <backend>/<server> state drain`). */
 export const RUNTIME_SOCKET = "/run/haproxy/admin.sock";
 /** Where the agent saves server states (`show servers state`) before a reload; the new worker loads them. */

@@ -5,9 +5,8 @@
  * the tests evaluate the same alarms against what a real agent sent. Pure: imports nothing from cdktf.
  */
 import { ALARM_DEFAULTS, type AlarmKind } from "../config/monitoring";
-import type { ResolvedEnvironment } from "../config/model";
+import { usesKeepalived, type ResolvedEnvironment } from "../config/model";
 import { NODE_CONTRACT, metricRef, type MetricName, type MetricRef } from "../contract/node-contract";
-import { usesKeepalived } from "../ha-pair";
 import { buildHaproxyConfig } from "../haproxy/build";
 
 const M = NODE_CONTRACT.metrics;

@@ -4,9 +4,8 @@
  * service and backend (servers UP against configured on each node, sessions, connection errors and 5xx).
  * Pure: the alarms' ARNs come in as strings (tokens at synth time).
  */
-import type { ResolvedEnvironment } from "../config/model";
+import { usesKeepalived, type ResolvedEnvironment } from "../config/model";
 import { NODE_CONTRACT, metricRef, type MetricName } from "../contract/node-contract";
-import { usesKeepalived } from "../ha-pair";
 import { monitoredBackends } from "./alarms";
 
 const M = NODE_CONTRACT.metrics;

@@ -10,7 +10,7 @@ import { parseEnvironment } from "../../config/load";
 import { defaultMaxConnections, ResolvedEnvironment } from "../../config/model";
 import { BUNDLE_PATHS } from "../../bundle/config-bundle";
 import { metadataTagsAllowed } from "../../contract/node-contract";
-import { NLB_HEALTH_CHECK, isNlb, nlbListeners } from "../../nlb";
+import { NLB_HEALTH_CHECK, isNlb, nlbListeners } from "../../plan/nlb";
 import { unifiedDiff } from "../unified-diff";
 
 /** What a change does to one node. */

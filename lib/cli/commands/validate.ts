@@ -17,10 +17,9 @@ import { dirname, join } from "node:path";
 import { nodeArtifacts } from "../../artifacts";
 import { ConfigProblem, formatProblem } from "../../config/errors";
 import { locateProblems, readEnvironmentFile } from "../../config/load";
-import { ResolvedEnvironment, STATS_PASSWORD_VAR } from "../../config/model";
+import { ResolvedEnvironment, STATS_PASSWORD_VAR, usesKeepalived } from "../../config/model";
 import { renderHaproxy } from "../../haproxy/build";
-import { usesKeepalived } from "../../ha-pair";
-import { isNlb } from "../../nlb";
+import { isNlb } from "../../plan/nlb";
 import { errorPageFiles } from "../../haproxy/error-pages";
 
 /** Output streams of a command (same shape as the CLI's). */

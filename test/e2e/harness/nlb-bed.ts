@@ -25,7 +25,7 @@ import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { parseEnvironment } from "../../../lib/config/load";
 import type { ResolvedEnvironment } from "../../../lib/config/model";
-import { nlbDetectionSeconds, NLB_HEALTH_CHECK } from "../../../lib/nlb";
+import { nlbDetectionSeconds, NLB_HEALTH_CHECK } from "../../../lib/plan/nlb";
 import { requireTool } from "../../helpers/tools";
 import { curl } from "./curl";
 import { echoscu } from "./dicom";

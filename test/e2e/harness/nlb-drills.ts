@@ -10,7 +10,7 @@
  * - **AZ loss**: under load, one zone's node, subnets and NLB addresses go dark at once (packets dropped,
  *   no reset: a power cut). Cross-zone off (the default).
  */
-import { nlbDetectionSeconds } from "../../../lib/nlb";
+import { nlbDetectionSeconds } from "../../../lib/plan/nlb";
 import {
   currentSessions,
   loopFigures,

@@ -11,7 +11,7 @@ import { parse, stringify } from "yaml";
 import { parseEnvironment } from "../../../lib/config/load";
 import type { ResolvedEnvironment } from "../../../lib/config/model";
 import { renderHaproxy } from "../../../lib/haproxy/build";
-import { bindAddress } from "../../../lib/nlb";
+import { bindAddress } from "../../../lib/plan/nlb";
 import { errorPageFiles } from "../../../lib/haproxy/error-pages";
 import { makeSelfSignedPem } from "../../helpers/tools";
 import { startHaproxy, haproxyRuntime, type HaproxyInstance } from "./haproxy";

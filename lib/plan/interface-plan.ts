@@ -4,7 +4,7 @@
  * Constructs read these plans instead of testing the layout themselves. Pure: no cdktf.
  */
 import { ResolvedEnvironment, ResolvedNode, ResolvedSubnet, usesTproxy } from "../config/model";
-import { isNlb, nodeVipTargets } from "../nlb";
+import { isNlb, nodeVipTargets } from "./nlb";
 
 /** OS name of an interface (the bootstrap renames the Nitro `ens5`/`ens6` to these by MAC). */
 export type InterfaceName = "eth0" | "eth1";

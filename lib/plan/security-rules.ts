@@ -3,9 +3,8 @@
  * and what it may reach, nothing else. Pure (no cdktf): the security-groups construct only turns these
  * into `aws_vpc_security_group_{ingress,egress}_rule` resources, keyed by {@link SecurityRule.key}.
  */
-import { ResolvedEnvironment, ResolvedNode, ResolvedService } from "../config/model";
-import { PEERS_PORT } from "../haproxy/build";
-import { NLB_HEALTH_CHECK, isNlb, servicePorts } from "../nlb";
+import { PEERS_PORT, ResolvedEnvironment, ResolvedNode, ResolvedService } from "../config/model";
+import { NLB_HEALTH_CHECK, isNlb, servicePorts } from "./nlb";
 import { InterfacePlan } from "./interface-plan";
 
 /** IP protocol number of VRRP (keepalived's advertisements, unicast between the peers). */

@@ -10,7 +10,7 @@
  */
 import { ResolvedEnvironment } from "../config/model";
 import { planInterfaces } from "./interface-plan";
-import { isNlb } from "../nlb";
+import { isNlb } from "./nlb";
 import { SecurityRule, nlbSecurityRules, rulePeer, securityRules } from "./security-rules";
 
 /** AWS's default quota of inbound (and, separately, outbound) rules per security group. */

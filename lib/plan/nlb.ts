@@ -4,8 +4,8 @@
  * check of a node (HAProxy itself answering, never the servers), the listeners of each VIP and their idle
  * timeouts, and where HAProxy listens on each node. Pure: imports nothing from cdktf.
  */
-import type { ResolvedEnvironment, ResolvedService, ResolvedVip } from "./config/model";
-import { durationMs } from "./config/net";
+import type { ResolvedEnvironment, ResolvedService, ResolvedVip } from "../config/model";
+import { durationMs } from "../config/net";
 
 /**
  * The NLB's health check of a node: HTTP GET of HAProxy's own health page on each of the node's VIP
