@@ -33,7 +33,6 @@ import type { Environment, HeaderRules, Page, Service } from "./schema";
 
 const DICOM_DEFAULT_CALLED_AE = "ANY-SCP";
 
-
 /** Resolves a parsed environment; returns undefined when any problem was found (all are reported). */
 export function resolveEnvironment(env: Environment, sourceFile: string, out: ProblemCollector): ResolvedEnvironment | undefined {
   const before = out.problems.length;
