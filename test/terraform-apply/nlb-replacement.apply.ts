@@ -97,12 +97,16 @@ describe("nlb: a generation raise deregisters, drains, replaces and registers, i
     assert.ok(drainDone < instanceGone, "the instance goes after the drain");
     assert.ok(instanceGone < instanceBack && instanceBack < drainBack && drainBack < registered, "created again, then registered");
     assert.equal(lines.filter((l) => /-lb-b_\S+: (Destroying|Creating|Modifying)/.test(l)).length, 0, "lb-b is not touched");
-    // The one change in place is lb-a's generation marker itself (its input 1 -> 2), which triggers the rest.
-    assert.match(second.stdout, /Apply complete! Resources: \d+ added, 1 changed, \d+ destroyed/);
+    // The changes in place: lb-a's generation marker itself (its input 1 -> 2), which triggers the rest, and
+    // lb-a's EC2 status-check alarm, whose dimension and recover action name the instance it watches.
+    assert.match(second.stdout, /Apply complete! Resources: \d+ added, 2 changed, \d+ destroyed/);
     assert.deepEqual(
-      lines.filter((l) => /: Modifications complete/.test(l)).map((l) => l.split(":")[0].replace(/_[0-9A-F]{8}$/, "")),
-      ["terraform_data.node-lb-a_generation"],
-      "the only resource changed in place is lb-a's generation marker",
+      lines
+        .filter((l) => /: Modifications complete/.test(l))
+        .map((l) => l.split(":")[0].replace(/_[0-9A-F]{8}$/, ""))
+        .sort(),
+      ["aws_cloudwatch_metric_alarm.monitoring_alarm-lb-a-system-status", "terraform_data.node-lb-a_generation"],
+      "the resources changed in place are lb-a's generation marker and lb-a's status-check alarm",
     );
 
     const plan = await terraform(tf, ["plan", "-detailed-exitcode", "-input=false", "-no-color"], source);
