@@ -2,7 +2,7 @@
  * The input of the cloud-init bootstrap renderer, its validation, and the resolved form the script
  * renderers work from. Pure: no cdktf, no I/O.
  */
-import { AWS_REGION_PATTERN } from "../contract/node-contract";
+import { AWS_REGION_PATTERN, S3_BUCKET_PATTERN } from "../contract/node-contract";
 
 /** Operating systems the bootstrap supports. */
 export type BootstrapOs = "ubuntu-24.04" | "debian-13" | "al2023";
@@ -257,8 +257,7 @@ export function resolveBootstrapSpec(spec: BootstrapSpec): ResolvedBootstrap {
     }
   }
 
-  const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-  if (spec.configStore.bucket !== undefined && !BUCKET.test(spec.configStore.bucket)) {
+  if (spec.configStore.bucket !== undefined && !S3_BUCKET_PATTERN.test(spec.configStore.bucket)) {
     bad("configStore.bucket", spec.configStore.bucket, "an S3 bucket name (3-63 of a-z 0-9 . -)");
   }
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(spec.configStore.prefix)) bad("configStore.prefix", spec.configStore.prefix, "1-64 of [A-Za-z0-9._-]");

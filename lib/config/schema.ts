@@ -6,7 +6,7 @@
  * `resolveEnvironment`, not here, so a preset can supply them and the user can override any of them.
  */
 import { z } from "zod";
-import { AWS_REGION_PATTERN, AWS_ZONE_PATTERN } from "../contract/node-contract";
+import { AWS_REGION_PATTERN, AWS_ZONE_PATTERN, S3_BUCKET_PATTERN } from "../contract/node-contract";
 import { HA_DEFAULTS } from "./model";
 import { monitoringSchema } from "./monitoring";
 
@@ -441,7 +441,7 @@ export const adminSchema = z.strictObject({
 export const configStoreSchema = z.strictObject({
   bucket: z
     .string()
-    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: "expected an S3 bucket name (3-63 of a-z 0-9 . -)" })
+    .regex(S3_BUCKET_PATTERN, { error: "expected an S3 bucket name (3-63 of a-z 0-9 . -)" })
     .optional()
     .describe("Adopt this existing S3 bucket for the configuration bundles and node status (keys under <name>/). @default a bucket created by the stack, imaging-lb-<name>-<account id>"),
   kmsKeyArn: kmsKeyArnSchema

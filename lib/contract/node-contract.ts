@@ -14,11 +14,15 @@ const NAME = "[a-z][a-z0-9-]{0,62}";
 const PLAIN_PATH = "/[A-Za-z0-9._/-]{1,255}";
 /** An AWS region name such as eu-west-1: the environment file's `region`, and what a node is told. */
 const AWS_REGION = "[a-z]{2}(?:-[a-z]+)+-[0-9]";
+/** An S3 bucket name (3-63 of a-z 0-9 . -): the configuration store's, adopted or created. */
+const S3_BUCKET = "[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]";
 
 /** {@link AWS_REGION} as a whole-string pattern (the schema and the renderers that take a region check it). */
 export const AWS_REGION_PATTERN = new RegExp(`^${AWS_REGION}$`);
 /** An availability zone: a region and a letter (eu-west-1a). */
 export const AWS_ZONE_PATTERN = new RegExp(`^${AWS_REGION}[a-z]$`);
+/** {@link S3_BUCKET} as a whole-string pattern (the schema and the bootstrap check it). */
+export const S3_BUCKET_PATTERN = new RegExp(`^${S3_BUCKET}$`);
 
 export const NODE_CONTRACT = {
   /** Bumped when a field below changes meaning; the agent refuses a contract it does not know. */
@@ -115,7 +119,7 @@ export const NODE_CONTRACT = {
    * configuration lives, which node it is, its region.
    */
   agentEnv: {
-    BUCKET: "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+    BUCKET: `^${S3_BUCKET}$`,
     PREFIX: `^${NAME}$`,
     NODE: `^${NAME}$`,
     ENVIRONMENT: `^${NAME}$`,
