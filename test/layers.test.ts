@@ -73,14 +73,8 @@ function relativeImports(file: string): string[] {
   const specifiers = [...source.matchAll(/(?:from\s+|import\()"(\.{1,2}\/[^"]+)"/g)].map((m) => m[1]);
   return specifiers.map((spec) => {
     const target = normalize(join(dirname(file), spec));
-    for (const candidate of [target, `${target}.ts`, `${target}/index.ts`]) {
-      try {
-        if (statSync(join(ROOT, candidate)).isFile()) return candidate;
-      } catch {
-        // not this one
-      }
-    }
-    return target;
+    const found = [target, `${target}.ts`, `${target}/index.ts`].find((candidate) => statSync(join(ROOT, candidate), { throwIfNoEntry: false })?.isFile());
+    return found ?? target;
   });
 }
 
