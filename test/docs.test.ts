@@ -227,7 +227,7 @@ describe("the documentation says what the product does", () => {
     assert.ok(reference.includes(`| \`hl7\` | yes | core | 2310, 2311 | tcp, leastconn | source-ip 24h | tcp on every port every ${hl7.healthCheck.interval}, fall ${hl7.healthCheck.fall}, rise ${hl7.healthCheck.rise} |`));
   });
 
-  for (const example of ["agfa-ei-one-arm.yaml", "agfa-ei-two-arm.yaml", "agfa-ei-ha-pair.yaml", "agfa-ei-nlb.yaml"]) {
+  for (const example of ["agfa-ei-one-arm.yaml", "agfa-ei-two-arm.yaml", "agfa-ei-ha-pair.yaml", "agfa-ei-nlb.yaml", "agfa-ei-baked.yaml"]) {
     it(`imaging-lb expand examples/${example}: every default written out (fall/rise, connect/check timeouts, check port), and it renders the same haproxy.cfg`, () => {
       const file = join("examples", example);
       const expanded = parse(cli("expand", file)) as { services: Record<string, Record<string, Record<string, unknown>>> };

@@ -100,13 +100,14 @@ describe("cdktf app (app-launcher.js)", () => {
   it("default: the bundled examples, one stack each, and a summary with resource counts and VIPs", () => {
     const r = run(success);
     assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(stacksOf(success), ["ei-ha-pair", "ei-nlb", "ei-one-arm", "ei-two-arm"]);
+    assert.deepEqual(stacksOf(success), ["ei-baked", "ei-ha-pair", "ei-nlb", "ei-one-arm", "ei-two-arm"]);
     const lines = r.stdout.trim().split("\n");
-    assert.match(lines[0], /^imaging-lb: 4 stacks synthesized to .*cdktf\.out$/);
-    assert.match(lines[1], /^ {2}ei-ha-pair \(.*agfa-ei-ha-pair\.yaml\): two-arm, HA pair \(secondary-ip\); \d+ resources, 3 data sources; VIPs core=10\.40\.2\.101, web=10\.40\.2\.100$/);
-    assert.match(lines[2], /^ {2}ei-nlb \(.*agfa-ei-nlb\.yaml\): two-arm, HA pair \(nlb\); \d+ resources, 3 data sources; VIPs core=10\.50\.2\.101\/10\.50\.12\.101, web=10\.50\.2\.100\/10\.50\.12\.100$/);
-    assert.match(lines[3], /^ {2}ei-one-arm \(.*agfa-ei-one-arm\.yaml\): one-arm, single node; \d+ resources, 3 data sources; VIPs core=10\.30\.1\.101, web=10\.30\.1\.100$/);
-    const count = Number(/(\d+) resources/.exec(lines[4])?.[1]);
+    assert.match(lines[0], /^imaging-lb: 5 stacks synthesized to .*cdktf\.out$/);
+    assert.match(lines[1], /^ {2}ei-baked \(.*agfa-ei-baked\.yaml\): two-arm, HA pair \(secondary-ip\); \d+ resources, 3 data sources; VIPs core=10\.60\.2\.101, web=10\.60\.2\.100$/);
+    assert.match(lines[2], /^ {2}ei-ha-pair \(.*agfa-ei-ha-pair\.yaml\): two-arm, HA pair \(secondary-ip\); \d+ resources, 3 data sources; VIPs core=10\.40\.2\.101, web=10\.40\.2\.100$/);
+    assert.match(lines[3], /^ {2}ei-nlb \(.*agfa-ei-nlb\.yaml\): two-arm, HA pair \(nlb\); \d+ resources, 3 data sources; VIPs core=10\.50\.2\.101\/10\.50\.12\.101, web=10\.50\.2\.100\/10\.50\.12\.100$/);
+    assert.match(lines[4], /^ {2}ei-one-arm \(.*agfa-ei-one-arm\.yaml\): one-arm, single node; \d+ resources, 3 data sources; VIPs core=10\.30\.1\.101, web=10\.30\.1\.100$/);
+    const count = Number(/(\d+) resources/.exec(lines[5])?.[1]);
     const json = JSON.parse(readFileSync(join(success, "cdktf.out", "stacks", "ei-two-arm", "cdk.tf.json"), "utf8")) as { resource: Record<string, object> };
     assert.equal(count, Object.values(json.resource).reduce((n, byId) => n + Object.keys(byId).length, 0));
     assert.equal(r.stderr, "");
@@ -115,7 +116,7 @@ describe("cdktf app (app-launcher.js)", () => {
   it("a failed run leaves the previous cdktf.out untouched", () => {
     writeFileSync(join(success, "bad.yaml"), BAD);
     assert.equal(run(success, "bad.yaml").status, 1);
-    assert.deepEqual(stacksOf(success), ["ei-ha-pair", "ei-nlb", "ei-one-arm", "ei-two-arm"]);
+    assert.deepEqual(stacksOf(success), ["ei-baked", "ei-ha-pair", "ei-nlb", "ei-one-arm", "ei-two-arm"]);
   });
 
   it("globs (IMAGING_LB_ENVIRONMENTS) and cdktf.json context.environments select the files", () => {
@@ -153,10 +154,10 @@ describe("cdktf app (app-launcher.js)", () => {
     assert.ok(JSON.parse(readFileSync(join(stack, "cdk.tf.json"), "utf8")).resource);
     // The cdktf CLI deletes the stack folders a new manifest does not name: the manifest keeps naming the
     // stacks of the earlier run, as they were (their files untouched).
-    assert.deepEqual(stacksOf(cwd), ["ei-ha-pair", "ei-nlb", "ei-one-arm", "ei-two-arm"]);
+    assert.deepEqual(stacksOf(cwd), ["ei-baked", "ei-ha-pair", "ei-nlb", "ei-one-arm", "ei-two-arm"]);
     assert.deepEqual(pair, readFileSync(join(cwd, "cdktf.out", "stacks", "ei-ha-pair", "cdk.tf.json"), "utf8"));
-    assert.match(r.stdout, /\n {2}kept as an earlier synth left them \(not in this run\): ei-ha-pair, ei-nlb, ei-two-arm\n$/);
-    assert.deepEqual(readdirSync(join(cwd, "cdktf.out", "stacks")).sort(), ["ei-ha-pair", "ei-nlb", "ei-one-arm", "ei-two-arm"]);
+    assert.match(r.stdout, /\n {2}kept as an earlier synth left them \(not in this run\): ei-baked, ei-ha-pair, ei-nlb, ei-two-arm\n$/);
+    assert.deepEqual(readdirSync(join(cwd, "cdktf.out", "stacks")).sort(), ["ei-baked", "ei-ha-pair", "ei-nlb", "ei-one-arm", "ei-two-arm"]);
     assert.deepEqual(readdirSync(cwd).filter((f) => f.includes("staging")), [], "no staging folder left");
   });
 

@@ -69,7 +69,7 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
 const stackJson = (outdir: string, stack: string): Json => JSON.parse(readFileSync(join(outdir, "stacks", stack, "cdk.tf.json"), "utf8")) as Json;
 
 /** The examples' stacks and how many nodes (so generation markers) each has. */
-const EXAMPLE_NODES: Record<string, number> = { "ei-ha-pair": 2, "ei-nlb": 2, "ei-one-arm": 1, "ei-two-arm": 1 };
+const EXAMPLE_NODES: Record<string, number> = { "ei-baked": 2, "ei-ha-pair": 2, "ei-nlb": 2, "ei-one-arm": 1, "ei-two-arm": 1 };
 
 /** Asserts a run synthesized the examples with their generation markers and started no process. */
 function assertSynthesizedExamples(r: Run, what: string): void {
@@ -112,11 +112,11 @@ describe("synthesis without Terraform and without child processes", () => {
     assert.match(r.stderr, /Could not determine version of terraform/);
   });
 
-  it("the app as `npm run synth` and cdktf.json start it (launcher + bundle): the four examples", () => {
+  it("the app as `npm run synth` and cdktf.json start it (launcher + bundle): the five examples", () => {
     assertSynthesizedExamples(run([LAUNCHER], { environments: EXAMPLES }), "app-launcher.js");
   });
 
-  it("the unbundled app, `node dist/main.js`: the four examples", () => {
+  it("the unbundled app, `node dist/main.js`: the five examples", () => {
     assertSynthesizedExamples(run([MAIN], { environments: EXAMPLES }), "dist/main.js");
   });
 

@@ -23,6 +23,7 @@ import { initCommand } from "./commands/init";
 import { configBucketOf, environmentStatus, formatStatus, s3StatusReader, sendCommand } from "./commands/status";
 import type { OperatorCommand } from "../contract/node-contract";
 import { strictChecks } from "./commands/validate";
+import { egressSummary } from "../plan/egress";
 import { parseCommandArgs, suggestion, UsageError } from "./args";
 import { AwsProblem } from "./aws-problems";
 
@@ -131,6 +132,7 @@ export const COMMANDS: Record<string, Command> = {
           results.push({ file, valid: true, environment: env.name, layout: env.network.layout, nodes: env.nodes.length, services: env.services.length, vips: env.vips.length });
           if (!values.json) {
             io.out(`ok ${file}: ${env.name}, ${env.network.layout}, ${shape}, ${env.services.length} services, ${env.vips.length} VIPs\n`);
+            egressSummary(env).forEach((n) => io.out(`  ${n}\n`));
             strict.notes.forEach((n) => io.out(`  ${n}\n`));
           }
         } catch (e) {

@@ -217,6 +217,8 @@ export interface ResolvedEnvironment {
     readonly amiSsmParameter?: string;
     /** The pinned image of every node (no SSM lookup, no ignore_changes): changing it replaces the nodes. */
     readonly amiId?: string;
+    /** stock: the OS's image, packages installed at first boot; baked: amiId was built by imaging-lb's recipe. */
+    readonly image: "stock" | "baked";
     /** The package source and the LTS series it is pinned to. */
     readonly haproxy: { readonly source: "distribution" | "ppa"; readonly version: string };
     /** HAProxy's global maxconn (loadBalancer.haproxy.maxConnections, or sized to the instance type). */

@@ -90,6 +90,7 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
       os: env.loadBalancer.os,
       amiSsmParameter: env.loadBalancer.amiSsmParameter,
       amiId: env.loadBalancer.amiId,
+      image: env.loadBalancer.image,
       haproxy: {
         source: env.loadBalancer.haproxy.source,
         // The distribution's LTS series: 2.8 on Ubuntu 24.04 and AL2023, 3.0 on Debian 13.
@@ -137,6 +138,21 @@ function checkSubnet(env: Environment, path: FieldPath, subnet: SubnetInput, out
   }
 }
 
+/** loadBalancer.image baked: a pinned image; network.awsApiCidrs only where there is no internet path. */
+function checkBakedImage(env: Environment, out: ProblemCollector): void {
+  const net = env.network;
+  const baked = env.loadBalancer.image === "baked";
+  if (baked && !env.loadBalancer.amiId) {
+    out.add(["loadBalancer", "image"], "baked needs loadBalancer.amiId: the id of the image imaging-lb's recipe built (docs/baked-image.md); a stock image comes from the OS's SSM parameter instead", "value");
+  }
+  if (net.awsApiCidrs && (!baked || net.natSubnet)) {
+    out.add(["network", "awsApiCidrs"], `only for loadBalancer.image baked without a NAT gateway: ${baked ? "with network.natSubnet" : "a stock image installs packages from the internet, so"} the nodes' HTTPS egress is 0.0.0.0/0; remove awsApiCidrs`, "key");
+  }
+  if (baked && net.vpcId && !net.vpcCidr && !net.awsApiCidrs) {
+    out.add(["network"], "missing vpcCidr (or awsApiCidrs): a baked image's nodes send HTTPS only to the AWS APIs' interface endpoints, by default in the adopted VPC's CIDR block, which the file must then name", "key");
+  }
+}
+
 function checkNetwork(env: Environment, out: ProblemCollector): void {
   const net = env.network;
   if (!net.vpcId && !net.vpcCidr) {
@@ -150,8 +166,12 @@ function checkNetwork(env: Environment, out: ProblemCollector): void {
   for (const [key, subnet] of subnets) checkSubnet(env, ["network", key], subnet, out);
   if (net.vpcId && net.natSubnet) {
     out.add(["network", "natSubnet"], "only for a created VPC: an adopted VPC (vpcId) brings its own egress (NAT, proxy or endpoints)", "key");
-  } else if (!net.vpcId && !net.natSubnet) {
-    out.add(["network"], "missing natSubnet: a created VPC needs a public subnet for a NAT gateway, or the nodes cannot install HAProxy at boot (or adopt your VPC with vpcId)", "key");
+  } else if (!net.vpcId && !net.natSubnet && env.loadBalancer.image === "stock") {
+    out.add(
+      ["network"],
+      "missing natSubnet: with loadBalancer.image stock each node installs HAProxy from the OS's package mirror at first boot, so a created VPC needs a public subnet for a NAT gateway; or bake an image (loadBalancer.image baked, docs/baked-image.md) and the VPC needs no internet path; or adopt your VPC with vpcId",
+      "key",
+    );
   } else if (net.natSubnet) {
     if (!isNetworkAddress(net.natSubnet.cidr)) out.add(["network", "natSubnet", "cidr"], `expected a network address (host bits zero), got "${net.natSubnet.cidr}"`);
     if (net.vpcCidr && !cidrWithin(net.natSubnet.cidr, net.vpcCidr)) {
@@ -162,6 +182,7 @@ function checkNetwork(env: Environment, out: ProblemCollector): void {
       if (cidrsOverlap(subnet.cidr, net.natSubnet.cidr)) out.add(["network", "natSubnet", "cidr"], `expected a subnet not overlapping ${key} ${subnet.cidr}, got "${net.natSubnet.cidr}"`);
     }
   }
+  checkBakedImage(env, out);
   if (env.loadBalancer.ha?.vipMode === "route-table" && !net.vpcId) {
     out.add(["loadBalancer", "ha", "vipMode"], "route-table needs an adopted VPC (network.vpcId): its ha.routeTableIds are the clients' route tables, which exist before this stack");
   }

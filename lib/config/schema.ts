@@ -87,7 +87,14 @@ const networkCommon = {
   vpcCidr: cidrSchema.optional().describe("CIDR block of the VPC: required when the VPC is created, and used for checks when adopted."),
   natSubnet: subnetSchema
     .optional()
-    .describe("Created VPC only: a public subnet holding a NAT gateway, so the nodes reach package mirrors and AWS APIs at boot. Required when the VPC is created (an adopted VPC brings its own egress)."),
+    .describe(
+      "Created VPC only: a public subnet holding a NAT gateway (and the VPC's internet gateway), so the nodes reach the OS's package mirror at boot. Required when the VPC is created for a stock image; with loadBalancer.image baked, leave it out and the VPC has no internet path (AWS APIs through VPC endpoints).",
+    ),
+  awsApiCidrs: cidrList
+    .optional()
+    .describe(
+      "Baked image without a NAT gateway: where the nodes reach the AWS APIs' interface endpoints over HTTPS, when they are outside this VPC (a shared endpoints VPC behind a transit gateway). S3 is reached through its gateway endpoint's prefix list. @default the VPC's CIDR block",
+    ),
 };
 
 export const networkSchema = z
@@ -165,6 +172,12 @@ export const loadBalancerSchema = z.strictObject({
     .optional()
     .describe("Pin the nodes' image (recommended for production): a new id is taken by each node when its generation is raised (one node at a time). @default the image the OS's public SSM parameter names when a node is created, then kept: a later image is taken only when the node is replaced for another reason (see the image_ids output)"),
   amiSsmParameter: z.string().startsWith("/", { error: "expected an SSM parameter name starting with /" }).optional().describe("Override the SSM parameter the AMI id is read from."),
+  image: z
+    .enum(["stock", "baked"])
+    .default("stock")
+    .describe(
+      "stock: the OS's own image; each node installs HAProxy and its tools from the OS's package mirror at first boot (a created VPC then needs network.natSubnet). baked: amiId is an image built by imaging-lb's recipe (docs/baked-image.md); the bootstrap installs nothing, checks that the image has what the node needs, and the nodes need no internet path.",
+    ),
   haproxy: z
     .strictObject({
       source: z.enum(["distribution", "ppa"]).default("distribution").describe("distribution package, or the vbernat PPA (Ubuntu only)."),

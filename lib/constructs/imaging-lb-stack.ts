@@ -20,7 +20,8 @@ import { LoadBalancerInstanceRole, partitionOf } from "./instance-role";
 import { LoadBalancerNode, amiParameter, bootDependencies } from "./load-balancer-node";
 import { subnetsOfSide } from "../plan/interface-plan";
 import { ImagingLbMonitoring } from "./monitoring";
-import { DEFAULT_INTERFACE_ENDPOINTS, ImagingLbNetwork } from "./network";
+import { ImagingLbNetwork } from "./network";
+import { egressPlan } from "../plan/egress";
 import { ImagingLbNetworkLoadBalancers } from "./network-load-balancers";
 import { NODE_CONTRACT } from "../contract/node-contract";
 
@@ -33,8 +34,8 @@ export interface ImagingLbStackProps {
   readonly environment: ResolvedEnvironment;
   /**
    * Interface VPC endpoints to create (short service names).
-   * @default created VPC: DEFAULT_INTERFACE_ENDPOINTS, plus `logs` when admin.cloudWatchLogGroup is set and
-   * `monitoring` (CloudWatch) when monitoring.enabled;
+   * @default created VPC: the services the nodes call (lib/plan/egress.ts `nodeInterfaceEndpoints`:
+   * DEFAULT_INTERFACE_ENDPOINTS, plus `logs` with admin.cloudWatchLogGroup and `monitoring` with monitoring.enabled);
    * adopted VPC: none (the VPC's owner usually has them; AWS allows one private-DNS endpoint per service)
    */
   readonly interfaceEndpoints?: readonly string[];
@@ -131,6 +132,7 @@ export class ImagingLbStack extends TerraformStack {
         `${env.sourceFile}: vips.${elasticVips[0].name}.elasticIp: in a created one-arm VPC an Elastic IP makes the load balancer's only subnet public, and the nodes' own address then has no way out (no NAT gateway for a public subnet), so they cannot install HAProxy at boot; use layout two-arm (the VIPs' external subnet public, eth0 behind the NAT gateway) or adopt a VPC (network.vpcId)`,
       );
     }
+    const egress = egressPlan(env);
     this.network = new ImagingLbNetwork(this, "network", {
       environmentName: env.name,
       region: env.region,
@@ -140,9 +142,8 @@ export class ImagingLbStack extends TerraformStack {
       natSubnet: env.network.natSubnet,
       publicSubnetKeys: publicSubnets,
       endpointSubnetKeys: subnetsOfSide(env, "server").map((s) => s.key),
-      interfaceEndpoints:
-        props.interfaceEndpoints ??
-        (adopted ? undefined : [...DEFAULT_INTERFACE_ENDPOINTS, ...(env.admin.cloudWatchLogGroup ? ["logs"] : []), ...(env.monitoring.enabled ? ["monitoring"] : [])]),
+      interfaceEndpoints: props.interfaceEndpoints ?? (egress.createsEndpoints ? egress.interfaceEndpoints : undefined),
+      s3PrefixList: egress.s3PrefixList,
     });
 
     this.instanceRole = new LoadBalancerInstanceRole(this, "instance-role", {

@@ -70,6 +70,8 @@ export interface SubnetLookup {
   readonly vpcId: string;
   /** The id of the subnet with key `key` (a `ResolvedSubnet.key`). */
   subnetId(key: string): string;
+  /** Managed prefix list ids by symbolic name (`s3`) for the security rules that name one. @default {} */
+  readonly prefixLists?: Readonly<Record<string, string>>;
 }
 
 /** Properties of {@link LoadBalancerNode}. */
@@ -92,7 +94,7 @@ export interface LoadBalancerNodeProps {
   readonly userDataReplaceOnChange?: boolean;
   /**
    * Destinations of eth0's package and API egress (TCP 80 and 443: package mirrors, AWS APIs).
-   * @default ["0.0.0.0/0"]
+   * @default the egress plan's (lib/plan/egress.ts)
    */
   readonly packageEgressCidrs?: readonly string[];
   /**
@@ -170,6 +172,7 @@ export class LoadBalancerNode extends Construct {
       vpcId: props.network.vpcId,
       packageEgressCidrs: props.packageEgressCidrs,
       referencedGroups: props.securityGroupReferences,
+      prefixLists: props.network.prefixLists,
     });
 
     const interfaces: Partial<Record<InterfaceName, NetworkInterface>> = {};

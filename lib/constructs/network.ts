@@ -1,8 +1,9 @@
 /**
  * The load balancer's network: a new VPC with the environment's subnets and its own way out (a public NAT
- * subnet, an internet gateway and a NAT gateway), or an existing VPC and subnets adopted by id, whose
- * routing and egress belong to its owner. Interface endpoints as asked.
+ * subnet, an internet gateway and a NAT gateway; none for a baked image), or an existing VPC and subnets
+ * adopted by id, whose routing and egress belong to its owner. Interface endpoints as asked.
  */
+import { DataAwsEc2ManagedPrefixList } from "@cdktf/provider-aws/lib/data-aws-ec2-managed-prefix-list";
 import { DataAwsSubnet } from "@cdktf/provider-aws/lib/data-aws-subnet";
 import { DataAwsVpc } from "@cdktf/provider-aws/lib/data-aws-vpc";
 import { Eip } from "@cdktf/provider-aws/lib/eip";
@@ -18,6 +19,7 @@ import { VpcEndpoint } from "@cdktf/provider-aws/lib/vpc-endpoint";
 import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule";
 import { Construct } from "constructs";
 import { ResolvedSubnet } from "../config/model";
+import { BASE_INTERFACE_ENDPOINTS } from "../plan/egress";
 
 /**
  * The interface endpoints a load balancer in a private subnet needs: `ec2` (the VIP takeover script),
@@ -25,7 +27,7 @@ import { ResolvedSubnet } from "../config/model";
  * the stats password at boot). Add `logs` when CloudWatch Logs shipping is on, `monitoring` when the nodes
  * send metrics (the stack does both).
  */
-export const DEFAULT_INTERFACE_ENDPOINTS: readonly string[] = ["ec2", "ec2messages", "kms", "secretsmanager", "ssm", "ssmmessages"];
+export const DEFAULT_INTERFACE_ENDPOINTS: readonly string[] = BASE_INTERFACE_ENDPOINTS;
 
 /** Properties of {@link ImagingLbNetwork}. */
 export interface ImagingLbNetworkProps {
@@ -43,9 +45,10 @@ export interface ImagingLbNetworkProps {
   /** Every subnet, created from cidr/availabilityZone or adopted by subnetId; construct ids from their keys. */
   readonly subnets: readonly ResolvedSubnet[];
   /**
-   * The public subnet of the NAT gateway (network.natSubnet): required without vpcId, not allowed with it.
-   * The created VPC gets an internet gateway, a NAT gateway with its own Elastic IP in this subnet, and a
-   * default route through the NAT gateway for every subnet that is not public.
+   * The public subnet of the NAT gateway (network.natSubnet), not allowed with vpcId. The created VPC gets
+   * an internet gateway, a NAT gateway with its own Elastic IP in this subnet, and a default route through
+   * the NAT gateway for every subnet that is not public. Without it the created VPC has no way to the
+   * internet (a baked image): an internet gateway only when {@link publicSubnetKeys} asks for one.
    */
   readonly natSubnet?: { readonly cidr: string; readonly availabilityZone: string };
   /**
@@ -67,6 +70,11 @@ export interface ImagingLbNetworkProps {
    * @default the first subnet of each availability zone
    */
   readonly endpointSubnetKeys?: readonly string[];
+  /**
+   * Look up S3's managed prefix list, for security rules that allow HTTPS to S3 only (its gateway endpoint).
+   * @default false
+   */
+  readonly s3PrefixList?: boolean;
 }
 
 /**
@@ -111,6 +119,8 @@ export class ImagingLbNetwork extends Construct {
   readonly endpoints: Readonly<Record<string, VpcEndpoint>>;
   /** The S3 gateway endpoint (created VPCs). */
   readonly s3Endpoint?: VpcEndpoint;
+  /** Managed prefix list ids by symbolic name (`s3`), for security rules (see {@link ImagingLbNetworkProps.s3PrefixList}). */
+  readonly prefixLists: Readonly<Record<string, string>>;
   private readonly subnetIds = new Map<string, string>();
 
   constructor(scope: Construct, id: string, props: ImagingLbNetworkProps) {
@@ -144,46 +154,52 @@ export class ImagingLbNetwork extends Construct {
         });
         this.subnetIds.set(subnet.key, created.id);
       }
-      if (!props.natSubnet) throw new Error("network.natSubnet: a created VPC needs the public subnet of its NAT gateway (the loader should have rejected this)");
       const publicKeys = [...new Set(props.publicSubnetKeys ?? [])];
+      const nat = props.natSubnet;
 
-      // Public side: the NAT subnet (and any Elastic IP VIP subnet) → internet gateway.
-      const igw = new InternetGateway(this, "internet-gateway", { vpcId: vpc.id, tags: { Name: name } });
-      const publicTable = new RouteTable(this, "public-route-table", { vpcId: vpc.id, tags: { Name: `${name}-public` } });
-      new Route(this, "public-default-route", { routeTableId: publicTable.id, destinationCidrBlock: "0.0.0.0/0", gatewayId: igw.id });
-      const natSubnet = new Subnet(this, "nat-subnet", {
-        vpcId: vpc.id,
-        cidrBlock: props.natSubnet.cidr,
-        availabilityZone: props.natSubnet.availabilityZone,
-        mapPublicIpOnLaunch: false,
-        tags: { Name: `${name}-nat` },
-      });
-      new RouteTableAssociation(this, "public-nat-subnet", { routeTableId: publicTable.id, subnetId: natSubnet.id });
-      for (const key of publicKeys) {
-        new RouteTableAssociation(this, `public-${key}`, { routeTableId: publicTable.id, subnetId: this.subnetId(key) });
+      // Public side: the NAT subnet (and any Elastic IP VIP subnet) → internet gateway. Without a NAT subnet
+      // (a baked image) the VPC has no internet gateway unless an Elastic IP VIP needs one.
+      if (nat !== undefined || publicKeys.length > 0) {
+        const igw = new InternetGateway(this, "internet-gateway", { vpcId: vpc.id, tags: { Name: name } });
+        const publicTable = new RouteTable(this, "public-route-table", { vpcId: vpc.id, tags: { Name: `${name}-public` } });
+        new Route(this, "public-default-route", { routeTableId: publicTable.id, destinationCidrBlock: "0.0.0.0/0", gatewayId: igw.id });
+        for (const key of publicKeys) {
+          new RouteTableAssociation(this, `public-${key}`, { routeTableId: publicTable.id, subnetId: this.subnetId(key) });
+        }
+        this.internetGateway = igw;
+        this.publicRouteTable = publicTable;
+      }
+      if (nat !== undefined && this.internetGateway && this.publicRouteTable) {
+        const natSubnet = new Subnet(this, "nat-subnet", {
+          vpcId: vpc.id,
+          cidrBlock: nat.cidr,
+          availabilityZone: nat.availabilityZone,
+          mapPublicIpOnLaunch: false,
+          tags: { Name: `${name}-nat` },
+        });
+        new RouteTableAssociation(this, "public-nat-subnet", { routeTableId: this.publicRouteTable.id, subnetId: natSubnet.id });
+        const natEip = new Eip(this, "nat-eip", { domain: "vpc", tags: { Name: `${name}-nat` }, dependsOn: [this.internetGateway] });
+        this.natSubnet = natSubnet;
+        this.natElasticIp = natEip;
+        this.natGateway = new NatGateway(this, "nat-gateway", {
+          connectivityType: "public",
+          allocationId: natEip.allocationId,
+          subnetId: natSubnet.id,
+          tags: { Name: name },
+          dependsOn: [this.internetGateway],
+        });
       }
 
-      // Private side: every other subnet → NAT gateway (package mirrors and AWS APIs at boot).
-      const natEip = new Eip(this, "nat-eip", { domain: "vpc", tags: { Name: `${name}-nat` }, dependsOn: [igw] });
-      const nat = new NatGateway(this, "nat-gateway", {
-        connectivityType: "public",
-        allocationId: natEip.allocationId,
-        subnetId: natSubnet.id,
-        tags: { Name: name },
-        dependsOn: [igw],
-      });
+      // Private side: every other subnet → the NAT gateway (package mirrors at boot), or nowhere but the VPC
+      // and its endpoints (a baked image).
       privateKeys = props.subnets.map((s) => s.key).filter((key) => !publicKeys.includes(key));
       const privateTable = new RouteTable(this, "private-route-table", { vpcId: vpc.id, tags: { Name: `${name}-private` } });
-      new Route(this, "private-default-route", { routeTableId: privateTable.id, destinationCidrBlock: "0.0.0.0/0", natGatewayId: nat.id });
+      if (this.natGateway) {
+        new Route(this, "private-default-route", { routeTableId: privateTable.id, destinationCidrBlock: "0.0.0.0/0", natGatewayId: this.natGateway.id });
+      }
       for (const key of privateKeys) {
         new RouteTableAssociation(this, `private-${key}`, { routeTableId: privateTable.id, subnetId: this.subnetId(key) });
       }
-
-      this.internetGateway = igw;
-      this.publicRouteTable = publicTable;
-      this.natSubnet = natSubnet;
-      this.natElasticIp = natEip;
-      this.natGateway = nat;
       this.privateRouteTable = privateTable;
     }
     this.privateSubnetKeys = privateKeys;
@@ -225,6 +241,9 @@ export class ImagingLbNetwork extends Construct {
       }
     }
     this.endpoints = endpoints;
+    this.prefixLists = props.s3PrefixList
+      ? { s3: new DataAwsEc2ManagedPrefixList(this, "s3-prefix-list", { name: `com.amazonaws.${props.region}.s3` }).id }
+      : {};
     // S3 (the configuration bundles) through a gateway endpoint: private, and no NAT data charges.
     if (!this.adopted) {
       const tables = [this.privateRouteTable, this.publicRouteTable].filter((t): t is RouteTable => t !== undefined);

@@ -27,7 +27,7 @@ export interface LoadBalancerSecurityGroupsProps {
   readonly vpcId: string;
   /**
    * Destinations of eth0's package and API egress (TCP 80 and 443: package mirrors, AWS APIs).
-   * @default ["0.0.0.0/0"]
+   * @default the egress plan's (lib/plan/egress.ts)
    */
   readonly packageEgressCidrs?: readonly string[];
   /**
@@ -36,6 +36,12 @@ export interface LoadBalancerSecurityGroupsProps {
    * @default {} (no rule may name a group)
    */
   readonly referencedGroups?: Readonly<Record<string, string>>;
+  /**
+   * Managed prefix list ids for the rules whose peer is a prefix list ({@link SecurityRule.prefixList}), by
+   * its symbolic name: `s3` (a baked image without an internet path reaches S3 through its gateway endpoint).
+   * @default {} (no rule may name a prefix list)
+   */
+  readonly prefixLists?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -84,11 +90,16 @@ export class LoadBalancerSecurityGroups extends Construct {
           if (rule.group !== undefined && referenced === undefined) {
             throw new Error(`security rule ${rule.key} of ${node.name} ${iface.name} names group '${rule.group}', which no referencedGroups entry gives`);
           }
+          const prefixList = rule.prefixList === undefined ? undefined : props.prefixLists?.[rule.prefixList];
+          if (rule.prefixList !== undefined && prefixList === undefined) {
+            throw new Error(`security rule ${rule.key} of ${node.name} ${iface.name} names prefix list '${rule.prefixList}', which no prefixLists entry gives`);
+          }
+          const peer = referenced !== undefined ? { referencedSecurityGroupId: referenced } : prefixList !== undefined ? { prefixListId: prefixList } : { cidrIpv4: rule.cidr };
           const config = {
             securityGroupId: group.id,
             description: rule.description,
             ipProtocol: rule.protocol,
-            ...(referenced !== undefined ? { referencedSecurityGroupId: referenced } : { cidrIpv4: rule.cidr }),
+            ...peer,
             ...(rule.port !== undefined ? { fromPort: rule.port, toPort: rule.toPort ?? rule.port } : {}),
           };
           if (rule.direction === "ingress") new VpcSecurityGroupIngressRule(group, rule.key, config);

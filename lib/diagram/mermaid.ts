@@ -114,6 +114,8 @@ export function renderMermaid(env: ResolvedEnvironment): string {
     out.push(`  subgraph nat[${title(t.egress.subnet)}]`);
     out.push(`    egress[/${label(["NAT gateway", ...egressLines])}/]`);
     out.push("  end");
+  } else if (t.egress.kind === "endpoints") {
+    out.push(`  egress[/${label(["VPC endpoints, no internet", t.egress.services.join(", "), "TCP 443"])}/]`);
   } else {
     out.push(`  egress[/${label(["egress of the VPC", "its own NAT, proxy or endpoints", ...egressLines])}/]`);
   }

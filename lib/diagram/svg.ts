@@ -38,6 +38,13 @@ const COLORS = {
 } as const;
 
 /** Escapes text for XML character data and attribute values. */
+/** `items` joined with ", ", `perLine` to a line. */
+function wrapList(items: readonly string[], perLine: number): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i < items.length; i += perLine) lines.push(items.slice(i, i + perLine).join(", "));
+  return lines;
+}
+
 export function xmlEscape(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&apos;");
 }
@@ -373,13 +380,16 @@ export function renderSvg(env: ResolvedEnvironment): string {
   });
   for (const s of servers) out.push(...drawBox(s, "server"));
 
-  // Egress: the NAT gateway in its public subnet (created VPC), or the adopted VPC's own egress.
+  // Egress: the NAT gateway in its public subnet (created VPC), the VPC endpoints (a baked image without an
+  // internet path), or the adopted VPC's own egress.
   const egressTop = bandBottom + 20;
   const egressLines = ["package mirrors, AWS APIs", "TCP 80, 443 from every node's eth0"];
   const egressBox: Box =
     t.egress.kind === "nat"
       ? { heading: "NAT gateway", lines: egressLines, colors: COLORS.clients, minWidth: 200 }
-      : { heading: "egress of the VPC", lines: ["its own NAT, proxy or endpoints", ...egressLines], colors: COLORS.clients, minWidth: 200 };
+      : t.egress.kind === "endpoints"
+        ? { heading: "VPC endpoints, no internet", lines: [...wrapList(t.egress.services, 4), "TCP 443 from every node's eth0"], colors: COLORS.clients, minWidth: 200 }
+        : { heading: "egress of the VPC", lines: ["its own NAT, proxy or endpoints", ...egressLines], colors: COLORS.clients, minWidth: 200 };
   const wEgress = boxWidth(egressBox);
   const egressBandPad = t.egress.kind === "nat" ? 16 : 0;
   // Right of the nodes, so the wires from their eth0 ports enter the box from the left, under the band label.

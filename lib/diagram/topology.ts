@@ -5,6 +5,7 @@
  */
 import { cidrContains } from "../config/net";
 import { ResolvedEnvironment, ResolvedService, ResolvedSubnet, VipMode } from "../config/model";
+import { egressPlan } from "../plan/egress";
 
 /** A subnet drawn as a group. */
 export interface DiagramSubnet {
@@ -75,7 +76,9 @@ export interface DiagramServer {
 /** How the nodes reach package mirrors and AWS APIs at boot. */
 export type DiagramEgress =
   | { readonly kind: "nat"; readonly subnet: DiagramSubnet }
-  | { readonly kind: "adopted" };
+  | { readonly kind: "adopted" }
+  /** A baked image without an internet path: the AWS APIs through VPC endpoints only. */
+  | { readonly kind: "endpoints"; readonly services: readonly string[] };
 
 /** Everything a drawing shows. */
 export interface DiagramTopology {
@@ -205,11 +208,17 @@ export function diagramTopology(env: ResolvedEnvironment): DiagramTopology {
     overlayVips: env.ha?.vipMode === "route-table",
     ...(env.ha?.vipMode === "nlb" && env.ha.nlb ? { nlb: { crossZone: env.ha.nlb.crossZone, drainSeconds: env.ha.nlb.drainSeconds } } : {}),
     ...(net.vpcCidr ? { vpcCidr: net.vpcCidr } : {}),
-    egress: net.natSubnet
-      ? { kind: "nat", subnet: { key: "nat", label: "public subnet (NAT gateway)", cidr: net.natSubnet.cidr, availabilityZone: net.natSubnet.availabilityZone } }
-      : { kind: "adopted" },
+    egress: diagramEgress(env),
     stats: { port: env.admin.statsPort, adminCidrs: env.access.adminCidrs, prometheus: env.admin.prometheus },
   };
+}
+
+function diagramEgress(env: ResolvedEnvironment): DiagramEgress {
+  const plan = egressPlan(env);
+  const nat = env.network.natSubnet;
+  if (plan.internet === "none") return { kind: "endpoints", services: [...plan.interfaceEndpoints, "s3"].sort() };
+  if (nat) return { kind: "nat", subnet: { key: "nat", label: "public subnet (NAT gateway)", cidr: nat.cidr, availabilityZone: nat.availabilityZone } };
+  return { kind: "adopted" };
 }
 
 /** `all services` when a server serves every service of the environment, else the list. */

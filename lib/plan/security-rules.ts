@@ -4,6 +4,7 @@
  * into `aws_vpc_security_group_{ingress,egress}_rule` resources, keyed by {@link SecurityRule.key}.
  */
 import { PEERS_PORT, ResolvedEnvironment, ResolvedNode, ResolvedService } from "../config/model";
+import { egressPlan } from "./egress";
 import { NLB_HEALTH_CHECK, isNlb, servicePorts } from "./nlb";
 import { InterfacePlan } from "./interface-plan";
 
@@ -37,6 +38,11 @@ export interface SecurityRule {
    * `nlb-web` (the NLB of VIP web, vipMode nlb).
    */
   readonly group?: string;
+  /**
+   * The peer as an AWS-managed prefix list instead: a symbolic name the construct maps to the list's id
+   * (`s3`: S3's addresses in the region, reached through its gateway endpoint).
+   */
+  readonly prefixList?: string;
   /** Why the rule exists (every reason when several needs share one rule). */
   readonly description: string;
 }
@@ -45,9 +51,8 @@ export interface SecurityRule {
 export interface SecurityRuleOptions {
   /**
    * Destinations of eth0's package and API egress: TCP 80 (package mirrors) and 443 (AWS APIs, HTTPS
-   * mirrors). Use the VPC CIDR (interface endpoints) plus your proxy or mirror, or `[]` when everything is
-   * reached through endpoints and the AMI already has HAProxy.
-   * @default ["0.0.0.0/0"]
+   * mirrors). Use the VPC CIDR (interface endpoints) plus your proxy or mirror to narrow it.
+   * @default the egress plan's: ["0.0.0.0/0"] with an internet path; none with a baked image without one
    */
   readonly packageEgressCidrs?: readonly string[];
 }
@@ -73,8 +78,8 @@ function backendTargets(s: ResolvedService): Map<string, Set<number>> {
 const hostCidr = (address: string) => `${address}/32`;
 
 /** The peer of a rule as text: its CIDR, or `sg-<group>`. */
-export function rulePeer(rule: Pick<SecurityRule, "cidr" | "group">): string {
-  return rule.cidr ?? `sg-${rule.group ?? "?"}`;
+export function rulePeer(rule: Pick<SecurityRule, "cidr" | "group" | "prefixList">): string {
+  return rule.cidr ?? (rule.prefixList !== undefined ? `pl-${rule.prefixList}` : `sg-${rule.group ?? "?"}`);
 }
 
 /** The symbolic name of VIP `vip`'s NLB security group (vipMode nlb), as {@link SecurityRule.group} names it. */
@@ -86,8 +91,9 @@ const keyPeer = (peer: string) => peer.replace(/\./g, "-").replace("/", "_");
  * The rules of `iface` of `node`:
  * - client side: each service's front-end ports (and HTTP redirect port) from that service's clientCidrs;
  * - server side (eth0): the stats/metrics port from the admin CIDRs; egress to each real server (/32) on the
- *   ports the service uses there; package and API egress (TCP 80 and 443 to
- *   {@link SecurityRuleOptions.packageEgressCidrs}); in a pair, VRRP (IP protocol 112) and
+ *   ports the service uses there; package and API egress as the {@link egressPlan} says (TCP 80 and 443 to
+ *   the internet, or, with a baked image and no internet path, 443 to the interface endpoints and S3's
+ *   prefix list only); in a pair, VRRP (IP protocol 112) and
  *   TCP {@link PEERS_PORT} to and from the peer's eth0 address only.
  * No SSH, no other 0.0.0.0/0 rule. Sorted by key, duplicates merged, and contiguous ports of the same
  * direction and peer merged into one port range (`ingress-tcp-2310-2311-10-0-0-0_8`), so they count once
@@ -95,7 +101,7 @@ const keyPeer = (peer: string) => peer.replace(/\./g, "-").replace("/", "_");
  */
 export function securityRules(env: ResolvedEnvironment, node: ResolvedNode, iface: InterfacePlan, options: SecurityRuleOptions = {}): readonly SecurityRule[] {
   const rules = new Map<string, SecurityRule>();
-  const addRule = (direction: SecurityRule["direction"], protocol: SecurityRule["protocol"], port: number | undefined, peer: { cidr: string } | { group: string }, why: string) => {
+  const addRule = (direction: SecurityRule["direction"], protocol: SecurityRule["protocol"], port: number | undefined, peer: { cidr: string } | { group: string } | { prefixList: string }, why: string) => {
     const what = protocol === VRRP_PROTOCOL ? "vrrp" : `tcp-${port}`;
     const key = `${direction}-${what}-${keyPeer(rulePeer(peer))}`;
     const existing = rules.get(key);
@@ -139,10 +145,13 @@ export function securityRules(env: ResolvedEnvironment, node: ResolvedNode, ifac
         for (const port of [...ports].sort((a, b) => a - b)) add("egress", "tcp", port, hostCidr(address), `servers of ${s.name}`);
       }
     }
-    for (const cidr of options.packageEgressCidrs ?? ["0.0.0.0/0"]) {
+    const egress = egressPlan(env);
+    for (const cidr of options.packageEgressCidrs ?? egress.internetCidrs) {
       add("egress", "tcp", HTTP_PORT, cidr, "package mirrors (HTTP)");
       add("egress", "tcp", HTTPS_PORT, cidr, "AWS APIs and package mirrors (HTTPS)");
     }
+    for (const cidr of egress.apiCidrs) add("egress", "tcp", HTTPS_PORT, cidr, "AWS APIs (interface endpoints)");
+    if (egress.s3PrefixList) addRule("egress", "tcp", HTTPS_PORT, { prefixList: "s3" }, "S3: configuration bundles (gateway endpoint)");
     if (env.nodes.length === 2) {
       const peer = env.nodes.find((n) => n.name !== node.name);
       if (peer) {
@@ -212,7 +221,7 @@ export function mergePortRanges(rules: readonly SecurityRule[]): SecurityRule[] 
           protocol: first.protocol,
           port: first.port,
           toPort: last.port,
-          ...(first.cidr !== undefined ? { cidr: first.cidr } : { group: first.group }),
+          ...(first.cidr !== undefined ? { cidr: first.cidr } : first.prefixList !== undefined ? { prefixList: first.prefixList } : { group: first.group }),
           description: reasons.slice(0, 255),
         });
       }

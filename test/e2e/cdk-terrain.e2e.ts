@@ -101,7 +101,7 @@ describe("CDK Terrain: the same source with cdktn + @cdktn/provider-aws", () => 
 
     // 4. The Terraform JSON of every stack: the same but for the provider version and the metadata.
     const stacks = readdirSync(join(cdktfOut, "stacks")).sort();
-    assert.deepEqual(stacks, ["ei-ha-pair", "ei-nlb", "ei-one-arm", "ei-two-arm"]);
+    assert.deepEqual(stacks, ["ei-baked", "ei-ha-pair", "ei-nlb", "ei-one-arm", "ei-two-arm"]);
     assert.deepEqual(readdirSync(join(cdktnOut, "stacks")).sort(), stacks);
     const seen = new Set<string>();
     for (const stack of stacks) {
@@ -132,7 +132,7 @@ describe("CDK Terrain: the same source with cdktn + @cdktn/provider-aws", () => 
     const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(node24)}:${process.env.PATH}`, CHECKPOINT_DISABLE: "1", CI: "1", IMAGING_LB_ENVIRONMENTS: join(REPO, "examples") };
     for (const name of ["CDKTF_OUTDIR", "CDKTF_CONTEXT_JSON"]) delete env[name];
     const cli = sh(join(modules, "node_modules", ".bin", "cdktn"), ["synth"], project, env);
-    assert.match(cli.stdout, /Generated Terraform code for the stacks: ei-ha-pair, ei-nlb, ei-one-arm, ei-two-arm/);
+    assert.match(cli.stdout, /Generated Terraform code for the stacks: ei-baked, ei-ha-pair, ei-nlb, ei-one-arm, ei-two-arm/);
     for (const stack of stacks) {
       const file = (out: string) => readFileSync(join(out, "stacks", stack, "cdk.tf.json"), "utf8");
       const viaCli = file(join(project, "cdktf.out"));

@@ -78,7 +78,7 @@ describe("cdktf CLI flow (README order: synth, diff; real cdktf CLI and Terrafor
 
     const first = cli(["synth"]);
     assert.equal(first.status, 0, first.output);
-    assert.deepEqual(stacks(), ["ei-ha-pair", "ei-nlb", "ei-one-arm", "ei-two-arm"]);
+    assert.deepEqual(stacks(), ["ei-baked", "ei-ha-pair", "ei-nlb", "ei-one-arm", "ei-two-arm"]);
 
     // The pinned provider version, served from the mirror (SIMULATED: it is the 5.100 binary).
     const pinned = (JSON.parse(readFileSync(join(stackDir("ei-one-arm"), "cdk.tf.json"), "utf8")) as { terraform: { required_providers: { aws: { version: string } } } }).terraform.required_providers.aws.version;
@@ -97,15 +97,15 @@ describe("cdktf CLI flow (README order: synth, diff; real cdktf CLI and Terrafor
     assert.equal(diff.status, 1, diff.output);
     assert.doesNotMatch(diff.output, /ENOENT|no such file or directory/i);
     assert.match(diff.output, /imaging-lb: 1 stack synthesized/);
-    assert.match(diff.output, /kept as an earlier synth left them \(not in this run\): ei-nlb, ei-one-arm, ei-two-arm/);
+    assert.match(diff.output, /kept as an earlier synth left them \(not in this run\): ei-baked, ei-nlb, ei-one-arm, ei-two-arm/);
     assert.match(diff.output, /Initializing the backend/);
     assert.match(diff.output, /No valid credential sources found/, "the S3 state backend is the first thing that needs AWS");
-    assert.deepEqual(stacks(), ["ei-ha-pair", "ei-nlb", "ei-one-arm", "ei-two-arm"]);
+    assert.deepEqual(stacks(), ["ei-baked", "ei-ha-pair", "ei-nlb", "ei-one-arm", "ei-two-arm"]);
     assert.equal(readFileSync(join(stackDir("ei-two-arm"), ".terraform", "marker"), "utf8"), "init", "another stack's .terraform stays");
 
     const second = cli(["synth"]);
     assert.equal(second.status, 0, second.output);
-    assert.deepEqual(stacks(), ["ei-ha-pair", "ei-nlb", "ei-one-arm", "ei-two-arm"]);
+    assert.deepEqual(stacks(), ["ei-baked", "ei-ha-pair", "ei-nlb", "ei-one-arm", "ei-two-arm"]);
   });
 
   it("cdktf diff of a stack without a backend: terraform init installs the provider, the plan stops at AWS credentials; a synth keeps .terraform and the lock file", () => {
@@ -148,7 +148,7 @@ describe("cdktf CLI flow (README order: synth, diff; real cdktf CLI and Terrafor
     assert.equal(synth.output.split("imaging-lb: nothing synthesized.").length - 1, 1, synth.output);
     assert.match(synth.output, /ERROR \[imaging-lb\]: nothing synthesized: the environment files have problems \(listed above\); the stack folders in cdktf\.out are as they were/);
     assert.doesNotMatch(synth.output, /Command output on std(err|out)/, "no second copy in cdktf's error summary");
-    assert.deepEqual(stacks(), ["ei-ha-pair", "ei-nlb", "ei-one-arm", "ei-two-arm"]);
+    assert.deepEqual(stacks(), ["ei-baked", "ei-ha-pair", "ei-nlb", "ei-one-arm", "ei-two-arm"]);
     assert.equal(readFileSync(join(stackDir("ei-two-arm"), "cdk.tf.json"), "utf8"), before);
     assert.ok(existsSync(join(stackDir("ei-two-arm"), ".terraform", "marker")));
 
@@ -156,6 +156,6 @@ describe("cdktf CLI flow (README order: synth, diff; real cdktf CLI and Terrafor
     assert.equal(refused.status, 1, refused.output);
     assert.match(refused.output, /ERROR \[imaging-lb\]: cdktf asks for stack 'ei-two-arm', which this run did not synthesize \(IMAGING_LB_ENVIRONMENTS="examples\/agfa-ei-one-arm\.yaml": stacks ei-one-arm\)/);
     assert.doesNotMatch(refused.output, /Initializing the backend/, "Terraform does not run on files this run did not build");
-    assert.deepEqual(stacks(), ["ei-ha-pair", "ei-nlb", "ei-one-arm", "ei-two-arm"]);
+    assert.deepEqual(stacks(), ["ei-baked", "ei-ha-pair", "ei-nlb", "ei-one-arm", "ei-two-arm"]);
   });
 });

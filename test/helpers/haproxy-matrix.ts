@@ -57,8 +57,8 @@ export function describeHaproxyValidation(title: string, validator: () => Haprox
       }
     };
     const examples = readdirSync(EXAMPLES).filter((f) => f.endsWith(".yaml"));
-    it("has the four bundled examples", () => {
-      assert.deepEqual(examples.sort(), ["agfa-ei-ha-pair.yaml", "agfa-ei-nlb.yaml", "agfa-ei-one-arm.yaml", "agfa-ei-two-arm.yaml"]);
+    it("has the five bundled examples", () => {
+      assert.deepEqual(examples.sort(), ["agfa-ei-baked.yaml", "agfa-ei-ha-pair.yaml", "agfa-ei-nlb.yaml", "agfa-ei-one-arm.yaml", "agfa-ei-two-arm.yaml"]);
     });
     for (const file of examples) {
       it(`accepts examples/${file} on every node`, () => check(loadEnvironment(join(EXAMPLES, file))));

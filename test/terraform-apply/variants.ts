@@ -94,7 +94,7 @@ export function example(file: string): Record<string, any> {
 }
 
 /** The example file names (every example is applied as it ships). */
-export const EXAMPLE_FILES = ["agfa-ei-one-arm.yaml", "agfa-ei-two-arm.yaml", "agfa-ei-ha-pair.yaml", "agfa-ei-nlb.yaml"];
+export const EXAMPLE_FILES = ["agfa-ei-one-arm.yaml", "agfa-ei-two-arm.yaml", "agfa-ei-ha-pair.yaml", "agfa-ei-nlb.yaml", "agfa-ei-baked.yaml"];
 
 const adoptedOneArm = (cidr: string, subnets: Record<string, { cidr: string; az: string }>): SeedRequest["vpc"] => ({ cidr, subnets });
 
@@ -117,6 +117,7 @@ export const VARIANTS: readonly Variant[] = [
   { name: "ei-two-arm", covers: "example two-arm single node, created VPC", example: "agfa-ei-two-arm.yaml" },
   { name: "ei-ha-pair", covers: "example two-arm pair, secondary-ip, created VPC", example: "agfa-ei-ha-pair.yaml" },
   { name: "ei-nlb", covers: "example two-arm pair across two AZs behind an NLB per VIP (nlb), created VPC", example: "agfa-ei-nlb.yaml" },
+  { name: "ei-baked", covers: "example two-arm pair on a baked image: created VPC with no NAT or internet gateway, VPC endpoints, S3 by prefix list", example: "agfa-ei-baked.yaml" },
   {
     name: "t-nlb-1arm-adopt-xz",
     covers: "one-arm pair across two AZs behind an NLB per VIP (nlb), cross-zone on, a short drain, adopted VPC and subnets",
