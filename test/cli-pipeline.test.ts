@@ -67,7 +67,7 @@ describe("imaging-lb CLI for pipelines", () => {
     assert.equal(r.stderr, "");
     const doc = JSON.parse(r.stdout) as { valid: boolean; files: Array<Record<string, unknown>> };
     assert.equal(doc.valid, false);
-    assert.deepEqual(doc.files[0], { file: ONE_ARM, valid: true, environment: "ei-one-arm", layout: "one-arm", nodes: 1, services: 4, vips: 2 });
+    assert.deepEqual(doc.files[0], { file: ONE_ARM, valid: true, environment: "ei-one-arm", layout: "one-arm", nodes: 1, services: 4, vips: 2, needs: [] });
     assert.equal(doc.files[1].file, bad);
     assert.equal(doc.files[1].valid, false);
     const problems = doc.files[1].problems as Array<{ file: string; line: number; column: number; path: string; message: string }>;
@@ -127,7 +127,7 @@ describe("imaging-lb CLI for pipelines", () => {
       [["schema", "extra"], /^imaging-lb schema: unexpected argument 'extra': it takes no arguments\n/],
       [["expand", ONE_ARM, PAIR], /^imaging-lb expand: unexpected argument 'examples\/agfa-ei-ha-pair\.yaml': it takes one environment file\n/],
       [["render", "haproxy", ONE_ARM, PAIR], /^imaging-lb render: unexpected argument 'examples\/agfa-ei-ha-pair\.yaml': it takes one environment file\n/],
-      [["render", "keepalved", PAIR], /^imaging-lb render: expected an artifact: haproxy, keepalived, user-data, got 'keepalved'; did you mean 'keepalived'\?\n/],
+      [["render", "keepalved", PAIR], /^imaging-lb render: expected an artifact: haproxy, keepalived, user-data, image-recipe, got 'keepalved'; did you mean 'keepalived'\?\n/],
     ];
     for (const [args, message] of cases) {
       const r = cli(...args);

@@ -89,7 +89,7 @@ describe("imaging-lb CLI", () => {
       const file = finished("agfa-ei-ha-pair.yaml");
       const r = cli("validate", "--strict", file);
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /^ok .*: ei-ha-pair, two-arm, HA pair, 4 services, 2 VIPs\n {2}haproxy -dW -c: ok \(HAProxy \S+ on this machine\)\n/);
+      assert.match(r.stdout, /^ok .*: ei-ha-pair, two-arm, HA pair, 4 services, 2 VIPs\n {2}internet: the NAT gateway in 10\.40\.0\.0\/24: [^\n]*\n {2}haproxy -dW -c: ok \(HAProxy \S+ on this machine\)\n/);
       assert.match(r.stdout, /\n {2}keepalived -t: ok on lb-a \(keepalived \S+ on this machine/);
       assert.match(r.stdout, /\n {2}keepalived -t: ok on lb-b \(keepalived \S+ on this machine/);
     });
@@ -214,7 +214,7 @@ describe("imaging-lb CLI", () => {
     for (const c of ["validate", "render", "init", "diagram", "expand", "schema"]) assert.match(help.stdout, new RegExp(`\\n  ${c} `));
     const sub = cli("render", "--help");
     assert.equal(sub.code, 0);
-    assert.match(sub.stdout, /^usage: imaging-lb render haproxy\|keepalived\|user-data <env\.yaml>/);
+    assert.match(sub.stdout, /^usage: imaging-lb render haproxy\|keepalived\|user-data\|image-recipe <env\.yaml>/);
     const unknown = cli("frobnicate");
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /unknown command 'frobnicate'/);

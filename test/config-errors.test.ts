@@ -455,7 +455,7 @@ const CASES: readonly Case[] = [
   {
     behaviour: "rejects a created VPC without a NAT subnet (the nodes could not install HAProxy at boot)",
     input: { fixture: "created-vpc-without-nat.yaml" },
-    problems: [{ path: "network", line: 6, column: 1, message: /missing natSubnet: a created VPC needs a public subnet for a NAT gateway/ }],
+    problems: [{ path: "network", line: 6, column: 1, message: /missing natSubnet: with loadBalancer\.image stock each node installs HAProxy from the OS's package mirror at first boot, so a created VPC needs a public subnet for a NAT gateway; or bake an image/ }],
   },
   {
     behaviour: "rejects a NAT subnet in an adopted VPC",

@@ -463,18 +463,25 @@ describe("drawing details", () => {
     }
   });
 
-  it("shows the stats port with its admin networks, and the NAT gateway in its public subnet (created VPC)", () => {
+  it("shows the stats port with its admin networks, and the NAT gateway in its public subnet (created VPC with one) or the VPC endpoints (a baked image without)", () => {
     for (const file of EXAMPLES) {
       const env = loadEnvironment(join(ROOT, file));
       const svgTexts = parseXml(renderSvg(env)).texts;
       const stats = `stats+metrics :${env.admin.statsPort} ← ${env.access.adminCidrs.join(", ")}`;
       assert.ok(svgTexts.includes(stats), `${file}: ${stats}`);
-      assert.ok(svgTexts.includes("NAT gateway") && svgTexts.includes("public subnet (NAT gateway)"), `${file}: the NAT gateway`);
-      assert.ok(svgTexts.includes(`${env.network.natSubnet!.cidr} · ${env.network.natSubnet!.availabilityZone}`));
       const mermaid = renderMermaid(env);
       assert.ok(mermaid.includes(`stats :${env.admin.statsPort} ← ${env.access.adminCidrs.join(", ")}`));
-      assert.ok(mermaid.includes(`subgraph nat["public subnet (NAT gateway) ${env.network.natSubnet!.cidr} · ${env.network.natSubnet!.availabilityZone}"]`));
       for (const n of env.nodes) assert.ok(mermaid.includes(`  ${`node_${n.name.replace(/[^A-Za-z0-9]/g, "_")}`} -.-> egress\n`));
+      if (env.network.natSubnet === undefined) {
+        assert.equal(env.loadBalancer.image, "baked", `${file}: the examples without a NAT subnet are baked`);
+        assert.ok(svgTexts.includes("VPC endpoints, no internet") && !svgTexts.some((t) => t.includes("NAT gateway")), `${file}: the endpoints, no NAT gateway`);
+        assert.ok(svgTexts.includes("ec2, ec2messages, kms, monitoring"), `${file}: the endpoints' services`);
+        assert.ok(mermaid.includes(`egress[/"VPC endpoints, no internet<br/>ec2, ec2messages, kms, monitoring, s3, secretsmanager, ssm, ssmmessages<br/>TCP 443"/]`), mermaid);
+        continue;
+      }
+      assert.ok(svgTexts.includes("NAT gateway") && svgTexts.includes("public subnet (NAT gateway)"), `${file}: the NAT gateway`);
+      assert.ok(svgTexts.includes(`${env.network.natSubnet!.cidr} · ${env.network.natSubnet!.availabilityZone}`));
+      assert.ok(mermaid.includes(`subgraph nat["public subnet (NAT gateway) ${env.network.natSubnet!.cidr} · ${env.network.natSubnet!.availabilityZone}"]`));
     }
   });
 

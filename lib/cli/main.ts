@@ -23,7 +23,8 @@ import { initCommand } from "./commands/init";
 import { configBucketOf, environmentStatus, formatStatus, s3StatusReader, sendCommand } from "./commands/status";
 import type { OperatorCommand } from "../contract/node-contract";
 import { strictChecks } from "./commands/validate";
-import { egressSummary } from "../plan/egress";
+import { egressNeeds } from "../plan/egress";
+import { imageRecipe } from "../image/recipe";
 import { parseCommandArgs, suggestion, UsageError } from "./args";
 import { AwsProblem } from "./aws-problems";
 
@@ -110,10 +111,11 @@ export const COMMANDS: Record<string, Command> = {
     help: [
       "Loads each file (preset applied), checks the schema and the cross-field rules, and prints one line",
       "per valid file on stdout and every problem of the invalid ones on stderr; exit code 1 when any file",
-      "is invalid.",
+      "is invalid. In an adopted VPC, indented lines under the file's say what the VPC must give the nodes",
+      "(a way to the package mirror, or the AWS APIs' endpoints): this stack does not create them.",
       "",
       "  --json  one JSON document on stdout instead: {\"valid\": <all valid>, \"files\": [{\"file\", \"valid\",",
-      "          and \"environment\", \"layout\", \"nodes\", \"services\", \"vips\" or \"problems\": [{\"file\",",
+      "          and \"environment\", \"layout\", \"nodes\", \"services\", \"vips\", \"needs\" or \"problems\": [{\"file\",",
       "          \"line\", \"column\", \"path\", \"message\"}]}]}; the exit code is the same",
       "  --strict  also flag the starter's placeholders (123456789012, # CHANGE ME), and run the real",
       "          `haproxy -dW -c` and (HA pair) `keepalived -t` on the rendered files when those tools are",
@@ -129,10 +131,11 @@ export const COMMANDS: Record<string, Command> = {
           const strict = values.strict ? strictChecks(file, env) : { problems: [], notes: [] };
           if (strict.problems.length > 0) throw new ConfigError(strict.problems);
           const shape = env.nodes.length === 2 ? (isNlb(env) ? "HA pair behind NLBs (two zones)" : "HA pair") : "single load balancer";
-          results.push({ file, valid: true, environment: env.name, layout: env.network.layout, nodes: env.nodes.length, services: env.services.length, vips: env.vips.length });
+          const needs = egressNeeds(env);
+          results.push({ file, valid: true, environment: env.name, layout: env.network.layout, nodes: env.nodes.length, services: env.services.length, vips: env.vips.length, needs });
           if (!values.json) {
             io.out(`ok ${file}: ${env.name}, ${env.network.layout}, ${shape}, ${env.services.length} services, ${env.vips.length} VIPs\n`);
-            egressSummary(env).forEach((n) => io.out(`  ${n}\n`));
+            needs.forEach((n) => io.out(`  ${n}\n`));
             strict.notes.forEach((n) => io.out(`  ${n}\n`));
           }
         } catch (e) {
@@ -148,18 +151,20 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   render: {
-    summary: "print a rendered artifact: haproxy, keepalived or user-data",
-    usage: "imaging-lb render haproxy|keepalived|user-data <env.yaml> [--node <name|primary|secondary>]",
+    summary: "print a rendered artifact: haproxy, keepalived, user-data or image-recipe",
+    usage: "imaging-lb render haproxy|keepalived|user-data|image-recipe <env.yaml> [--node <name|primary|secondary>]",
     help: [
       "haproxy     the haproxy.cfg the load balancers run (identical on both nodes of a VRRP pair; with",
       "            ha.vipMode nlb each node listens on its own VIP addresses: --node, the first node by default)",
       "keepalived  a pair node's keepalived.conf (--node; add --takeover-script for its VIP takeover script)",
       "user-data   a node's cloud-init user data, as text (--node; the first node by default)",
+      "image-recipe  the bash script that bakes the environment's image (OS, HAProxy series): what EC2 Image",
+      "            Builder runs (imageBuild), or run it yourself as root on a fresh instance (docs/baked-image.md)",
     ].join("\n"),
     run(args, io) {
       const { positionals: rest, values } = parseCommandArgs(args, { node: { type: "string" }, "takeover-script": { type: "boolean" } });
       const [what, ...files] = rest;
-      const kinds = ["haproxy", "keepalived", "user-data"];
+      const kinds = ["haproxy", "keepalived", "user-data", "image-recipe"];
       if (!kinds.includes(what)) {
         const close = what === undefined ? "" : suggestion(what, kinds, (c) => `'${c}'`);
         throw new UsageError(`expected an artifact: ${kinds.join(", ")}, got ${what === undefined ? "nothing" : `'${what}'`}${close}`);
@@ -169,6 +174,11 @@ export const COMMANDS: Record<string, Command> = {
       const file = files[0];
       if (values["takeover-script"] && what !== "keepalived") throw new UsageError("--takeover-script goes with render keepalived only");
       const env = loadEnvironment(file);
+      if (what === "image-recipe") {
+        if (values.node !== undefined) throw new UsageError("--node: the image recipe is the same for every node");
+        io.out(imageRecipe(env).script);
+        return EXIT.ok;
+      }
       const wanted = values.node ?? (what === "keepalived" ? undefined : env.nodes[0].name);
       const node = env.nodes.find((n) => n.name === wanted || n.role === wanted);
       if (!node) {

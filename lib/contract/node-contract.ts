@@ -53,6 +53,8 @@ export const NODE_CONTRACT = {
     errorDir: "/etc/haproxy/errors",
     keepalivedConf: "/etc/keepalived/keepalived.conf",
     takeoverScript: "/usr/local/sbin/imaging-lb-vip-takeover",
+    /** A baked image's manifest (its recipe, HAProxy and package versions), which the bootstrap checks. */
+    imageManifest: "/usr/share/imaging-lb/image.json",
   },
 
   /** S3 keys of the configuration store, relative to the bucket (`{prefix}` is the environment's). */

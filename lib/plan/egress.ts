@@ -54,21 +54,29 @@ export function egressPlan(env: ResolvedEnvironment): EgressPlan {
   return { internet: "none", internetCidrs: [], apiCidrs, s3PrefixList: true, interfaceEndpoints, createsEndpoints: !adopted };
 }
 
-/** One line per need, for `validate`: what the nodes reach and through what. */
-export function egressSummary(env: ResolvedEnvironment): string[] {
+/**
+ * What the site must give the nodes that this stack does not create, one line each (`validate` prints them
+ * under the file's line): nothing for a created VPC, which gets its NAT gateway or its endpoints here.
+ */
+export function egressNeeds(env: ResolvedEnvironment): string[] {
   const plan = egressPlan(env);
-  const apis = `AWS APIs (${plan.interfaceEndpoints.join(", ")})`;
+  if (plan.createsEndpoints) return [];
+  const apis = `interface endpoints with private DNS for ${plan.interfaceEndpoints.join(", ")}`;
   if (plan.internet === "none") {
-    const where = plan.createsEndpoints ? "interface endpoints this stack creates" : `the VPC's interface endpoints (private DNS), in ${plan.apiCidrs.join(", ")}`;
-    return [
-      `internet: none (baked image ${env.loadBalancer.amiId}): no NAT or internet gateway${env.vips.some((v) => v.elasticIp) ? " for the nodes (the Elastic IP VIPs' subnets have an internet gateway)" : ""}, no 0.0.0.0/0 egress`,
-      `  ${apis}: through ${where}; S3 through its gateway endpoint${plan.createsEndpoints ? "" : " on the subnets' route tables (the VPC's owner adds it)"}`,
-    ];
+    return [`needs (baked image, no internet path): ${apis} in ${plan.apiCidrs.join(", ")}, and an S3 gateway endpoint on the nodes' route tables`];
   }
-  const install = env.loadBalancer.image === "baked" ? "installs nothing (baked image)" : "installs HAProxy and its tools from the OS's package mirror at first boot";
-  if (plan.internet === "nat") return [`internet: NAT gateway in ${env.network.natSubnet?.cidr}: each node ${install}`, `  ${apis}: through interface endpoints this stack creates; S3 through its gateway endpoint`];
   return [
-    `internet: the adopted VPC's own: each node ${install}, so its eth0 subnet needs a route to that mirror (NAT gateway or proxy); or bake an image (loadBalancer.image baked)`,
-    `  ${apis}: through the VPC's interface endpoints or that route`,
+    "needs (stock image): a route from the nodes' eth0 subnet to the OS's package mirror (NAT gateway or proxy): each node installs HAProxy and its tools at first boot; or bake an image (loadBalancer.image baked)",
+    `needs: a route to the AWS APIs, or ${apis}, and S3`,
   ];
+}
+
+/** The nodes' way out in a few words, for `validate --strict`'s notes. */
+export function egressSummary(env: ResolvedEnvironment): string {
+  const plan = egressPlan(env);
+  const apis = `AWS APIs through ${plan.createsEndpoints ? "this stack's" : "the VPC's"} endpoints (${[...plan.interfaceEndpoints, "s3"].sort().join(", ")})`;
+  if (plan.internet === "none") return `internet: none (baked image ${env.loadBalancer.amiId}): no NAT or internet gateway for the nodes, no 0.0.0.0/0 egress; ${apis}`;
+  const install = env.loadBalancer.image === "baked" ? "installs nothing (baked image)" : "installs HAProxy and its tools from the OS's package mirror at first boot";
+  if (plan.internet === "nat") return `internet: the NAT gateway in ${env.network.natSubnet?.cidr}: each node ${install}; ${apis}`;
+  return `internet: the adopted VPC's own: each node ${install}`;
 }

@@ -19,6 +19,7 @@ import { ConfigProblem, formatProblem } from "../../config/errors";
 import { locateProblems, readEnvironmentFile } from "../../config/load";
 import { ResolvedEnvironment, STATS_PASSWORD_VAR, usesKeepalived } from "../../config/model";
 import { renderHaproxy } from "../../haproxy/build";
+import { egressSummary } from "../../plan/egress";
 import { isNlb } from "../../plan/nlb";
 import { errorPageFiles } from "../../haproxy/error-pages";
 
@@ -241,5 +242,5 @@ export function strictChecks(file: string, env: ResolvedEnvironment): StrictResu
   const text = readEnvironmentFile(file);
   const h = haproxyStrict(file, text, env);
   const k = keepalivedStrict(file, env);
-  return { problems: [...placeholderProblems(file, text), ...h.problems, ...k.problems], notes: [...h.notes, ...k.notes] };
+  return { problems: [...placeholderProblems(file, text), ...h.problems, ...k.problems], notes: [egressSummary(env), ...h.notes, ...k.notes] };
 }
