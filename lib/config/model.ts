@@ -219,6 +219,8 @@ export interface ResolvedEnvironment {
     readonly amiId?: string;
     /** stock: the OS's image, packages installed at first boot; baked: amiId was built by imaging-lb's recipe. */
     readonly image: "stock" | "baked";
+    /** loadBalancer.imageBuild: an EC2 Image Builder pipeline for this environment's image. */
+    readonly imageBuild?: { readonly subnetId: string; readonly instanceType: string; readonly schedule?: string };
     /** The package source and the LTS series it is pinned to. */
     readonly haproxy: { readonly source: "distribution" | "ppa"; readonly version: string };
     /** HAProxy's global maxconn (loadBalancer.haproxy.maxConnections, or sized to the instance type). */

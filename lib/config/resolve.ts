@@ -91,6 +91,7 @@ export function resolveEnvironment(env: Environment, sourceFile: string, out: Pr
       amiSsmParameter: env.loadBalancer.amiSsmParameter,
       amiId: env.loadBalancer.amiId,
       image: env.loadBalancer.image,
+      imageBuild: env.loadBalancer.imageBuild,
       haproxy: {
         source: env.loadBalancer.haproxy.source,
         // The distribution's LTS series: 2.8 on Ubuntu 24.04 and AL2023, 3.0 on Debian 13.

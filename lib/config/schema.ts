@@ -172,6 +172,26 @@ export const loadBalancerSchema = z.strictObject({
     .optional()
     .describe("Pin the nodes' image (recommended for production): a new id is taken by each node when its generation is raised (one node at a time). @default the image the OS's public SSM parameter names when a node is created, then kept: a later image is taken only when the node is replaced for another reason (see the image_ids output)"),
   amiSsmParameter: z.string().startsWith("/", { error: "expected an SSM parameter name starting with /" }).optional().describe("Override the SSM parameter the AMI id is read from."),
+  imageBuild: z
+    .strictObject({
+      subnetId: awsIdSchema("subnet", "subnet-0a1b2c3d4e5f60718").describe(
+        "The subnet of the build instance: it needs a way to the OS's package mirror (NAT gateway or proxy) and to the AWS APIs. Often a build or shared-services subnet, not the clinical VPC.",
+      ),
+      instanceType: z
+        .string()
+        .regex(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, { error: "expected an EC2 instance type such as c6i.large" })
+        .default("c6i.large")
+        .describe("EC2 instance type of the build instance."),
+      schedule: z
+        .string()
+        .regex(/^cron\(.+\)$/, { error: "expected an EventBridge cron expression such as cron(0 4 ? * SUN *)" })
+        .optional()
+        .describe(
+          "Rebuild on this schedule, only when the parent image or a package has an update (EC2 Image Builder's EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE). @default no schedule: a build starts when you run the pipeline",
+        ),
+    })
+    .optional()
+    .describe("Also create an EC2 Image Builder pipeline that bakes this environment's image with imaging-lb's recipe (docs/baked-image.md); pin what it builds with amiId and image: baked."),
   image: z
     .enum(["stock", "baked"])
     .default("stock")

@@ -20,6 +20,7 @@ import { LoadBalancerInstanceRole, partitionOf } from "./instance-role";
 import { LoadBalancerNode, amiParameter, bootDependencies } from "./load-balancer-node";
 import { subnetsOfSide } from "../plan/interface-plan";
 import { ImagingLbMonitoring } from "./monitoring";
+import { ImagingLbImageBuilder } from "./image-builder";
 import { ImagingLbNetwork } from "./network";
 import { egressPlan } from "../plan/egress";
 import { ImagingLbNetworkLoadBalancers } from "./network-load-balancers";
@@ -88,6 +89,8 @@ export class ImagingLbStack extends TerraformStack {
   readonly vipRoutes: Readonly<Record<string, Route>>;
   /** nlb mode: the VIPs' Network Load Balancers, listeners, target groups and registrations. */
   readonly networkLoadBalancers?: ImagingLbNetworkLoadBalancers;
+  /** loadBalancer.imageBuild: the EC2 Image Builder pipeline of the baked image. */
+  readonly imageBuilder?: ImagingLbImageBuilder;
   private caller?: DataAwsCallerIdentity;
 
   constructor(scope: Construct, id: string, props: ImagingLbStackProps) {
@@ -190,6 +193,14 @@ export class ImagingLbStack extends TerraformStack {
     // nlb mode: the VIPs' NLBs before the nodes, whose security groups accept the services from theirs.
     const nlbs = ha?.vipMode === "nlb" ? new ImagingLbNetworkLoadBalancers(this, "nlb", { environment: env, network: this.network }) : undefined;
     this.networkLoadBalancers = nlbs;
+    // loadBalancer.imageBuild: the pipeline that bakes this environment's image (built when run, never by an apply).
+    if (env.loadBalancer.imageBuild) {
+      this.imageBuilder = new ImagingLbImageBuilder(this, "image-builder", { environment: env });
+      new TerraformOutput(this, "image_pipeline_arn", {
+        description: "The EC2 Image Builder pipeline that bakes this environment's image: run it, then pin the AMI it built (docs/baked-image.md)",
+        value: this.imageBuilder.pipeline.arn,
+      });
+    }
     const imageId = env.loadBalancer.amiId ?? amiParameter(this, "ami", env).insecureValue;
     const nodes: Record<string, LoadBalancerNode> = {};
     for (const node of env.nodes) {

@@ -51,8 +51,8 @@ export function imageRecipe(env: ResolvedEnvironment): ImageRecipe {
     `CLOUDWATCH_AGENT_DEB=${deb}`,
     `MANIFEST=${NODE_CONTRACT.paths.imageManifest}`,
   ].join("\n");
-  const hash = createHash("sha256").update(`${values}\n${bake}`).digest();
-  const version = `${lb.haproxy.version}.${hash.readUInt32BE(0) % 1000000}`;
+  // Image Builder's semantic version of the component: a new text, a new version.
+  const version = `${lb.haproxy.version}.${createHash("sha256").update(`${values}\n${bake}`).digest().readUInt32BE(0) % 1000000}`;
   const script = `#!/bin/bash
 # imaging-lb image recipe: ${lb.os}, HAProxy ${lb.haproxy.version} (${lb.haproxy.source}). Rendered by imaging-lb; do not edit.
 ${values}
