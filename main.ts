@@ -17,7 +17,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve } from "node:pat
 import { performance } from "node:perf_hooks";
 import { globSync } from "tinyglobby";
 import { ConfigError } from "./lib/config/errors";
-import { loadEnvironment } from "./lib/config/load";
+import { loadEnvironment } from "./lib/load/load";
 import { ResolvedEnvironment } from "./lib/config/model";
 import { keptStackRefusal, matches, missingStacksNote, requestedStacks } from "./lib/stack-request";
 import { keepEarlierStacks, MANIFEST_FILE, removeProblemStack, underCdktfCli, writeProblemManifest } from "./lib/synth-manifest";

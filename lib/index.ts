@@ -26,7 +26,8 @@
  */
 
 // The environment file
-export { loadEnvironment, parseEnvironment, readEnvironmentFile, expandEnvironment, applyPreset } from "./config/load";
+export { loadEnvironment, parseEnvironment, expandEnvironment } from "./load/load";
+export { readEnvironmentFile, applyPreset } from "./config/parse";
 export { ConfigError, formatProblem } from "./config/errors";
 export type { ConfigProblem } from "./config/errors";
 export { environmentJsonSchema } from "./config/schema";
@@ -45,7 +46,8 @@ export { renderUserData, encodeUserData, decodeUserData, USER_DATA_LIMIT_BYTES }
 export type { BootstrapSpec } from "./bootstrap";
 export { renderSvg, renderMermaid, renderMermaidMarkdown } from "./diagram";
 export { renderStarter } from "./init";
-export { NLB_HEALTH_CHECK, nlbDetectionSeconds, nlbListeners, listenerIdleSeconds } from "./plan/nlb";
+export { nlbDetectionSeconds, nlbListeners } from "./plan/nlb";
+export { NLB_HEALTH_CHECK, listenerIdleSeconds } from "./config/nlb-limits";
 export type { NlbListener } from "./plan/nlb";
 export { alarmSpecs, metricSeries, monitoredBackends } from "./monitoring/alarms";
 export type { AlarmSpec, MonitoredBackend, WatchedMetric } from "./monitoring/alarms";

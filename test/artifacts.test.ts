@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import { nodeArtifacts } from "../lib/artifacts";
 import { agentFiles, isAgentFile } from "../lib/bundle/config-bundle";
 import { decodeUserData } from "../lib/bootstrap";
-import { loadEnvironment } from "../lib/config/load";
+import { loadEnvironment } from "../lib/load/load";
 import { renderHaproxy } from "../lib/haproxy/build";
 import { environment, resolve, SECRET } from "./helpers/env";
 

@@ -12,7 +12,7 @@ import { describe, it } from "node:test";
 import { Testing } from "cdktf";
 import { agentFiles, BUNDLE_PATHS, nodeBundle } from "../lib/bundle/config-bundle";
 import { ConfigError } from "../lib/config/errors";
-import { expandEnvironment, loadEnvironment, parseEnvironment } from "../lib/config/load";
+import { expandEnvironment, loadEnvironment, parseEnvironment } from "../lib/load/load";
 import { ALARM_DEFAULTS, ALARM_KINDS } from "../lib/config/monitoring";
 import { ImagingLbStack } from "../lib/constructs/imaging-lb-stack";
 import { NODE_CONTRACT, metricRef, type MetricName } from "../lib/contract/node-contract";

@@ -4,9 +4,9 @@
  */
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
-import { aeTitleProblem } from "../haproxy/dicom-check";
-import { DEFAULT_MAINTENANCE_HTML, DEFAULT_RETRY_AFTER_SECONDS, ERROR_PAGE_MAX_BYTES, errorResponse, maintenanceResponseBytes } from "../haproxy/error-pages";
 import { checkSiteRules } from "./checks";
+import { aeTitleProblem } from "./dicom-ae-title";
+import { DEFAULT_MAINTENANCE_HTML, DEFAULT_RETRY_AFTER_SECONDS, ERROR_PAGE_MAX_BYTES, errorResponse, maintenanceResponseBytes } from "./page-responses";
 import { checkNlbNodes, checkNlbServices, nlbRequested, resolveNlbSettings, resolveNlbVips } from "./nlb";
 import { PRESET_REPLACES } from "./presets/agfa-ei";
 import { FieldPath, ProblemCollector } from "./locate";

@@ -13,9 +13,11 @@ import {
   STATS_PASSWORD_VAR,
   PEERS_PORT,
 } from "../config/model";
-import { NLB_HEALTH_CHECK, bindAddress, isNlb } from "../plan/nlb";
+import { bindAddress, isNlb } from "../plan/nlb";
+import { NLB_HEALTH_CHECK } from "../config/nlb-limits";
 import { dicomTcpCheckDirectives } from "./dicom-check";
-import { ERROR_DIR, MAINTENANCE_MAP, PAGE_CONTENT_TYPE, errorPageFile, httpErrorsName, maintenancePageFile } from "./error-pages";
+import { ERROR_DIR, MAINTENANCE_MAP, errorPageFile, httpErrorsName, maintenancePageFile } from "./error-pages";
+import { PAGE_CONTENT_TYPE } from "../config/page-responses";
 import type { Acl, BackendSection, Bind, FrontendSection, HaproxyConfig, Rule, ServerLine } from "./model";
 import { renderHaproxyConfig } from "./render";
 

@@ -4,7 +4,8 @@
  * into `aws_vpc_security_group_{ingress,egress}_rule` resources, keyed by {@link SecurityRule.key}.
  */
 import { PEERS_PORT, ResolvedEnvironment, ResolvedNode, ResolvedService } from "../config/model";
-import { NLB_HEALTH_CHECK, isNlb, servicePorts } from "./nlb";
+import { isNlb } from "./nlb";
+import { NLB_HEALTH_CHECK, servicePorts } from "../config/nlb-limits";
 import { InterfacePlan } from "./interface-plan";
 
 /** IP protocol number of VRRP (keepalived's advertisements, unicast between the peers). */

@@ -17,7 +17,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { nodeArtifacts, type NodeArtifacts } from "../../lib/artifacts";
-import { parseEnvironment } from "../../lib/config/load";
+import { parseEnvironment } from "../../lib/load/load";
 import { startFakeImds } from "../helpers/fake-imds";
 import { makeSelfSignedPem, tempDir } from "../helpers/tools";
 import { seedBundleCode } from "./scenario";

@@ -11,7 +11,7 @@ import { nodeArtifacts, type NodeArtifacts } from "../../lib/artifacts";
 import { configBucketName, storeKeys } from "../../lib/bundle/config-bundle";
 import { manifestKeyAlias } from "../../lib/contract/node-contract";
 import { resolveBootstrapSpec } from "../../lib/bootstrap/bootstrap-spec";
-import { parseEnvironment } from "../../lib/config/load";
+import { parseEnvironment } from "../../lib/load/load";
 import { startFakeImds, type FakeImds } from "../helpers/fake-imds";
 import { makeSelfSignedPem } from "../helpers/tools";
 import {

@@ -35,7 +35,7 @@ import { stringify } from "yaml";
 import { App } from "cdktf";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { nodeBundle, storeKeys, configBucketName } from "../../lib/bundle/config-bundle";
-import { loadEnvironment } from "../../lib/config/load";
+import { loadEnvironment } from "../../lib/load/load";
 import { ImagingLbStack } from "../../lib/constructs/imaging-lb-stack";
 import { AMI_SSM_PARAMETERS } from "../../lib/constructs/load-balancer-node";
 import { requireTool } from "../helpers/tools";

@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { nodeArtifacts } from "../../artifacts";
 import { ConfigProblem, formatProblem } from "../../config/errors";
-import { locateProblems, readEnvironmentFile } from "../../config/load";
+import { locateProblems, readEnvironmentFile } from "../../config/parse";
 import { ResolvedEnvironment, STATS_PASSWORD_VAR, usesKeepalived } from "../../config/model";
 import { renderHaproxy } from "../../haproxy/build";
 import { isNlb } from "../../plan/nlb";
