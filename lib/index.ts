@@ -34,10 +34,11 @@ export { environmentJsonSchema } from "./config/schema";
 export * from "./config/model";
 
 // Renderers (pure: no cdktf, no AWS)
-export { nodeArtifacts, machineSpec } from "./artifacts";
-export { nodeBundle, configBucketName, storeKeys, healthGate, BUNDLE_PATHS } from "./bundle/config-bundle";
-export type { ConfigBundle, BundleFile, BundleManifest } from "./bundle/config-bundle";
-export type { NodeArtifacts } from "./artifacts";
+export { nodeArtifacts } from "./node/artifacts";
+export { machineSpec } from "./node/machine";
+export { nodeBundle, configBucketName, storeKeys, healthGate, BUNDLE_PATHS } from "./node/bundle";
+export type { ConfigBundle, BundleFile, BundleManifest } from "./node/bundle";
+export type { NodeArtifacts } from "./node/artifacts";
 export { renderHaproxy, buildHaproxyConfig } from "./haproxy/build";
 export type { HaproxyBuildOptions } from "./haproxy/build";
 export { renderKeepalivedConfig, renderNotifyScript } from "./keepalived";

@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { nodeArtifacts } from "../lib/artifacts";
-import { agentFiles, isAgentFile } from "../lib/bundle/config-bundle";
+import { nodeArtifacts } from "../lib/node/artifacts";
+import { agentFiles, isAgentFile } from "../lib/node/bundle";
 import { decodeUserData } from "../lib/bootstrap";
 import { loadEnvironment } from "../lib/load/load";
 import { renderHaproxy } from "../lib/haproxy/build";

@@ -14,7 +14,7 @@ import { parse, stringify } from "yaml";
 import { diagramCommand } from "../lib/cli/commands/diagram";
 import { initCommand } from "../lib/cli/commands/init";
 import { loadEnvironment, parseEnvironment } from "../lib/load/load";
-import { pairFiles } from "../lib/ha-pair";
+import { pairFiles } from "../lib/node/ha-pair";
 import { environmentJsonSchema } from "../lib/config/schema";
 import { nlbDetectionSeconds, nlbListeners } from "../lib/plan/nlb";
 import { NLB_HEALTH_CHECK } from "../lib/config/nlb-limits";

@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { stringify } from "yaml";
-import { isAgentFile, nodeBundle } from "../lib/bundle/config-bundle";
+import { isAgentFile, nodeBundle } from "../lib/node/bundle";
 import { ConfigError } from "../lib/config/errors";
 import { expandEnvironment, loadEnvironment } from "../lib/load/load";
 import { renderHaproxy } from "../lib/haproxy/build";

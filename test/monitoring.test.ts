@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Testing } from "cdktf";
-import { agentFiles, BUNDLE_PATHS, nodeBundle } from "../lib/bundle/config-bundle";
+import { agentFiles, BUNDLE_PATHS, nodeBundle } from "../lib/node/bundle";
 import { ConfigError } from "../lib/config/errors";
 import { expandEnvironment, loadEnvironment, parseEnvironment } from "../lib/load/load";
 import { ALARM_DEFAULTS, ALARM_KINDS } from "../lib/config/monitoring";

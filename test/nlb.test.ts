@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Testing } from "cdktf";
 import { stringify } from "yaml";
-import { nodeArtifacts } from "../lib/artifacts";
+import { nodeArtifacts } from "../lib/node/artifacts";
 import { ConfigError } from "../lib/config/errors";
 import { parseEnvironment } from "../lib/load/load";
 import { ImagingLbStack } from "../lib/constructs/imaging-lb-stack";

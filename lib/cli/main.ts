@@ -15,7 +15,7 @@ import { ConfigError } from "../config/errors";
 import { expandEnvironment, loadEnvironment } from "../load/load";
 import { readEnvironmentFile } from "../config/parse";
 import { environmentJsonSchema } from "../config/schema";
-import { nodeArtifacts } from "../artifacts";
+import { nodeArtifacts } from "../node/artifacts";
 import { renderHaproxy } from "../haproxy/build";
 import { isNlb } from "../plan/nlb";
 import { diagramCommand } from "./commands/diagram";

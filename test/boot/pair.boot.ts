@@ -16,7 +16,7 @@ import { strict as assert } from "node:assert";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { nodeArtifacts, type NodeArtifacts } from "../../lib/artifacts";
+import { nodeArtifacts, type NodeArtifacts } from "../../lib/node/artifacts";
 import { parseEnvironment } from "../../lib/load/load";
 import { startFakeImds } from "../helpers/fake-imds";
 import { makeSelfSignedPem, tempDir } from "../helpers/tools";

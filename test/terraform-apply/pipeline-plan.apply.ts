@@ -34,7 +34,7 @@ import { promisify } from "node:util";
 import { stringify } from "yaml";
 import { App } from "cdktf";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { nodeBundle, storeKeys, configBucketName } from "../../lib/bundle/config-bundle";
+import { nodeBundle, storeKeys, configBucketName } from "../../lib/node/bundle";
 import { loadEnvironment } from "../../lib/load/load";
 import { ImagingLbStack } from "../../lib/constructs/imaging-lb-stack";
 import { AMI_SSM_PARAMETERS } from "../../lib/constructs/load-balancer-node";

@@ -4,11 +4,11 @@
  * (reload), node replaced (its generation was raised), machine change waiting for a generation, or no change.
  */
 import { execFileSync } from "node:child_process";
-import { nodeArtifacts } from "../../artifacts";
+import { nodeArtifacts } from "../../node/artifacts";
 import { ConfigError } from "../../config/errors";
 import { parseEnvironment } from "../../load/load";
 import { defaultMaxConnections, ResolvedEnvironment } from "../../config/model";
-import { BUNDLE_PATHS } from "../../bundle/config-bundle";
+import { BUNDLE_PATHS } from "../../node/bundle";
 import { metadataTagsAllowed } from "../../contract/node-contract";
 import { isNlb, nlbListeners } from "../../plan/nlb";
 import { NLB_HEALTH_CHECK } from "../../config/nlb-limits";

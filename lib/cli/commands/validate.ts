@@ -14,7 +14,7 @@ import { spawnSync } from "node:child_process";
 import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { nodeArtifacts } from "../../artifacts";
+import { nodeArtifacts } from "../../node/artifacts";
 import { ConfigProblem, formatProblem } from "../../config/errors";
 import { locateProblems, readEnvironmentFile } from "../../config/parse";
 import { ResolvedEnvironment, STATS_PASSWORD_VAR, usesKeepalived } from "../../config/model";
