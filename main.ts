@@ -6,7 +6,7 @@
  * examples. Every file is validated before anything is synthesized: on any problem the problems are
  * printed to stderr, the exit code is 1, and `cdktf.out` is left as it was (synthesis goes to a staging
  * folder first). Under the cdktf CLI the problems go to stdout once and the CLI is stopped through its
- * manifest instead, as it would print them twice otherwise (lib/synth-manifest.ts). On success the
+ * manifest instead, as it would print them twice otherwise (lib/app/synth-manifest.ts). On success the
  * synthesized files are moved into `cdktf.out` in place ({@link publish}): what Terraform keeps in a
  * stack's folder (`.terraform/`, `.terraform.lock.hcl`, local state) stays, stack folders are never
  * deleted, and the manifest keeps naming the stacks of earlier runs, so the cdktf CLI (which deletes the
@@ -17,10 +17,10 @@ import { basename, dirname, isAbsolute, join, relative, resolve } from "node:pat
 import { performance } from "node:perf_hooks";
 import { globSync } from "tinyglobby";
 import { ConfigError } from "./lib/config/errors";
-import { loadEnvironment } from "./lib/config/load";
+import { loadEnvironment } from "./lib/load/load";
 import { ResolvedEnvironment } from "./lib/config/model";
-import { keptStackRefusal, matches, missingStacksNote, requestedStacks } from "./lib/stack-request";
-import { keepEarlierStacks, MANIFEST_FILE, removeProblemStack, underCdktfCli, writeProblemManifest } from "./lib/synth-manifest";
+import { keptStackRefusal, matches, missingStacksNote, requestedStacks } from "./lib/app/stack-request";
+import { keepEarlierStacks, MANIFEST_FILE, removeProblemStack, underCdktfCli, writeProblemManifest } from "./lib/app/synth-manifest";
 
 /** Environment variable naming the environment files. */
 export const ENVIRONMENTS_VAR = "IMAGING_LB_ENVIRONMENTS";
@@ -164,7 +164,7 @@ function fail(lines: readonly string[], outdir: string): number {
  * half-written one), stack by stack, and `manifest.json` last, so the manifest never names a stack whose
  * files are not there yet. Nothing else in `outdir` is touched: a stack's `.terraform/`,
  * `.terraform.lock.hcl` and local state survive, and so do the folders of stacks not in this run (the
- * manifest keeps naming them, see lib/synth-manifest.ts, so the cdktf CLI does not delete them either).
+ * manifest keeps naming them, see lib/app/synth-manifest.ts, so the cdktf CLI does not delete them either).
  */
 export function publish(staging: string, outdir: string): void {
   mkdirSync(outdir, { recursive: true });

@@ -5,8 +5,8 @@
  */
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { nodeArtifacts } from "../lib/artifacts";
-import { loadEnvironment } from "../lib/config/load";
+import { nodeArtifacts } from "../lib/node/artifacts";
+import { loadEnvironment } from "../lib/load/load";
 
 const entry = process.env.IMAGING_LB_ENVIRONMENTS ?? join(__dirname, "..", "..", "examples");
 const files = statSync(entry).isDirectory()

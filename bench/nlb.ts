@@ -11,7 +11,7 @@
 import { sweepStaleNamespaces } from "../test/e2e/harness/netns";
 import { buildNlbBed } from "../test/e2e/harness/nlb-bed";
 import { azLossDrill, replacementDrill } from "../test/e2e/harness/nlb-drills";
-import { NLB_HEALTH_CHECK } from "../lib/plan/nlb";
+import { NLB_HEALTH_CHECK } from "../lib/config/nlb-limits";
 
 const DRAIN = process.env.NLB_BENCH_DRAIN ?? "15s";
 const AZ_LOSS_GOAL_MS = 15_000;

@@ -26,17 +26,19 @@
  */
 
 // The environment file
-export { loadEnvironment, parseEnvironment, readEnvironmentFile, expandEnvironment, applyPreset } from "./config/load";
+export { loadEnvironment, parseEnvironment, expandEnvironment } from "./load/load";
+export { readEnvironmentFile, applyPreset } from "./config/parse";
 export { ConfigError, formatProblem } from "./config/errors";
 export type { ConfigProblem } from "./config/errors";
 export { environmentJsonSchema } from "./config/schema";
 export * from "./config/model";
 
 // Renderers (pure: no cdktf, no AWS)
-export { nodeArtifacts, machineSpec } from "./artifacts";
-export { nodeBundle, configBucketName, storeKeys, healthGate, BUNDLE_PATHS } from "./bundle/config-bundle";
-export type { ConfigBundle, BundleFile, BundleManifest } from "./bundle/config-bundle";
-export type { NodeArtifacts } from "./artifacts";
+export { nodeArtifacts } from "./node/artifacts";
+export { machineSpec } from "./node/machine";
+export { nodeBundle, configBucketName, storeKeys, healthGate, BUNDLE_PATHS } from "./node/bundle";
+export type { ConfigBundle, BundleFile, BundleManifest } from "./node/bundle";
+export type { NodeArtifacts } from "./node/artifacts";
 export { renderHaproxy, buildHaproxyConfig } from "./haproxy/build";
 export type { HaproxyBuildOptions } from "./haproxy/build";
 export { renderKeepalivedConfig, renderNotifyScript } from "./keepalived";
@@ -45,7 +47,8 @@ export { renderUserData, encodeUserData, decodeUserData, USER_DATA_LIMIT_BYTES }
 export type { BootstrapSpec } from "./bootstrap";
 export { renderSvg, renderMermaid, renderMermaidMarkdown } from "./diagram";
 export { renderStarter } from "./init";
-export { NLB_HEALTH_CHECK, nlbDetectionSeconds, nlbListeners, listenerIdleSeconds } from "./plan/nlb";
+export { nlbDetectionSeconds, nlbListeners } from "./plan/nlb";
+export { NLB_HEALTH_CHECK, listenerIdleSeconds } from "./config/nlb-limits";
 export type { NlbListener } from "./plan/nlb";
 export { alarmSpecs, metricSeries, monitoredBackends } from "./monitoring/alarms";
 export type { AlarmSpec, MonitoredBackend, WatchedMetric } from "./monitoring/alarms";

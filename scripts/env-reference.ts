@@ -10,7 +10,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { parseEnvironment } from "../lib/config/load";
+import { parseEnvironment } from "../lib/load/load";
 import { ResolvedService } from "../lib/config/model";
 import { AGFA_EI_SERVICES, PRESET_REPLACES } from "../lib/config/presets/agfa-ei";
 import { cidrSchema, durationSchema, environmentJsonSchema, ipv4Schema, nameSchema } from "../lib/config/schema";

@@ -10,7 +10,7 @@
  * Usage (after `npm run build`): node dist/scripts/monitoring-cost.js [env.yaml ...]   (default: the examples)
  */
 import { join } from "node:path";
-import { loadEnvironment } from "../lib/config/load";
+import { loadEnvironment } from "../lib/load/load";
 import type { ResolvedEnvironment } from "../lib/config/model";
 import { alarmSpecs, metricSeries } from "../lib/monitoring/alarms";
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { agentFiles } from "../lib/bundle/config-bundle";
+import { agentFiles } from "../lib/node/bundle";
 import { installAgentPackage } from "./helpers/agent-package";
 import { requireTool, tempDir } from "./helpers/tools";
 

@@ -4,10 +4,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { nodeArtifacts } from "../lib/artifacts";
-import { agentFiles, isAgentFile } from "../lib/bundle/config-bundle";
+import { nodeArtifacts } from "../lib/node/artifacts";
+import { agentFiles, isAgentFile } from "../lib/node/bundle";
 import { decodeUserData } from "../lib/bootstrap";
-import { loadEnvironment } from "../lib/config/load";
+import { loadEnvironment } from "../lib/load/load";
 import { renderHaproxy } from "../lib/haproxy/build";
 import { environment, resolve, SECRET } from "./helpers/env";
 

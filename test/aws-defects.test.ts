@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse, stringify } from "yaml";
-import { parseEnvironment } from "../lib/config/load";
+import { parseEnvironment } from "../lib/load/load";
 import { planInterfaces } from "../lib/plan/interface-plan";
 import { securityRules } from "../lib/plan/security-rules";
 import { Testing } from "cdktf";

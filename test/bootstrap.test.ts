@@ -21,7 +21,8 @@ import {
   type BootstrapSpec,
 } from "../lib/bootstrap";
 import { imagingLbAgentLauncher, imagingLbAgentLoader } from "../lib/agent/embedded.generated";
-import { renderContractEnv } from "../lib/contract/node-contract";
+import { NODE_CONTRACT, renderContractEnv } from "../lib/contract/node-contract";
+import { agentFiles } from "../lib/node/bundle";
 import { haproxyCheck } from "./helpers/haproxy";
 import { makeSelfSignedPem, requireTool, tempDir } from "./helpers/tools";
 
@@ -179,10 +180,14 @@ function spec(overrides: Partial<BootstrapSpec> = {}): BootstrapSpec {
   };
 }
 
+/** The `write_files` entries of rendered user data. */
+function writtenFiles(userData: string): Array<{ path: string; content: string }> {
+  return (parse(userData) as { write_files: Array<{ path: string; content: string }> }).write_files;
+}
+
 /** The `write_files` entry at `path` of rendered user data. */
 function fileAt(userData: string, path: string): string | undefined {
-  const doc = parse(userData) as { write_files: Array<{ path: string; content: string }> };
-  return doc.write_files.find((f) => f.path === path)?.content;
+  return writtenFiles(userData).find((f) => f.path === path)?.content;
 }
 
 const oneArm = (o: Partial<BootstrapSpec> = {}): BootstrapSpec => spec({ interfaces: [ETH0], ...o });
@@ -271,7 +276,18 @@ describe("bootstrap user data", () => {
     assert.equal(fileAt(text, "/usr/local/sbin/imaging-lb-agent"), imagingLbAgentLauncher);
     assert.equal(fileAt(text, "/usr/local/sbin/imaging-lb-agent-loader"), imagingLbAgentLoader);
     assert.equal(fileAt(text, "/usr/local/lib/imaging-lb/contract.env"), renderContractEnv());
-    assert.doesNotMatch(text, /imaging_lb_agent\/agent\.py|def decide/, "the agent itself comes with the bundle");
+    // The agent itself comes with the bundle: the user data writes no file of its package, and no file it
+    // writes carries any function of the package's modules (as the bundle carries them).
+    const packageDir = `${NODE_CONTRACT.paths.agentPackageDir}/`;
+    const modules = agentFiles().filter((f) => f.path.startsWith(packageDir) && f.path.endsWith(".py"));
+    const definitions = new Set(modules.flatMap((m) => m.content.split("\n").filter((line) => /^\s*(async )?def \w+\(/.test(line)).map((line) => line.trim())));
+    assert.ok(modules.length > 0 && definitions.size > 0, "the agent's package has modules and functions to look for");
+    const written = writtenFiles(text);
+    assert.deepEqual(written.filter((f) => f.path.startsWith(packageDir)).map((f) => f.path), []);
+    for (const f of written) {
+      const carried = f.content.split("\n").filter((line) => definitions.has(line.trim()));
+      assert.deepEqual(carried, [], `${f.path} carries the agent's functions`);
+    }
     assert.doesNotMatch(text, /^frontend |haproxy\.cfg: /m, "no configuration in the user data");
     const bootstrap = fileAt(text, "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
     assert.ok(bootstrap.includes('echo "imaging-lb-prod-$account"'), "the stack's bucket, named after the account IMDS reports");

@@ -11,8 +11,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type BucketLocationConstraint, CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { parse, stringify } from "yaml";
-import { nodeBundle, storeKeys } from "../lib/bundle/config-bundle";
-import { loadEnvironment } from "../lib/config/load";
+import { nodeBundle, storeKeys } from "../lib/node/bundle";
+import { loadEnvironment } from "../lib/load/load";
 import { HUNG_AFTER_MS, tempDir } from "./helpers/tools";
 
 const ROOT = join(__dirname, "..", "..");

@@ -12,7 +12,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ConfigError, ConfigProblem, formatProblem } from "../lib/config/errors";
-import { loadEnvironment } from "../lib/config/load";
+import { loadEnvironment } from "../lib/load/load";
 import { tempDir } from "./helpers/tools";
 
 const FIXTURES = join(__dirname, "..", "..", "test", "fixtures", "bad");

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse, stringify } from "yaml";
 import { ConfigError } from "../lib/config/errors";
-import { loadEnvironment, parseEnvironment } from "../lib/config/load";
+import { loadEnvironment, parseEnvironment } from "../lib/load/load";
 import { ResolvedEnvironment } from "../lib/config/model";
 import { renderHaproxy } from "../lib/haproxy/build";
 import { haproxyCheck } from "./helpers/haproxy";

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { Testing } from "cdktf";
-import { loadEnvironment } from "../lib/config/load";
+import { loadEnvironment } from "../lib/load/load";
 import { ImagingLbStack } from "../lib/constructs/imaging-lb-stack";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

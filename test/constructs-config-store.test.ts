@@ -6,10 +6,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Testing } from "cdktf";
-import { nodeBundle } from "../lib/bundle/config-bundle";
+import { nodeBundle } from "../lib/node/bundle";
 import { ImagingLbStack } from "../lib/constructs/imaging-lb-stack";
 import { join } from "node:path";
-import { loadEnvironment } from "../lib/config/load";
+import { loadEnvironment } from "../lib/load/load";
 import { environment, resolve } from "./helpers/env";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -17,7 +17,7 @@ import { SecurityGroup } from "@cdktf/provider-aws/lib/security-group";
 import { SecurityGroupRule } from "@cdktf/provider-aws/lib/security-group-rule";
 import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-security-group-ingress-rule";
 import { App, Aspects, TerraformStack, Testing } from "cdktf";
-import { loadEnvironment } from "../lib/config/load";
+import { loadEnvironment } from "../lib/load/load";
 import { ImagingLbGuardrails, checkResource } from "../lib/constructs/guardrails";
 import { ImagingLbStack } from "../lib/constructs/imaging-lb-stack";
 

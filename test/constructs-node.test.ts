@@ -9,7 +9,7 @@ import { gunzipSync } from "node:zlib";
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { TerraformStack, Testing } from "cdktf";
 import { decodeUserData } from "../lib/bootstrap";
-import { parseEnvironment } from "../lib/config/load";
+import { parseEnvironment } from "../lib/load/load";
 import { ConfigError } from "../lib/config/errors";
 import { ImagingLbStack, ImagingLbStackProps } from "../lib/constructs/imaging-lb-stack";
 import { LoadBalancerNode, LoadBalancerNodeProps } from "../lib/constructs/load-balancer-node";

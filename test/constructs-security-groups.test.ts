@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse, stringify } from "yaml";
 import { Testing } from "cdktf";
-import { parseEnvironment } from "../lib/config/load";
+import { parseEnvironment } from "../lib/load/load";
 import { ImagingLbStack, ImagingLbStackProps } from "../lib/constructs/imaging-lb-stack";
 import { environment } from "./helpers/env";
 

@@ -11,7 +11,7 @@ import { describe, it } from "node:test";
 import { App, Testing } from "cdktf";
 import { parse, stringify } from "yaml";
 import { diffEnvironments } from "../lib/cli/commands/diff";
-import { parseEnvironment } from "../lib/config/load";
+import { parseEnvironment } from "../lib/load/load";
 import { ImagingLbStack } from "../lib/constructs/imaging-lb-stack";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import { stringify } from "yaml";
 import { diagramCommand } from "../lib/cli/commands/diagram";
 import { ConfigError } from "../lib/config/errors";
-import { loadEnvironment, parseEnvironment } from "../lib/config/load";
+import { loadEnvironment, parseEnvironment } from "../lib/load/load";
 import { ResolvedEnvironment } from "../lib/config/model";
 import { spawnSync } from "node:child_process";
 import { renderMermaid, renderMermaidMarkdown, renderSvg } from "../lib/diagram";

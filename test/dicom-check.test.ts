@@ -9,11 +9,11 @@ import {
   IMPLEMENTATION_CLASS_UID,
   IMPLEMENTATION_VERSION_NAME,
   RELEASE_REQUEST_PDU,
-  aeTitleProblem,
   associateRequestPdu,
   cEchoRequestPdu,
   dicomTcpCheckDirectives,
 } from "../lib/haproxy/dicom-check";
+import { aeTitleProblem } from "../lib/config/dicom-ae-title";
 
 const hex = (text: string): string => Buffer.from(text, "ascii").toString("hex");
 

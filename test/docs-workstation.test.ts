@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ConfigError } from "../lib/config/errors";
-import { parseEnvironment } from "../lib/config/load";
+import { parseEnvironment } from "../lib/load/load";
 import { AMI_SSM_PARAMETERS } from "../lib/constructs/load-balancer-node";
 import { EMULATOR_SSM_RENAMES, MOTO_COMMAND, MOTO_ENVIRONMENT, UBUNTU_AMI_PARAMETER, UBUNTU_AMI_STAND_IN, emulatorCopy } from "../scripts/emulator-copy";
 import { providerSource } from "./terraform-apply/terraform";

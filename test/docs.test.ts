@@ -13,10 +13,11 @@ import { describe, it } from "node:test";
 import { parse, stringify } from "yaml";
 import { diagramCommand } from "../lib/cli/commands/diagram";
 import { initCommand } from "../lib/cli/commands/init";
-import { loadEnvironment, parseEnvironment } from "../lib/config/load";
-import { pairFiles } from "../lib/ha-pair";
+import { loadEnvironment, parseEnvironment } from "../lib/load/load";
+import { pairFiles } from "../lib/node/ha-pair";
 import { environmentJsonSchema } from "../lib/config/schema";
-import { NLB_HEALTH_CHECK, nlbDetectionSeconds, nlbListeners } from "../lib/plan/nlb";
+import { nlbDetectionSeconds, nlbListeners } from "../lib/plan/nlb";
+import { NLB_HEALTH_CHECK } from "../lib/config/nlb-limits";
 import { presetServices, REFERENCE_FILE, referenceRows, renderEnvironmentReference } from "../scripts/env-reference";
 import { environment, resolve } from "./helpers/env";
 

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { stringify } from "yaml";
 import { Testing } from "cdktf";
-import { parseEnvironment, loadEnvironment } from "../lib/config/load";
+import { parseEnvironment, loadEnvironment } from "../lib/load/load";
 import { ImagingLbStack } from "../lib/constructs/imaging-lb-stack";
 import { renderMermaid } from "../lib/diagram";
 import { egressPlan, egressSummary } from "../lib/plan/egress";

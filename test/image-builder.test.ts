@@ -10,7 +10,7 @@ import { describe, it } from "node:test";
 import { Testing } from "cdktf";
 import { parse, stringify } from "yaml";
 import { readFileSync } from "node:fs";
-import { parseEnvironment } from "../lib/config/load";
+import { parseEnvironment } from "../lib/load/load";
 import { componentDocument, terraformLiteral } from "../lib/constructs/image-builder";
 import { ImagingLbStack } from "../lib/constructs/imaging-lb-stack";
 import { imageRecipe } from "../lib/image/recipe";

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse } from "yaml";
 import { initCommand, nameForFile } from "../lib/cli/commands/init";
-import { parseEnvironment } from "../lib/config/load";
+import { parseEnvironment } from "../lib/load/load";
 import { CHANGE_ME, renderStarter, schemaPathFor, StarterLayout } from "../lib/init";
 import { tempDir } from "./helpers/tools";
 

@@ -10,9 +10,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Testing } from "cdktf";
 import { stringify } from "yaml";
-import { nodeArtifacts } from "../lib/artifacts";
+import { nodeArtifacts } from "../lib/node/artifacts";
 import { ConfigError } from "../lib/config/errors";
-import { parseEnvironment } from "../lib/config/load";
+import { parseEnvironment } from "../lib/load/load";
 import { ImagingLbStack } from "../lib/constructs/imaging-lb-stack";
 import { awsLbName } from "../lib/constructs/network-load-balancers";
 import { nlbSecurityRules, securityRules } from "../lib/plan/security-rules";
@@ -21,7 +21,8 @@ import { diffEnvironments, formatDiff } from "../lib/cli/commands/diff";
 import { renderMermaid, renderSvg } from "../lib/diagram";
 import { renderHaproxy } from "../lib/haproxy/build";
 import { renderStarter } from "../lib/init/starter";
-import { NLB_HEALTH_CHECK, listenerIdleSeconds, nlbDetectionSeconds, nlbListeners } from "../lib/plan/nlb";
+import { nlbDetectionSeconds, nlbListeners } from "../lib/plan/nlb";
+import { NLB_HEALTH_CHECK, listenerIdleSeconds } from "../lib/config/nlb-limits";
 import { Fixture, environment, resolve } from "./helpers/env";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any

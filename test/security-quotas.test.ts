@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse, stringify } from "yaml";
 import { ConfigError } from "../lib/config/errors";
-import { parseEnvironment } from "../lib/config/load";
+import { parseEnvironment } from "../lib/load/load";
 import { planInterfaces } from "../lib/plan/interface-plan";
 import { groupsPerInterface } from "../lib/plan/security-quotas";
 import { securityRules } from "../lib/plan/security-rules";

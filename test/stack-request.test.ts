@@ -10,7 +10,7 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { missingStacksNote, stacksFromArgv } from "../lib/stack-request";
+import { missingStacksNote, stacksFromArgv } from "../lib/app/stack-request";
 
 const LAUNCHER = join(__dirname, "..", "lib", "app-launcher.js");
 const EXAMPLES = join(__dirname, "..", "..", "examples");

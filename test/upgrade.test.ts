@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { App, DataResource, TerraformStack, Testing } from "cdktf";
 import { parse, stringify } from "yaml";
-import { loadEnvironment, parseEnvironment } from "../lib/config/load";
+import { loadEnvironment, parseEnvironment } from "../lib/load/load";
 import { ImagingLbStack } from "../lib/constructs/imaging-lb-stack";
 import { TerraformData } from "../lib/constructs/terraform-data";
 import { requireTool, tempDir } from "./helpers/tools";

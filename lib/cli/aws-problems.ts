@@ -22,7 +22,7 @@ function describe(e: unknown): { name: string; message: string; code?: string } 
   };
 }
 
-/** The stack's own bucket name: `imaging-lb-<environment>-<account>` (lib/bundle/config-bundle.ts). */
+/** The stack's own bucket name: `imaging-lb-<environment>-<account>` (lib/node/bundle.ts). */
 const STACK_BUCKET = /^imaging-lb-(.+)-(\d{12})$/;
 
 const CREDENTIALS_HELP =

@@ -17,7 +17,7 @@ import {
   listenerIdleSeconds,
   servicePorts,
   serviceIdleSeconds,
-} from "../plan/nlb";
+} from "./nlb-limits";
 
 /** True when the file asks for vipMode nlb. */
 export function nlbRequested(env: Environment): boolean {

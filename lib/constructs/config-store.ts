@@ -30,7 +30,7 @@ import { KmsCiphertext } from "@cdktf/provider-aws/lib/kms-ciphertext";
 import { KmsKey } from "@cdktf/provider-aws/lib/kms-key";
 import { TerraformResource, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
-import { ConfigBundle, configBucketName, storeKeys } from "../bundle/config-bundle";
+import { ConfigBundle, configBucketName, storeKeys } from "../node/bundle";
 import { NODE_CONTRACT, manifestKeyAlias } from "../contract/node-contract";
 import { keyAdministeredByAccount, PolicyStatement, partitionOf } from "./instance-role";
 

@@ -12,7 +12,7 @@ import { AwsProvider } from "@cdktf/provider-aws/lib/provider";
 import { Route } from "@cdktf/provider-aws/lib/route";
 import { Aspects, S3Backend, TerraformOutput, TerraformStack } from "cdktf";
 import { Construct } from "constructs";
-import { nodeBundle } from "../bundle/config-bundle";
+import { nodeBundle } from "../node/bundle";
 import { PEERS_PORT, ResolvedEnvironment } from "../config/model";
 import { ConfigStore, configStoreStatements } from "./config-store";
 import { ImagingLbGuardrails } from "./guardrails";

@@ -18,7 +18,7 @@ import { TerraformResource } from "cdktf";
 import { Construct, IConstruct } from "constructs";
 import { ResolvedEnvironment, ResolvedNode } from "../config/model";
 import { NODE_CONTRACT, metadataTagsAllowed } from "../contract/node-contract";
-import { nodeArtifacts } from "../artifacts";
+import { nodeMachine } from "../node/machine";
 import { encodeUserData } from "../bootstrap";
 import { InterfaceName, InterfacePlan, initialVipAddresses, planInterfaces, vipsFloat } from "../plan/interface-plan";
 import { LoadBalancerSecurityGroups } from "./security-groups";
@@ -116,7 +116,7 @@ export interface LoadBalancerNodeProps {
   readonly securityGroupReferences?: Readonly<Record<string, string>>;
   /**
    * The cloud-init user data (text; encoded here like the bootstrap's: base64, gzipped when over 16 KB).
-   * @default the rendered `nodeArtifacts(environment, nodeName).userData`
+   * @default the node's machine, `nodeMachine(environment, nodeName).userData` (the user data only: no bundle)
    */
   readonly userData?: string;
 }
@@ -203,7 +203,7 @@ export class LoadBalancerNode extends Construct {
     const imageId = props.imageId ?? pinned ?? amiParameter(this, "ami", env).insecureValue;
     let userDataBase64: string | undefined;
     try {
-      userDataBase64 = encodeUserData(props.userData ?? nodeArtifacts(env, node.name).userData);
+      userDataBase64 = encodeUserData(props.userData ?? nodeMachine(env, node.name).userData);
     } catch (e) {
       const message = (e as Error).message;
       this.node.addValidation({ validate: () => [`node '${node.name}': ${message}`] });

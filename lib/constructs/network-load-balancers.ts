@@ -17,7 +17,8 @@ import { VpcSecurityGroupIngressRule } from "@cdktf/provider-aws/lib/vpc-securit
 import { TerraformResource } from "cdktf";
 import { Construct } from "constructs";
 import { ResolvedEnvironment } from "../config/model";
-import { NLB_HEALTH_CHECK, nlbListeners } from "../plan/nlb";
+import { nlbListeners } from "../plan/nlb";
+import { NLB_HEALTH_CHECK } from "../config/nlb-limits";
 import type { LoadBalancerNode, SubnetLookup } from "./load-balancer-node";
 import { DEFAULT_RULES_PER_GROUP, spreadRules } from "../plan/security-quotas";
 import { TerraformData } from "./terraform-data";

@@ -13,6 +13,7 @@
  *
  * Pure functions: nothing here imports cdktf or constructs.
  */
+import { AE_TITLE_LENGTH, aeTitleProblem } from "../config/dicom-ae-title";
 
 /** Which DICOM exchange the health check performs. */
 export type DicomCheckVariant = "c-echo" | "associate";
@@ -64,31 +65,6 @@ export const C_ECHO_MESSAGE_ID = 1;
 export const RELEASE_REQUEST_PDU: Buffer = Buffer.from("05000000000400000000", "hex");
 /** A-ABORT PDU (type 0x07) with source 0 (DICOM UL service-user) and reason 0, PS3.8 Section 9.3.8. */
 export const ABORT_PDU: Buffer = Buffer.from("07000000000400000000", "hex");
-
-const AE_TITLE_LENGTH = 16;
-const AE_TITLE_RULE =
-  "1-16 characters from the DICOM default character repertoire (printable ASCII), " +
-  "no backslash or control characters, not only spaces";
-
-/**
- * Checks an Application Entity title against the DICOM AE value representation (PS3.5 Table 6.2-1):
- * at most 16 characters of the default character repertoire, excluding backslash and control
- * characters, and not only spaces.
- *
- * @returns undefined when `title` is valid, else a short message of what is allowed.
- * @example aeTitleProblem("ORTHANC") // undefined
- * @example aeTitleProblem("A\\B") // "1-16 characters from ..."
- */
-export function aeTitleProblem(title: string): string | undefined {
-  if (title.length < 1 || title.length > AE_TITLE_LENGTH) return AE_TITLE_RULE;
-  for (const char of title) {
-    const code = char.codePointAt(0) ?? 0;
-    // 0x20-0x7E is ISO-IR 6 without control characters (DEL is 0x7F); 0x5C is the backslash.
-    if (code < 0x20 || code > 0x7e || code === 0x5c) return AE_TITLE_RULE;
-  }
-  if (title.trim() === "") return AE_TITLE_RULE;
-  return undefined;
-}
 
 function assertAeTitle(role: string, title: string): void {
   const problem = aeTitleProblem(title);

@@ -1,28 +1,11 @@
 /**
  * ha.vipMode nlb: both nodes active in two availability zones behind an internal Network Load Balancer
- * per VIP. What the renderers, the loader's checks and the constructs share about it: the NLB's health
- * check of a node (HAProxy itself answering, never the servers), the listeners of each VIP and their idle
- * timeouts, and where HAProxy listens on each node. Pure: imports nothing from cdktf.
+ * per VIP. What the renderers and the constructs share about it: how fast the NLB's health check of a node
+ * (`lib/config/nlb-limits.ts`: HAProxy itself answering, never the servers) sees it gone, the listeners of
+ * each VIP and their idle timeouts, and where HAProxy listens on each node. Pure: imports nothing from cdktf.
  */
-import type { ResolvedEnvironment, ResolvedService, ResolvedVip } from "../config/model";
-import { durationMs } from "../config/net";
-
-/**
- * The NLB's health check of a node: HTTP GET of HAProxy's own health page on each of the node's VIP
- * addresses. It answers 200 while HAProxy runs and accepts connections there, whatever the state of the
- * servers behind it: a dead PACS must not make both nodes unhealthy. The fastest settings NLB allows for
- * an HTTP check (interval 5 s, timeout 2 s, two failures, two successes).
- */
-export const NLB_HEALTH_CHECK = {
-  port: 8406,
-  path: "/healthz",
-  intervalSeconds: 5,
-  timeoutSeconds: 2,
-  healthyThreshold: 2,
-  unhealthyThreshold: 2,
-  /** HTTP status the check accepts. */
-  matcher: "200",
-} as const;
+import type { ResolvedEnvironment, ResolvedVip } from "../config/model";
+import { NLB_HEALTH_CHECK, listenerIdleSeconds, servicePorts } from "../config/nlb-limits";
 
 /**
  * How long the NLB takes to stop sending new connections to a node that stopped answering, in seconds:
@@ -35,31 +18,9 @@ export function nlbDetectionSeconds(): { readonly best: number; readonly worst: 
   return { best: base, worst: base + h.intervalSeconds };
 }
 
-/** NLB's limits on a TCP listener's idle timeout (`tcp.idle_timeout.seconds`). */
-export const NLB_IDLE_TIMEOUT_SECONDS = { min: 60, max: 6000 } as const;
-/** Listeners per Network Load Balancer (a fixed AWS quota). */
-export const NLB_LISTENERS_PER_LOAD_BALANCER = 50;
-/** NLB's limits on a target group's deregistration delay. */
-export const NLB_DEREGISTRATION_DELAY_SECONDS = { min: 0, max: 3600 } as const;
-
 /** True when the environment's VIPs are Network Load Balancers. */
 export function isNlb(env: Pick<ResolvedEnvironment, "ha">): boolean {
   return env.ha?.vipMode === "nlb";
-}
-
-/** The longest time a connection of `s` may stay idle on HAProxy, in seconds (client, server or tunnel timeout). */
-export function serviceIdleSeconds(s: Pick<ResolvedService, "timeouts">): number {
-  const t = s.timeouts;
-  return Math.ceil(Math.max(...[t.client, t.server, t.tunnel].filter((d): d is string => d !== undefined).map(durationMs)) / 1000);
-}
-
-/**
- * The idle timeout of a service's NLB listeners: its longest HAProxy idle timeout, so the NLB never forgets
- * a connection HAProxy still keeps, within NLB's 60-6000 s. Above 6000 s the NLB would drop an idle
- * connection first, silently: the service's TCP keep-alives must then run below it (see the loader).
- */
-export function listenerIdleSeconds(s: Pick<ResolvedService, "timeouts">): number {
-  return Math.min(NLB_IDLE_TIMEOUT_SECONDS.max, Math.max(NLB_IDLE_TIMEOUT_SECONDS.min, serviceIdleSeconds(s)));
 }
 
 /** One listener (and its target group) of a VIP's NLB. */
@@ -70,11 +31,6 @@ export interface NlbListener {
   readonly service: string;
   /** `tcp.idle_timeout.seconds`. */
   readonly idleTimeoutSeconds: number;
-}
-
-/** The ports a service listens on: its front-end ports and its HTTP redirect port. */
-export function servicePorts(s: Pick<ResolvedService, "frontendPorts" | "tls">): number[] {
-  return [...s.frontendPorts, ...(s.tls.redirectHttpPort !== undefined ? [s.tls.redirectHttpPort] : [])];
 }
 
 /** The listeners of every VIP's NLB, by VIP name then port. */

@@ -5,7 +5,8 @@
  */
 import { PEERS_PORT, ResolvedEnvironment, ResolvedNode, ResolvedService } from "../config/model";
 import { egressPlan } from "./egress";
-import { NLB_HEALTH_CHECK, isNlb, servicePorts } from "./nlb";
+import { isNlb } from "./nlb";
+import { NLB_HEALTH_CHECK, servicePorts } from "../config/nlb-limits";
 import { InterfacePlan } from "./interface-plan";
 
 /** IP protocol number of VRRP (keepalived's advertisements, unicast between the peers). */

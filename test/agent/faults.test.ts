@@ -15,7 +15,7 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:
 import { createServer as createUnixServer, type Server as NetServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { agentFiles, bundleFile, type ConfigBundle } from "../../lib/bundle/config-bundle";
+import { agentFiles, bundleFile, type ConfigBundle } from "../../lib/node/bundle";
 import { NODE_CONTRACT, storeKeys } from "../../lib/contract/node-contract";
 import { BED_BUCKET, BED_ENVIRONMENT, makeCa, startAgentBed, startHttpServer, startHttpsServer, type AgentBed, type BedServer, type Json } from "../helpers/agent-bed";
 import { startFakeImds } from "../helpers/fake-imds";

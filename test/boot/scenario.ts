@@ -7,11 +7,11 @@ import { bundleSecret } from "./harness";
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { nodeArtifacts, type NodeArtifacts } from "../../lib/artifacts";
-import { configBucketName, storeKeys } from "../../lib/bundle/config-bundle";
+import { nodeArtifacts, type NodeArtifacts } from "../../lib/node/artifacts";
+import { configBucketName, storeKeys } from "../../lib/node/bundle";
 import { manifestKeyAlias } from "../../lib/contract/node-contract";
 import { resolveBootstrapSpec } from "../../lib/bootstrap/bootstrap-spec";
-import { parseEnvironment } from "../../lib/config/load";
+import { parseEnvironment } from "../../lib/load/load";
 import { startFakeImds, type FakeImds } from "../helpers/fake-imds";
 import { makeSelfSignedPem } from "../helpers/tools";
 import {

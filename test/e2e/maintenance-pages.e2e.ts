@@ -13,7 +13,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ERROR_PAGE_MAX_BYTES, errorResponse } from "../../lib/haproxy/error-pages";
+import { ERROR_PAGE_MAX_BYTES, errorResponse } from "../../lib/config/page-responses";
 import { curl, haproxyRuntime, listNamespaces, RUN_PREFIX, sweepStaleNamespaces, waitForApplied, type AgentNode } from "./harness";
 import { agentRuntimePaths } from "./harness/agent-node";
 import { startRolloutBed, type RolloutBed } from "./harness/rollout-bed";

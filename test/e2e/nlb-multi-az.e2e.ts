@@ -17,7 +17,7 @@ import { curl } from "./harness/curl";
 import { listNamespaces, RUN_PREFIX, sweepStaleNamespaces } from "./harness/netns";
 import { buildNlbBed, ZONES, type NlbBed } from "./harness/nlb-bed";
 import { azLossDrill, replacementDrill } from "./harness/nlb-drills";
-import { NLB_HEALTH_CHECK } from "../../lib/plan/nlb";
+import { NLB_HEALTH_CHECK } from "../../lib/config/nlb-limits";
 
 /** The goal for new connections during an AZ loss (issue 24). */
 const AZ_LOSS_ERROR_GOAL_MS = 15_000;

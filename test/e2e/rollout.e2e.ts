@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { storeKeys } from "../../lib/bundle/config-bundle";
+import { storeKeys } from "../../lib/node/bundle";
 import { HUNG_AFTER_MS, requireTool } from "../helpers/tools";
 import {
   buildHl7Message,

@@ -22,7 +22,7 @@ import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { execFile } from "node:child_process";
 import { imagingLbAgentLauncher, imagingLbAgentLoader } from "../../lib/agent/embedded.generated";
-import { agentFiles, assembleBundle, bundleFile, type BundleFile, type ConfigBundle } from "../../lib/bundle/config-bundle";
+import { agentFiles, assembleBundle, bundleFile, type BundleFile, type ConfigBundle } from "../../lib/node/bundle";
 import { NODE_CONTRACT, renderContractEnv, storeKeys } from "../../lib/contract/node-contract";
 import { freeLoopbackPort, motoClientEnv, startMoto, type Moto } from "../terraform-apply/moto";
 import { createSigningKey, getObject, publishBundles, putObject, type AwsCli } from "./store-publisher";

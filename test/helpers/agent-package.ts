@@ -1,10 +1,10 @@
 /**
- * The agent's Python package exactly as a bundle carries it (lib/bundle/config-bundle.ts agentFiles), written
+ * The agent's Python package exactly as a bundle carries it (lib/node/bundle.ts agentFiles), written
  * below a folder of its own: put that folder on PYTHONPATH (or IMAGING_LB_AGENT_LIB) to run it.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { agentFiles } from "../../lib/bundle/config-bundle";
+import { agentFiles } from "../../lib/node/bundle";
 
 /** Writes `<root>/imaging_lb_agent/*.py` (the launcher, which is no module, is left out); returns `root`. */
 export function installAgentPackage(root: string): string {

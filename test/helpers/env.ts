@@ -2,7 +2,7 @@
  * Small environment files for tests: a valid base that each test changes in one place.
  */
 import { stringify } from "yaml";
-import { parseEnvironment } from "../../lib/config/load";
+import { parseEnvironment } from "../../lib/load/load";
 import { ResolvedEnvironment } from "../../lib/config/model";
 
 /** A loosely typed environment object: tests patch it freely, and the real loader validates it. */

@@ -8,10 +8,11 @@ import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ConfigError } from "../../lib/config/errors";
-import { loadEnvironment } from "../../lib/config/load";
+import { loadEnvironment } from "../../lib/load/load";
 import { ResolvedEnvironment } from "../../lib/config/model";
 import { renderHaproxy } from "../../lib/haproxy/build";
-import { ERROR_PAGE_MAX_BYTES, errorPageFiles } from "../../lib/haproxy/error-pages";
+import { errorPageFiles } from "../../lib/haproxy/error-pages";
+import { ERROR_PAGE_MAX_BYTES } from "../../lib/config/page-responses";
 import { environment, resolve } from "./env";
 import type { HaproxyCheckOptions, HaproxyCheckResult } from "./haproxy";
 

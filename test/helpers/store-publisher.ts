@@ -7,7 +7,7 @@
  */
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import type { ConfigBundle } from "../../lib/bundle/config-bundle";
+import type { ConfigBundle } from "../../lib/node/bundle";
 import { manifestKeyAlias, storeKeys } from "../../lib/contract/node-contract";
 
 /** Runs the AWS CLI with `args` against the emulator; resolves with stdout, rejects on failure. */

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { App } from "cdktf";
 import { stringify } from "yaml";
-import { loadEnvironment } from "../../lib/config/load";
+import { loadEnvironment } from "../../lib/load/load";
 import { componentDocument } from "../../lib/constructs/image-builder";
 import { ImagingLbStack } from "../../lib/constructs/imaging-lb-stack";
 import { EMULATOR_SSM_RENAMES } from "../../scripts/emulator-copy";

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { App } from "cdktf";
 import { stringify } from "yaml";
-import { loadEnvironment } from "../../lib/config/load";
+import { loadEnvironment } from "../../lib/load/load";
 import { ImagingLbStack } from "../../lib/constructs/imaging-lb-stack";
 import { EMULATOR_SSM_RENAMES, UBUNTU_AMI_STAND_IN } from "../../scripts/emulator-copy";
 import { Moto, boto3, startMoto } from "./moto";

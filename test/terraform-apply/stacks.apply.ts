@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { after, before, describe, it, test } from "node:test";
 import { stringify } from "yaml";
 import { App } from "cdktf";
-import { loadEnvironment } from "../../lib/config/load";
+import { loadEnvironment } from "../../lib/load/load";
 import { ImagingLbStack } from "../../lib/constructs/imaging-lb-stack";
 import { AMI_SSM_PARAMETERS } from "../../lib/constructs/load-balancer-node";
 import { Moto, boto3, startMoto } from "./moto";

@@ -6,7 +6,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, extname } from "node:path";
-import { loadEnvironment } from "../../config/load";
+import { loadEnvironment } from "../../load/load";
 import { parseCommandArgs } from "../args";
 import { ResolvedEnvironment } from "../../config/model";
 import { renderMermaid, renderMermaidMarkdown, renderSvg } from "../../diagram";

@@ -4,13 +4,14 @@
  * (reload), node replaced (its generation was raised), machine change waiting for a generation, or no change.
  */
 import { execFileSync } from "node:child_process";
-import { nodeArtifacts } from "../../artifacts";
+import { nodeArtifacts } from "../../node/artifacts";
 import { ConfigError } from "../../config/errors";
-import { parseEnvironment } from "../../config/load";
+import { parseEnvironment } from "../../load/load";
 import { defaultMaxConnections, ResolvedEnvironment } from "../../config/model";
-import { BUNDLE_PATHS } from "../../bundle/config-bundle";
+import { BUNDLE_PATHS } from "../../node/bundle";
 import { metadataTagsAllowed } from "../../contract/node-contract";
-import { NLB_HEALTH_CHECK, isNlb, nlbListeners } from "../../plan/nlb";
+import { isNlb, nlbListeners } from "../../plan/nlb";
+import { NLB_HEALTH_CHECK } from "../../config/nlb-limits";
 import { unifiedDiff } from "../unified-diff";
 
 /** What a change does to one node. */

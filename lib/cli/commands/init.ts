@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname } from "node:path";
-import { parseEnvironment } from "../../config/load";
+import { parseEnvironment } from "../../load/load";
 import { parseCommandArgs } from "../args";
 import { renderStarter, schemaPathFor, STARTER_NAME, StarterLayout, StarterPreset } from "../../init";
 

@@ -9,7 +9,7 @@
 import { randomUUID } from "node:crypto";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
-import { configBucketName, nodeBundle, storeKeys } from "../../bundle/config-bundle";
+import { configBucketName, nodeBundle, storeKeys } from "../../node/bundle";
 import { ResolvedEnvironment } from "../../config/model";
 import { NODE_CONTRACT, type OperatorCommand } from "../../contract/node-contract";
 import { awsProblem, unreadableStatus } from "../aws-problems";

@@ -10,7 +10,7 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigBundle, storeKeys } from "../../../lib/bundle/config-bundle";
+import { ConfigBundle, storeKeys } from "../../../lib/node/bundle";
 import { NODE_CONTRACT } from "../../../lib/contract/node-contract";
 import { installMachineAgent } from "../../helpers/agent-bed";
 import { createSigningKey, publishBundles } from "../../helpers/store-publisher";

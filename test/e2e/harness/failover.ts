@@ -12,7 +12,7 @@
  *   neighbour entries (the SIMULATED EC2, moved by the takeover script) send them.
  */
 import type { ResolvedEnvironment } from "../../../lib/config/model";
-import { vipInterface } from "../../../lib/ha-pair";
+import { vipInterface } from "../../../lib/node/ha-pair";
 import { requireTool } from "../../helpers/tools";
 import { curl } from "./curl";
 import { echoscu } from "./dicom";

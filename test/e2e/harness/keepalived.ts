@@ -33,7 +33,7 @@
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { ResolvedEnvironment } from "../../../lib/config/model";
-import { pairFiles, TAKEOVER_SCRIPT_PATH, vipInterface } from "../../../lib/ha-pair";
+import { pairFiles, TAKEOVER_SCRIPT_PATH, vipInterface } from "../../../lib/node/ha-pair";
 import { renderHaproxy } from "../../../lib/haproxy/build";
 import { makeSelfSignedPem, requireTool } from "../../helpers/tools";
 import { haproxyRuntime } from "./haproxy";

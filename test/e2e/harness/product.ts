@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, existsSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parse, stringify } from "yaml";
-import { parseEnvironment } from "../../../lib/config/load";
+import { parseEnvironment } from "../../../lib/load/load";
 import type { ResolvedEnvironment } from "../../../lib/config/model";
 import { renderHaproxy } from "../../../lib/haproxy/build";
 import { bindAddress } from "../../../lib/plan/nlb";

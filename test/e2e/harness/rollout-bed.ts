@@ -6,7 +6,7 @@
  * Used by the rollout e2e test and by `npm run bench:rollout`.
  */
 import type { ResolvedEnvironment } from "../../../lib/config/model";
-import { nodeBundle, type ConfigBundle } from "../../../lib/bundle/config-bundle";
+import { nodeBundle, type ConfigBundle } from "../../../lib/node/bundle";
 import { makeSelfSignedPem } from "../../helpers/tools";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";

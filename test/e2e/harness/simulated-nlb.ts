@@ -22,7 +22,7 @@
  * Connections to an address with no eligible target are dropped (the client times out), as are packets of a
  * zone that is down. Not modelled: NLB's own capacity and latency, its TCP idle timeout, its DNS TTL.
  */
-import { NLB_HEALTH_CHECK } from "../../../lib/plan/nlb";
+import { NLB_HEALTH_CHECK } from "../../../lib/config/nlb-limits";
 import type { Topology } from "./netns";
 import { delay } from "./wait";
 

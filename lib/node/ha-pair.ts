@@ -2,9 +2,9 @@
  * The HA pair's node-specific files: keepalived.conf (unicast VRRP on eth0, the VIPs on the client-side
  * interface) and the takeover script keepalived runs when the node becomes MASTER. Pure.
  */
-import { HEALTH_URL, ResolvedEnvironment, ResolvedNode, usesKeepalived } from "./config/model";
-import { NODE_CONTRACT } from "./contract/node-contract";
-import { renderKeepalivedConfig, renderNotifyScript, VipFailover } from "./keepalived";
+import { HEALTH_URL, ResolvedEnvironment, ResolvedNode, usesKeepalived } from "../config/model";
+import { NODE_CONTRACT } from "../contract/node-contract";
+import { renderKeepalivedConfig, renderNotifyScript, VipFailover } from "../keepalived";
 
 /** Where the bootstrap installs the takeover script; keepalived's notify_master runs it. */
 export const TAKEOVER_SCRIPT_PATH = NODE_CONTRACT.paths.takeoverScript;

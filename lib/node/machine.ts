@@ -1,28 +1,19 @@
 /**
- * Everything rendered for one load balancer node: the machine (cloud-init user data: OS set-up, packages,
- * interfaces, the configuration agent) and the configuration bundle the agent applies (haproxy.cfg, and in
- * a pair keepalived.conf and the takeover script). Pure: the constructs call this and only attach the
- * result; the CLI prints the same artifacts.
+ * A node's machine: its cloud-init user data (OS set-up, packages, interfaces, routing, the configuration
+ * agent and where its configuration lives), rendered from the machine definition only. A change here needs
+ * a new instance (see `generation`); the configuration bundle (`bundle.ts`) changes in place. Pure.
  */
-import { BootstrapInterface, BootstrapSpec, encodeUserData, renderUserData } from "./bootstrap";
-import { ConfigBundle, ConfigBundleOptions, nodeBundle } from "./bundle/config-bundle";
-import { ResolvedEnvironment, ResolvedNode, usesKeepalived, usesTproxy } from "./config/model";
-import { BUNDLE_PATHS } from "./bundle/config-bundle";
+import { BootstrapInterface, BootstrapSpec, encodeUserData, renderUserData } from "../bootstrap";
+import { ResolvedEnvironment, ResolvedNode, usesKeepalived, usesTproxy } from "../config/model";
+import { isNlb, nodeVipTargets } from "../plan/nlb";
 import { vipInterface } from "./ha-pair";
-import { isNlb, nodeVipTargets } from "./plan/nlb";
 
-export interface NodeArtifacts {
+/** The machine of a node: what its user data is rendered from, and the user data. */
+export interface NodeMachine {
   readonly node: ResolvedNode;
-  /** The configuration bundle (applied in place by the agent; never replaces the instance). */
-  readonly bundle: ConfigBundle;
-  readonly haproxyConfig: string;
-  /** HA pair only. */
-  readonly keepalivedConf?: string;
-  /** HA pair only: run by keepalived's notify_master. */
-  readonly takeoverScript?: string;
   /** The bootstrap's input (for inspection and tests). */
   readonly bootstrap: BootstrapSpec;
-  /** cloud-init user data (text, before encoding): the machine only. */
+  /** cloud-init user data (text, before encoding). */
   readonly userData: string;
   /** What EC2 receives: base64, gzipped first when the text is over the 16 KB user-data limit. */
   readonly userDataBase64: string;
@@ -67,33 +58,17 @@ export function machineSpec(env: ResolvedEnvironment, node: ResolvedNode): Boots
 }
 
 /**
- * Renders the artifacts of node `nodeName` of `env`. The bundle (and the files read from it) and the
- * encoded user data are rendered when first read, once: the node's construct reads only `userData` (the
- * stack renders the bundle for the config store itself), and rendering both there too cost the synth
- * about 7 ms per node for nothing.
+ * The machine of node `nodeName` of `env`: its machine definition and user data, rendered once; the
+ * encoded user data when first read (it throws when even gzipped it is over EC2's limit).
  */
-export function nodeArtifacts(env: ResolvedEnvironment, nodeName: string, options: ConfigBundleOptions = {}): NodeArtifacts {
+export function nodeMachine(env: ResolvedEnvironment, nodeName: string): NodeMachine {
   const node = env.nodes.find((n) => n.name === nodeName);
   if (!node) throw new Error(`environment '${env.name}' has no node '${nodeName}' (nodes: ${env.nodes.map((n) => n.name).join(", ")})`);
   const bootstrap = machineSpec(env, node);
   const userData = renderUserData(bootstrap);
-  let bundle: ConfigBundle | undefined;
   let userDataBase64: string | undefined;
-  const content = (path: string) => (bundle ??= nodeBundle(env, nodeName, options)).files.find((f) => f.path === path)?.content;
   return {
     node,
-    get bundle() {
-      return (bundle ??= nodeBundle(env, nodeName, options));
-    },
-    get haproxyConfig() {
-      return content(BUNDLE_PATHS.haproxyConfig)!;
-    },
-    get keepalivedConf() {
-      return content(BUNDLE_PATHS.keepalivedConf);
-    },
-    get takeoverScript() {
-      return content(BUNDLE_PATHS.takeoverScript);
-    },
     bootstrap,
     userData,
     get userDataBase64() {

@@ -11,7 +11,7 @@ import { durationMs } from "../config/net";
 import { NODE_CONTRACT, bundleFileKind, manifestSignatureInput, renderContractJson } from "../contract/node-contract";
 import { HaproxyBuildOptions, RUNTIME_SOCKET, SERVER_STATE_FILE, renderHaproxy } from "../haproxy/build";
 import { errorPageFiles } from "../haproxy/error-pages";
-import { pairFiles } from "../ha-pair";
+import { pairFiles } from "./ha-pair";
 import { isNlb } from "../plan/nlb";
 
 export { storeKeys } from "../contract/node-contract";

@@ -1,24 +1,18 @@
 /**
- * The environment file loader: bytes → YAML → preset applied → schema → resolved environment.
- * Every problem is collected and thrown at once as a ConfigError; nothing is half-loaded.
+ * The environment file parsed: bytes → YAML → preset applied → schema → resolved environment. Every problem
+ * is collected and thrown at once as a ConfigError; nothing is half-loaded. The checks that need the plans
+ * (security-group quotas) run after this, in `lib/load/load.ts`, which callers use.
  */
 import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument, visit } from "yaml";
 import { ConfigError, ConfigProblem } from "./errors";
-import { withResolvedDefaults } from "./expand";
 import { ProblemCollector } from "./locate";
 import { ResolvedEnvironment } from "./model";
 import { PRESETS, PresetName } from "./presets/agfa-ei";
 import { resolveEnvironment } from "./resolve";
-import { environmentSchema } from "./schema";
+import { Environment, environmentSchema } from "./schema";
 import { YamlError, explainYamlErrors } from "./yaml-messages";
 import { closest, reportSchemaIssues } from "./schema-problems";
-import { securityGroupQuotaProblems } from "../plan/security-quotas";
-
-/** Loads, validates and resolves an environment file. Throws ConfigError listing every problem. */
-export function loadEnvironment(file: string): ResolvedEnvironment {
-  return parseEnvironment(readEnvironmentFile(file), file);
-}
 
 /** Reads the file as UTF-8, rejecting other encodings with a clear problem. */
 export function readEnvironmentFile(file: string): string {
@@ -165,8 +159,19 @@ function deepMerge(base: unknown, over: unknown): unknown {
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** Parses, validates and resolves; also returns the schema's output (preset applied, defaults filled). */
-function parseAndResolve(text: string, file: string): { env: ResolvedEnvironment; expanded: Record<string, unknown> } {
+/** The environment resolved, the schema's output it came from, and the collector that places further problems. */
+export interface ParsedEnvironment {
+  readonly env: ResolvedEnvironment;
+  readonly data: Environment;
+  /** Empty; problems added to it are placed at their fields' lines in the file's text. */
+  readonly collector: ProblemCollector;
+}
+
+/**
+ * Parses, validates and resolves environment text (named `file` in messages). Throws ConfigError listing
+ * every problem of the file itself; `lib/load/load.ts` then checks what needs the plans.
+ */
+export function parseAndResolve(text: string, file: string): ParsedEnvironment {
   const { raw, collector } = parseYaml(text, file);
   const expanded = applyPreset(raw);
   const typos = presetTypos(raw);
@@ -179,23 +184,7 @@ function parseAndResolve(text: string, file: string): { env: ResolvedEnvironment
   const env = resolveEnvironment(parsed.data, file, collector);
   reportPresetTypos(typos, collector);
   if (!env || !collector.empty) throw new ConfigError(collector.problems);
-  for (const p of securityGroupQuotaProblems(env, parsed.data.access.securityGroupRuleQuota)) collector.add([...p.path], p.message, "key");
-  if (!collector.empty) throw new ConfigError(collector.problems);
-  return { env, expanded: withResolvedDefaults(parsed.data as unknown as Record<string, unknown>, env) };
-}
-
-/** Parses environment text (named `file` in messages). Throws ConfigError listing every problem. */
-export function parseEnvironment(text: string, file: string): ResolvedEnvironment {
-  return parseAndResolve(text, file).env;
-}
-
-/**
- * The environment with the preset applied and every default filled in (the schema's, and the
- * loader's per-mode ones for each enabled service: check port, interval, fall/rise, timeouts, ...),
- * as plain data for `imaging-lb expand`. Validates first: throws ConfigError on any problem.
- */
-export function expandEnvironment(text: string, file: string): Record<string, unknown> {
-  return parseAndResolve(text, file).expanded;
+  return { env, data: parsed.data, collector };
 }
 
 /**

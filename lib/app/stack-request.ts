@@ -70,7 +70,7 @@ export function missingStacksNote(requested: readonly string[], stacks: readonly
 
 /**
  * Why a stack kept from an earlier synth is not used when the cdktf command asks for it (see
- * lib/synth-manifest.ts): the files it was built from are not in this run.
+ * lib/app/synth-manifest.ts): the files it was built from are not in this run.
  */
 export function keptStackRefusal(stack: string, stacks: readonly string[], source: string, variable: string, value: string | undefined): string {
   const read = value?.trim() ? `${variable}="${value.trim()}"` : `${variable} is unset, so the app read ${source}`;
