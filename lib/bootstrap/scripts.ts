@@ -5,7 +5,7 @@
  * sources) loads. Each script is plain bash (`set -euo pipefail`, quoted heredocs, idempotent) and is run for
  * real in a sandbox by the tests.
  *
- * The scripts name the paths of the files they source (BOOTSTRAP_PATHS' library, settings, networkWriter,
+ * The scripts name the paths of the files they source (BOOTSTRAP_PATHS' library, imds, settings, networkWriter,
  * tproxyStep, shipLogsStep) themselves; test/bootstrap.test.ts checks the two agree.
  *
  * Sandbox contract (tests): every path a script writes is prefixed with `$IMAGING_LB_ROOT` (empty on the
@@ -36,6 +36,8 @@ export const BOOTSTRAP_PATHS = {
   tproxy: "/usr/local/sbin/imaging-lb-tproxy",
   /** Shell functions shared by the scripts (sourced); the scripts name this path themselves. */
   library: "/usr/local/lib/imaging-lb/common.sh",
+  /** The IMDSv2 requests (sourced by the library; the takeover script carries a copy). */
+  imds: "/usr/local/lib/imaging-lb/imds.sh",
   /** This node's values for the scripts (sourced by the library, which names this path itself). */
   settings: "/usr/local/lib/imaging-lb/bootstrap.env",
   /** The network script's writer for the node's OS: netplan's or systemd-networkd's (sourced). */

@@ -15,6 +15,7 @@ import {
   imagingLbBootstrap,
   imagingLbNetwork,
   imagingLbTproxy,
+  imds,
   networkNetplan,
   networkNetworkd,
 } from "../shell/embedded.generated";
@@ -44,6 +45,7 @@ export function renderUserDataFiles(spec: BootstrapSpec): UserDataFile[] {
   const files: UserDataFile[] = [
     { path: BOOTSTRAP_PATHS.settings, permissions: "0644", content: renderBootstrapEnv(r) },
     { path: BOOTSTRAP_PATHS.library, permissions: "0644", content: common },
+    { path: BOOTSTRAP_PATHS.imds, permissions: "0644", content: imds },
     { path: BOOTSTRAP_PATHS.bootstrap, permissions: "0755", content: imagingLbBootstrap },
     { path: BOOTSTRAP_PATHS.network, permissions: "0755", content: imagingLbNetwork },
     { path: BOOTSTRAP_PATHS.networkWriter, permissions: "0644", content: r.os === "al2023" ? networkNetworkd : networkNetplan },

@@ -52,12 +52,13 @@
  * writes the environment's values in one place, the block replacing its `# @values` line, and the script
  * picks the mode's steps at run time. It does not source the bootstrap's `common.sh`: it comes with the
  * configuration bundle (changed in place) while `common.sh` is the machine's (changed only with a new
- * instance), and keepalived runs it with a bare environment; so it carries its own logging, retries and IMDSv2.
+ * instance), and keepalived runs it with a bare environment; so it carries its own logging and retries, and
+ * a copy of `lib/shell/imds.sh` (the IMDSv2 requests the bootstrap sources) in place of its `# @imds` line.
  *
  * Pure function of its input: imports nothing from cdktf, constructs or the file system.
  */
 import { AWS_REGION_PATTERN, NODE_CONTRACT } from "../contract/node-contract";
-import { imagingLbVipTakeover } from "../shell/embedded.generated";
+import { imagingLbVipTakeover, imds } from "../shell/embedded.generated";
 import {
   IssueList,
   checkAbsolutePath,
@@ -183,7 +184,7 @@ export function renderNotifyScript(spec: NotifyScriptSpec): string {
     `readonly MODE=${f.mode}`,
     ...modeVariables(f),
     `readonly MASTER_ADDRESS=${masterAddress(f) ?? '""'}`,
-    `IMDS_URL="\${IMAGING_LB_IMDS_URL:-${d.imdsUrl}}"`,
+    `IMDS="\${IMAGING_LB_IMDS_URL:-${d.imdsUrl}}"`,
     "# The agent's EC2 client (one Python start, no botocore) when the node has it, else the AWS CLI.",
     `AGENT_LIB="\${IMAGING_LB_AGENT_LIB:-${NODE_CONTRACT.paths.agentPackageDir}}"`,
     `LOCK_FILE="\${IMAGING_LB_LOCK_FILE:-${spec.lockFile ?? d.lockFile}}"`,
@@ -198,11 +199,15 @@ export function renderNotifyScript(spec: NotifyScriptSpec): string {
     "#",
   ];
   const [shebang, ...rest] = imagingLbVipTakeover.split("\n");
-  return [shebang, ...generated, ...rest].join("\n").replace(VALUES_MARKER, values.join("\n") + "\n");
+  return [shebang, ...generated, ...rest]
+    .join("\n")
+    .replace(VALUES_MARKER, () => values.join("\n") + "\n")
+    .replace(IMDS_MARKER, () => imds.replace(/^# shellcheck shell=bash\n/, ""));
 }
 
-/** The line of lib/shell/imaging-lb-vip-takeover.sh that {@link renderNotifyScript} replaces with the values. */
+/** The lines of lib/shell/imaging-lb-vip-takeover.sh that {@link renderNotifyScript} replaces: the values, and imds.sh. */
 const VALUES_MARKER = "# @values\n";
+const IMDS_MARKER = "# @imds\n";
 
 /**
  * The floating address keepalived holds on the interface while MASTER, whose presence the script checks; undefined

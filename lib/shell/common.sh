@@ -1,16 +1,18 @@
 # shellcheck shell=bash
 # imaging-lb shell library, sourced by the imaging-lb-* scripts of the bootstrap: paths, this node's settings,
-# logging, atomic writes, retries, IMDSv2, haproxy -c. Installed by cloud-init (write_files) beside
+# logging, atomic writes, retries, IMDSv2 (imds.sh). Installed by cloud-init (write_files) beside
 # bootstrap.env, the node's values, which it sources: the scripts themselves are the same on every node.
 #
 # IMAGING_LB_ROOT prefixes every path written (tests run the scripts in a sandbox tree);
 # IMAGING_LB_IMDS_URL replaces the instance metadata address (tests serve a simulated IMDSv2).
 shopt -s inherit_errexit
-# shellcheck disable=SC2034 # ROOT and CHANGED are read by the scripts that source this file.
-ROOT="${IMAGING_LB_ROOT:-}" CHANGED=0
+# shellcheck disable=SC2034 # ROOT and CHANGED are read by the scripts that source this file, IMDS_TIMEOUT by imds.sh.
+ROOT="${IMAGING_LB_ROOT:-}" CHANGED=0 IMDS_TIMEOUT=5
 IMDS="${IMAGING_LB_IMDS_URL:-http://169.254.169.254}"
 # shellcheck source=/dev/null
 . "$ROOT/usr/local/lib/imaging-lb/bootstrap.env"
+# shellcheck source=/dev/null
+. "$ROOT/usr/local/lib/imaging-lb/imds.sh"
 
 log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 die() {
@@ -34,18 +36,6 @@ put() {
     # shellcheck disable=SC2034
     CHANGED=1
   fi
-}
-
-# haproxy_check FILE: haproxy -dW -c with HAProxy's environment file loaded (read line by line, never
-# evaluated), as haproxy.service will run it.
-haproxy_check() {
-  local env_file="$ROOT$HAPROXY_ENV" name value
-  (
-    if [ -f "$env_file" ]; then
-      while IFS='=' read -r name value; do export "$name=$value"; done <"$env_file"
-    fi
-    haproxy -dW -c -f "$1"
-  )
 }
 
 # retry WHAT COMMAND...: runs COMMAND until it succeeds, at most $IMAGING_LB_RETRIES times (default 6),
@@ -77,7 +67,6 @@ retry() {
 # checking its status.
 imds() {
   local token
-  token="$(retry "IMDSv2 token request to $IMDS" curl -fsS --max-time 5 -X PUT \
-    -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "$IMDS/latest/api/token")" || return
-  retry "IMDS read of $1" curl -fsS --max-time 5 -H "X-aws-ec2-metadata-token: $token" "$IMDS/latest/meta-data/$1"
+  token="$(retry "IMDSv2 token request to $IMDS" imds_token 60)" || return
+  retry "IMDS read of $1" imds_get "$token" "$1"
 }

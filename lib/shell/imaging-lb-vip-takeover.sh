@@ -16,7 +16,7 @@ set -euo pipefail
 # The environment's values, written here by imaging-lb (lib/keepalived/notify-script.ts): LOG_TAG, ENV_NAME,
 # REGION, IFACE, MODE and its addresses (secondary-ip: PRIVATE_IPS; elastic-ip: ALLOCATION_IDS and
 # EIP_PRIVATE_IPS; route-table: VIPS and ROUTE_TABLE_IDS), MASTER_ADDRESS, and the settings above with their
-# defaults (IMDS_URL, AGENT_LIB, LOCK_FILE, MAX_ATTEMPTS, BACKOFF_MS, MAX_BACKOFF_MS, HTTP_TIMEOUT).
+# defaults (IMDS, AGENT_LIB, LOCK_FILE, MAX_ATTEMPTS, BACKOFF_MS, MAX_BACKOFF_MS, HTTP_TIMEOUT).
 # @values
 EC2_ENDPOINT="${AWS_ENDPOINT_URL_EC2:-}"
 AWS_CLI="${IMAGING_LB_AWS_CLI:-}"
@@ -46,6 +46,8 @@ for setting in MAX_ATTEMPTS BACKOFF_MS MAX_BACKOFF_MS HTTP_TIMEOUT; do
   fi
 done
 
+# shellcheck disable=SC2034 # read by the IMDSv2 requests below (imds.sh)
+IMDS_TIMEOUT="$HTTP_TIMEOUT"
 ERR_FILE="$(mktemp)"
 trap 'rm -f "$ERR_FILE"' EXIT
 
@@ -77,15 +79,7 @@ with_retry() { # with_retry DESCRIPTION COMMAND...: stdout passed through, stder
   done
 }
 
-imds_token() { # IMDSv2 session token; IMDSv1 (no token) is never used
-  curl --silent --show-error --fail --noproxy '*' --max-time "$HTTP_TIMEOUT" -X PUT \
-    -H "X-aws-ec2-metadata-token-ttl-seconds: 300" "$IMDS_URL/latest/api/token"
-}
-
-imds_get() { # imds_get PATH-UNDER-meta-data
-  curl --silent --show-error --fail --noproxy '*' --max-time "$HTTP_TIMEOUT" \
-    -H "X-aws-ec2-metadata-token: $IMDS_TOKEN" "$IMDS_URL/latest/meta-data/$1"
-}
+# @imds
 
 ec2() { # ec2 SUBCOMMAND ARGS...: one AWS CLI call against the region (and endpoint override, if any)
   local endpoint_args=()
@@ -140,8 +134,8 @@ MAC="$(tr '[:upper:]' '[:lower:]' <"$SYSFS_NET/$IFACE/address")" || die "cannot 
 if [[ ! "$MAC" =~ ^([0-9a-f]{2}:){5}[0-9a-f]{2}$ ]]; then
   die "unexpected MAC '$MAC' for $IFACE"
 fi
-IMDS_TOKEN="$(with_retry "IMDSv2 token" imds_token)" || die "no IMDSv2 token from $IMDS_URL"
-ENI_ID="$(with_retry "IMDS interface-id of $MAC" imds_get "network/interfaces/macs/$MAC/interface-id")" \
+IMDS_TOKEN="$(with_retry "IMDSv2 token" imds_token 300)" || die "no IMDSv2 token from $IMDS"
+ENI_ID="$(with_retry "IMDS interface-id of $MAC" imds_get "$IMDS_TOKEN" "network/interfaces/macs/$MAC/interface-id")" \
   || die "no ENI id for $IFACE ($MAC) from IMDS"
 if [[ ! "$ENI_ID" =~ ^eni-[0-9a-f]+$ ]]; then
   die "IMDS returned '$ENI_ID' as the ENI id of $IFACE ($MAC)"
