@@ -1,9 +1,7 @@
 # shellcheck shell=bash
-# imaging-lb IMDSv2 requests, shared by the bootstrap (sourced by common.sh) and the takeover script (which
-# carries a copy: imaging-lb writes this file's functions in place of its '# @imds' line, as it comes with
-# the configuration bundle rather than the machine). One request each, no retry: the callers retry with
-# their own back-off and logging. Never IMDSv1 (every read carries a session token), never through a proxy.
-# IMDS: the metadata service's base URL; IMDS_TIMEOUT: seconds per request.
+# imaging-lb IMDSv2 requests: sourced by common.sh; the takeover script (configuration bundle, not machine)
+# carries a copy in place of its '# @imds' line. One request each, the callers retry; never IMDSv1, never
+# through a proxy. IMDS: the base URL; IMDS_TIMEOUT: seconds per request.
 
 # imds_token TTL: a session token valid for TTL seconds.
 imds_token() {
