@@ -1,12 +1,14 @@
 /**
- * The cloud-init bootstrap renderer: targeted text assertions named by behaviour, plus the real
- * `cloud-init schema` on the cloud-config, `shellcheck` on every script it ships, and `haproxy -dW -c`
- * on the realistic configuration used for the size budget.
+ * The cloud-init bootstrap renderer: targeted assertions named by behaviour — on the values the renderer
+ * passes (bootstrap.env), and on what the scripts (lib/shell/*.sh, the same on every node) write and run when
+ * run for real in the sandbox of test/helpers/bootstrap-sandbox.ts — plus the real `cloud-init schema` on the
+ * cloud-config, `shellcheck` on every script it ships, and `haproxy -dW -c` on the realistic configuration
+ * used for the size budget.
  */
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parse } from "yaml";
@@ -23,6 +25,11 @@ import {
 import { imagingLbAgentLauncher, imagingLbAgentLoader } from "../lib/agent/embedded.generated";
 import { NODE_CONTRACT, renderContractEnv } from "../lib/contract/node-contract";
 import { agentFiles } from "../lib/node/bundle";
+import { BOOTSTRAP_PATHS, renderBootstrapEnv } from "../lib/bootstrap/scripts";
+import { resolveBootstrapSpec } from "../lib/bootstrap/bootstrap-spec";
+import * as shell from "../lib/shell/embedded.generated";
+import { makeSandbox, runBootstrap } from "./helpers/bootstrap-sandbox";
+import { startFakeImds } from "./helpers/fake-imds";
 import { haproxyCheck } from "./helpers/haproxy";
 import { makeSelfSignedPem, requireTool, tempDir } from "./helpers/tools";
 
@@ -192,6 +199,49 @@ function fileAt(userData: string, path: string): string | undefined {
 
 const oneArm = (o: Partial<BootstrapSpec> = {}): BootstrapSpec => spec({ interfaces: [ETH0], ...o });
 
+const MACS = ["0a:00:00:00:00:01", "0a:00:00:00:00:02"];
+/** The primary address the SIMULATED IMDS gives an ENI of `subnetCidr` (a /24 here): its .10. */
+const primary = (subnetCidr: string): string => subnetCidr.replace(/\.0\/\d+$/, ".10");
+
+interface Boot {
+  /** The content of a file the bootstrap wrote (path on the node), undefined when it wrote none. */
+  readonly file: (path: string) => string | undefined;
+  /** The host-changing commands it ran, in order (paths below the sandbox root as on the node). */
+  readonly commands: string[];
+  readonly stderr: string;
+}
+
+let sandboxes: { path: string; cleanup: () => void } | undefined;
+const boots = new Map<string, Promise<Boot>>();
+/**
+ * Runs the bootstrap rendered from `s` for real in the sandbox (stubbed host commands, a SIMULATED IMDSv2
+ * with every ENI of the spec attached), once per spec.
+ */
+function boot(s: BootstrapSpec): Promise<Boot> {
+  const key = JSON.stringify(s);
+  let run = boots.get(key);
+  if (run === undefined) {
+    run = (async () => {
+      sandboxes ??= tempDir("bootstrap-runs");
+      const dir = join(sandboxes.path, String(boots.size));
+      const sb = makeSandbox(dir, renderUserData(s), "/dev/null");
+      const imds = await startFakeImds(
+        s.interfaces.map((e) => ({ mac: MACS[e.deviceIndex], deviceNumber: e.deviceIndex, localIpv4s: [primary(e.subnetCidr)], subnetCidr: e.subnetCidr })),
+      );
+      try {
+        const r = await runBootstrap(sb, imds.url);
+        assert.equal(r.code, 0, r.stderr);
+        const file = (path: string): string | undefined => (existsSync(join(sb.root, path)) ? readFileSync(join(sb.root, path), "utf8") : undefined);
+        return { file, commands: r.commands.map((c) => c.split(sb.root).join("")), stderr: r.stderr };
+      } finally {
+        await imds.close();
+      }
+    })();
+    boots.set(key, run);
+  }
+  return run;
+}
+
 /** Variants covering every branch of the renderer. */
 const VARIANTS: Record<string, BootstrapSpec> = {
   "ubuntu two-arm ppa tproxy cloudwatch keepalived": spec({
@@ -211,7 +261,10 @@ describe("bootstrap user data", () => {
   before(() => {
     work = tempDir("bootstrap");
   });
-  after(() => work.cleanup());
+  after(() => {
+    work.cleanup();
+    sandboxes?.cleanup();
+  });
 
   it("is a valid cloud-config for every variant (cloud-init schema --config-file)", () => {
     const cloudInit = requireTool("cloud-init", "cloud-init");
@@ -239,6 +292,40 @@ describe("bootstrap user data", () => {
     }
   });
 
+  it("ships lib/shell's scripts as they are, the same on every node: the node's values are in bootstrap.env alone", () => {
+    const shipped = new Set<string>(Object.values(shell));
+    for (const [name, s] of Object.entries(VARIANTS)) {
+      for (const f of renderUserDataFiles(s)) {
+        if (f.path === BOOTSTRAP_PATHS.settings || f.path === "/usr/local/lib/imaging-lb/contract.env" || f.path.includes("imaging-lb-agent")) continue;
+        assert.ok(shipped.has(f.content), `${name}: ${f.path} is a file of lib/shell`);
+      }
+      const env = fileAt(renderUserData(s), BOOTSTRAP_PATHS.settings) ?? "";
+      assert.match(env, new RegExp(`^ENV_NAME=prod NODE_NAME=${s.nodeName} REGION=${s.region}$`, "m"), name);
+    }
+  });
+
+  it("every file the scripts source or run is one the user data installs there (the paths agree)", () => {
+    const installed = new Set(Object.values(BOOTSTRAP_PATHS));
+    const dir = join(__dirname, "..", "..", "lib", "shell");
+    for (const file of readdirSync(dir).filter((f) => f.endsWith(".sh"))) {
+      for (const [path] of readFileSync(join(dir, file), "utf8").matchAll(/\/usr\/local\/(?:lib\/imaging-lb|sbin)\/[\w.-]+/g)) {
+        assert.ok(installed.has(path as never), `${file} names ${path}, which BOOTSTRAP_PATHS does not`);
+      }
+    }
+    const env = renderBootstrapEnv(resolveBootstrapSpec(VARIANTS["ubuntu two-arm ppa tproxy cloudwatch keepalived"]));
+    for (const [, name, path] of env.matchAll(/\b([A-Z_]+)=(\/\S+)/g)) {
+      if (name !== "EXTRA_PATH" && name !== "CLOUDWATCH_LOG_GROUP") assert.ok(installed.has(path as never), `${name}=${path}`);
+    }
+  });
+
+  it("lib/shell's files pass shellcheck as they are", () => {
+    const shellcheck = requireTool("shellcheck", "shellcheck");
+    const dir = join(__dirname, "..", "..", "lib", "shell");
+    const files = readdirSync(dir).filter((f) => f.endsWith(".sh")).map((f) => join(dir, f));
+    const run = spawnSync(shellcheck, ["--severity=style", ...files], { encoding: "utf8" });
+    assert.equal(run.status, 0, `${run.stdout}${run.stderr}`);
+  });
+
   it("every script is strict bash: set -euo pipefail (the sourced library excepted)", () => {
     for (const f of renderUserDataFiles(VARIANTS["ubuntu two-arm ppa tproxy cloudwatch keepalived"])) {
       if (!f.path.startsWith("/usr/local/sbin/")) continue;
@@ -247,31 +334,31 @@ describe("bootstrap user data", () => {
     }
   });
 
-  it("points HAProxy's unit at the environment file the agent writes (secrets), and every haproxy -c loads it", () => {
-    const text = renderUserData(spec());
-    const bootstrap = fileAt(text, "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
-    assert.ok(bootstrap.includes("EnvironmentFile=-/etc/imaging-lb/haproxy.env"));
-    assert.ok(bootstrap.includes("LimitNOFILE=1048576"), "file descriptors for the global maxconn");
+  it("points HAProxy's unit at the environment file the agent writes (secrets), and every haproxy -c loads it", async () => {
+    const unit = (await boot(spec())).file("/etc/systemd/system/haproxy.service.d/50-imaging-lb.conf") ?? "";
+    assert.ok(unit.includes("EnvironmentFile=-/etc/imaging-lb/haproxy.env"));
+    assert.ok(unit.includes("LimitNOFILE=1048576"), "file descriptors for the global maxconn");
   });
 
-  it("configures a single node's VIPs as /32 addresses on their interface (netplan and networkd)", () => {
+  it("configures a single node's VIPs as /32 addresses on their interface (netplan and networkd)", async () => {
     const eth1 = { name: "eth1" as const, role: "external" as const, deviceIndex: 1 as const, subnetCidr: "10.0.2.0/24", addresses: ["10.0.2.100", "10.0.2.101"] };
-    const ubuntu = renderUserData(spec({ interfaces: [ETH0, eth1] }));
-    const network = fileAt(ubuntu, "/usr/local/sbin/imaging-lb-network") ?? "";
-    assert.match(network, /set-name: eth1\n {6}dhcp4: true\n {6}dhcp6: false\n {6}addresses:\n {8}- 10\.0\.2\.100\/32\n {8}- 10\.0\.2\.101\/32\n/);
-    const al = fileAt(renderUserData(spec({ os: "al2023", interfaces: [ETH0, eth1] })), "/usr/local/sbin/imaging-lb-network") ?? "";
+    const ubuntu = await boot(spec({ interfaces: [ETH0, eth1] }));
+    const netplan = ubuntu.file("/etc/netplan/60-imaging-lb.yaml") ?? "";
+    assert.match(netplan, /set-name: eth1\n {6}dhcp4: true\n {6}dhcp6: false\n {6}addresses:\n {8}- 10\.0\.2\.100\/32\n {8}- 10\.0\.2\.101\/32\n/);
+    const al = (await boot(spec({ os: "al2023", interfaces: [ETH0, eth1] }))).file("/etc/systemd/network/10-imaging-lb-eth1.network") ?? "";
     assert.match(al, /DHCP=ipv4\nAddress=10\.0\.2\.100\/32\nAddress=10\.0\.2\.101\/32\n/);
   });
 
-  it("creates the system users other components need before starting their services", () => {
-    const text = renderUserData(spec({ systemUsers: ["keepalived_script"], extraServices: ["keepalived"] }));
-    const bootstrap = fileAt(text, "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
-    const steps = bootstrap.slice(bootstrap.lastIndexOf("\n}\n"));
-    assert.ok(bootstrap.includes("id -u keepalived_script >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin keepalived_script"));
-    assert.ok(steps.indexOf("create_system_users") < steps.indexOf("configure_agent"), "users exist before the agent starts keepalived");
+  it("creates the system users other components need before starting their services", async () => {
+    const { commands } = await boot(spec({ systemUsers: ["keepalived_script"], extraServices: ["keepalived"] }));
+    const check = commands.indexOf("id -u keepalived_script");
+    const create = commands.indexOf("useradd --system --no-create-home --shell /usr/sbin/nologin keepalived_script");
+    const agent = commands.indexOf("systemctl enable --now imaging-lb-agent.service");
+    assert.ok(check >= 0 && create > check, commands.join("\n"));
+    assert.ok(create < agent, "users exist before the agent starts keepalived");
   });
 
-  it("carries the agent's launcher and the loader (no agent), writes where the configuration lives, starts the service, then runs one apply", () => {
+  it("carries the agent's launcher and the loader (no agent), writes where the configuration lives, starts the service, then runs one apply", async () => {
     const text = renderUserData(spec());
     assert.equal(fileAt(text, "/usr/local/sbin/imaging-lb-agent"), imagingLbAgentLauncher);
     assert.equal(fileAt(text, "/usr/local/sbin/imaging-lb-agent-loader"), imagingLbAgentLoader);
@@ -289,24 +376,29 @@ describe("bootstrap user data", () => {
       assert.deepEqual(carried, [], `${f.path} carries the agent's functions`);
     }
     assert.doesNotMatch(text, /^frontend |haproxy\.cfg: /m, "no configuration in the user data");
+    const run = await boot(spec());
+    const agentEnv = run.file("/etc/imaging-lb/agent.env") ?? "";
+    assert.ok(agentEnv.includes("BUCKET=imaging-lb-prod-123456789012\n"), "the stack's bucket, named after the account IMDS reports");
+    assert.ok(agentEnv.includes("PREFIX=prod\nNODE=lb-a\nENVIRONMENT=prod\nREGION=eu-central-1\n"));
     const bootstrap = fileAt(text, "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
-    assert.ok(bootstrap.includes('echo "imaging-lb-prod-$account"'), "the stack's bucket, named after the account IMDS reports");
-    assert.ok(bootstrap.includes("PREFIX=prod\nNODE=lb-a\nENVIRONMENT=prod\nREGION=eu-central-1\n"));
-    const first = bootstrap.indexOf('"$ROOT/usr/local/sbin/imaging-lb-agent" --once --boot || die');
-    const service = bootstrap.indexOf("systemctl enable --now imaging-lb-agent.service");
+    assert.ok(bootstrap.includes('"$ROOT$AGENT" --once --boot || die'), "a failed first apply fails the bootstrap");
+    const first = run.commands.indexOf("imaging-lb-agent --once --boot");
+    const service = run.commands.indexOf("systemctl enable --now imaging-lb-agent.service");
     assert.ok(service > 0 && first > service, "the service is on before the first apply, so a failed one is retried");
-    assert.match(bootstrap, /^Restart=always$/m);
-    assert.doesNotMatch(bootstrap, /^OnUnitInactiveSec=/m, "no timer: one long-lived process");
-    const adopted = fileAt(renderUserData(spec({ configStore: { bucket: "hospital-lb-config", prefix: "prod" } })), "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
-    assert.ok(adopted.includes("config_bucket() {\n  echo hospital-lb-config\n}"));
+    const unit = run.file("/etc/systemd/system/imaging-lb-agent.service") ?? "";
+    assert.match(unit, /^Restart=always$/m);
+    assert.doesNotMatch(unit, /^OnUnitInactiveSec=/m, "no timer: one long-lived process");
+    const adopted = await boot(spec({ configStore: { bucket: "hospital-lb-config", prefix: "prod" } }));
+    assert.ok(adopted.file("/etc/imaging-lb/agent.env")?.includes("BUCKET=hospital-lb-config\n"));
   });
 
-  it("two-arm writes policy routing: a table per ENI, from-rules, default route via the subnet router", () => {
-    const network = fileAt(renderUserData(spec()), "/usr/local/sbin/imaging-lb-network") ?? "";
-    assert.ok(network.includes([
+  it("two-arm writes policy routing: a table per ENI, from-rules, default route via the subnet router", async () => {
+    const run = await boot(spec());
+    const netplan = run.file("/etc/netplan/60-imaging-lb.yaml") ?? "";
+    assert.ok(netplan.includes([
       "    eth1:",
       "      match:",
-      '        macaddress: "@MAC@"',
+      `        macaddress: "${MACS[1]}"`,
       "      set-name: eth1",
       "      dhcp4: true",
       "      dhcp6: false",
@@ -322,34 +414,36 @@ describe("bootstrap user data", () => {
       "          on-link: true",
       "          table: 1001",
       "      routing-policy:",
-      "        - from: @ADDRESS@/32",
+      "        - from: 10.20.2.10/32",
       "          table: 1001",
       "          priority: 1011",
       "        - from: 10.20.2.0/24",
       "          table: 1001",
       "          priority: 1012",
-    ].join("\n")), network);
-    assert.match(network, /- to: 0\.0\.0\.0\/0\n {10}via: 10\.20\.1\.1\n {10}on-link: true\n {10}table: 1000/);
+    ].join("\n")), netplan);
+    assert.match(netplan, /- to: 0\.0\.0\.0\/0\n {10}via: 10\.20\.1\.1\n {10}on-link: true\n {10}table: 1000/);
     // Waits (bounded) for the hot-plugged eth1; mac_of runs as a plain assignment, so an IMDS failure stops
     // the script (set -e) instead of reading as "not attached yet".
-    assert.match(network, /while true; do\n  mac1="\$\(mac_of 1\)"\n  if \[ -n "\$mac1" \]; then break; fi\n/);
+    const network = fileAt(renderUserData(spec()), "/usr/local/sbin/imaging-lb-network") ?? "";
+    assert.match(network, /while true; do\n +mac1="\$\(mac_of 1\)"\n +if \[ -n "\$mac1" \]; then break; fi\n/);
     assert.doesNotMatch(network, /\$\(mac_of [01]\)"? *\|\|/, "mac_of is never called after || (set -e would be off inside it)");
-    const bootstrap = fileAt(renderUserData(spec()), "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
-    assert.ok(bootstrap.includes(
+    assert.ok(run.file("/etc/udev/rules.d/90-imaging-lb-eni.rules")?.includes(
       'ACTION=="add", SUBSYSTEM=="net", DEVPATH!="/devices/virtual/*", RUN+="/usr/bin/systemctl --no-block start imaging-lb-network.service"',
     ));
   });
 
-  it("one-arm names eth0 by MAC but writes no policy routing and no hot-plug rule", () => {
-    const text = renderUserData(oneArm());
-    const network = fileAt(text, "/usr/local/sbin/imaging-lb-network") ?? "";
-    assert.match(network, /set-name: eth0/);
-    for (const absent of ["routing-policy", "table:", "eth1", "mac_of 1"]) assert.ok(!network.includes(absent), absent);
-    assert.ok(!text.includes("90-imaging-lb-eni.rules"));
-    assert.ok(!text.includes("rp_filter"));
+  it("one-arm names eth0 by MAC but writes no policy routing and no hot-plug rule", async () => {
+    const run = await boot(oneArm());
+    const netplan = run.file("/etc/netplan/60-imaging-lb.yaml") ?? "";
+    assert.match(netplan, /set-name: eth0/);
+    for (const absent of ["routing-policy", "table:", "eth1"]) assert.ok(!netplan.includes(absent), absent);
+    assert.doesNotMatch(run.stderr, /device-number 1/);
+    assert.equal(run.file("/etc/udev/rules.d/90-imaging-lb-eni.rules"), undefined);
+    assert.equal(run.file("/etc/systemd/system/imaging-lb-network.service"), undefined);
+    assert.ok(!(run.file("/etc/sysctl.d/60-imaging-lb.conf") ?? "rp_filter").includes("rp_filter"));
   });
 
-  it("sets TProxy rules, forwarding and the networkd guard only with tproxy", () => {
+  it("sets TProxy rules, forwarding and the networkd guard only with tproxy", async () => {
     const withTproxy = renderUserData(spec({ tproxy: true }));
     const tproxy = fileAt(withTproxy, "/usr/local/sbin/imaging-lb-tproxy") ?? "";
     assert.ok(tproxy.includes([
@@ -361,47 +455,61 @@ describe("bootstrap user data", () => {
       "fi",
       "ip route replace local 0.0.0.0/0 dev lo table 100",
     ].join("\n")));
-    assert.match(withTproxy, /^ {6}net\.ipv4\.ip_forward = 1$/m);
-    assert.match(withTproxy, /ManageForeignRoutingPolicyRules=no/);
+    const on = await boot(spec({ tproxy: true }));
+    assert.match(on.file("/etc/sysctl.d/60-imaging-lb.conf") ?? "", /^net\.ipv4\.ip_forward = 1$/m);
+    assert.match(on.file("/etc/systemd/networkd.conf.d/60-imaging-lb.conf") ?? "", /ManageForeignRoutingPolicyRules=no/);
+    assert.ok(on.commands.includes("systemctl enable imaging-lb-tproxy.service"));
 
     const without = renderUserData(spec({ tproxy: false }));
-    for (const absent of ["DIVERT", "fwmark", "ip_forward", "imaging-lb-tproxy", "ManageForeign", "iptables"]) {
+    for (const absent of ["DIVERT", "fwmark", "ManageForeign", "iptables", "/usr/local/sbin/imaging-lb-tproxy\n"]) {
       assert.ok(!without.includes(absent), `${absent} without tproxy`);
     }
+    const off = await boot(spec({ tproxy: false }));
+    assert.ok(!(off.file("/etc/sysctl.d/60-imaging-lb.conf") ?? "ip_forward").includes("ip_forward"), "ip_forward without tproxy");
+    assert.equal(off.file("/etc/systemd/system/imaging-lb-tproxy.service"), undefined);
+    assert.equal(off.file("/etc/systemd/networkd.conf.d/60-imaging-lb.conf"), undefined);
+    assert.ok(!off.commands.some((c) => /tproxy|iptables|fwmark/.test(c)), off.commands.join("\n"));
   });
 
-  it("sets ip_nonlocal_bind with nonlocalBind or VIPs on eth1 (attached late), somaxconn always, a port range of different parity", () => {
-    assert.match(renderUserData(spec({ nonlocalBind: true })), /^ {6}net\.ipv4\.ip_nonlocal_bind = 1$/m);
-    const without = renderUserData(spec({ nonlocalBind: false }));
+  it("sets ip_nonlocal_bind with nonlocalBind or VIPs on eth1 (attached late), somaxconn always, a port range of different parity", async () => {
+    const sysctl = async (s: BootstrapSpec): Promise<string> => (await boot(s)).file("/etc/sysctl.d/60-imaging-lb.conf") ?? "";
+    assert.match(await sysctl(spec({ nonlocalBind: true })), /^net\.ipv4\.ip_nonlocal_bind = 1$/m);
+    const without = await sysctl(spec({ nonlocalBind: false }));
     assert.ok(!without.includes("ip_nonlocal_bind"));
     // A single two-arm node: its VIPs are static addresses of eth1, which may arrive after HAProxy started.
-    const lateVips = renderUserData(spec({ nonlocalBind: false, interfaces: [ETH0, { ...ETH1, addresses: ["10.20.2.100"] }] }));
-    assert.match(lateVips, /^ {6}net\.ipv4\.ip_nonlocal_bind = 1$/m);
-    const range = /^ {6}net\.ipv4\.ip_local_port_range = (\d+) (\d+)$/m.exec(without);
+    const lateVips = await sysctl(spec({ nonlocalBind: false, interfaces: [ETH0, { ...ETH1, addresses: ["10.20.2.100"] }] }));
+    assert.match(lateVips, /^net\.ipv4\.ip_nonlocal_bind = 1$/m);
+    const range = /^net\.ipv4\.ip_local_port_range = (\d+) (\d+)$/m.exec(without);
     assert.ok(range !== null && Number(range[1]) % 2 !== Number(range[2]) % 2, "start and end of different parity (else the kernel warns)");
-    assert.match(without, /^ {6}net\.core\.somaxconn = 8192$/m);
+    assert.match(without, /^net\.core\.somaxconn = 8192$/m);
   });
 
-  it("installs HAProxy from the vbernat PPA pinned to the series, or from the distribution", () => {
-    const ppa = fileAt(renderUserData(spec({ haproxy: { source: "ppa", version: "3.2" } })), "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
-    assert.ok(ppa.includes('    retry "add-apt-repository" add-apt-repository -y ppa:vbernat/haproxy-3.2\n'));
-    assert.ok(ppa.includes("Package: haproxy\nPin: version 3.2.*\nPin-Priority: 1001\n"));
-    assert.ok(fileAt(renderUserData(spec({ haproxy: { source: "ppa" } })), "/usr/local/sbin/imaging-lb-bootstrap")?.includes("ppa:vbernat/haproxy-3.0"));
+  it("installs HAProxy from the vbernat PPA pinned to the series, or from the distribution", async () => {
+    const PIN = "/etc/apt/preferences.d/imaging-lb-haproxy.pref";
+    const ppa = await boot(spec({ haproxy: { source: "ppa", version: "3.2" } }));
+    assert.ok(ppa.commands.includes("add-apt-repository -y ppa:vbernat/haproxy-3.2"));
+    assert.ok(ppa.file(PIN)?.includes("Package: haproxy\nPin: version 3.2.*\nPin-Priority: 1001\n"));
+    assert.ok((await boot(spec({ haproxy: { source: "ppa" } }))).commands.includes("add-apt-repository -y ppa:vbernat/haproxy-3.0"));
 
-    const distro = fileAt(renderUserData(spec()), "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
-    assert.ok(!distro.includes("add-apt-repository") && !distro.includes("Pin:"));
-    assert.ok(distro.includes('retry "apt-get install" apt-get install -y -q -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold haproxy\n'));
-    assert.ok(distro.includes('    retry "snap install aws-cli" snap install aws-cli --classic\n'), "Ubuntu 24.04 has no awscli apt package");
-    const debian = fileAt(renderUserData(spec({ os: "debian-13" })), "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
-    assert.ok(debian.includes("--force-confold haproxy awscli\n"), "Debian's AWS CLI comes from apt");
-    assert.ok(!debian.includes("snap"), "no snap on Debian");
+    const distro = await boot(spec());
+    assert.ok(!distro.commands.some((c) => c.startsWith("add-apt-repository")) && distro.file(PIN) === undefined);
+    assert.ok(distro.commands.includes("apt-get install -y -q -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confold haproxy"));
+    // The sandbox has an aws on PATH, so the snap is not installed there: the values say it would be.
+    const ubuntuEnv = fileAt(renderUserData(spec()), BOOTSTRAP_PATHS.settings) ?? "";
+    assert.match(ubuntuEnv, /^AWS_CLI_SNAP=1 EXTRA_PATH=\/snap\/bin$/m, "Ubuntu 24.04 has no awscli apt package");
+    assert.ok((fileAt(renderUserData(spec()), BOOTSTRAP_PATHS.bootstrap) ?? "").includes('retry "snap install aws-cli" snap install aws-cli --classic\n'));
+    const debian = await boot(spec({ os: "debian-13" }));
+    assert.ok(debian.commands.some((c) => c.endsWith("--force-confold haproxy awscli")), "Debian's AWS CLI comes from apt");
+    assert.ok(!debian.commands.some((c) => c.startsWith("snap")), "no snap on Debian");
+    assert.match(fileAt(renderUserData(spec({ os: "debian-13" })), BOOTSTRAP_PATHS.settings) ?? "", /^AWS_CLI_SNAP=0 EXTRA_PATH=""$/m, "no snap on Debian");
     assert.throws(() => renderUserData(spec({ os: "debian-13", haproxy: { source: "ppa" } })), /"ppa" is Ubuntu only, got os "debian-13"/);
-    const pinned = fileAt(renderUserData(spec({ haproxy: { source: "distribution", version: "2.8" } })), "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
-    assert.ok(pinned.includes("Pin: version 2.8.*") && !pinned.includes("add-apt-repository"));
+    const pinned = await boot(spec({ haproxy: { source: "distribution", version: "2.8" } }));
+    assert.ok(pinned.file(PIN)?.includes("Pin: version 2.8.*") && !pinned.commands.some((c) => c.startsWith("add-apt-repository")));
 
-    const al = fileAt(renderUserData(spec({ os: "al2023", haproxy: { source: "distribution", version: "3.0" } })), "/usr/local/sbin/imaging-lb-bootstrap") ?? "";
-    assert.ok(al.includes("  retry \"dnf install\" dnf install -y 'haproxy-3.0.*' awscli-2\n"));
-    assert.ok(!al.includes("apt-get") && !al.includes("snap"));
+    const al = await boot(spec({ os: "al2023", haproxy: { source: "distribution", version: "3.0" } }));
+    assert.ok(al.commands.includes("dnf install -y haproxy-3.0.* awscli-2"), al.commands.join("\n"));
+    assert.match(fileAt(renderUserData(spec({ os: "al2023", haproxy: { source: "distribution", version: "3.0" } })), BOOTSTRAP_PATHS.settings) ?? "", /^PACKAGES=\('haproxy-3\.0\.\*' awscli-2\)$/m);
+    assert.ok(!al.commands.some((c) => c.startsWith("apt-get") || c.startsWith("snap")));
   });
 
   it("carries no secret at all, not even a secret ARN: the agent reads those from the bundle", () => {
@@ -409,20 +517,20 @@ describe("bootstrap user data", () => {
     assert.ok(!/BEGIN (CERTIFICATE|[A-Z ]*PRIVATE KEY)|arn:aws/.test(text));
   });
 
-  it("sets the hostname to the node name (HAProxy peers need hostname == peer name)", () => {
+  it("sets the hostname to the node name (HAProxy peers need hostname == peer name)", async () => {
     const text = renderUserData(spec({ nodeName: "lb-b" }));
     assert.match(text, /^hostname: lb-b\npreserve_hostname: false\n/m);
-    assert.ok(text.includes("  hostnamectl set-hostname lb-b\n"));
+    assert.ok((await boot(spec({ nodeName: "lb-b" }))).commands.includes("hostnamectl set-hostname lb-b"));
   });
 
-  it("keeps HAProxy logs in the journal, and ships them with the CloudWatch agent only when a group is set", () => {
+  it("keeps HAProxy logs in the journal, and ships them with the CloudWatch agent only when a group is set", async () => {
     const plain = renderUserData(spec());
-    assert.ok(plain.includes("BindReadOnlyPaths=-/dev/log:/var/lib/haproxy/dev/log"));
+    assert.ok((await boot(spec())).file("/etc/systemd/system/haproxy.service.d/50-imaging-lb.conf")?.includes("BindReadOnlyPaths=-/dev/log:/var/lib/haproxy/dev/log"));
     assert.ok(!plain.includes("amazon-cloudwatch-agent"));
-    const shipped = renderUserData(spec({ cloudWatchLogGroup: "/imaging-lb/prod" }));
-    assert.ok(shipped.includes('"log_group_name": "/imaging-lb/prod"'));
-    assert.ok(shipped.includes("ExecStart=/usr/bin/journalctl --unit=haproxy.service --follow --lines=0 --output=short-iso"));
-    assert.ok(shipped.includes("s3://amazoncloudwatch-agent-eu-central-1/ubuntu/$(dpkg --print-architecture)/latest/amazon-cloudwatch-agent.deb"));
+    const shipped = await boot(spec({ cloudWatchLogGroup: "/imaging-lb/prod" }));
+    assert.ok(shipped.file("/opt/aws/amazon-cloudwatch-agent/etc/imaging-lb.json")?.includes('"log_group_name": "/imaging-lb/prod"'));
+    assert.ok(shipped.file("/etc/systemd/system/imaging-lb-haproxy-log.service")?.includes("ExecStart=/usr/bin/journalctl --unit=haproxy.service --follow --lines=0 --output=short-iso"));
+    assert.ok(shipped.commands.some((c) => c.includes("s3://amazoncloudwatch-agent-eu-central-1/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb")), shipped.commands.join("\n"));
   });
 
   it("fits EC2's 16 KB limit whatever the configuration (the largest variant, a realistic haproxy.cfg is not in it)", () => {

@@ -140,8 +140,9 @@ describe("load balancer node", () => {
     const debian = synth({ ...TWO_ARM, loadBalancer: { ...TWO_ARM.loadBalancer, os: "debian-13" } });
     assert.deepEqual(names(debian), ["/aws/service/debian/release/13/latest/amd64"]);
     const bootstrap = decodeUserData((Object.values(debian.resource.aws_instance) as Json[])[0].user_data_base64);
-    assert.match(bootstrap, /Pin: version 3\.0\.\*/, "Debian 13 ships HAProxy 3.0: the default pin follows it");
-    assert.match(bootstrap, /--force-confold haproxy socat awscli\n/, "Debian's AWS CLI from apt");
+    // The node's values for the bootstrap's scripts (bootstrap.env): apt pins HAProxy to HAPROXY_PIN.* and installs PACKAGES.
+    assert.match(bootstrap, /^ +HAPROXY_PIN=3\.0 /m, "Debian 13 ships HAProxy 3.0: the default pin follows it");
+    assert.match(bootstrap, /^ +PACKAGES=\(haproxy socat awscli\)\n +HAPROXY_PIN=.*\n +AWS_CLI_SNAP=0 /m, "Debian's AWS CLI from apt");
     const own = synth({ ...TWO_ARM, loadBalancer: { ...TWO_ARM.loadBalancer, amiSsmParameter: "/golden/lb" } });
     assert.deepEqual(names(own), ["/golden/lb"]);
   });

@@ -8,7 +8,18 @@ import { stringify } from "yaml";
 import { resolveBootstrapSpec, type BootstrapSpec } from "./bootstrap-spec";
 import { imagingLbAgentLauncher, imagingLbAgentLoader } from "../agent/embedded.generated";
 import { NODE_CONTRACT, renderContractEnv } from "../contract/node-contract";
-import { BOOTSTRAP_PATHS, renderBootstrapScript, renderLibrary, renderNetworkScript, renderTproxyScript } from "./scripts";
+import {
+  bootstrapShipLogs,
+  bootstrapTproxy,
+  common,
+  imagingLbBootstrap,
+  imagingLbNetwork,
+  imagingLbTproxy,
+  imds,
+  networkNetplan,
+  networkNetworkd,
+} from "../shell/embedded.generated";
+import { BOOTSTRAP_PATHS, renderBootstrapEnv } from "./scripts";
 
 
 /** EC2's user-data limit: 16 KB of raw bytes, i.e. before base64 (gzip output counts, not the text). */
@@ -23,18 +34,27 @@ export interface UserDataFile {
 }
 
 /**
- * The files cloud-init writes, in order: the shell library, the scripts, the agent's launcher and the loader.
- * No configuration and no agent: the agent comes with the configuration bundle from S3.
+ * The files cloud-init writes, in order: this node's values (bootstrap.env), the shell library, the scripts
+ * (lib/shell/*.sh, the same on every node; the network writer of the node's OS and the optional steps
+ * chosen by its options), the agent's launcher and the loader. No configuration and no
+ * agent: the agent comes with the configuration bundle from S3.
  * @throws {BootstrapSpecError} listing every problem of `spec`
  */
 export function renderUserDataFiles(spec: BootstrapSpec): UserDataFile[] {
   const r = resolveBootstrapSpec(spec);
   const files: UserDataFile[] = [
-    { path: BOOTSTRAP_PATHS.library, permissions: "0644", content: renderLibrary(r) },
-    { path: BOOTSTRAP_PATHS.bootstrap, permissions: "0755", content: renderBootstrapScript(r) },
-    { path: BOOTSTRAP_PATHS.network, permissions: "0755", content: renderNetworkScript(r) },
+    { path: BOOTSTRAP_PATHS.settings, permissions: "0644", content: renderBootstrapEnv(r) },
+    { path: BOOTSTRAP_PATHS.library, permissions: "0644", content: common },
+    { path: BOOTSTRAP_PATHS.imds, permissions: "0644", content: imds },
+    { path: BOOTSTRAP_PATHS.bootstrap, permissions: "0755", content: imagingLbBootstrap },
+    { path: BOOTSTRAP_PATHS.network, permissions: "0755", content: imagingLbNetwork },
+    { path: BOOTSTRAP_PATHS.networkWriter, permissions: "0644", content: r.os === "al2023" ? networkNetworkd : networkNetplan },
   ];
-  if (r.tproxy) files.push({ path: BOOTSTRAP_PATHS.tproxy, permissions: "0755", content: renderTproxyScript(r) });
+  if (r.tproxy) {
+    files.push({ path: BOOTSTRAP_PATHS.tproxyStep, permissions: "0644", content: bootstrapTproxy });
+    files.push({ path: BOOTSTRAP_PATHS.tproxy, permissions: "0755", content: imagingLbTproxy });
+  }
+  if (r.cloudWatchLogGroup !== undefined) files.push({ path: BOOTSTRAP_PATHS.shipLogsStep, permissions: "0644", content: bootstrapShipLogs });
   // The agent's launcher and the loader of its first agent: the agent itself comes with the signed bundle.
   files.push({ path: BOOTSTRAP_PATHS.agent, permissions: "0755", content: imagingLbAgentLauncher });
   files.push({ path: NODE_CONTRACT.paths.loader, permissions: "0755", content: imagingLbAgentLoader });

@@ -1,11 +1,11 @@
 /**
- * The baked image's recipe (issue 25): lib/image/bake.sh with its values for an environment's OS and
+ * The baked image's recipe (issue 25): lib/shell/bake.sh with its values for an environment's OS and
  * HAProxy series. The same text runs wherever an image is baked: EC2 Image Builder's component
  * (constructs/image-builder.ts), and the boot test's disk image (scripts/build-boot-image.sh, through
  * `imaging-lb render image-recipe`). Pure: no cdktf.
  */
 import { createHash } from "node:crypto";
-import { bake } from "../agent/embedded.generated";
+import { bake } from "../shell/embedded.generated";
 import { ResolvedEnvironment } from "../config/model";
 import { NODE_CONTRACT } from "../contract/node-contract";
 import { nodePackages, NodePackages } from "../bootstrap/packages";

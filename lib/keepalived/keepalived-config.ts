@@ -3,7 +3,7 @@
  *
  * AWS has no multicast and ignores gratuitous ARP, so the pair speaks **unicast VRRP** (security groups must
  * allow IP protocol 112 between the two nodes, or both become MASTER) and the floating addresses are moved in
- * the EC2 API by the `notify_master` script (see `notify-script.ts`).
+ * the EC2 API by the `notify_master` script (see `notify-script.ts` and `lib/shell/imaging-lb-vip-takeover.sh`).
  *
  * The virtual addresses are still listed in `virtual_ipaddress`: keepalived then adds them (as /32) to the OS
  * interface when the node becomes MASTER and removes them when it becomes BACKUP or FAULT or stops, which is the

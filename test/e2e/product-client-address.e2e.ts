@@ -5,14 +5,13 @@
  *   traffic only by eth0 (per-interface packet counters in the LB namespace);
  * - TProxy (`clientAddress: tproxy` for dicom and hl7): servers see the client's address, with the servers
  *   routing back through the LB and the exact TProxy rules the product's bootstrap installs
- *   (`renderTproxyScript`) plus its sysctls.
+ *   (`lib/shell/imaging-lb-tproxy.sh`) plus its sysctls.
  */
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { resolveBootstrapSpec } from "../../lib/bootstrap/bootstrap-spec";
-import { renderTproxyScript } from "../../lib/bootstrap/scripts";
+import { imagingLbTproxy } from "../../lib/shell/embedded.generated";
 import { requireTool } from "../helpers/tools";
 import {
   buildHl7Message,
@@ -134,21 +133,9 @@ describe("product config, two-arm TProxy: servers see the client's address", { t
       patch: { services: { dicom: { clientAddress: "tproxy" }, hl7: { clientAddress: "tproxy" } } },
     });
     const topo = bed.lb.topology;
-    // The bootstrap's own TProxy script and sysctls for this node.
-    const bootstrap = resolveBootstrapSpec({
-      envName: bed.env.name,
-      nodeName: bed.env.nodes[0].name,
-      region: bed.env.region,
-      interfaces: [
-        { name: "eth0", role: "internal", deviceIndex: 0, subnetCidr: "198.51.100.0/24" },
-        { name: "eth1", role: "external", deviceIndex: 1, subnetCidr: "203.0.113.0/24" },
-      ],
-      configStore: { prefix: bed.env.name },
-      nonlocalBind: true,
-      tproxy: true,
-    });
+    // The bootstrap's own TProxy script (the same on every node) and sysctls.
     const script = join(topo.workDir, "imaging-lb-tproxy");
-    writeFileSync(script, renderTproxyScript(bootstrap), { mode: 0o755 });
+    writeFileSync(script, imagingLbTproxy, { mode: 0o755 });
     requireTool("iptables", "iptables");
     await topo.execOk("lb", "bash", [script]);
     await topo.execOk("lb", "bash", [script]); // converges: a second run adds nothing
