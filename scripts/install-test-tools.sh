@@ -19,7 +19,7 @@ packages=(
   iptables         # TProxy rules in the e2e tests
   openssl          # throwaway certificates
   librsvg2-bin     # rsvg-convert: the layout drawings render to PNG
-  debootstrap      # the Debian 13 (trixie) root whose HAProxy 3.0 validates every rendered config too
+  debootstrap      # the Debian 13 (trixie) and forky roots whose HAProxy 3.0 and 3.2 validate every rendered config too
   curl             # HTTP(S) clients in the e2e tests
   procps           # pgrep/pidof in the tests and the keepalived track scripts
   util-linux       # unshare: validate --strict runs keepalived -t in a private network namespace

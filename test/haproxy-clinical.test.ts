@@ -2,7 +2,7 @@
  * haproxy.cfg for clinical sessions (issue 11): exact text of each directive that fixes a defect or adds a
  * feature. The behaviour is proven on the real network by test/e2e/clinical-sessions.e2e.ts,
  * single-node-reload.e2e.ts and pair-source-checks.e2e.ts; every configuration here also passes
- * `haproxy -dW -c` (test/haproxy-validate.test.ts, test/haproxy-trixie.test.ts).
+ * `haproxy -dW -c` (test/haproxy-validate.test.ts, test/haproxy-trixie.test.ts, test/haproxy-forky.test.ts).
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";

@@ -1,7 +1,8 @@
 /**
  * The `haproxy -dW -c` validation suite of rendered configurations (warnings are errors): the bundled
  * examples on each node and a matrix of option combinations. Run against Debian 12's HAProxy 2.6
- * (test/haproxy-validate.test.ts) and Debian 13's 3.0 in a trixie root (test/haproxy-trixie.test.ts).
+ * (test/haproxy-validate.test.ts), Debian 13's 3.0 in a trixie root (test/haproxy-trixie.test.ts) and Debian
+ * forky's 3.2 in a forky root (test/haproxy-forky.test.ts).
  */
 import assert from "node:assert/strict";
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
