@@ -222,6 +222,51 @@ describe("bootstrap sandbox (real bash, stubbed host commands, SIMULATED IMDSv2)
     assert.ok(!slow.commands.some((c) => c.startsWith("snap")), "Debian's AWS CLI is a package, not a snap");
   });
 
+  it("a baked image (loadBalancer.image baked): nothing installed, the image checked; what it lacks, or another HAProxy series, fails the bootstrap with bootstrap-failed naming it", async () => {
+    const server = await imds([ENI0]);
+    const series = /HAProxy version (\d+\.\d+)\./.exec(spawnSync(requireTool("haproxy", "haproxy"), ["-v"], { encoding: "utf8" }).stdout)?.[1];
+    assert.ok(series, "the real haproxy's series");
+    const spec = oneArmSpec({ os: "debian-13", image: "baked", haproxy: { source: "distribution", version: series }, extraPackages: ["socat"], extraServices: ["keepalived"] });
+    const manifest = `{\n  "recipe": "${series}.123456",\n  "os": "debian-13",\n  "haproxy": "${series}.1",\n  "packages": {}\n}\n`;
+    const baked = (name: string, withManifest = true): Sandbox => {
+      const sb = makeSandbox(join(work.path, name), renderUserData(spec), pem);
+      if (withManifest) {
+        mkdirSync(join(sb.root, "usr/share/imaging-lb"), { recursive: true });
+        writeFileSync(join(sb.root, "usr/share/imaging-lb/image.json"), manifest);
+      }
+      return sb;
+    };
+    const installs = (r: { commands: string[] }) => r.commands.filter((c) => /^(apt-get|dnf|snap|add-apt-repository)\b/.test(c));
+
+    const ok = await runBootstrap(baked("baked-ok"), server.url, { STUB_INSTALLED: "1" });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stderr, new RegExp(`image check: baked by recipe ${series.replace(".", "\\.")}\\.123456, HAProxy ${series.replace(".", "\\.")}, every package present \\(haproxy socat keepalived awscli\\): nothing installed`));
+    assert.deepEqual(installs(ok), [], "no package manager runs on a baked image");
+    assert.ok(ok.commands.includes("imaging-lb-agent --once --boot"), "and it goes on to the first apply");
+
+    const status = (sb: Sandbox) => JSON.parse(readFileSync(join(sb.state, "put-object.body"), "utf8")) as Record<string, string>;
+    const lacking = baked("baked-lacking");
+    const missing = await runBootstrap(lacking, server.url, { STUB_INSTALLED: "1", STUB_MISSING: "keepalived socat" });
+    assert.notEqual(missing.code, 0);
+    assert.deepEqual(installs(missing), [], "never a wait on a mirror");
+    assert.equal(status(lacking).result, "bootstrap-failed");
+    assert.match(status(lacking).error, /^the baked image lacks socat keepalived: bake it again with this environment's recipe \(imaging-lb render image-recipe; docs\/baked-image\.md\)$/);
+
+    const foreign = baked("baked-no-manifest", false);
+    const unbaked = await runBootstrap(foreign, server.url, { STUB_INSTALLED: "1" });
+    assert.notEqual(unbaked.code, 0);
+    assert.match(status(foreign).error, /^loadBalancer\.image is baked, but this image has no \/usr\/share\/imaging-lb\/image\.json: it was not baked by imaging-lb's recipe/);
+
+    const other = oneArmSpec({ os: "debian-13", image: "baked", haproxy: { source: "distribution", version: series === "3.0" ? "3.2" : "3.0" } });
+    const wrong = makeSandbox(join(work.path, "baked-series"), renderUserData(other), pem);
+    mkdirSync(join(wrong.root, "usr/share/imaging-lb"), { recursive: true });
+    writeFileSync(join(wrong.root, "usr/share/imaging-lb/image.json"), manifest);
+    const mismatch = await runBootstrap(wrong, server.url, { STUB_INSTALLED: "1" });
+    assert.notEqual(mismatch.code, 0);
+    assert.match(status(wrong).error, new RegExp(`^the baked image has HAProxy ${series.replace(".", "\\.")}, the environment pins the ${other.haproxy!.version!.replace(".", "\\.")} series`));
+    assert.deepEqual(installs(mismatch), []);
+  });
+
   it("a bootstrap failing before the agent runs writes this node's status (bootstrap-failed and why) to S3; a failing first apply leaves the agent's own", async () => {
     const server = await imds([ENI0]);
     const spec = oneArmSpec({ os: "debian-13" });

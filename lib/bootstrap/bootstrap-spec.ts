@@ -66,6 +66,13 @@ export interface BootstrapSpec {
    * @default { source: "distribution" }
    */
   readonly haproxy?: HaproxySource;
+  /**
+   * `stock`: the OS's image; the bootstrap installs the packages from the OS's mirror. `baked`: an image of
+   * imaging-lb's recipe; the bootstrap installs nothing, checks the image has every package and HAProxy's
+   * series, and fails naming what is missing.
+   * @default "stock"
+   */
+  readonly image?: "stock" | "baked";
   /** The ENIs: one (one-arm, eth0) or two (two-arm: eth0 internal, eth1 external). */
   readonly interfaces: ReadonlyArray<BootstrapInterface>;
   /**
@@ -132,6 +139,7 @@ export interface ResolvedBootstrap {
   readonly region: string;
   readonly os: BootstrapOs;
   readonly haproxySource: "distribution" | "ppa";
+  readonly image: "stock" | "baked";
   /** Pinned series, or undefined for the distribution's own. */
   readonly haproxyVersion: string | undefined;
   readonly layout: "one-arm" | "two-arm";
@@ -201,6 +209,8 @@ export function resolveBootstrapSpec(spec: BootstrapSpec): ResolvedBootstrap {
   const os: BootstrapOs = spec.os ?? "ubuntu-24.04";
   if (os !== "ubuntu-24.04" && os !== "debian-13" && os !== "al2023") bad("os", os, `"ubuntu-24.04", "debian-13" or "al2023"`);
 
+  const image = spec.image ?? "stock";
+  if (image !== "stock" && image !== "baked") bad("image", image, `"stock" or "baked"`);
   const haproxySource = spec.haproxy?.source ?? "distribution";
   let haproxyVersion = spec.haproxy?.version;
   if (haproxySource !== "distribution" && haproxySource !== "ppa") {
@@ -289,6 +299,7 @@ export function resolveBootstrapSpec(spec: BootstrapSpec): ResolvedBootstrap {
     region: spec.region,
     os,
     haproxySource,
+    image,
     haproxyVersion,
     layout,
     interfaces,

@@ -16,6 +16,8 @@ export interface PackageNeeds {
   readonly cloudWatchAgent: boolean;
   /** Further packages, such as socat, and services, such as keepalived. */
   readonly extra: readonly string[];
+  /** The AWS CLI (the agent's loader and the takeover use it). @default true */
+  readonly awsCli?: boolean;
 }
 
 /** The OS packages and snaps of a node. */
@@ -32,9 +34,11 @@ export function nodePackages(needs: PackageNeeds): NodePackages {
   const haproxy = al2023 && needs.haproxyVersion !== undefined ? `haproxy-${needs.haproxyVersion}.*` : "haproxy";
   const packages = [haproxy, ...(needs.tproxy ? [al2023 ? "iptables-nft" : "iptables"] : []), ...needs.extra];
   const snaps: string[] = [];
-  if (al2023) packages.push("awscli-2");
-  else if (needs.os === "ubuntu-24.04") snaps.push("aws-cli");
-  else packages.push("awscli");
+  if (needs.awsCli ?? true) {
+    if (al2023) packages.push("awscli-2");
+    else if (needs.os === "ubuntu-24.04") snaps.push("aws-cli");
+    else packages.push("awscli");
+  }
   if (al2023 && needs.cloudWatchAgent) packages.push("amazon-cloudwatch-agent");
   return { packages, snaps };
 }

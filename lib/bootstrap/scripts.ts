@@ -16,6 +16,7 @@
  */
 import { NODE_CONTRACT } from "../contract/node-contract";
 import { isAptOs, type ResolvedBootstrap, type ResolvedInterface } from "./bootstrap-spec";
+import { nodePackages } from "./packages";
 
 /** Where the bootstrap puts things on the load balancer. */
 export const BOOTSTRAP_PATHS = {
@@ -55,19 +56,16 @@ export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The packages the bootstrap installs, by the OS's names (haproxy first). */
-function packages(r: ResolvedBootstrap): string[] {
-  const list = ["haproxy", ...(r.tproxy ? ["iptables"] : []), ...r.extraPackages, ...r.extraServices];
-  if (r.os === "al2023") {
-    if (r.haproxyVersion !== undefined) list[0] = `haproxy-${r.haproxyVersion}.*`;
-    if (r.tproxy) list[list.indexOf("iptables")] = "iptables-nft";
-    if (r.needsAwsCli) list.push("awscli-2");
-    if (r.cloudWatchLogGroup !== undefined) list.push("amazon-cloudwatch-agent");
-  } else if (r.needsAwsCli && r.os !== "ubuntu-24.04") {
-    // Debian ships the AWS CLI as a package; Ubuntu 24.04 has none (snap).
-    list.push("awscli");
-  }
-  return list;
+/** The packages the bootstrap installs (or, on a baked image, checks), by the OS's names (haproxy first). */
+function packages(r: ResolvedBootstrap): readonly string[] {
+  return nodePackages({
+    os: r.os,
+    haproxyVersion: r.haproxyVersion,
+    tproxy: r.tproxy,
+    cloudWatchAgent: r.cloudWatchLogGroup !== undefined,
+    extra: [...r.extraPackages, ...r.extraServices],
+    awsCli: r.needsAwsCli,
+  }).packages;
 }
 
 /** `ip rule` priority of an ENI's `from <address>` rule (+1: eth1's `from <subnet>` rule for floating VIPs). */
@@ -109,6 +107,8 @@ export function renderBootstrapEnv(r: ResolvedBootstrap): string {
     `PACKAGES=${array(packages(r))}`,
     `HAPROXY_PIN=${value(isAptOs(r.os) ? r.haproxyVersion : undefined)} HAPROXY_PPA=${value(r.haproxySource === "ppa" ? r.haproxyVersion : undefined)}`,
     `AWS_CLI_SNAP=${flag(r.needsAwsCli && r.os === "ubuntu-24.04")} EXTRA_PATH=${value(extraPath.join(":"))}`,
+    "# stock: install them; baked: an image of imaging-lb's recipe, checked against its manifest and HAProxy's series.",
+    `IMAGE=${r.image} IMAGE_MANIFEST=${NODE_CONTRACT.paths.imageManifest} HAPROXY_SERIES=${value(r.haproxyVersion)}`,
     `SYSTEM_USERS=${array(r.systemUsers)}`,
     `NONLOCAL_BIND=${flag(r.nonlocalBind || lateVips)} TPROXY=${flag(r.tproxy)} CLOUDWATCH_LOG_GROUP=${value(r.cloudWatchLogGroup)}`,
     "# The configuration bundle's bucket (empty: the stack's, imaging-lb-<environment>-<account>), key prefix, status.",

@@ -45,6 +45,7 @@ export function machineSpec(env: ResolvedEnvironment, node: ResolvedNode): Boots
     region: env.region,
     os: env.loadBalancer.os,
     haproxy: env.loadBalancer.haproxy,
+    image: env.loadBalancer.image,
     interfaces,
     configStore: { bucket: env.configStore.bucket, prefix: env.configStore.prefix },
     // Always: HAProxy binds VIPs a pair's MASTER takes over and eth1 addresses that arrive after it starts.

@@ -1,9 +1,9 @@
 #!/bin/bash
 # imaging-lb-bootstrap: turns a fresh instance into an imaging-lb HAProxy node.
 # Run once by cloud-init (runcmd) after write_files installed the scripts; running it again converges.
-# Order: install_packages, set_hostname, configure_network, configure_sysctl, configure_tproxy (TPROXY=1),
-# configure_haproxy_unit, create_system_users (SYSTEM_USERS), configure_agent, ship_logs
-# (CLOUDWATCH_LOG_GROUP).
+# Order: install_packages (a stock image) or check_image (a baked one), set_hostname, configure_network,
+# configure_sysctl, configure_tproxy (TPROXY=1), configure_haproxy_unit, create_system_users (SYSTEM_USERS),
+# configure_agent, ship_logs (CLOUDWATCH_LOG_GROUP).
 # The machine only: the configuration (haproxy.cfg, keepalived, certificates) comes from S3 through
 # imaging-lb-agent, which starts HAProxy only after haproxy -dW -c accepted it.
 # Node values (OS, LAYOUT, PACKAGES, ...) come from bootstrap.env, sourced by common.sh; the optional steps
@@ -16,12 +16,37 @@ if [ "$OS" != al2023 ]; then export DEBIAN_FRONTEND=noninteractive; fi
 if [ -n "$EXTRA_PATH" ]; then PATH="$PATH:$EXTRA_PATH"; fi
 UNITS="$ROOT/etc/systemd/system"
 
-# installed PACKAGE...: whether dpkg has every PACKAGE installed.
+# installed PACKAGE...: whether every PACKAGE is installed (dpkg, or rpm on AL2023; `haproxy-3.0.*` is haproxy).
 installed() {
   local p
   for p in "$@"; do
-    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || return 1
+    p="${p%%-[0-9]*\.\*}"
+    if [ "$OS" = al2023 ]; then
+      rpm -q "$p" >/dev/null 2>&1 || return 1
+    else
+      [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || return 1
+    fi
   done
+}
+
+# check_image (loadBalancer.image baked): the image of imaging-lb's recipe has everything, so nothing is
+# installed and no package mirror is asked. What is missing is named, and the bootstrap fails with it
+# (bootstrap-failed in the node's status) instead of waiting on a mirror the VPC may not reach.
+check_image() {
+  local missing=() p version recipe
+  [ -r "$ROOT$IMAGE_MANIFEST" ] ||
+    die "loadBalancer.image is baked, but this image has no $IMAGE_MANIFEST: it was not baked by imaging-lb's recipe (imaging-lb render image-recipe; docs/baked-image.md)"
+  for p in "${PACKAGES[@]}"; do installed "$p" || missing+=("${p%%-[0-9]*\.\*}"); done
+  if [ "$AWS_CLI_SNAP" = 1 ] && ! command -v aws >/dev/null; then missing+=("the aws-cli snap"); fi
+  if [ "${#missing[@]}" -gt 0 ]; then
+    die "the baked image lacks ${missing[*]}: bake it again with this environment's recipe (imaging-lb render image-recipe; docs/baked-image.md)"
+  fi
+  version="$(haproxy -v | sed -n 's/^HAProxy version \([0-9]*\.[0-9]*\).*/\1/p' | head -n1)"
+  if [ -n "$HAPROXY_SERIES" ] && [ "$version" != "$HAPROXY_SERIES" ]; then
+    die "the baked image has HAProxy ${version:-of no known version}, the environment pins the $HAPROXY_SERIES series: bake it again with this environment's recipe"
+  fi
+  recipe="$(sed -n 's/.*"recipe": "\([^"]*\)".*/\1/p' "$ROOT$IMAGE_MANIFEST")"
+  log "image check: baked by recipe ${recipe:-?}, HAProxy $version, every package present (${PACKAGES[*]}): nothing installed"
 }
 
 install_packages() {
@@ -223,7 +248,8 @@ EOF
 }
 
 # The optional steps come in their own files, installed only on the nodes that need them.
-steps=(install_packages set_hostname configure_network configure_sysctl)
+if [ "$IMAGE" = baked ]; then steps=(check_image); else steps=(install_packages); fi
+steps+=(set_hostname configure_network configure_sysctl)
 if [ "$TPROXY" = 1 ]; then
   # shellcheck source=/dev/null
   . "$ROOT/usr/local/lib/imaging-lb/bootstrap-tproxy.sh"

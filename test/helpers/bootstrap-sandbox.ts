@@ -69,8 +69,9 @@ esac
   // No system user exists yet.
   id: `${RECORD}exit 1\n`,
   dpkg: `${RECORD}if [ "$1" = --print-architecture ]; then echo amd64; fi\n`,
-  // STUB_INSTALLED=1: every package is installed (a pre-baked image); otherwise none is.
-  "dpkg-query": `${RECORD}if [ "\${STUB_INSTALLED:-0}" = 1 ]; then printf 'install ok installed'; else exit 1; fi\n`,
+  // STUB_INSTALLED=1: every package is installed (a pre-baked image) but those named in STUB_MISSING; otherwise none is.
+  "dpkg-query": `${RECORD}case " \${STUB_MISSING:-} " in *" \${!#} "*) exit 1 ;; esac
+if [ "\${STUB_INSTALLED:-0}" = 1 ]; then printf 'install ok installed'; else exit 1; fi\n`,
   // STUB_APT_FAILURES=N: the first N apt-get calls fail as during a mirror outage (SIMULATED).
   "apt-get": `${RECORD}left="$(cat "$STUB_STATE/apt-failures" 2>/dev/null || echo "\${STUB_APT_FAILURES:-0}")"
 if [ "$left" -gt 0 ]; then
