@@ -40,7 +40,7 @@ interface Sample {
   readonly phases?: Readonly<Record<string, number>>;
 }
 
-/** The app's phases: each ends at a performance mark (main.ts PHASE_MARKS), the last at the exit. */
+/** The app's phases: each ends at a performance mark (lib/app/synth.ts PHASE_MARKS), the last at the exit. */
 const PHASES: ReadonlyArray<readonly [string, string | undefined]> = [
   ["node start", "imaging-lb:launcher-started"],
   ["bundle + code cache", "imaging-lb:bundle-loaded"],

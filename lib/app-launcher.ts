@@ -74,13 +74,13 @@ export function loadBundle(bundle: string, useCache = true): LoadedBundle {
   };
 }
 
-/** The exports of main.ts the launcher uses. */
+/** The exports of main.ts (lib/app/synth.ts) the launcher uses. */
 interface AppExports {
   run(): Promise<void>;
 }
 
 if (require.main === module) {
-  // The same names as main.ts's PHASE_MARKS (not imported: the launcher loads nothing but the bundle).
+  // The same names as lib/app/synth.ts's PHASE_MARKS (not imported: the launcher loads nothing but the bundle).
   performance.mark("imaging-lb:launcher-started");
   const bundle = join(__dirname, "..", BUNDLE_FILE);
   if (!existsSync(bundle)) {

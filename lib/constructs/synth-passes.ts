@@ -1,5 +1,5 @@
 /**
- * Shortcuts the app (main.ts) takes through cdktf's synthesis of its stacks. Each leaves the output as a
+ * Shortcuts the app (lib/app/synth.ts) takes through cdktf's synthesis of its stacks. Each leaves the output as a
  * plain cdktf App writes it, byte for byte (test/app-launcher.test.ts compares the two on the examples;
  * test/synth-passes.test.ts compares the value resolver with cdktf's on tokens of every kind). The library
  * (`ImagingLbStack` in a user's own App) keeps cdktf's own passes.
