@@ -97,6 +97,9 @@ function planExcerpt(planOutput: string): string {
   return `${planOutput.slice(start, start + 8000)}\n...\n${summary}`;
 }
 
+/** The image the emulator copies run in place of a pinned one (loadBalancer.amiId): the seeded stand-in. */
+let standInImage: string | undefined;
+
 async function applyVariant(variant: Variant, moto: Moto, source: ProviderSource, root: string, note: (line: string) => void): Promise<void> {
   const dir = join(root, variant.name);
   mkdirSync(dir, { recursive: true });
@@ -114,6 +117,7 @@ async function applyVariant(variant: Variant, moto: Moto, source: ProviderSource
     endpoint: moto.endpoint,
     providerVersion: source.version,
     ssmParameterRenames: EMULATOR_SSM_RENAMES,
+    pinnedAmiStandIn: standInImage,
   });
   for (const line of copy.deviations) note(`${variant.name}: ${line}`);
   const tf = join(dir, "tf");
@@ -172,6 +176,7 @@ describe("every example and variant: terraform validate, apply to moto, then a p
     moto = await startMoto();
     source = providerSource(root);
     const image = await boto3(moto, REGION, SEED_UBUNTU_AMI_SCRIPT, { name: UBUNTU_AMI_STAND_IN });
+    standInImage = String(image);
     diagnostics.push(
       source.mirror ? `AWS provider ${source.version} from the filesystem mirror ${source.mirror}` : "AWS provider from the registry (no filesystem mirror found)",
       `EMULATOR ${UBUNTU_AMI_STAND_IN} seeded with ${String(image)} (stand-in for ${AMI_SSM_PARAMETERS["ubuntu-24.04"]})`,
