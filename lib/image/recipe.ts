@@ -17,7 +17,9 @@ export function imagePackages(env: ResolvedEnvironment): NodePackages {
     haproxyVersion: env.loadBalancer.haproxy.version,
     tproxy: true,
     cloudWatchAgent: env.admin.cloudWatchLogGroup !== undefined,
-    extra: ["socat", "keepalived"],
+    // python3 and curl: the agent and the bootstrap's IMDS reads; on every supported image already, named so a
+    // minimal image cannot lack them.
+    extra: ["socat", "keepalived", "python3", "curl"],
   });
 }
 
