@@ -4,7 +4,7 @@
  * the machine (no keepalived, no MASTER), the synthesized stack (an internal NLB per VIP with a fixed
  * address per zone, TCP listeners with derived idle timeouts, IP targets with the client's address
  * preserved, the health check, the security groups, the replacement order), and the tools (diff, diagram,
- * init).
+ * init); and three nodes in three zones.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -21,7 +21,8 @@ import { diffEnvironments, formatDiff } from "../lib/cli/commands/diff";
 import { renderMermaid, renderSvg } from "../lib/diagram";
 import { renderHaproxy } from "../lib/haproxy/build";
 import { renderStarter } from "../lib/init/starter";
-import { nlbDetectionSeconds, nlbListeners } from "../lib/plan/nlb";
+import { haShape, nlbDetectionSeconds, nlbListeners } from "../lib/plan/nlb";
+import { alarmSpecs } from "../lib/monitoring/alarms";
 import { NLB_HEALTH_CHECK, listenerIdleSeconds } from "../lib/config/nlb-limits";
 import { Fixture, environment, resolve } from "./helpers/env";
 
@@ -367,5 +368,143 @@ describe("ha.vipMode nlb: diff, diagram, init", () => {
       assert.deepEqual(env.nodes.map((n) => (layout === "two-arm" ? n.externalSubnet : n.internalSubnet)?.availabilityZone), ["eu-west-1a", "eu-west-1b"]);
       assert.match(text, /# Written by: imaging-lb init --layout \S+ --nlb --preset agfa-ei/);
     }
+  });
+});
+
+/** The tn fixture with a third node, lb-c, in eu-west-1c (10.20.21.0/24 internal, 10.20.22.0/24 external). */
+function threeEnvironment(patch: Record<string, unknown> = {}): Fixture {
+  return merge(nlbEnvironment({
+    loadBalancer: {
+      nodes: {
+        "lb-c": {
+          internalAddress: "10.20.21.10",
+          externalAddress: "10.20.22.10",
+          internalSubnet: { cidr: "10.20.21.0/24", availabilityZone: "eu-west-1c" },
+          externalSubnet: { cidr: "10.20.22.0/24", availabilityZone: "eu-west-1c" },
+        },
+      },
+    },
+    vips: {
+      web: { nlb: { "lb-c": { address: "10.20.22.100", target: "10.20.22.20" } } },
+      core: { nlb: { "lb-c": { address: "10.20.22.101", target: "10.20.22.21" } } },
+    },
+  }), patch) as Fixture;
+}
+
+describe("ha.vipMode nlb with three nodes in three zones", () => {
+  const env = resolve(threeEnvironment());
+
+  it("loads: three nodes (lb-a primary), each in its own zone, every VIP with an address per zone", () => {
+    assert.deepEqual(env.nodes.map((n) => [n.name, n.role, n.externalSubnet?.availabilityZone]), [
+      ["lb-a", "primary", "eu-west-1a"],
+      ["lb-b", "secondary", "eu-west-1b"],
+      ["lb-c", "secondary", "eu-west-1c"],
+    ]);
+    for (const vip of env.vips) assert.deepEqual(vip.nlb?.map((z) => z.subnet.availabilityZone), ["eu-west-1a", "eu-west-1b", "eu-west-1c"]);
+    assert.equal(haShape(env), "three nodes behind NLBs (three zones)");
+    assert.equal(haShape(resolve(nlbEnvironment())), "HA pair behind NLBs (two zones)");
+  });
+
+  it("refuses, each located: a third node without vipMode nlb, two nodes in one zone, a VIP without a node's mapping, a fourth node", () => {
+    const third = { internalAddress: "10.20.1.12", externalAddress: "10.20.2.12" };
+    for (const ha of [undefined, { vipMode: "secondary-ip" }]) {
+      const found = problems(environment({ loadBalancer: { nodes: { "lb-b": { internalAddress: "10.20.1.11", externalAddress: "10.20.2.11" }, "lb-c": third }, ...(ha ? { ha } : {}) } }));
+      const nodes = found.find((p) => p.path === "loadBalancer.nodes");
+      assert.ok(nodes?.line !== undefined, JSON.stringify(found));
+      assert.match(nodes!.message, /^expected 1 node \(single load balancer\) or 2 \(HA pair\), got 3: a third node needs ha\.vipMode nlb/);
+      assert.match(nodes!.message, ha ? /vipMode secondary-ip takes 1 node or 2/ : /without ha takes 1 node or 2/);
+    }
+    const sameZone = problems(threeEnvironment({ loadBalancer: { nodes: { "lb-c": { internalSubnet: { availabilityZone: "eu-west-1a" }, externalSubnet: { availabilityZone: "eu-west-1a" } } } } }));
+    assert.deepEqual(sameZone.map((p) => p.path), ["loadBalancer.nodes.lb-c.externalSubnet"]);
+    assert.match(sameZone[0].message, /expected node lb-c's client-side subnet in another availability zone than lb-a's \(eu-west-1a\), got eu-west-1a: vipMode nlb puts one node in each of three zones/);
+    assert.ok(sameZone[0].line !== undefined);
+    const bSameAsC = problems(threeEnvironment({ loadBalancer: { nodes: { "lb-c": { internalSubnet: { availabilityZone: "eu-west-1b" }, externalSubnet: { availabilityZone: "eu-west-1b" } } } } }));
+    assert.match(bSameAsC.find((p) => p.path === "loadBalancer.nodes.lb-c.externalSubnet")?.message ?? "", /another availability zone than lb-b's \(eu-west-1b\)/);
+    const missing = problems(threeEnvironment({ vips: { core: { nlb: { "lb-c": null } } } }));
+    assert.deepEqual(missing.map((p) => p.path), ["vips.core.nlb"]);
+    assert.match(missing[0].message, /^missing lb-c: the NLB's address in lb-c's availability zone and the VIP's address on lb-c/);
+    const four = problems(threeEnvironment({ loadBalancer: { nodes: { "lb-d": { internalAddress: "10.20.31.10", externalAddress: "10.20.32.10", internalSubnet: { cidr: "10.20.31.0/24", availabilityZone: "eu-west-1a" }, externalSubnet: { cidr: "10.20.32.0/24", availabilityZone: "eu-west-1a" } } } } }));
+    assert.match(four.find((p) => p.path === "loadBalancer.nodes")?.message ?? "", /expected 2 or 3 nodes with ha\.vipMode nlb \(one per availability zone\), got 4/);
+    assert.ok(four.every((p) => p.line !== undefined));
+  });
+
+  it("each node's haproxy.cfg: its own VIP addresses, and all three nodes in the peers section (stick tables shared by all)", () => {
+    for (const [node, own] of [["lb-a", "10.20.2.20"], ["lb-b", "10.20.12.20"], ["lb-c", "10.20.22.20"]]) {
+      const cfg = renderHaproxy(env, { node });
+      assert.match(cfg, new RegExp(`^ {4}bind ${own.replace(/\./g, "\\.")}:443$`, "m"));
+      assert.match(cfg, /^peers imaging_lb\n {4}peer lb-a 10\.20\.1\.10:10000\n {4}peer lb-b 10\.20\.11\.10:10000\n {4}peer lb-c 10\.20\.21\.10:10000$/m);
+      assert.match(cfg, /^ {4}acl nlb_subnets src 10\.20\.12\.0\/24 10\.20\.2\.0\/24 10\.20\.22\.0\/24$/m, "the NLBs' health checks come from all three client-side subnets");
+    }
+  });
+
+  it("the bundle: no single PEER but PEERS and a roll order (the secondaries by name, the primary last), no MASTER", () => {
+    const settings = (node: string) => nodeArtifacts(env, node).bundle.files.find((f) => f.path.endsWith("bundle.env"))!.content;
+    const got = Object.fromEntries(["lb-a", "lb-b", "lb-c"].map((n) => [n, /^PEER=(.*)$/m.exec(settings(n))?.[1] + " | " + /^PEERS=(.*)$/m.exec(settings(n))?.[1] + " | " + /^ROLL_AFTER=(.*)$/m.exec(settings(n))?.[1] + " | " + /^NODE_ROLE=(.*)$/m.exec(settings(n))?.[1]]));
+    assert.deepEqual(got, {
+      "lb-a": " | lb-b,lb-c | lb-b,lb-c | primary",
+      "lb-b": " | lb-a,lb-c |  | secondary",
+      "lb-c": " | lb-a,lb-b | lb-b | secondary",
+    });
+    for (const n of ["lb-a", "lb-b", "lb-c"]) assert.match(settings(n), /^MASTER_VIP=$/m);
+    // Two nodes keep their bundle as it was: PEER, no PEERS or ROLL_AFTER.
+    assert.doesNotMatch(nodeArtifacts(resolve(nlbEnvironment()), "lb-a").bundle.files.find((f) => f.path.endsWith("bundle.env"))!.content, /^(PEERS|ROLL_AFTER)=/m);
+  });
+
+  it("security rules: the peers port to and from both other nodes, no VRRP; each NLB reaches all three targets", () => {
+    for (const node of env.nodes) {
+      const [eth0] = planInterfaces(env, node);
+      const keys = securityRules(env, node, eth0).map((r) => r.key);
+      for (const other of env.nodes.filter((n) => n !== node)) {
+        const cidr = other.internalAddress.replace(/\./g, "-");
+        assert.ok(keys.includes(`ingress-tcp-10000-${cidr}_32`) && keys.includes(`egress-tcp-10000-${cidr}_32`), `${node.name} ↔ ${other.name}: ${keys.join(", ")}`);
+      }
+      assert.ok(!keys.some((k) => k.includes("vrrp")));
+    }
+    const core = nlbSecurityRules(env, "core").map((r) => r.key);
+    for (const target of ["10-20-2-21", "10-20-12-21", "10-20-22-21"]) assert.ok(core.includes(`egress-tcp-8406-${target}_32`), core.join(", "));
+  });
+
+  it("the stack: three subnet mappings per NLB, three registrations per target group, a drain step per node", () => {
+    const json = synth(threeEnvironment());
+    assert.deepEqual(values(json, "aws_lb").map((l) => [l.name, l.subnet_mapping.map((m: Json) => m.private_ipv4_address)]), [
+      ["tn-core", ["10.20.2.101", "10.20.12.101", "10.20.22.101"]],
+      ["tn-web", ["10.20.2.100", "10.20.12.100", "10.20.22.100"]],
+    ]);
+    const groups = Object.keys(json.resource.aws_lb_target_group as Json);
+    assert.equal(groups.length, 3);
+    const attachments = values(json, "aws_lb_target_group_attachment");
+    assert.equal(attachments.length, 9, "3 ports × 3 nodes");
+    for (const id of groups) assert.equal(attachments.filter((a) => a.target_group_arn === `\${aws_lb_target_group.${id}.arn}`).length, 3, id);
+    assert.deepEqual(attachments.filter((a) => a.port === 104).map((a) => a.target_id).sort(), ["10.20.12.21", "10.20.2.21", "10.20.22.21"]);
+    const drains = Object.keys(json.resource.terraform_data as Json).filter((id) => id.startsWith("nlb_drain-"));
+    assert.equal(drains.length, 3);
+    const peers = values(json, "aws_vpc_security_group_ingress_rule").filter((r) => r.from_port === 10000);
+    assert.equal(peers.length, 6, "each node takes the peers port from the other two");
+  });
+
+  it("monitoring: the per-node alarms for each of the three, no VRRP alarm", () => {
+    const specs = alarmSpecs(env);
+    assert.deepEqual([...new Set(specs.filter((s) => s.kind === "haproxyDown").map((s) => s.node))], ["lb-a", "lb-b", "lb-c"]);
+    assert.ok(!specs.some((s) => s.kind === "failover" || s.kind === "pairMasters"));
+  });
+
+  it("diff: replacing two of the three nodes at once is unsafe (exit 3), one at a time is not; diagram and init draw and write three zones", () => {
+    const two = diffEnvironments(env, resolve(threeEnvironment({ loadBalancer: { nodes: { "lb-a": { generation: 2 }, "lb-b": { generation: 2 } } } })));
+    assert.equal(two.replacesWholePair, true);
+    assert.match(formatDiff(two), /UNSAFE: 2 of the 3 nodes are replaced by this change/);
+    assert.equal(diffEnvironments(env, resolve(threeEnvironment({ loadBalancer: { nodes: { "lb-c": { generation: 2 } } } }))).replacesWholePair, false);
+    const svg = renderSvg(env);
+    assert.match(svg, />Network Load Balancers, all zones</);
+    assert.match(svg, />eu-west-1c {2}10\.20\.22\.100</);
+    assert.match(svg, />three active nodes in three zones behind NLBs|two-arm, three active nodes in three zones/);
+    const links = renderMermaid(env).match(/HAProxy peers: stick tables both ways/g) ?? [];
+    assert.equal(links.length, 3, "lb-a–lb-b, lb-a–lb-c, lb-b–lb-c");
+    for (const layout of ["one-arm", "two-arm"] as const) {
+      const text = renderStarter({ layout, pair: false, nlb: true, zones: 3, preset: "agfa-ei" });
+      const started = parseEnvironment(text, `${layout}-3.yaml`);
+      assert.deepEqual(started.nodes.map((n) => (layout === "two-arm" ? n.externalSubnet : n.internalSubnet)?.availabilityZone), ["eu-west-1a", "eu-west-1b", "eu-west-1c"]);
+      assert.match(text, /# Written by: imaging-lb init --layout \S+ --nlb --zones 3 --preset agfa-ei/);
+    }
+    assert.throws(() => renderStarter({ layout: "two-arm", pair: true, zones: 3, preset: "agfa-ei" }), /three zones need nlb/);
   });
 });

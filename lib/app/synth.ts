@@ -303,7 +303,7 @@ export async function main(): Promise<number> {
     const counts = counted.get(env.name);
     if (!counts) throw new Error(`stack ${env.name} was written without its document being counted`);
     const vips = env.vips.map((v) => `${v.name}=${v.nlb ? v.nlb.map((z) => z.address).join("/") : v.address}${v.elasticIp ? " (+EIP)" : ""}`).join(", ");
-    const shape = `${env.network.layout}, ${env.nodes.length === 2 ? `HA pair (${env.ha?.vipMode})` : "single node"}`;
+    const shape = `${env.network.layout}, ${env.nodes.length === 2 ? `HA pair (${env.ha?.vipMode})` : env.nodes.length > 2 ? `${env.nodes.length} nodes (${env.ha?.vipMode})` : "single node"}`;
     const data = `${counts.dataSources} data source${counts.dataSources === 1 ? "" : "s"}`;
     lines.push(`  ${env.name} (${display(env.sourceFile)}): ${shape}; ${counts.resources} resources, ${data}; VIPs ${vips}`);
   }

@@ -17,7 +17,7 @@ import { readEnvironmentFile } from "../config/parse";
 import { environmentJsonSchema } from "../config/schema";
 import { nodeArtifacts } from "../node/artifacts";
 import { renderHaproxy } from "../haproxy/build";
-import { isNlb } from "../plan/nlb";
+import { haShape, isNlb } from "../plan/nlb";
 import { diagramCommand } from "./commands/diagram";
 import { diffEnvironments, environmentAtRevision, formatDiff } from "./commands/diff";
 import { initCommand } from "./commands/init";
@@ -131,7 +131,7 @@ export const COMMANDS: Record<string, Command> = {
           const env = loadEnvironment(file);
           const strict = values.strict ? strictChecks(file, env) : { problems: [], notes: [] };
           if (strict.problems.length > 0) throw new ConfigError(strict.problems);
-          const shape = env.nodes.length === 2 ? (isNlb(env) ? "HA pair behind NLBs (two zones)" : "HA pair") : "single load balancer";
+          const shape = haShape(env);
           const needs = egressNeeds(env);
           results.push({ file, valid: true, environment: env.name, layout: env.network.layout, nodes: env.nodes.length, services: env.services.length, vips: env.vips.length, needs });
           if (!values.json) {
@@ -276,7 +276,8 @@ export const COMMANDS: Record<string, Command> = {
     "whatever failed before (a refused, rolled-back or held version is otherwise not retried until the next deploy).",
   ]),
   release: operatorCommand("release", "let a held node apply without waiting for its peer (a pair whose other node failed or is gone)", [
-    "A pair's node that goes second waits for its peer to report the release, and holds when the peer failed it.",
+    "A pair's node that goes second waits for its peer to report the release, and holds when the peer failed it;",
+    "of three nodes behind NLBs, each waits for the nodes before it in the roll order (the secondaries by name, then the primary).",
     "release makes it apply now; its own health gate and rollback still protect it.",
   ]),
   refresh: operatorCommand("refresh", "make a node fetch its secrets now (a certificate rotated in Secrets Manager) instead of within 24 h", [

@@ -177,7 +177,7 @@ function checkServerAddresses(env: Environment, out: ProblemCollector): void {
 
 /** The guardrails' ingress rules (ssh-ingress, admin-port-open-to-internet) and private keys in user data. */
 function checkGuardrailRules(env: Environment, out: ProblemCollector): void {
-  const pair = Object.keys(env.loadBalancer.nodes).length === 2;
+  const pair = Object.keys(env.loadBalancer.nodes).length >= 2; // a pair, or three nodes behind NLBs: the peers port is open between them
   if (env.admin.statsPort === SSH_PORT) {
     out.add(["admin", "statsPort"], "port 22 would open SSH on the load balancers, which the guardrails reject (the nodes are reached with SSM Session Manager); use the default 8404 or another port");
   }

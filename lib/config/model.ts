@@ -301,7 +301,7 @@ export const HEALTH_URL = `http://${HEALTH_ENDPOINT.address}:${HEALTH_ENDPOINT.p
 /** The `loadBalancer.ha` defaults: the schema's, a pair's without an `ha` section, keepalived's renderer's. */
 export const HA_DEFAULTS = { vipMode: "secondary-ip", virtualRouterId: 51, advertIntervalSeconds: 0.5, preempt: true } as const;
 
-/** TCP port HAProxy's peers protocol uses between the two nodes (haproxy.cfg, security groups, checks). */
+/** TCP port HAProxy's peers protocol uses between the nodes (haproxy.cfg, security groups, checks). */
 export const PEERS_PORT = 10000;
 
 /** Connections the stats and health front-ends keep for themselves out of the global maxconn. */

@@ -28,6 +28,8 @@ export const NLB_HEALTH_CHECK = {
 export const NLB_IDLE_TIMEOUT_SECONDS = { min: 60, max: 6000 } as const;
 /** Listeners per Network Load Balancer (a fixed AWS quota). */
 export const NLB_LISTENERS_PER_LOAD_BALANCER = 50;
+/** vipMode nlb: 2 or 3 nodes, each in its own availability zone (one subnet mapping per node and NLB). */
+export const MAX_NLB_NODES = 3;
 /** NLB's limits on a target group's deregistration delay. */
 export const NLB_DEREGISTRATION_DELAY_SECONDS = { min: 0, max: 3600 } as const;
 

@@ -1,6 +1,6 @@
 /**
  * The loader's part of ha.vipMode nlb (both nodes active behind a Network Load Balancer per VIP): the
- * VIPs resolved per node (zone), the settings, and every rule the file alone decides — two nodes in two
+ * VIPs resolved per node (zone), the settings, and every rule the file alone decides — two or three nodes, each in its own
  * availability zones, addresses inside the nodes' client-side subnets, at most 50 listeners per NLB, the
  * NLB health port free, and HAProxy's TCP keep-alives below each listener's idle timeout. Every problem is
  * reported to the collector, at its field. Pure: imports nothing from cdktf.
@@ -14,6 +14,7 @@ import {
   NLB_HEALTH_CHECK,
   NLB_IDLE_TIMEOUT_SECONDS,
   NLB_LISTENERS_PER_LOAD_BALANCER,
+  MAX_NLB_NODES,
   listenerIdleSeconds,
   servicePorts,
   serviceIdleSeconds,
@@ -51,20 +52,23 @@ export function resolveNlbSettings(env: Environment, out: ProblemCollector): { c
   return { crossZone: ha.nlb?.crossZone ?? false, drainSeconds };
 }
 
-/** The two nodes in two availability zones (their client-side subnets are the NLB's subnet mappings). */
+/** The nodes (two or three), each in an availability zone of its own (their client-side subnets are the NLB's subnet mappings). */
 export function checkNlbNodes(env: Environment, nodes: readonly ResolvedNode[], out: ProblemCollector): void {
-  if (nodes.length !== 2) return; // "expected 1 node or 2" / "HA settings need exactly 2 nodes" say it already
-  const [first, second] = nodes;
-  const a = clientSubnet(env, first);
-  const b = clientSubnet(env, second);
-  if (!a || !b || a.availabilityZone !== b.availabilityZone) return;
+  if (nodes.length < 2 || nodes.length > MAX_NLB_NODES) return; // "expected 2 or 3 nodes" / "HA settings need ..." say it already
   const field = env.network.layout === "two-arm" ? "externalSubnet" : "internalSubnet";
   const own = env.network.layout === "two-arm" ? "internalSubnet and externalSubnet" : "internalSubnet";
-  out.add(
-    ["loadBalancer", "nodes", second.name, field],
-    `expected node ${second.name}'s client-side subnet in another availability zone than ${first.name}'s (${a.availabilityZone}), got ${b.availabilityZone}: vipMode nlb puts one node in each of two zones, so that an AZ's loss leaves the other; give ${second.name} its own ${own} in another zone of ${env.region}`,
-    "key",
-  );
+  const count = nodes.length === 2 ? "two" : "three";
+  for (const [i, node] of nodes.entries()) {
+    const b = clientSubnet(env, node);
+    if (!b) continue;
+    const first = nodes.slice(0, i).find((n) => clientSubnet(env, n)?.availabilityZone === b.availabilityZone);
+    if (!first) continue;
+    out.add(
+      ["loadBalancer", "nodes", node.name, field],
+      `expected node ${node.name}'s client-side subnet in another availability zone than ${first.name}'s (${b.availabilityZone}), got ${b.availabilityZone}: vipMode nlb puts one node in each of ${count} zones, so that an AZ's loss leaves the other${nodes.length === 2 ? "" : "s"}; give ${node.name} its own ${own} in another zone of ${env.region}`,
+      "key",
+    );
+  }
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import { FieldPath, ProblemCollector } from "./locate";
 import { ResolvedNode, ResolvedSubnet, ResolvedVip, clientSideCidr } from "./model";
+import { MAX_NLB_NODES } from "./nlb-limits";
 import { cidrContains, cidrWithin, cidrsOverlap, isAwsReserved, isNetworkAddress } from "./net";
 import type { Environment } from "./schema";
 
@@ -103,12 +104,20 @@ export function checkNetwork(env: Environment, out: ProblemCollector): void {
 export function resolveNodes(env: Environment, out: ProblemCollector): { nodes: ResolvedNode[]; subnets: ResolvedSubnet[] } {
   const net = env.network;
   const entries = Object.entries(env.loadBalancer.nodes).sort(([a], [b]) => a.localeCompare(b));
-  if (entries.length < 1 || entries.length > 2) {
-    out.add(["loadBalancer", "nodes"], `expected 1 node (single load balancer) or 2 (HA pair), got ${entries.length}`);
-  }
   const ha = env.loadBalancer.ha;
-  if (ha && entries.length !== 2) {
-    out.add(["loadBalancer", "ha"], "HA settings need exactly 2 nodes in loadBalancer.nodes", "key");
+  const nlbMode = ha?.vipMode === "nlb";
+  if (nlbMode && entries.length >= 2) {
+    if (entries.length > MAX_NLB_NODES) {
+      out.add(["loadBalancer", "nodes"], `expected 2 or ${MAX_NLB_NODES} nodes with ha.vipMode nlb (one per availability zone), got ${entries.length}`);
+    }
+  } else if (entries.length < 1 || entries.length > 2) {
+    const third = entries.length === 3
+      ? `: a third node needs ha.vipMode nlb (three nodes active in three availability zones behind the NLBs); ${ha ? `vipMode ${ha.vipMode}` : "without ha"} takes 1 node or 2`
+      : "";
+    out.add(["loadBalancer", "nodes"], `expected 1 node (single load balancer) or 2 (HA pair), got ${entries.length}${third}`);
+  }
+  if (ha && entries.length !== 2 && !(nlbMode && entries.length === MAX_NLB_NODES)) {
+    out.add(["loadBalancer", "ha"], nlbMode ? `HA settings need 2 or ${MAX_NLB_NODES} nodes in loadBalancer.nodes with vipMode nlb (one per availability zone), got ${entries.length}` : "HA settings need exactly 2 nodes in loadBalancer.nodes", "key");
   }
   if (ha?.vipMode === "route-table" && !ha.routeTableIds?.length) {
     out.add(["loadBalancer", "ha"], "missing routeTableIds: in vipMode route-table the takeover script points these route tables' VIP routes at the active node", "key");

@@ -151,7 +151,7 @@ export const haSchema = z.strictObject({
   vipMode: z
     .enum(["secondary-ip", "elastic-ip", "route-table", "nlb"])
     .default(HA_DEFAULTS.vipMode)
-    .describe("How the VIPs survive a node's loss: secondary private IP reassigned (one subnet), Elastic IP re-associated, a route-table overlay VIP outside the VPC CIDR (keepalived moves them all), or nlb: both nodes active in two availability zones behind an internal Network Load Balancer per VIP (no keepalived)."),
+    .describe("How the VIPs survive a node's loss: secondary private IP reassigned (one subnet), Elastic IP re-associated, a route-table overlay VIP outside the VPC CIDR (keepalived moves them all), or nlb: every node (two or three) active in an availability zone of its own behind an internal Network Load Balancer per VIP (no keepalived)."),
   virtualRouterId: z.int().min(1).max(255).default(HA_DEFAULTS.virtualRouterId).describe("VRRP virtual router id, unique among keepalived pairs that can hear each other (not used with nlb)."),
   advertIntervalSeconds: z
     .number({ error: "expected seconds between VRRP advertisements, e.g. 0.5" })
@@ -220,8 +220,8 @@ export const loadBalancerSchema = z.strictObject({
     .describe("After a configuration reload, how long the previous HAProxy worker may keep serving the connections it holds (DICOM associations, HL7 links) before they are closed."),
   nodes: z
     .record(nameSchema, nodeSchema)
-    .describe("One node (single load balancer) or two (HA pair), keyed by the node's hostname."),
-  ha: haSchema.optional().describe("HA pair settings (two nodes)."),
+    .describe("One node (single load balancer) or two (HA pair), keyed by the node's hostname; with ha.vipMode nlb two or three, each in an availability zone of its own."),
+  ha: haSchema.optional().describe("HA pair settings (two nodes; vipMode nlb: two or three)."),
 });
 
 export const vipSchema = z.strictObject({

@@ -139,6 +139,10 @@ export const NODE_CONTRACT = {
     GATE_SECONDS: "^[1-9][0-9]{0,3}$",
     /** The other node of a pair (empty for a single node). */
     PEER: `^(?:${NAME})?$`,
+    /** Three nodes behind NLBs (vipMode nlb): the other two, comma-separated (PEER is empty then). Absent otherwise. */
+    PEERS: `^(?:${NAME}(?:,${NAME}){0,2})?$`,
+    /** Three nodes behind NLBs: the nodes this one applies a release after (the roll order), comma-separated. */
+    ROLL_AFTER: `^(?:${NAME}(?:,${NAME}){0,2})?$`,
     /** primary or secondary: who goes first when the VRRP roles do not tell (split brain, no MASTER). */
     NODE_ROLE: "^(?:single|primary|secondary)$",
     PEER_WAIT_SECONDS: "^[1-9][0-9]{0,5}$",

@@ -53,7 +53,7 @@ export function renderMermaid(env: ResolvedEnvironment): string {
       ...v.services.flatMap((s) => [`${s.name} ${s.mode}: ${s.portText}`, ...s.routes.map((r) => `↳ ${r}`)]),
     ])}]`;
   const serverLine = (s: DiagramServer) => `    ${serverId(s)}[${label(serverLines(s, allServices))}]`;
-  const role = (n: DiagramNode) => (t.nodes.length === 2 ? `${n.name} (${n.role})` : n.name);
+  const role = (n: DiagramNode) => (t.nodes.length >= 2 ? `${n.name} (${n.role})` : n.name);
   const onSubnet = t.servers.filter((s) => s.onServerSubnet);
   const routed = t.servers.filter((s) => !s.onServerSubnet);
 
@@ -64,7 +64,7 @@ export function renderMermaid(env: ResolvedEnvironment): string {
   const nodeLabel = (n: DiagramNode) =>
     label([role(n), "HAProxy", `eth0 ${n.serverInterface.address}`, `stats :${t.stats.port} ← ${t.stats.adminCidrs.join(", ")}`]);
   if (t.nlb) {
-    // The NLBs span both zones: outside the per-node (per-zone) subgraphs.
+    // The NLBs span every node's zone: outside the per-node (per-zone) subgraphs.
     const health = "health: HAProxy itself, every 5 s";
     for (const v of t.vips) out.push(vipLine(v, [`cross-zone ${t.nlb.crossZone ? "on" : "off"} · ${health}`]).replace(/^ {4}/, "  "));
   }
@@ -121,7 +121,7 @@ export function renderMermaid(env: ResolvedEnvironment): string {
   }
 
   // Links: solid = active path; dotted = the secondary's, used after a failover.
-  // nlb: both nodes are active, every path solid.
+  // nlb: every node is active, every path solid.
   const link = (n: DiagramNode) => (n.role === "primary" || t.nlb ? "-->" : "-.->");
   const plain = (n: DiagramNode) => (n.role === "primary" || t.nlb ? "---" : "-.-");
   for (const v of t.vips) out.push(`  clients --> ${id("vip", v.name)}`);
@@ -133,8 +133,11 @@ export function renderMermaid(env: ResolvedEnvironment): string {
     for (const s of t.servers) out.push(`  ${nodeId(n)} ${link(n)} ${serverId(s)}`);
   }
   for (const n of t.nodes) out.push(`  ${nodeId(n)} -.-> egress`);
-  if (t.nlb && t.nodes.length === 2) {
-    out.push(`  ${nodeId(t.nodes[0])} -.-|"HAProxy peers: stick tables both ways, TCP 10000"| ${nodeId(t.nodes[1])}`);
+  if (t.nlb && t.nodes.length >= 2) {
+    // Every node syncs its stick tables with every other (two nodes: one link; three: three).
+    for (const [i, a] of t.nodes.entries()) {
+      for (const b of t.nodes.slice(i + 1)) out.push(`  ${nodeId(a)} -.-|"HAProxy peers: stick tables both ways, TCP 10000"| ${nodeId(b)}`);
+    }
   } else if (t.ha && t.nodes.length === 2) {
     out.push(`  ${nodeId(t.nodes[0])} -.-|"VRRP unicast, IP protocol 112, vrid ${t.ha.virtualRouterId}"| ${nodeId(t.nodes[1])}`);
   }

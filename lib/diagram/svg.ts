@@ -157,7 +157,7 @@ function vipBox(v: DiagramVip): Box {
 }
 
 function nodeBox(n: DiagramNode, t: DiagramTopology): Box {
-  const pair = t.nodes.length === 2;
+  const pair = t.nodes.length >= 2;
   const lines: Line[] = [t.nlb ? "HAProxy L7 SNAT, active" : pair ? "HAProxy L7 SNAT + keepalived" : "HAProxy L7 SNAT"];
   if (t.layout === "two-arm") {
     lines.push(`eth1 ${n.clientInterface.address}  external`);
@@ -206,7 +206,7 @@ function bandLabel(x: number, y: number, heading: string, detail: string): strin
 export function renderSvg(env: ResolvedEnvironment): string {
   const t = diagramTopology(env);
   const allServices = env.services.map((s) => s.name);
-  const pair = t.nodes.length === 2;
+  const pair = t.nodes.length >= 2; // a VRRP pair, or two or three nodes behind NLBs
 
   const clientBoxes: Box[] = [{ heading: "Clients", lines: [...t.clientCidrs], colors: COLORS.clients, minWidth: 120 }];
   const vipBoxes = t.vips.map(vipBox);
@@ -230,7 +230,7 @@ export function renderSvg(env: ResolvedEnvironment): string {
   const overlayLabel = t.overlayVips
     ? [`overlay VIPs${t.vpcCidr ? `, outside VPC ${t.vpcCidr}` : ""}`, `routes in ${t.ha?.routeTableIds.join(", ") ?? ""}`]
     : t.nlb
-      ? ["Network Load Balancers, both zones", `cross-zone ${t.nlb.crossZone ? "on" : "off"} · drain ${t.nlb.drainSeconds} s`]
+      ? [`Network Load Balancers, ${t.nodes.length === 2 ? "both" : "all"} zones`, `cross-zone ${t.nlb.crossZone ? "on" : "off"} · drain ${t.nlb.drainSeconds} s`]
       : [];
   const wVip = Math.max(
     0,
@@ -322,7 +322,7 @@ export function renderSvg(env: ResolvedEnvironment): string {
   }
   if (t.overlayVips || t.nlb) {
     // Route-table mode: the VIPs are addresses outside the VPC, reached through the clients' route tables.
-    // nlb mode: each VIP is an NLB with an address in both zones, in front of both nodes.
+    // nlb mode: each VIP is an NLB with an address in every node's zone, in front of every node.
     const x1 = xVip - 16;
     const x2 = xVip + wVip + 16;
     out.push('<g class="overlay" id="overlay-vips">');
@@ -344,9 +344,9 @@ export function renderSvg(env: ResolvedEnvironment): string {
   out.push("</g>");
   out.push(...labels.splice(0));
 
-  // VRRP between the pair.
-  if (pair && t.ha) {
-    const [a, b] = nodes;
+  // VRRP between the pair; behind NLBs the peers link between each node and the next (every node syncs with every other).
+  for (const [i, a] of (pair && t.ha ? nodes.slice(0, -1) : []).entries()) {
+    const b = nodes[i + 1];
     // The line runs near the boxes' left edge; its label stands beside it, never on it.
     // Per-node bands: the line runs where no band label is (the bands' border, or the boxes' right part).
     const x = r(!perNodeBands ? a.x + 28 : t.layout === "two-arm" ? nodeMid : a.x + a.w - 20);
@@ -359,10 +359,10 @@ export function renderSvg(env: ResolvedEnvironment): string {
     out.push(`<line x1="${x}" y1="${y1}" x2="${x}" y2="${y2}" stroke="${COLORS.vrrp}" stroke-width="2" stroke-dasharray="4 3"/>`);
     if (t.nlb) {
       out.push(text(labelX, mid - 3, "HAProxy peers (TCP 10000)", { size: 11, family: MONO, fill: COLORS.vrrp, halo: true, ...anchor }));
-      out.push(text(labelX, mid + 11, "stick tables, both ways", { size: 11, family: MONO, fill: COLORS.vrrp, halo: true, ...anchor }));
+      out.push(text(labelX, mid + 11, nodes.length === 2 ? "stick tables, both ways" : "stick tables, all nodes", { size: 11, family: MONO, fill: COLORS.vrrp, halo: true, ...anchor }));
     } else {
       out.push(text(labelX, mid - 3, "VRRP unicast (IP protocol 112)", { size: 11, family: MONO, fill: COLORS.vrrp, halo: true, ...anchor }));
-      out.push(text(labelX, mid + 11, `vrid ${t.ha.virtualRouterId} · VIPs: ${t.ha.vipMode}`, { size: 11, family: MONO, fill: COLORS.vrrp, halo: true, ...anchor }));
+      out.push(text(labelX, mid + 11, `vrid ${t.ha?.virtualRouterId} · VIPs: ${t.ha?.vipMode}`, { size: 11, family: MONO, fill: COLORS.vrrp, halo: true, ...anchor }));
     }
     out.push("</g>");
   }
@@ -432,7 +432,7 @@ export function renderSvg(env: ResolvedEnvironment): string {
             : "VIPs on eth0",
     ),
   );
-  out.push(caption(xNode, wNode, t.nlb ? "load balancers, one per zone, both active" : pair ? "load balancers (HA pair)" : "load balancer"));
+  out.push(caption(xNode, wNode, t.nlb ? `load balancers, one per zone, ${nodes.length === 2 ? "both" : "all"} active` : pair ? "load balancers (HA pair)" : "load balancer"));
   if (t.servers.length > 0) out.push(caption(xServer, wServer, "real servers"));
   out.push("</g>");
 

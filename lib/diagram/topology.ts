@@ -187,10 +187,11 @@ export function diagramTopology(env: ResolvedEnvironment): DiagramTopology {
       ...(serverSubnets.some((sub) => cidrContains(sub.cidr, s.address)) ? { subnet: serverSubnets.find((sub) => cidrContains(sub.cidr, s.address)) } : {}),
     }));
 
-  const pair = env.nodes.length === 2;
+  const pair = env.nodes.length >= 2; // a pair, or two or three nodes behind NLBs
+  const count = env.nodes.length === 3 ? "three" : "two";
   const shape = pair
     ? env.ha?.vipMode === "nlb"
-      ? "two active nodes in two zones behind NLBs (nlb)"
+      ? `${count} active nodes in ${count} zones behind NLBs (nlb)`
       : `HA pair (${env.ha?.vipMode ?? "secondary-ip"})`
     : "single load balancer";
   return {

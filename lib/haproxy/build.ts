@@ -46,7 +46,7 @@ export interface HaproxyBuildOptions {
  */
 export function buildHaproxyConfig(env: ResolvedEnvironment, options: HaproxyBuildOptions = {}): HaproxyConfig {
   const tproxy = env.services.some((s) => s.clientAddress === "tproxy");
-  const pair = env.nodes.length === 2;
+  const pair = env.nodes.length >= 2; // a VRRP pair, or two or three nodes behind NLBs: every node is in the peers section
   const nlb = isNlb(env);
   if (nlb && !env.nodes.some((n) => n.name === options.node)) {
     throw new Error(`environment '${env.name}' is behind NLBs (ha.vipMode nlb): render haproxy.cfg for one of its nodes (${env.nodes.map((n) => n.name).join(", ")}), not ${options.node ?? "none"}`);

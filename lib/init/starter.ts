@@ -21,6 +21,11 @@ export interface StarterOptions {
    * @default false
    */
   readonly nlb?: boolean;
+  /**
+   * With `nlb`: the nodes, one per availability zone (a third node in eu-west-1c's placeholder subnets).
+   * @default 2
+   */
+  readonly zones?: 2 | 3;
   /** The service catalog. */
   readonly preset: StarterPreset;
   /**
@@ -62,8 +67,11 @@ export function renderStarter(options: StarterOptions): string {
   const twoArm = options.layout === "two-arm";
   const nlb = options.nlb === true;
   const pair = options.pair || nlb;
+  const three = nlb && options.zones === 3;
+  const count = three ? "three" : "two";
+  if (options.zones === 3 && !nlb) throw new Error("starter: three zones need nlb (ha.vipMode nlb); a keepalived pair has two nodes");
   const shape = nlb
-    ? "two active Layer 7 SNAT load balancers in two availability zones behind Network Load Balancers"
+    ? `${count} active Layer 7 SNAT load balancers in ${count} availability zones behind Network Load Balancers`
     : pair
       ? "an HA pair of Layer 7 SNAT load balancers"
       : "one Layer 7 SNAT load balancer";
@@ -76,7 +84,7 @@ export function renderStarter(options: StarterOptions): string {
     "#",
     "# imaging-lb environment: AGFA HealthCare Enterprise Imaging behind",
     `# ${shape}, ${options.layout}.`,
-    `# Written by: imaging-lb init --layout ${options.layout}${nlb ? " --nlb" : pair ? " --pair" : ""} --preset ${options.preset}`,
+    `# Written by: imaging-lb init --layout ${options.layout}${nlb ? ` --nlb${three ? " --zones 3" : ""}` : pair ? " --pair" : ""} --preset ${options.preset}`,
     "#",
     "# Every value is a valid placeholder: the file validates as written. Replace each value marked",
     "# `# CHANGE ME` with your site's, then check the file (every problem is listed with file:line:col):",
@@ -147,7 +155,7 @@ export function renderStarter(options: StarterOptions): string {
     "  # Encrypted gp3 root volume, GiB.",
     "  rootVolumeGiB: 20",
     pair
-      ? "  # The two nodes, keyed by hostname (also the HAProxy peer name); the first by name is the primary."
+      ? `  # The ${count} nodes, keyed by hostname (also the HAProxy peer name); the first by name is the primary.`
       : "  # The node, keyed by hostname. Add a second node (and `ha`) for an HA pair.",
     "  nodes:",
   );
@@ -169,7 +177,21 @@ export function renderStarter(options: StarterOptions): string {
       ...(twoArm
         ? ["      externalSubnet:", at("        cidr: 10.80.12.0/24", CHANGE_ME), at("        availabilityZone: eu-west-1b", `${CHANGE_ME} (the same zone as its internalSubnet)`)]
         : []),
-      "  # Both nodes active behind an internal Network Load Balancer per VIP; no keepalived. The NLBs' health",
+      ...(three
+        ? [
+            "    # The third node in a third availability zone, in subnets of its own (the NLBs span all three).",
+            "    lb-c:",
+            at("      internalAddress: 10.80.21.10", `${CHANGE_ME} (eth0, in its internalSubnet)`),
+            ...(twoArm ? [at("      externalAddress: 10.80.22.10", `${CHANGE_ME} (eth1, in its externalSubnet)`)] : []),
+            "      internalSubnet:",
+            at("        cidr: 10.80.21.0/24", CHANGE_ME),
+            at("        availabilityZone: eu-west-1c", `${CHANGE_ME} (another zone than lb-a's and lb-b's)`),
+            ...(twoArm
+              ? ["      externalSubnet:", at("        cidr: 10.80.22.0/24", CHANGE_ME), at("        availabilityZone: eu-west-1c", `${CHANGE_ME} (the same zone as its internalSubnet)`)]
+              : []),
+          ]
+        : []),
+      `  # ${three ? "All three" : "Both"} nodes active behind an internal Network Load Balancer per VIP; no keepalived. The NLBs' health`,
       "  # checks ask HAProxy itself (never the servers); a node's loss costs its own connections only.",
       "  ha:",
       "    vipMode: nlb",
@@ -213,6 +235,7 @@ export function renderStarter(options: StarterOptions): string {
             "    nlb:",
             at(`      lb-a: { address: ${clientNet}.${100 + i}, target: ${clientNet}.${30 + i} }`, CHANGE_ME, 62),
             at(`      lb-b: { address: ${twoArm ? "10.80.12" : "10.80.11"}.${100 + i}, target: ${twoArm ? "10.80.12" : "10.80.11"}.${30 + i} }`, CHANGE_ME, 62),
+            ...(three ? [at(`      lb-c: { address: ${twoArm ? "10.80.22" : "10.80.21"}.${100 + i}, target: ${twoArm ? "10.80.22" : "10.80.21"}.${30 + i} }`, CHANGE_ME, 62)] : []),
           ]),
         ]
       : [

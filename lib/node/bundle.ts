@@ -78,7 +78,8 @@ export interface BundleManifest {
   readonly version: string;
   /**
    * The environment-wide version (16 hex digits over every node's bundle): the MASTER of a pair applies
-   * its bundle of a release only after its peer reports the same release applied.
+   * its bundle of a release only after its peer reports the same release applied (three nodes behind NLBs:
+   * each node after the nodes before it in the roll order).
    */
   readonly release: string;
   readonly files: ReadonlyArray<{ readonly path: string; readonly mode: string; readonly sha256: string }>;
@@ -137,6 +138,10 @@ function secretsList(env: ResolvedEnvironment): string {
 function agentSettings(env: ResolvedEnvironment, nodeName: string, options: ConfigBundleOptions): string {
   const node = env.nodes.find((n) => n.name === nodeName)!;
   const peer = env.nodes.length === 2 ? env.nodes.find((n) => n.name !== nodeName)?.name : undefined;
+  // Three nodes behind NLBs: no single PEER but every other node, and a roll order (the secondaries in name
+  // order, the primary last, as a pair's "no MASTER" rule): each node applies after the nodes before it.
+  const rollOrder = env.nodes.length > 2 ? [...env.nodes.filter((n) => n.role !== "primary"), ...env.nodes.filter((n) => n.role === "primary")] : [];
+  const rollAfter = rollOrder.slice(0, rollOrder.findIndex((n) => n.name === nodeName)).map((n) => n.name);
   const defaults = NODE_CONTRACT.defaults;
   const settings: Array<[keyof typeof NODE_CONTRACT.bundleEnv, string]> = [
     ["RUNTIME_SOCKET", options.haproxy?.runtimeSocket ?? RUNTIME_SOCKET],
@@ -147,7 +152,13 @@ function agentSettings(env: ResolvedEnvironment, nodeName: string, options: Conf
     ["GATE_SECONDS", String(healthGate(env).max)],
     ["PEER", peer ?? ""],
     // Who goes first when the VRRP roles do not tell (split brain, or no MASTER): the secondary.
-    ["NODE_ROLE", peer ? node.role : "single"],
+    ...(rollOrder.length > 0
+      ? ([
+          ["PEERS", env.nodes.filter((n) => n.name !== nodeName).map((n) => n.name).join(",")],
+          ["ROLL_AFTER", rollAfter.join(",")],
+        ] as Array<[keyof typeof NODE_CONTRACT.bundleEnv, string]>)
+      : []),
+    ["NODE_ROLE", peer || rollOrder.length > 0 ? node.role : "single"],
     ["PEER_WAIT_SECONDS", String(DEFAULT_PEER_WAIT_SECONDS)],
     // The node holding this address is the pair's MASTER (keepalived adds the VIPs there): it applies last.
     // vipMode nlb has no MASTER (both nodes serve): empty, so the secondary goes first and the primary after it.

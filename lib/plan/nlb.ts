@@ -1,5 +1,5 @@
 /**
- * ha.vipMode nlb: both nodes active in two availability zones behind an internal Network Load Balancer
+ * ha.vipMode nlb: every node (two or three) active in its own availability zone behind an internal Network Load Balancer
  * per VIP. What the renderers and the constructs share about it: how fast the NLB's health check of a node
  * (`lib/config/nlb-limits.ts`: HAProxy itself answering, never the servers) sees it gone, the listeners of
  * each VIP and their idle timeouts, and where HAProxy listens on each node. Pure: imports nothing from cdktf.
@@ -21,6 +21,22 @@ export function nlbDetectionSeconds(): { readonly best: number; readonly worst: 
 /** True when the environment's VIPs are Network Load Balancers. */
 export function isNlb(env: Pick<ResolvedEnvironment, "ha">): boolean {
   return env.ha?.vipMode === "nlb";
+}
+
+/** The nodes' count in words, for summaries: two or three (vipMode nlb takes two or three). */
+export function nodeCountWord(count: number): string {
+  return ["none", "one", "two", "three"][count] ?? String(count);
+}
+
+/**
+ * The environment's shape in a few words: "single load balancer", "HA pair", "HA pair behind NLBs (two
+ * zones)" or "three nodes behind NLBs (three zones)".
+ */
+export function haShape(env: Pick<ResolvedEnvironment, "ha" | "nodes">): string {
+  const n = env.nodes.length;
+  if (n < 2) return "single load balancer";
+  if (!isNlb(env)) return "HA pair";
+  return n === 2 ? "HA pair behind NLBs (two zones)" : `${nodeCountWord(n)} nodes behind NLBs (${nodeCountWord(n)} zones)`;
 }
 
 /** One listener (and its target group) of a VIP's NLB. */

@@ -153,14 +153,12 @@ export function securityRules(env: ResolvedEnvironment, node: ResolvedNode, ifac
     }
     for (const cidr of egress.apiCidrs) add("egress", "tcp", HTTPS_PORT, cidr, "AWS APIs (interface endpoints)");
     if (egress.s3PrefixList) addRule("egress", "tcp", HTTPS_PORT, { prefixList: "s3" }, "S3: configuration bundles (gateway endpoint)");
-    if (env.nodes.length === 2) {
-      const peer = env.nodes.find((n) => n.name !== node.name);
-      if (peer) {
-        for (const direction of ["ingress", "egress"] as const) {
-          // VRRP only where keepalived runs (every pair but vipMode nlb); the stick tables' peers always.
-          if (!isNlb(env)) add(direction, VRRP_PROTOCOL, undefined, hostCidr(peer.internalAddress), `VRRP with ${peer.name}`);
-          add(direction, "tcp", PEERS_PORT, hostCidr(peer.internalAddress), `HAProxy peers with ${peer.name}`);
-        }
+    // Every other node: a VRRP pair's peer, or the other one or two nodes behind NLBs.
+    for (const peer of env.nodes.length >= 2 ? env.nodes.filter((n) => n.name !== node.name) : []) {
+      for (const direction of ["ingress", "egress"] as const) {
+        // VRRP only where keepalived runs (every pair but vipMode nlb); the stick tables' peers always.
+        if (!isNlb(env)) add(direction, VRRP_PROTOCOL, undefined, hostCidr(peer.internalAddress), `VRRP with ${peer.name}`);
+        add(direction, "tcp", PEERS_PORT, hostCidr(peer.internalAddress), `HAProxy peers with ${peer.name}`);
       }
     }
   }

@@ -135,6 +135,84 @@ class Role(unittest.TestCase):
         self.assertEqual(policy.decide(situation(node_role="primary", **neither)).action, "wait")
 
 
+class ThreeNodes(unittest.TestCase):
+    """Three nodes behind NLBs (vipMode nlb): bundle.env's PEERS and ROLL_AFTER give the roll order lb-b, lb-c,
+    lb-a (the secondaries by name, the primary last); one node applies at a time."""
+    AFTER = {"lb-a": frozenset({"lb-b", "lb-c"}), "lb-b": frozenset(), "lb-c": frozenset({"lb-b"})}
+
+    @staticmethod
+    def status(result="applied", release=OLD, **extra):
+        return {"result": result, "appliedRelease": release, "desiredRelease": RELEASE, "role": "BACKUP", **extra}
+
+    def decide(self, me, statuses, ages=None, **changes):
+        others = tuple(Peer(n, statuses[n], (ages or {}).get(n, 5.0), STALE_AFTER) for n in sorted(statuses) if n != me)
+        base = dict(node_role="primary" if me == "lb-a" else "secondary", role="BACKUP", peer=None, others=others, after=self.AFTER[me])
+        base.update(changes)
+        return policy.decide(situation(**base))
+
+    def test_a_release_rolls_one_node_at_a_time_in_the_roll_order_whatever_order_the_agents_run_in(self):
+        for turn in (["lb-a", "lb-b", "lb-c"], ["lb-a", "lb-c", "lb-b"], ["lb-c", "lb-b", "lb-a"]):
+            statuses = {n: self.status() for n in ("lb-a", "lb-b", "lb-c")}
+            applied = {n: OLD for n in statuses}
+            order = []
+            for _ in range(6):
+                for me in turn:
+                    if applied[me] == NEW:
+                        continue
+                    d = self.decide(me, statuses, applied_version=applied[me])
+                    if d.action == "apply":
+                        self.assertEqual([n for n, st in statuses.items() if st["result"] == "applying"], [], f"{me} starts while another applies")
+                        statuses[me] = self.status("applying")
+                        order.append(me)
+                    else:
+                        self.assertEqual(d.action, "wait", d.reason)
+                # The node applying finishes before the next poll of the others.
+                for n, st in statuses.items():
+                    if st["result"] == "applying":
+                        statuses[n] = self.status(release=RELEASE)
+                        applied[n] = NEW
+            self.assertEqual(order, ["lb-b", "lb-c", "lb-a"], f"agents run in the order {turn}")
+
+    def test_the_primary_waits_for_both_secondaries(self):
+        d = self.decide("lb-a", {"lb-a": self.status(), "lb-b": self.status(release=RELEASE), "lb-c": self.status()}, waiting_since=990.0)
+        self.assertEqual(d.action, "wait")
+        self.assertIn("roll order: lb-c applies before this node", d.reason)
+        done = self.decide("lb-a", {"lb-a": self.status(), "lb-b": self.status(release=RELEASE), "lb-c": self.status(release=RELEASE)})
+        self.assertEqual((done.action, done.reason), ("apply", f"lb-b, lb-c applied release {RELEASE}"))
+
+    def test_no_node_starts_while_another_is_applying_even_the_first(self):
+        d = self.decide("lb-b", {"lb-a": self.status("applying"), "lb-b": self.status(), "lb-c": self.status()})
+        self.assertEqual(d.action, "wait")
+        self.assertIn("lb-a is applying", d.reason)
+        stale = self.decide("lb-b", {"lb-a": self.status("applying"), "lb-b": self.status(), "lb-c": self.status()}, ages={"lb-a": 999.0})
+        self.assertEqual(stale.action, "apply", "a stale applying status does not block")
+
+    def test_a_silent_node_is_skipped_a_failed_one_holds_an_operator_releases(self):
+        silent = self.decide("lb-c", {"lb-a": self.status(), "lb-b": self.status(), "lb-c": self.status()}, ages={"lb-b": 999.0})
+        self.assertEqual(silent.action, "apply")
+        self.assertIn("silent (lb-b)", silent.reason)
+        failed = {"lb-a": self.status(), "lb-b": self.status("rolled-back", error="gate failed"), "lb-c": self.status()}
+        held = self.decide("lb-c", failed)
+        self.assertEqual((held.action, held.result), ("hold", "held"))
+        self.assertIn("lb-b did not apply release", held.reason)
+        self.assertEqual(self.decide("lb-a", failed).action, "hold", "the primary holds too")
+        self.assertEqual(self.decide("lb-c", failed, commands=frozenset({"release"})).action, "apply")
+
+    def test_a_node_before_that_never_applies_makes_it_hold_after_the_peer_wait(self):
+        d = self.decide("lb-c", {"lb-a": self.status(), "lb-b": self.status("waiting-for-peer"), "lb-c": self.status()}, waiting_since=0.0, peer_wait_seconds=600)
+        self.assertEqual(d.action, "hold")
+
+    def test_secrets_follow_the_roll_order(self):
+        def others(b_secrets):
+            return (Peer("lb-a", self.status(secrets={"version": "v1"}), 5.0, STALE_AFTER), Peer("lb-b", self.status(secrets=b_secrets), 5.0, STALE_AFTER))
+        after = self.AFTER["lb-c"]
+        self.assertEqual(policy.decide_secrets("v2", "v1", None, "BACKUP", "secondary", None, frozenset(), others({"version": "v1"}), after).action, "wait")
+        self.assertEqual(policy.decide_secrets("v2", "v1", None, "BACKUP", "secondary", None, frozenset(), others({"version": "v2"}), after).action, "apply")
+        self.assertEqual(policy.decide_secrets("v2", "v1", None, "BACKUP", "secondary", None, frozenset(), others({"version": "v1", "failedVersion": "v2"}), after).action, "hold")
+        first = (Peer("lb-a", self.status(), 5.0, STALE_AFTER), Peer("lb-c", self.status(), 5.0, STALE_AFTER))
+        self.assertEqual(policy.decide_secrets("v2", "v1", None, "BACKUP", "secondary", None, frozenset(), first, self.AFTER["lb-b"]).action, "apply")
+
+
 class Secrets(unittest.TestCase):
     def s(self, **changes):
         base = dict(now=100000.0, refreshed_at=100000.0 - 3600, checked_at=100000.0 - 3600, interval=86400.0,

@@ -503,3 +503,61 @@ describe("the machine's loader (first boot)", { timeout: 300_000 }, () => {
     await apply(bed, "lb-a", bundle);
   });
 });
+
+describe("three nodes behind NLBs roll a release one at a time (SIMULATED AWS and systemd; real HAProxy)", { timeout: 600_000 }, () => {
+  // bundle.env as lib/node/bundle.ts writes it for three nodes in vipMode nlb: no PEER, no MASTER_VIP; PEERS
+  // and the roll order (ROLL_AFTER): lb-b first, lb-c after it, the primary lb-a last.
+  const NODES = ["lb-a", "lb-b", "lb-c"];
+  const AFTER: Record<string, string> = { "lb-a": "lb-b,lb-c", "lb-b": "", "lb-c": "lb-b" };
+  let bed: AgentBed;
+  let servers: BedServer[];
+  let n = 0;
+  const bundles = (marker: string) => {
+    const release = (0x100 + ++n).toString(16).padStart(16, "0");
+    return NODES.map((node) =>
+      bed.bundle(node, {
+        servers: servers.map((s) => s.port),
+        marker,
+        release,
+        settings: {
+          PEER: "",
+          PEERS: NODES.filter((x) => x !== node).join(","),
+          ROLL_AFTER: AFTER[node],
+          NODE_ROLE: node === "lb-a" ? "primary" : "secondary",
+          MASTER_VIP: "",
+          HEARTBEAT_SECONDS: "60",
+        },
+      }),
+    );
+  };
+
+  before(async () => {
+    bed = await startAgentBed(NODES);
+    servers = [await startHttpServer(), await startHttpServer()];
+    const first = bundles("v1");
+    await bed.publish(first);
+    for (const [i, node] of NODES.entries()) await apply(bed, node, first[i]);
+  });
+  after(async () => {
+    await bed?.close();
+    for (const s of servers ?? []) await s.close();
+  });
+
+  it("lb-b applies first, lb-c after it, the primary lb-a last; each waits for the nodes before it", async () => {
+    const [a, b, c] = bundles("v2");
+    await bed.publish([a, b, c]);
+    const waits = async (node: string, why: RegExp) => {
+      const run = await bed.run(node);
+      const status = (await bed.status(node))!;
+      assert.equal(status.result, "waiting-for-peer", `${node}: ${run.log}\n${JSON.stringify(status)}`);
+      assert.match(run.log, why);
+    };
+    await waits("lb-a", /roll order: lb-b applies before this node/);
+    await waits("lb-c", /roll order: lb-b applies before this node/);
+    await apply(bed, "lb-b", b);
+    await waits("lb-a", /roll order: lb-c applies before this node/);
+    await apply(bed, "lb-c", c);
+    const log = await apply(bed, "lb-a", a);
+    assert.match(log, /lb-b, lb-c applied release/);
+  });
+});

@@ -5,16 +5,18 @@
  * forky's 3.2 in a forky root (test/haproxy-forky.test.ts).
  */
 import assert from "node:assert/strict";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ConfigError } from "../../lib/config/errors";
-import { loadEnvironment } from "../../lib/load/load";
+import { parse, stringify } from "yaml";
+import { loadEnvironment, parseEnvironment } from "../../lib/load/load";
 import { ResolvedEnvironment } from "../../lib/config/model";
 import { renderHaproxy } from "../../lib/haproxy/build";
 import { errorPageFiles } from "../../lib/haproxy/error-pages";
 import { ERROR_PAGE_MAX_BYTES } from "../../lib/config/page-responses";
 import { environment, resolve } from "./env";
+import { addThirdZone } from "./nlb-three";
 import type { HaproxyCheckOptions, HaproxyCheckResult } from "./haproxy";
 
 const EXAMPLES = join(__dirname, "..", "..", "..", "examples");
@@ -54,7 +56,7 @@ export function describeHaproxyValidation(title: string, validator: () => Haprox
         // ha.vipMode nlb: each node has its own haproxy.cfg (its VIP addresses); otherwise one for all.
         const nlb = env.ha?.vipMode === "nlb" ? { node: node.name } : {};
         const cfg = renderHaproxy(env, { certBase: v.certBase(dir.path), errorDir: join(v.certBase(dir.path), "errors"), ...nlb });
-        const result = v.check(dir.path, cfg, { localPeer: env.nodes.length === 2 ? node.name : undefined, env: STATS_ENV });
+        const result = v.check(dir.path, cfg, { localPeer: env.nodes.length >= 2 ? node.name : undefined, env: STATS_ENV });
         assert.ok(result.ok, `haproxy rejected the config of ${env.name} on ${node.name}:\n${result.output}\n---\n${cfg}`);
       }
     };
@@ -65,6 +67,14 @@ export function describeHaproxyValidation(title: string, validator: () => Haprox
     for (const file of examples) {
       it(`accepts examples/${file} on every node`, () => check(loadEnvironment(join(EXAMPLES, file))));
     }
+
+    it("accepts three nodes behind NLBs (examples/agfa-ei-nlb.yaml with lb-c in a third zone) on each of the three", () => {
+      const doc = parse(readFileSync(join(EXAMPLES, "agfa-ei-nlb.yaml"), "utf8")) as Record<string, unknown>;
+      addThirdZone(doc);
+      const env = parseEnvironment(stringify(doc), "agfa-ei-nlb-3.yaml");
+      assert.equal(env.nodes.length, 3);
+      check(env);
+    });
 
     it("accepts the AGFA preset with XERO Xtend routing enabled", () => {
       check(resolve(environment({ preset: "agfa-ei", services: { app: null, "xero-xtend": { enabled: true }, xero: { enabled: false } }, vips: { web: { address: "10.20.2.101" }, core: { address: "10.20.2.102" }, main: null } })));

@@ -8,6 +8,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
+import { addThirdZone } from "../helpers/nlb-three";
 
 /** What to create in moto before a variant is planned. */
 export interface SeedRequest {
@@ -118,6 +119,12 @@ export const VARIANTS: readonly Variant[] = [
   { name: "ei-ha-pair", covers: "example two-arm pair, secondary-ip, created VPC", example: "agfa-ei-ha-pair.yaml" },
   { name: "ei-nlb", covers: "example two-arm pair across two AZs behind an NLB per VIP (nlb), created VPC", example: "agfa-ei-nlb.yaml" },
   { name: "ei-baked", covers: "example two-arm pair on a baked image: created VPC with no NAT or internet gateway, VPC endpoints, S3 by prefix list", example: "agfa-ei-baked.yaml" },
+  {
+    name: "t-nlb-3az",
+    covers: "two-arm, three nodes in three AZs (eu-west-1a/b/c) behind an NLB per VIP (nlb): 3 subnet mappings per NLB, 3 targets per target group, peers between all three, created VPC",
+    example: "agfa-ei-nlb.yaml",
+    change: (doc) => addThirdZone(doc),
+  },
   {
     name: "t-nlb-1arm-adopt-xz",
     covers: "one-arm pair across two AZs behind an NLB per VIP (nlb), cross-zone on, a short drain, adopted VPC and subnets",

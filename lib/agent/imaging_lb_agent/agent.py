@@ -55,6 +55,11 @@ def override(name: str) -> Optional[int]:
     return int(value) if value.isdigit() else None
 
 
+def roll_after(settings: Dict[str, str]) -> FrozenSet[str]:
+    """Three nodes behind NLBs: the nodes this one applies after (the bundle's ROLL_AFTER); empty otherwise."""
+    return frozenset(n for n in settings.get("ROLL_AFTER", "").split(",") if n)
+
+
 def gate_seconds(settings: Dict[str, str]) -> int:
     value = override("IMAGING_LB_GATE_SECONDS")
     return value if value is not None else contract.setting(settings, "GATE_SECONDS")
@@ -86,6 +91,7 @@ class Agent:
         self.decision: Optional[policy.Decision] = None
         self.commands: set = set()
         self.peer: Optional[policy.Peer] = None
+        self.others: Tuple[policy.Peer, ...] = ()  # three nodes behind NLBs: every other node's status
         self.agent_id = os.environ.get("IMAGING_LB_AGENT_ID", "")
         self.agent_dir = os.environ.get("IMAGING_LB_AGENT_DIR", "")
         self.last_status: Optional[dict] = None
@@ -186,6 +192,7 @@ class Agent:
             if self.once or manifest.version != self.applied.get("version") or (self.state.get("secrets") or {}).get("waitingFor") \
                     or time.monotonic() - self.peer_read_at >= heartbeat:
                 self.peer = self.read_peer(store, settings)
+                self.others = self.read_others(store, settings)
                 self.peer_read_at = time.monotonic()
             decision = policy.decide(self.situation(manifest, role, settings))
             self.decision = decision
@@ -220,6 +227,8 @@ class Agent:
             waiting_since=(self.state.get("waiting") or {}).get("since") if (self.state.get("waiting") or {}).get("version") == manifest.version else None,
             peer_wait_seconds=override("IMAGING_LB_PEER_WAIT_SECONDS") if override("IMAGING_LB_PEER_WAIT_SECONDS") is not None else contract.setting(settings, "PEER_WAIT_SECONDS", DEFAULTS["peerWaitSeconds"]),
             commands=frozenset(self.commands),
+            others=self.others,
+            after=roll_after(settings),
         )
 
     def track_waiting(self, manifest: Manifest, decision: policy.Decision) -> None:
@@ -256,7 +265,7 @@ class Agent:
             self.state.setdefault("etags", {})["manifest"] = manifest.etag
 
     def role(self, settings: Dict[str, str]) -> str:
-        peer = settings.get("PEER", "")
+        peer = settings.get("PEER", "") or settings.get("PEERS", "")
         if not peer:
             return "single"
         try:
@@ -276,6 +285,23 @@ class Agent:
             log(f"cannot read {name}'s status: {error}")
             return self.peer
         return policy.Peer(name, status, age, heartbeat * DEFAULTS["staleHeartbeats"])
+
+    def read_others(self, store: Store, settings: Dict[str, str]) -> Tuple[policy.Peer, ...]:
+        """Three nodes behind NLBs: every other node's status (PEERS); a status that cannot be read keeps the last one read."""
+        names = [n for n in settings.get("PEERS", "").split(",") if n]
+        heartbeat = contract.setting(settings, "HEARTBEAT_SECONDS", DEFAULTS["heartbeatSeconds"])
+        known = {p.name: p for p in self.others}
+        out = []
+        for name in names:
+            try:
+                status, age = store.status_of(name)
+            except AwsError as error:
+                log(f"cannot read {name}'s status: {error}")
+                if name in known:
+                    out.append(known[name])
+                continue
+            out.append(policy.Peer(name, status, age, heartbeat * DEFAULTS["staleHeartbeats"]))
+        return tuple(out)
 
     # -- operator commands --------------------------------------------------------------------------------
     def read_commands(self, store: Store) -> None:
@@ -700,8 +726,9 @@ class Agent:
         if not settings or os.path.exists(self._path("pending.json")):
             return
         secrets = self.state.setdefault("secrets", {})
-        peer_waiting = self.peer is not None and not self.peer.stale and bool(self.peer.status) and \
-            (self.peer.status.get("secrets") or {}).get("waitingFor") not in (None, secrets.get("version"))
+        peer_waiting = any(p is not None and not p.stale and bool(p.status) and
+                           (p.status.get("secrets") or {}).get("waitingFor") not in (None, secrets.get("version"))
+                           for p in (self.peer, *self.others))
         due = policy.secrets_due(policy.SecretsSituation(
             now=time.time(), refreshed_at=float(secrets.get("refreshedAt") or 0), checked_at=float(secrets.get("checkedAt") or 0),
             interval=float(os.environ.get("IMAGING_LB_SECRETS_REFRESH_SECONDS") or contract.setting(settings, "SECRETS_REFRESH_SECONDS", DEFAULTS["secretsRefreshSeconds"])),
@@ -725,7 +752,8 @@ class Agent:
         secrets.pop("nextTryAt", None)
         version = secrets_version(fetched)
         decision = policy.decide_secrets(version, secrets.get("version") or "", secrets.get("failedVersion"),
-                                         role, settings.get("NODE_ROLE", "single"), self.peer, frozenset(self.commands))
+                                         role, settings.get("NODE_ROLE", "single"), self.peer, frozenset(self.commands),
+                                         self.others, roll_after(settings))
         self.commands.discard("refresh")
         if decision.action == "idle":
             secrets.update({"refreshedAt": time.time(), "result": "ok", "error": None})

@@ -11,6 +11,11 @@ Rules of a pair (two nodes behind floating VIPs):
   then applies alone — its own gate and rollback still protect it — instead of holding forever.
 - A peer that failed the release makes the other node hold (keep its version, keep serving) until a new
   release, an operator's `retry` on the peer, or an operator's `release` on this node.
+- Three nodes behind NLBs (vipMode nlb; no VRRP, every node serves): a fixed roll order (the bundle's
+  ROLL_AFTER: the nodes this one applies after; the secondaries in name order, the primary last). A node
+  applies once every node before it reports the release applied (a silent one is skipped, a failed one holds
+  it), and never while another node's fresh status says it is applying: one node at a time, like a pair.
+  Two nodes behind NLBs keep the pair's rule (no MASTER: the secondary first), which is the same order.
 - A failed version is retried only when the failure was transient (a download, AWS, an interrupted apply),
   with exponential back-off; a refused or rolled-back version waits for a new version or an operator's retry.
 """
@@ -68,6 +73,9 @@ class Situation(NamedTuple):
     waiting_since: Optional[float]
     peer_wait_seconds: float
     commands: FrozenSet[str] = frozenset()  # operator commands not yet acted on: retry, release
+    # Three nodes behind NLBs: every other node's status (peer is None then), and the names of those this node applies after.
+    others: Tuple[Peer, ...] = ()
+    after: FrozenSet[str] = frozenset()
 
 
 class Decision(NamedTuple):
@@ -116,8 +124,12 @@ def decide(s: Situation) -> Decision:
             return Decision("blocked", f.result, f"{f.error} (not retried: deploy a new version, or `imaging-lb retry`)")
         if s.now < f.next_try_at:
             return Decision("backoff", "retrying", f"{f.error}; attempt {f.attempts + 1} in {f.next_try_at - s.now:.0f}s")
-    if s.applied_version is None or s.peer is None:
-        return Decision("apply", "applying", "nothing applied yet" if s.applied_version is None else "single node")
+    if s.applied_version is None:
+        return Decision("apply", "applying", "nothing applied yet")
+    if s.others:
+        return decide_in_order(s)
+    if s.peer is None:
+        return Decision("apply", "applying", "single node")
     first, why = goes_first(s.role, s.node_role, s.peer)
     peer = s.peer
     if first:
@@ -140,6 +152,38 @@ def decide(s: Situation) -> Decision:
         return Decision("hold", "held", f"{peer.name} has not applied release {s.desired_release} in {waited:.0f}s "
                                         f"(its status: {peer.said()}): this node keeps version {s.applied_version}")
     return Decision("wait", "waiting-for-peer", f"{why}; {peer.name}: {peer.said()}")
+
+
+def decide_in_order(s: Situation) -> Decision:
+    """Three nodes behind NLBs: the roll order (`s.after`: the nodes before this one), one node at a time."""
+    busy = [p for p in s.others if peer_applying(p)]
+    if busy:
+        return Decision("wait", "waiting-for-peer", f"{busy[0].name} is applying: this node waits for it to finish (one node at a time)")
+    if "release" in s.commands:
+        return Decision("apply", "applying", "released by an operator (roll order)")
+    before = [p for p in s.others if p.name in s.after]
+    if not before:
+        return Decision("apply", "applying", "this node is first in the roll order")
+    pending = []
+    for peer in before:
+        status = peer.status or {}
+        if peer.stale or (status.get("appliedRelease") == s.desired_release and status.get("result") == "applied"):
+            continue
+        if status.get("desiredRelease") == s.desired_release and status.get("result") in FAILED_RESULTS:
+            error = status.get("error") or status.get("result")
+            return Decision("hold", "held", f"{peer.name} did not apply release {s.desired_release} ({error}): this node keeps "
+                                            f"version {s.applied_version} (`imaging-lb retry` {peer.name}, or `imaging-lb release` this node)")
+        pending.append(peer)
+    if not pending:
+        silent = [p.name for p in before if p.stale]
+        return Decision("apply", "applying", f"{', '.join(p.name for p in before)} applied release {s.desired_release}"
+                                             + (f" or {'is' if len(silent) == 1 else 'are'} silent ({', '.join(silent)})" if silent else ""))
+    peer = pending[0]
+    waited = s.now - (s.waiting_since if s.waiting_since is not None else s.now)
+    if waited >= s.peer_wait_seconds:
+        return Decision("hold", "held", f"{peer.name} has not applied release {s.desired_release} in {waited:.0f}s "
+                                        f"(its status: {peer.said()}): this node keeps version {s.applied_version}")
+    return Decision("wait", "waiting-for-peer", f"roll order: {peer.name} applies before this node; {peer.name}: {peer.said()}")
 
 
 SECRETS_RECHECK_SECONDS = 30
@@ -169,12 +213,26 @@ def secrets_due(s: SecretsSituation) -> bool:
 
 
 def decide_secrets(version: str, installed: str, failed: Optional[str], role: str, node_role: str,
-                   peer: Optional[Peer], commands: FrozenSet[str]) -> Decision:
-    """Whether a freshly fetched secrets set (`version`: its ARNs and version ids) may be applied now."""
+                   peer: Optional[Peer], commands: FrozenSet[str], others: Tuple[Peer, ...] = (),
+                   after: FrozenSet[str] = frozenset()) -> Decision:
+    """Whether a freshly fetched secrets set (`version`: its ARNs and version ids) may be applied now. Three
+    nodes behind NLBs (`others`, `after`): after every node before this one in the roll order."""
     if version == installed:
         return Decision("idle", "applied", "")
     if version == failed and "retry" not in commands and "refresh" not in commands:
         return Decision("blocked", "failed", "this secrets version failed before: not retried until it changes or an operator asks")
+    if others:
+        if "release" in commands:
+            return Decision("apply", "applying", "released by an operator (roll order)")
+        for p in others:
+            if p.name not in after or p.stale:
+                continue
+            secrets = (p.status or {}).get("secrets") or {}
+            if secrets.get("failedVersion") == version:
+                return Decision("hold", "held", f"{p.name} could not use these secrets: this node keeps its own")
+            if secrets.get("version") != version:
+                return Decision("wait", "waiting-for-peer", f"roll order: {p.name} refreshes before this node")
+        return Decision("apply", "applying", "the nodes before this one serve these secrets" if after else "this node is first in the roll order")
     first, why = goes_first(role, node_role, peer)
     if first or peer is None or "release" in commands:
         return Decision("apply", "applying", why)

@@ -10,6 +10,7 @@ import { loadEnvironment } from "../../load/load";
 import { parseCommandArgs } from "../args";
 import { ResolvedEnvironment } from "../../config/model";
 import { renderMermaid, renderMermaidMarkdown, renderSvg } from "../../diagram";
+import { haShape } from "../../plan/nlb";
 
 /** Output streams of a command (same shape as the CLI's). */
 export interface DiagramIo {
@@ -95,7 +96,7 @@ export const diagramCommand = {
     }
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, drawing);
-    const shape = env.nodes.length === 2 ? "HA pair" : "single load balancer";
+    const shape = haShape(env);
     const count = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
     io.out(`wrote ${out}: ${format} drawing of ${env.name} (${env.network.layout}, ${shape}, ${count(env.vips.length, "VIP")}, ${count(env.services.length, "service")})\n`);
     return 0;

@@ -172,7 +172,7 @@ export function diffEnvironments(before: ResolvedEnvironment, after: ResolvedEnv
     return { node: name, verdict: inPlace ? "applied in place (reload)" : "no change", reason, files };
   });
   const replaced = nodes.filter((n) => n.verdict === "node replaced").length;
-  return { before: before.sourceFile, after: after.sourceFile, nodes, nlbs: diffNlbs(before, after), replacesWholePair: after.nodes.length === 2 && replaced === 2 };
+  return { before: before.sourceFile, after: after.sourceFile, nodes, nlbs: diffNlbs(before, after), replacesWholePair: after.nodes.length >= 2 && replaced >= 2 };
 }
 
 /** The environment file `file` as it was at git revision `rev` (read with `git show`). */
@@ -202,7 +202,13 @@ export function formatDiff(diff: EnvironmentDiff): string {
     out.push("");
   }
   if (diff.replacesWholePair) {
-    out.push("UNSAFE: both nodes of the HA pair are replaced by this change; raise one node's generation per change (exit 3)", "");
+    const replaced = diff.nodes.filter((n) => n.verdict === "node replaced").length;
+    out.push(
+      diff.nodes.length === 2
+        ? "UNSAFE: both nodes of the HA pair are replaced by this change; raise one node's generation per change (exit 3)"
+        : `UNSAFE: ${replaced} of the ${diff.nodes.length} nodes are replaced by this change (their zones at once); raise one node's generation per change (exit 3)`,
+      "",
+    );
   }
   return `${out.join("\n")}`;
 }

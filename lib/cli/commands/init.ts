@@ -19,7 +19,7 @@ export interface InitIo {
 const LAYOUTS: readonly StarterLayout[] = ["one-arm", "two-arm"];
 const PRESETS: readonly StarterPreset[] = ["agfa-ei"];
 const NAME_RE = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$/;
-const USAGE = "imaging-lb init --layout one-arm|two-arm [--pair | --nlb] [--preset agfa-ei] [--name <name>] --out <file.yaml> [--force]";
+const USAGE = "imaging-lb init --layout one-arm|two-arm [--pair | --nlb [--zones 2|3]] [--preset agfa-ei] [--name <name>] --out <file.yaml> [--force]";
 
 /** The environment name for `file`: its base name when that is a valid name, else the starter's default. */
 export function nameForFile(file: string): string {
@@ -42,6 +42,7 @@ export const initCommand = {
     "  --pair                    two nodes (HA pair with keepalived) instead of one",
     "  --nlb                     two active nodes in two availability zones behind an internal Network",
     "                            Load Balancer per VIP (ha.vipMode nlb, survives an AZ's loss)",
+    "  --zones 2|3               with --nlb: two nodes in two zones (default) or three in three",
     "  --preset agfa-ei          the service catalog (default agfa-ei, the only one)",
     "  --name <name>             environment (stack) name; default: the file's base name if valid, else st-example",
     "  --out <file.yaml>         the file to write (folders are created)",
@@ -60,6 +61,7 @@ export const initCommand = {
         layout: { type: "string" },
         pair: { type: "boolean" },
         nlb: { type: "boolean" },
+        zones: { type: "string" },
         preset: { type: "string" },
         name: { type: "string" },
         out: { type: "string" },
@@ -72,6 +74,9 @@ export const initCommand = {
     const layout = values.layout as StarterLayout | undefined;
     if (layout === undefined) return usageError("missing --layout: one-arm or two-arm");
     if (!LAYOUTS.includes(layout)) return usageError(`--layout: expected one-arm or two-arm, got "${values.layout}"`);
+    if (values.zones !== undefined && values.zones !== "2" && values.zones !== "3") return usageError(`--zones: expected 2 or 3, got "${values.zones}"`);
+    if (values.zones !== undefined && values.nlb !== true) return usageError("--zones needs --nlb: only nodes behind NLBs span more than one zone each");
+    const zones = values.zones === "3" ? 3 : 2;
     const preset = (values.preset ?? "agfa-ei") as StarterPreset;
     if (!PRESETS.includes(preset)) return usageError(`--preset: expected agfa-ei, got "${values.preset}"`);
     const out = values.out;
@@ -84,11 +89,11 @@ export const initCommand = {
     if (existsSync(out) && !values.force) {
       return usageError(`${out} already exists; choose another file or add --force to overwrite it`);
     }
-    const text = renderStarter({ layout, pair: values.pair === true, nlb: values.nlb === true, preset, name, schemaPath: schemaPathFor(out) });
+    const text = renderStarter({ layout, pair: values.pair === true, nlb: values.nlb === true, zones, preset, name, schemaPath: schemaPathFor(out) });
     parseEnvironment(text, out); // never write a starter that does not validate (throws ConfigError)
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, text);
-    const shape = values.nlb ? "two active nodes behind NLBs (two zones)" : values.pair ? "HA pair" : "single load balancer";
+    const shape = values.nlb ? (zones === 3 ? "three active nodes behind NLBs (three zones)" : "two active nodes behind NLBs (two zones)") : values.pair ? "HA pair" : "single load balancer";
     io.out(
       [
         `wrote ${out}: environment '${name}', ${layout}, ${shape}, preset ${preset}`,

@@ -98,7 +98,7 @@ export function haproxyStrict(file: string, text: string, env: ResolvedEnvironme
       writeFileSync(join(errorDir, f.name), f.content);
     }
     const problems: ConfigProblem[] = [];
-    const peers = env.nodes.length === 2 ? env.nodes.map((n) => n.name) : [undefined];
+    const peers = env.nodes.length >= 2 ? env.nodes.map((n) => n.name) : [undefined];
     const version = /HAProxy version (\S+)/i.exec(spawnSync(haproxy, ["-v"], { encoding: "utf8" }).stdout ?? "")?.[1] ?? "";
     for (const peer of peers) {
       // vipMode nlb: each node listens on its own addresses of the VIPs, so each has its own haproxy.cfg.

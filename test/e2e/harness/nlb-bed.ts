@@ -13,6 +13,9 @@
  *        zone a: [inta 198.51.100.0/26]  vpc .1,  lb-a eth0 .10
  *        zone b: [intb 198.51.100.64/26] vpc .65, lb-b eth0 .74
  *                [srv 198.51.100.128/26] vpc .129, ei-core-1..3 .149-.151 (Orthanc :104/:80, MLLP :2310)
+ *     a three-node bed adds
+ *        zone c: [extc 203.0.113.128/26] nlb .129, NLB addresses web .178 core .179; lb-c eth1 .138, targets .148 .149
+ *        zone c: [intc 198.51.100.192/26] vpc .193, lb-c eth0 .202
  *
  * The example's services are narrowed through the file's own fields to what the drills use, to keep the
  * bed small: xero-xtend (HTTPS 443, 80) checked on Orthanc's /system every second, dicom on 104 checked by
@@ -43,6 +46,8 @@ import { delay, pollUntil } from "./wait";
 export const ZONES = {
   a: { node: "lb-a", host: "lb", az: "eu-west-1a", eth0: "198.51.100.10", eth1: "203.0.113.10", ext: "203.0.113.0/26", int: "198.51.100.0/26", router: "198.51.100.1", gateway: "203.0.113.1", web: { nlb: "203.0.113.50", target: "203.0.113.20" }, core: { nlb: "203.0.113.51", target: "203.0.113.21" } },
   b: { node: "lb-b", host: "lb2", az: "eu-west-1b", eth0: "198.51.100.74", eth1: "203.0.113.74", ext: "203.0.113.64/26", int: "198.51.100.64/26", router: "198.51.100.65", gateway: "203.0.113.65", web: { nlb: "203.0.113.114", target: "203.0.113.84" }, core: { nlb: "203.0.113.115", target: "203.0.113.85" } },
+  // The third zone, only on a three-node bed (`buildNlbBed({ zones: ["a", "b", "c"] })`).
+  c: { node: "lb-c", host: "lb3", az: "eu-west-1c", eth0: "198.51.100.202", eth1: "203.0.113.138", ext: "203.0.113.128/26", int: "198.51.100.192/26", router: "198.51.100.193", gateway: "203.0.113.129", web: { nlb: "203.0.113.178", target: "203.0.113.148" }, core: { nlb: "203.0.113.179", target: "203.0.113.149" } },
 } as const;
 export type ZoneName = keyof typeof ZONES;
 const SERVERS = ["198.51.100.149", "198.51.100.150", "198.51.100.151"];
@@ -52,22 +57,24 @@ const CLIENTS = ["client1", "client2", "client3", "client4"];
 export const AE = "EI_CORE";
 
 /** The example mapped to the bed (YAML text, as a user's file would be). */
-export function nlbBedEnvironment(drainTime: string): ResolvedEnvironment {
+export function nlbBedEnvironment(drainTime: string, zones: readonly ZoneName[] = ["a", "b"]): ResolvedEnvironment {
   const doc = parse(readFileSync(join(repoRoot(), "examples", "agfa-ei-nlb.yaml"), "utf8")) as Record<string, unknown>;
   const subnet = (cidr: string, az: string, id: number) => ({ cidr, availabilityZone: az, subnetId: `subnet-0e2e0e2e0e2e0000${id}` });
-  const { a, b } = ZONES;
+  const { a, b, c } = ZONES;
+  const third = zones.includes("c");
   const mapped = mergePatch(doc, {
     network: { vpcCidr: null, natSubnet: null, vpcId: "vpc-0e2e0e2e0e2e0e2e0", internal: subnet(a.int, a.az, 1), external: subnet(a.ext, a.az, 2) },
     loadBalancer: {
       nodes: {
         "lb-a": { internalAddress: a.eth0, externalAddress: a.eth1 },
         "lb-b": { internalAddress: b.eth0, externalAddress: b.eth1, internalSubnet: subnet(b.int, b.az, 3), externalSubnet: subnet(b.ext, b.az, 4) },
+        ...(third ? { "lb-c": { internalAddress: c.eth0, externalAddress: c.eth1, internalSubnet: subnet(c.int, c.az, 5), externalSubnet: subnet(c.ext, c.az, 6) } } : {}),
       },
       ha: { nlb: { drainTime } },
     },
     vips: {
-      web: { nlb: { "lb-a": { address: a.web.nlb, target: a.web.target }, "lb-b": { address: b.web.nlb, target: b.web.target } } },
-      core: { nlb: { "lb-a": { address: a.core.nlb, target: a.core.target }, "lb-b": { address: b.core.nlb, target: b.core.target } } },
+      web: { nlb: { "lb-a": { address: a.web.nlb, target: a.web.target }, "lb-b": { address: b.web.nlb, target: b.web.target }, ...(third ? { "lb-c": { address: c.web.nlb, target: c.web.target } } : {}) } },
+      core: { nlb: { "lb-a": { address: a.core.nlb, target: a.core.target }, "lb-b": { address: b.core.nlb, target: b.core.target }, ...(third ? { "lb-c": { address: c.core.nlb, target: c.core.target } } : {}) } },
     },
     servers: Object.fromEntries(SERVERS.map((address, i) => [`ei-core-${i + 1}`, { address, aeTitle: AE, ...(i === 2 ? { weight: 2 } : {}) }])),
     services: {
@@ -107,39 +114,43 @@ export interface NlbBed {
   destroy(): Promise<void>;
 }
 
-/** Builds the bed and waits until both nodes serve and the NLB sees both healthy. */
-export async function buildNlbBed(options: { drainTime: string }): Promise<NlbBed> {
+/**
+ * Builds the bed and waits until every node serves and the NLB sees every node healthy. `zones`: two (the
+ * default, lb-a and lb-b) or three (lb-c in zone c too).
+ */
+export async function buildNlbBed(options: { drainTime: string; zones?: readonly ZoneName[] }): Promise<NlbBed> {
   for (const [tool, pkg] of [["haproxy", "haproxy"], ["Orthanc", "orthanc"], ["echoscu", "dcmtk"], ["curl", "curl"], ["iptables-restore", "iptables"]] as const) requireTool(tool, pkg);
-  const env = nlbBedEnvironment(options.drainTime);
-  const { a, b } = ZONES;
+  const zones = options.zones ?? (["a", "b"] as const);
+  const env = nlbBedEnvironment(options.drainTime, zones);
+  // Zone i: the NLB's eth<i+1> into its client-side segment, the VPC router's eth<i> into its server side.
   const hosts: Record<string, HostSpec> = {
     nlb: {
       interfaces: {
         eth0: { segment: "cli", addresses: ["192.0.2.1/24"] },
-        eth1: { segment: "exta", addresses: [`${a.gateway}/26`, `${a.web.nlb}/26`, `${a.core.nlb}/26`] },
-        eth2: { segment: "extb", addresses: [`${b.gateway}/26`, `${b.web.nlb}/26`, `${b.core.nlb}/26`] },
+        ...Object.fromEntries(zones.map((name, i) => { const z = ZONES[name]; return [`eth${i + 1}`, { segment: `ext${name}`, addresses: [`${z.gateway}/26`, `${z.web.nlb}/26`, `${z.core.nlb}/26`] }]; })),
       },
       sysctls: { "net.ipv4.ip_forward": 1 },
     },
     vpc: {
       interfaces: {
-        eth0: { segment: "inta", addresses: [`${a.router}/26`] },
-        eth1: { segment: "intb", addresses: [`${b.router}/26`] },
-        eth2: { segment: "srv", addresses: ["198.51.100.129/26"] },
+        ...Object.fromEntries(zones.map((name, i) => [`eth${i}`, { segment: `int${name}`, addresses: [`${ZONES[name].router}/26`] }])),
+        [`eth${zones.length}`]: { segment: "srv", addresses: ["198.51.100.129/26"] },
       },
       sysctls: { "net.ipv4.ip_forward": 1 },
     },
   };
-  for (const z of [a, b]) {
+  for (const name of zones) {
+    const z = ZONES[name];
     hosts[z.host] = {
       interfaces: {
-        eth0: { segment: z === a ? "inta" : "intb", addresses: [`${z.eth0}/26`] },
-        eth1: { segment: z === a ? "exta" : "extb", addresses: [`${z.eth1}/26`, `${z.web.target}/26`, `${z.core.target}/26`] },
+        eth0: { segment: `int${name}`, addresses: [`${z.eth0}/26`] },
+        eth1: { segment: `ext${name}`, addresses: [`${z.eth1}/26`, `${z.web.target}/26`, `${z.core.target}/26`] },
       },
       gateway: z.gateway,
       routes: [
         { to: SERVER_NET, via: z.router },
-        { to: z === a ? b.int : a.int, via: z.router },
+        // The other nodes' eth0 (the HAProxy peers), through the VPC's router.
+        ...zones.filter((o) => o !== name).map((o) => ({ to: ZONES[o].int, via: z.router })),
       ],
       sysctls: { "net.ipv4.ip_forward": 0, "net.ipv4.ip_nonlocal_bind": 1 },
     };
@@ -151,7 +162,11 @@ export async function buildNlbBed(options: { drainTime: string }): Promise<NlbBe
     hosts[client] = { interfaces: { eth0: { segment: "cli", addresses: [`192.0.2.${10 + i}/24`] } }, gateway: "192.0.2.1" };
   });
   const topology = buildTopology({
-    segments: { cli: {}, exta: { description: "zone a client side" }, extb: { description: "zone b client side" }, inta: {}, intb: {}, srv: { description: "servers" } },
+    segments: {
+      cli: {},
+      ...Object.fromEntries(zones.flatMap((name) => [[`ext${name}`, { description: `zone ${name} client side` }], [`int${name}`, {}]])),
+      srv: { description: "servers" },
+    },
     hosts,
   });
   const nlb = new SimulatedNlb(topology, {
@@ -159,7 +174,7 @@ export async function buildNlbBed(options: { drainTime: string }): Promise<NlbBe
     vips: (["web", "core"] as const).map((vip) => ({
       name: vip,
       ports: env.services.filter((s) => s.vip.name === vip).flatMap((s) => [...s.frontendPorts, ...(s.tls.redirectHttpPort ? [s.tls.redirectHttpPort] : [])]),
-      zones: (["a", "b"] as const).map((zone) => ({ zone, address: ZONES[zone][vip].nlb, target: ZONES[zone][vip].target, node: ZONES[zone].node })),
+      zones: zones.map((zone) => ({ zone, address: ZONES[zone][vip].nlb, target: ZONES[zone][vip].target, node: ZONES[zone].node })),
     })),
     crossZone: env.ha?.nlb?.crossZone ?? false,
   });
@@ -174,20 +189,22 @@ export async function buildNlbBed(options: { drainTime: string }): Promise<NlbBe
       nodes[name] = { name, host: ZONES[zone].host, zone, haproxy };
       return haproxy;
     };
-    await Promise.all([startNode("lb-a"), startNode("lb-b")]);
+    const nodeNames = zones.map((z) => ZONES[z].node);
+    await Promise.all(nodeNames.map((n) => startNode(n)));
     const backends = ["be_xero-xtend", "be_dicom"];
     for (const node of Object.values(nodes)) {
       for (const backend of backends) for (const server of ["ei-core-1", "ei-core-2", "ei-core-3"]) await node.haproxy.waitForStatus(backend, server, "UP", 20_000);
       await node.haproxy.waitForStatus("be_hl7", "ei-core-1", "UP", 20_000);
     }
     await nlb.start();
-    await pollUntil("the SIMULATED NLB to see both nodes healthy", () => ["lb-a", "lb-b"].every((n) => nlb.health(n).every((h) => h === "healthy")), {
+    await pollUntil("the SIMULATED NLB to see every node healthy", () => nodeNames.every((n) => nlb.health(n).every((h) => h === "healthy")), {
       timeoutMs: (NLB_HEALTH_CHECK.healthyThreshold + 2) * NLB_HEALTH_CHECK.intervalSeconds * 1000,
       intervalMs: 200,
     });
     const switchPorts = async (zone: ZoneName): Promise<string[]> => {
       const z = ZONES[zone];
-      const owners = [`${z.host}:eth0`, `${z.host}:eth1`, `nlb:${zone === "a" ? "eth1" : "eth2"}`, `vpc:${zone === "a" ? "eth0" : "eth1"}`];
+      const i = zones.indexOf(zone);
+      const owners = [`${z.host}:eth0`, `${z.host}:eth1`, `nlb:eth${i + 1}`, `vpc:eth${i}`];
       const listing = execSwitch(topology, ["-o", "link", "show"]);
       return listing
         .split("\n")
