@@ -197,7 +197,10 @@ initrd="$(ls "$root"/boot/initrd.img-* | tail -n 1)"
 cp "$kernel" "$work/vmlinuz"
 cp "$initrd" "$work/initrd.img"
 chroot "$root" dpkg-query -W -f='${Package} ${Version}\n' >"$work/packages.txt"
-rm -rf "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"*_Packages
+# No package lists, as on a fresh cloud image: a stock node's apt-get update fetches its mirror's (a list
+# kept from debootstrap, signed by Debian, would make apt refuse the SIMULATED mirror's unsigned index).
+rm -rf "$root/var/cache/apt/archives/"*.deb
+find "$root/var/lib/apt/lists" -mindepth 1 -maxdepth 1 -type f -delete
 
 log "mkfs.ext4 -d ($SIZE)"
 mkfs.ext4 -q -F -L imaging-lb-root -d "$root" "$work/rootfs.ext4" "$SIZE"
