@@ -30,6 +30,7 @@ packages=(
   dnsmasq-base     # DHCP by MAC and DNS in the boot tests' simulated VPC
   xorriso          # the NoCloud seed ISO
   e2fsprogs        # mkfs.ext4 -d
+  dpkg-dev         # dpkg-scanpackages: the boot tests' image folder indexes the recipe's packages (bench:boot's SIMULATED mirror)
 )
 
 missing=()

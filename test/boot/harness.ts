@@ -32,6 +32,7 @@ export function requireBootTools(): void {
   requireTool("openssl", "openssl");
   requireTool("ip", "iproute2");
   requireTool("curl", "curl");
+  requireTool("dpkg-scanpackages", "dpkg-dev");
   if (process.getuid?.() !== 0) throw new Error("the boot tests need root (network namespaces, taps, debootstrap)");
   sweepStaleNamespaces();
 }
@@ -119,29 +120,76 @@ export async function waitFor<T>(what: string, timeoutMs: number, probe: () => P
 
 export interface BootImage {
   readonly dir: string;
+  /** baked: the image recipe ran in it (the node's packages are in the image); stock: the OS base only. */
+  readonly flavour: "baked" | "stock";
   readonly rootfs: string;
   readonly kernel: string;
   readonly initrd: string;
   readonly caCert: string;
   readonly caKey: string;
+  /** Baked only: the image's /var/log/apt/history.log and /var/log/dpkg.log as built. */
+  readonly aptHistory?: string;
+  readonly dpkgLog?: string;
+  /** Baked only: the .deb files the recipe installed, an apt repository (root of `debian/`): bench:boot's SIMULATED mirror. */
+  readonly mirror?: string;
 }
 
-/** Builds (or reuses from the cache) the Debian test image. */
-export function bootImage(): BootImage {
-  const r = sh("bash", [join(REPO, "scripts", "build-boot-image.sh")], { timeoutMs: 40 * 60_000 });
+/**
+ * Builds (or reuses from the cache) the Debian test image: baked with `recipeFile` (the output of
+ * `imaging-lb render image-recipe`, run in the image's root as Image Builder runs it), else stock.
+ */
+export function bootImage(recipeFile?: string): BootImage {
+  const env = { ...process.env };
+  if (recipeFile === undefined) delete env.IMAGING_LB_BOOT_RECIPE;
+  else env.IMAGING_LB_BOOT_RECIPE = recipeFile;
+  const r = spawnSync("bash", [join(REPO, "scripts", "build-boot-image.sh")], { encoding: "utf8", env, timeout: 60 * 60_000, maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`scripts/build-boot-image.sh exited ${r.status ?? String(r.error)}: ${r.stderr.trim()}`);
   const dir = r.stdout.trim().split("\n").pop() ?? "";
+  const baked = recipeFile !== undefined;
   const img: BootImage = {
     dir,
+    flavour: baked ? "baked" : "stock",
     rootfs: join(dir, "rootfs.ext4"),
     kernel: join(dir, "vmlinuz"),
     initrd: join(dir, "initrd.img"),
     caCert: join(dir, "test-ca.crt"),
     caKey: join(dir, "test-ca.key"),
+    ...(baked ? { aptHistory: join(dir, "apt-history.log"), dpkgLog: join(dir, "dpkg.log"), mirror: join(dir, "mirror") } : {}),
   };
-  for (const f of [img.rootfs, img.kernel, img.initrd, img.caCert, img.caKey]) {
-    if (!existsSync(f)) throw new Error(`boot image ${dir} lacks ${f}: scripts/build-boot-image.sh failed (${r.stderr.trim()})`);
+  for (const f of [img.rootfs, img.kernel, img.initrd, img.caCert, img.caKey, img.aptHistory, img.dpkgLog, img.mirror]) {
+    if (f !== undefined && !existsSync(f)) throw new Error(`boot image ${dir} lacks ${f}: scripts/build-boot-image.sh failed (${r.stderr.trim()})`);
   }
   return img;
+}
+
+/** A baked image's id for the test environments (well-formed; QEMU boots the test image whatever it says). */
+export const TEST_AMI_ID = "ami-0b00700b00700b007";
+
+/**
+ * `text` (an example environment with `instanceType: c6i.large`) as a node of the test image: Debian 13 and,
+ * when `baked`, `image: baked` with an amiId and no natSubnet (a VPC with no way to the internet).
+ */
+export function testEnvironmentText(text: string, file: string, image: "baked" | "stock"): string {
+  let out = text.replace("  instanceType: c6i.large\n", `  instanceType: c6i.large\n  os: debian-13\n${image === "baked" ? `  image: baked\n  amiId: ${TEST_AMI_ID}\n` : ""}`);
+  if (image === "baked") out = out.replace(/^ {2}natSubnet:.*\n/m, "");
+  if (!out.includes("os: debian-13") || (image === "baked" && (out.includes("natSubnet:") || !out.includes("image: baked")))) {
+    throw new Error(`${file}: could not make it a ${image} Debian 13 node (the example changed)`);
+  }
+  return out;
+}
+
+/**
+ * The image recipe of the environment `text`, rendered as a site renders it (`imaging-lb render
+ * image-recipe <env.yaml>`, the built CLI) into `dir`; returns the recipe file.
+ */
+export function renderImageRecipe(text: string, dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const envFile = join(dir, "environment.yaml");
+  writeFileSync(envFile, text);
+  const r = sh(process.execPath, [join(REPO, "dist", "lib", "cli", "main.js"), "render", "image-recipe", envFile]);
+  const recipe = join(dir, "image-recipe.sh");
+  writeFileSync(recipe, r.stdout);
+  return recipe;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -330,13 +378,16 @@ export class SimulatedVpc {
 
   /**
    * dnsmasq on every bridge: DHCP by MAC (the reservations), DNS that resolves every *.amazonaws.com name
-   * (regional endpoints, S3 virtual-host buckets) to `awsAddress`, the SIMULATED AWS.
+   * (regional endpoints, S3 virtual-host buckets) to `awsAddress`, the SIMULATED AWS, and each of `names`
+   * (e.g. bench:boot's SIMULATED package mirror) to its address; nothing else.
    */
-  startDnsmasq(awsAddress: string): void {
+  startDnsmasq(awsAddress: string, names: Readonly<Record<string, string>> = {}): void {
+    // No upstream (--no-resolv): every other name fails, as the VPC has no way to the internet.
     const args = [
       "--keep-in-foreground", "--no-resolv", "--no-hosts", "--bind-interfaces", "--user=root", "--log-dhcp",
       `--pid-file=${join(this.dir, "dnsmasq.pid")}`, `--dhcp-leasefile=${join(this.dir, "dnsmasq.leases")}`,
       `--address=/amazonaws.com/${awsAddress}`, "--log-queries", "--log-facility=-",
+      ...Object.entries(names).map(([name, address]) => `--address=/${name}/${address}`),
     ];
     for (const [cidr, bridge] of this.bridges) {
       const net = cidr.split("/")[0];

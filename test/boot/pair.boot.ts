@@ -22,7 +22,8 @@ import { startFakeImds } from "../helpers/fake-imds";
 import { makeSelfSignedPem, tempDir } from "../helpers/tools";
 import { seedBundleCode } from "./scenario";
 import {
-  bootImage, cleanupAll, onCleanup, REPO, requireBootTools, run, sleep, startProcess, startSimulatedAws, SimulatedVpc, Vm, waitFor,
+  bootImage, cleanupAll, onCleanup, renderImageRecipe, REPO, requireBootTools, run, sleep, startProcess, startSimulatedAws, SimulatedVpc,
+  testEnvironmentText, Vm, waitFor,
   type NetHost,
 } from "./harness";
 
@@ -51,13 +52,13 @@ describe("boot: HA pair on Debian 13, VRRP elects one MASTER that takes the VIPs
     // hundred times slower (starting curl took 1.0-1.4 s in the guest, the takeover's AWS CLI a minute), and
     // keepalived's VRRP process, nice -20 as it is, can miss the 1.8 s a BACKUP waits at 0.5 s adverts: the
     // BACKUP would take over from a live MASTER. At 3 s adverts (10.8 s) it does not; on EC2 0.5 s is right.
-    const text = readFileSync(file, "utf8")
-      .replace("  instanceType: c6i.large\n", "  instanceType: c6i.large\n  os: debian-13\n")
+    // The nodes run on the image baked with the environment's recipe (image: baked, no natSubnet).
+    const text = testEnvironmentText(readFileSync(file, "utf8"), file, "baked")
       .replace(/^ {4}advertIntervalSeconds: 0\.5\b.*$/m, "    advertIntervalSeconds: 3");
-    assert.ok(text.includes("os: debian-13") && text.includes("advertIntervalSeconds: 3"), `${file}: could not set loadBalancer.os and ha.advertIntervalSeconds`);
-    const env = parseEnvironment(text, `${file} (loadBalancer.os: debian-13, ha.advertIntervalSeconds: 3)`);
+    assert.ok(text.includes("advertIntervalSeconds: 3"), `${file}: could not set ha.advertIntervalSeconds`);
+    const env = parseEnvironment(text, `${file} (loadBalancer.os: debian-13, image: baked, ha.advertIntervalSeconds: 3)`);
     artifacts = NODES.map((n) => nodeArtifacts(env, n.name));
-    const img = bootImage();
+    const img = bootImage(renderImageRecipe(text, join(tmp.path, "recipe")));
     try {
       const vpc = new SimulatedVpc(join(tmp.path, "net"));
       const internal = artifacts[0].node.internalSubnet.cidr;

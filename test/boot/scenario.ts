@@ -2,6 +2,11 @@
  * The two-arm single-node boot scenario, shared by the boot test and `npm run bench:boot`:
  * examples/agfa-ei-two-arm.yaml with `loadBalancer.os: debian-13`, its user data rendered by
  * `nodeArtifacts` and passed unmodified (gzipped, as EC2 passes it), on a SIMULATED VPC.
+ *
+ * Baked (the boot test): `image: baked`, no natSubnet; the disk is built with the environment's own image
+ * recipe and the network has no way to any package mirror. Stock (bench:boot only): `image: stock` on a disk
+ * without the node's packages, with a SIMULATED package mirror in the VPC (the .deb files the recipe installed,
+ * served under deb.debian.org's name) for the bootstrap's install at boot.
  */
 import { bundleSecret } from "./harness";
 import { createHash } from "node:crypto";
@@ -15,8 +20,8 @@ import { parseEnvironment } from "../../lib/load/load";
 import { startFakeImds, type FakeImds } from "../helpers/fake-imds";
 import { makeSelfSignedPem } from "../helpers/tools";
 import {
-  bootImage, cleanupAll, onCleanup, REPO, requireBootTools, run, startProcess, startSimulatedAws, SimulatedVpc, Vm,
-  type CmdResult, type NetHost, type SimulatedAws,
+  bootImage, cleanupAll, onCleanup, REPO, renderImageRecipe, requireBootTools, run, startProcess, startSimulatedAws, SimulatedVpc,
+  testEnvironmentText, Vm, type BootImage, type CmdResult, type NetHost, type SimulatedAws,
 } from "./harness";
 
 export const MAC0 = "0a:1b:00:00:00:01";
@@ -25,9 +30,19 @@ export const STATS_PASSWORD = "boot-Test.Pw+42";
 /** What the tiny server on the internal network answers. */
 export const SERVER_MARKER = "answered by the server on the internal network (boot test)";
 
+export type ImageKind = "baked" | "stock";
+
+/** SIMULATED package mirror of the stock scenario: its address in the VPC and the name it answers for. */
+export const SIMULATED_MIRROR = { address: "10.20.1.6", name: "deb.debian.org" } as const;
+
 export interface TwoArm {
   readonly dir: string;
   readonly artifacts: NodeArtifacts;
+  readonly image: BootImage;
+  /** The rendered recipe the baked disk was built with (the stock disk has none of it). */
+  readonly recipeFile: string;
+  /** Stock only: the SIMULATED package mirror's folder (an apt repository of the recipe's .deb files). */
+  readonly mirror?: string;
   /** Routing table of eth0 and eth1 (from the resolved bootstrap spec). */
   readonly tables: readonly [number, number];
   readonly vpc: SimulatedVpc;
@@ -46,12 +61,16 @@ export interface TwoArm {
   cleanup(): Promise<void>;
 }
 
-/** The example environment, on Debian 13 (the OS the test image runs). */
-export function exampleArtifacts(): NodeArtifacts {
-  const file = join(REPO, "examples", "agfa-ei-two-arm.yaml");
-  const text = readFileSync(file, "utf8").replace("  instanceType: c6i.large\n", "  instanceType: c6i.large\n  os: debian-13\n");
-  if (!text.includes("os: debian-13")) throw new Error(`${file}: could not set loadBalancer.os (the example changed)`);
-  return nodeArtifacts(parseEnvironment(text, `${file} (loadBalancer.os: debian-13)`), "lb-a");
+const EXAMPLE = join(REPO, "examples", "agfa-ei-two-arm.yaml");
+
+/** The example environment's text, on Debian 13 (the OS the test image runs), baked or stock. */
+export function exampleText(image: ImageKind = "baked"): string {
+  return testEnvironmentText(readFileSync(EXAMPLE, "utf8"), EXAMPLE, image);
+}
+
+/** The example node's artifacts, on Debian 13, baked or stock. */
+export function exampleArtifacts(image: ImageKind = "baked"): NodeArtifacts {
+  return nodeArtifacts(parseEnvironment(exampleText(image), `${EXAMPLE} (loadBalancer.os: debian-13, image: ${image})`), "lb-a");
 }
 
 export const sha256 = (data: string | Buffer): string => createHash("sha256").update(data).digest("hex");
@@ -108,10 +127,11 @@ export async function agentStatus(s: TwoArm): Promise<Record<string, unknown> | 
 }
 
 /** Sets up the SIMULATED VPC, IMDS and AWS, and starts the VM (eth1 present from the start unless `eth1Late`). */
-export async function startTwoArm(dir: string, opts: { eth1Late: boolean }): Promise<TwoArm> {
+export async function startTwoArm(dir: string, opts: { eth1Late: boolean; image?: ImageKind }): Promise<TwoArm> {
   requireBootTools();
   mkdirSync(dir, { recursive: true });
-  const artifacts = exampleArtifacts();
+  const kind = opts.image ?? "baked";
+  const artifacts = exampleArtifacts(kind);
   const env = artifacts.node;
   const resolved = resolveBootstrapSpec(artifacts.bootstrap);
   const tables: [number, number] = [resolved.interfaces[0].table, resolved.interfaces[1].table];
@@ -119,7 +139,10 @@ export async function startTwoArm(dir: string, opts: { eth1Late: boolean }): Pro
   const external = env.externalSubnet?.cidr;
   if (external === undefined) throw new Error("the example is two-arm: it must have an external subnet");
   const region = artifacts.bootstrap.region;
-  const img = bootImage();
+  // The baked disk is built with the environment's recipe; so is the SIMULATED mirror the stock node uses.
+  const recipeFile = renderImageRecipe(exampleText("baked"), join(dir, "recipe"));
+  const baked = bootImage(recipeFile);
+  const img = kind === "baked" ? baked : bootImage();
   try {
     const vpc = new SimulatedVpc(join(dir, "net"));
     vpc.addSubnet("brint", internal);
@@ -130,7 +153,16 @@ export async function startTwoArm(dir: string, opts: { eth1Late: boolean }): Pro
     vpc.addRouterAddress(internal, awsAddress);
     vpc.reserve(MAC0, env.internalAddress);
     vpc.reserve(MAC1, env.externalAddress as string);
-    vpc.startDnsmasq(awsAddress);
+    if (kind === "stock") {
+      // SIMULATED package mirror (stock only): exactly the .deb files the recipe installed, as an apt
+      // repository served over HTTP in the router namespace, under the name the image's sources.list uses.
+      const mirror = baked.mirror as string;
+      vpc.addRouterAddress(internal, SIMULATED_MIRROR.address);
+      startProcess("ip", ["netns", "exec", vpc.router, "python3", "-m", "http.server", "80", "--bind", SIMULATED_MIRROR.address, "--directory", mirror], join(dir, "mirror.log"));
+      vpc.startDnsmasq(awsAddress, { [SIMULATED_MIRROR.name]: SIMULATED_MIRROR.address });
+    } else {
+      vpc.startDnsmasq(awsAddress);
+    }
 
     // SIMULATED IMDSv2 reporting the two ENIs (eth1's secondary IPs are the VIPs, as on EC2).
     const imds = await startFakeImds(
@@ -187,7 +219,7 @@ export async function startTwoArm(dir: string, opts: { eth1Late: boolean }): Pro
     const curlIn = (ns: string) => (args: string[]) => run("ip", ["netns", "exec", ns, "curl", "-sS", "--max-time", "10", ...args], 30_000);
     // "-f" where the answer must be a success: an HTTP error (e.g. 503, no server up) is then a failure.
     return {
-      dir, artifacts, tables, vpc, imds, aws, vm, client, admin, webPem,
+      dir, artifacts, image: img, recipeFile, mirror: kind === "stock" ? baked.mirror : undefined, tables, vpc, imds, aws, vm, client, admin, webPem,
       clientCurl: curlIn(client.ns),
       adminCurl: curlIn(admin.ns),
       attachEth1: async () => {

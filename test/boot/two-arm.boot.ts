@@ -2,6 +2,9 @@
  * BOOT TEST (npm run test:boot): the example two-arm single node's unmodified user data on a real Debian 13
  * booted by QEMU, with eth1 attached late (after the bootstrap's 300 s wait) and a reboot. The configuration
  * bundle is in the SIMULATED S3 as the stack uploads it: the agent's first apply at boot is part of the test.
+ * The node is a baked one (`image: baked`, no natSubnet): its disk was built with the environment's own image
+ * recipe (scripts/build-boot-image.sh runs `imaging-lb render image-recipe`'s script in the image's root), and
+ * the test network has no way to any package mirror, only to the SIMULATED AWS endpoints.
  *
  * Real: kernel, systemd, udev, cloud-init (NoCloud seed ISO carrying the gzipped user data), netplan and
  * systemd-networkd, HAProxy, the AWS CLI, PCI hot-plug, DHCP. SIMULATED (see test/boot/harness.ts): IMDSv2
@@ -10,9 +13,10 @@
  * One boot, many assertions; a failure prints the guest's console and cloud-init output.
  */
 import { strict as assert } from "node:assert";
+import { readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { tempDir } from "../helpers/tools";
-import { waitFor } from "./harness";
+import { sh, waitFor } from "./harness";
 import { agentStatus, MAC0, MAC1, SERVER_MARKER, sha256, startTwoArm, STATS_PASSWORD, type TwoArm } from "./scenario";
 
 const MIN = 60_000;
@@ -63,8 +67,44 @@ describe("boot: two-arm single node on Debian 13, eth1 attached after the bootst
     const output = await s.vm.check("cat /var/log/cloud-init-output.log");
     assert.match(output, /no ENI with device-number 1 after 300s/, "eth1 must have been absent during the whole wait");
     assert.match(output, /imaging-lb-bootstrap: done/);
-    assert.match(output, /packages already installed/, "the pre-baked image needs no apt-get");
     assert.doesNotMatch(output, /ERROR/);
+  });
+
+  step("first boot: the baked image is the recipe's, nothing was installed at boot, and there is no way to a package mirror", async () => {
+    // (a) The image's manifest names the recipe the disk was built with (the rendered script's RECIPE=).
+    const recipe = /^RECIPE=(\S+)$/m.exec(readFileSync(s.recipeFile, "utf8"))?.[1];
+    assert.ok(recipe !== undefined, `no RECIPE= line in ${s.recipeFile}`);
+    const manifest = JSON.parse(await s.vm.check("cat /usr/share/imaging-lb/image.json")) as { recipe: string; os: string; haproxy: string; packages: Record<string, string> };
+    assert.equal(manifest.recipe, recipe, "the guest's image manifest names the rendered recipe's version");
+    assert.equal(manifest.os, "debian-13");
+    assert.match(manifest.haproxy, /^3\.0\./);
+    for (const p of ["haproxy", "keepalived", "socat", "iptables", "awscli"]) assert.ok(manifest.packages[p], `the manifest lists ${p}: ${JSON.stringify(manifest)}`);
+    // (b) Nothing installed at boot: apt and dpkg append to their logs on every run (history.log an entry per
+    // apt-get install/upgrade, dpkg.log a line per unpack/configure, also for dpkg -i), and nothing in the image
+    // rotates them (no logrotate). So the guest's logs, after cloud-init is done, must be byte for byte the
+    // ones the image build left (kept beside the image): no clock comparison, no reliance on a bootstrap line.
+    for (const [guest, built] of [["/var/log/apt/history.log", s.image.aptHistory], ["/var/log/dpkg.log", s.image.dpkgLog]] as const) {
+      const now = (await s.vm.check(`sha256sum <${guest}`)).split(" ")[0];
+      if (now !== sha256(readFileSync(built as string))) {
+        assert.fail(`${guest} changed since the image build (apt or dpkg ran at boot); its end:\n${await s.vm.check(`tail -n 20 ${guest}`)}`);
+      }
+    }
+    // The test image's apt hook (update start, dpkg end) never fired: not even an apt-get update was run.
+    assert.equal((await s.vm.exec("test -e /var/log/imaging-lb-test-apt.log")).code, 1, "apt-get ran at boot (its test hook wrote /var/log/imaging-lb-test-apt.log)");
+    // (c) No route to a package mirror. The mirror's name resolves to nothing in the VPC (its resolver has no
+    // upstream: only *.amazonaws.com, the SIMULATED AWS, is answered) ...
+    const mirror = await s.vm.exec("getent ahosts deb.debian.org");
+    assert.notEqual(mirror.code, 0, `deb.debian.org resolved in the guest: ${mirror.stdout}`);
+    assert.equal((await s.vm.exec("getent ahosts security.debian.org")).code === 0, false, "security.debian.org resolved in the guest");
+    assert.match(await s.vm.check("getent ahosts s3.eu-west-1.amazonaws.com | head -n 1"), /^10\.20\.1\.5\s/, "AWS names resolve to the SIMULATED AWS");
+    // ... and no address outside the VPC is reachable: the router namespace has no uplink (no default route,
+    // no interface but the VPC's bridges and host veths), so a connection to a public mirror address
+    // (deb.debian.org's CDN, 151.101.2.132) fails from the guest at once.
+    assert.equal(sh("ip", ["-n", s.vpc.router, "route", "show", "default"]).stdout.trim(), "", "the SIMULATED VPC's router has a default route");
+    const unreachable = sh("ip", ["-n", s.vpc.router, "route", "get", "151.101.2.132"], { allowFail: true });
+    assert.notEqual(unreachable.code, 0, `the router has a route to a public address: ${unreachable.stdout}`);
+    const direct = await s.vm.exec("curl -sS --max-time 20 -o /dev/null http://151.101.2.132/debian/ 2>&1", 60_000);
+    assert.notEqual(direct.code, 0, `the guest reached a public address: ${direct.stdout}`);
   });
 
   step("first boot: HAProxy active with the rendered config, stats password and certificate, though eth1 (its VIPs) is missing", async () => {
