@@ -104,6 +104,17 @@ add_local_address() { # only on a --force run: keepalived adds (and removes) the
   fi
 }
 
+assign_private_ips() { # assign_private_ips IP...: moves the addresses to this node's ENI (and adds them here on --force)
+  local ip
+  with_retry "AssignPrivateIpAddresses $* -> ${ENI_ID}" \
+    ec2 assign-private-ip-addresses --network-interface-id "$ENI_ID" \
+    --private-ip-addresses "$@" --allow-reassignment >/dev/null \
+    || die "could not assign $* to ${ENI_ID}"
+  for ip in "$@"; do
+    add_local_address "$ip"
+  done
+}
+
 still_master() { # keepalived holds the floating addresses on IFACE exactly while this node is MASTER
   if [[ "$FORCE" == 1 || -z "$MASTER_ADDRESS" ]]; then
     return 0
@@ -143,13 +154,7 @@ fi
 
 case "$MODE" in
   secondary-ip)
-    with_retry "AssignPrivateIpAddresses ${PRIVATE_IPS[*]} -> ${ENI_ID}" \
-      ec2 assign-private-ip-addresses --network-interface-id "$ENI_ID" \
-      --private-ip-addresses "${PRIVATE_IPS[@]}" --allow-reassignment >/dev/null \
-      || die "could not assign ${PRIVATE_IPS[*]} to ${ENI_ID}"
-    for ip in "${PRIVATE_IPS[@]}"; do
-      add_local_address "$ip"
-    done
+    assign_private_ips "${PRIVATE_IPS[@]}"
     ;;
   elastic-ip)
     floating=()
@@ -157,13 +162,7 @@ case "$MODE" in
       if [[ -n "$ip" ]]; then floating+=("$ip"); fi
     done
     if (( ${#floating[@]} > 0 )); then
-      with_retry "AssignPrivateIpAddresses ${floating[*]} -> ${ENI_ID}" \
-        ec2 assign-private-ip-addresses --network-interface-id "$ENI_ID" \
-        --private-ip-addresses "${floating[@]}" --allow-reassignment >/dev/null \
-        || die "could not assign ${floating[*]} to ${ENI_ID}"
-      for ip in "${floating[@]}"; do
-        add_local_address "$ip"
-      done
+      assign_private_ips "${floating[@]}"
     fi
     for i in "${!ALLOCATION_IDS[@]}"; do
       allocation="${ALLOCATION_IDS[$i]}"
