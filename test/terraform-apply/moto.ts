@@ -50,24 +50,42 @@ export interface Moto {
   stop(): Promise<void>;
   /** The server's output so far (for failure messages). */
   log(): string;
+  /**
+   * What went wrong inside moto over the whole run, for failure messages: its 5xx answers (with their
+   * times) and every other line that is not a request's log line (tracebacks). Kept whole, however long
+   * the run, where `log()` is only the tail.
+   */
+  trouble(): string;
 }
 
 /**
- * Starts moto on a free loopback port and waits until it answers. `env`: moto's own settings, e.g.
- * INITIAL_NO_AUTH_ACTION_COUNT (after that many requests moto checks every request's signature and IAM).
+ * Starts moto on a loopback port of its own and waits until it answers. moto binds port 0 and the port is
+ * read from its "Running on" line: a port picked here, released and then bound by moto could be taken in
+ * between (the apply suite starts several servers at once), and a second server failing on it would leave
+ * its test talking to another test's moto. `env`: moto's own settings, e.g. INITIAL_NO_AUTH_ACTION_COUNT
+ * (after that many requests moto checks every request's signature and IAM).
  */
 export async function startMoto(env: Record<string, string> = {}): Promise<Moto> {
   requireMoto();
-  const port = await freeLoopbackPort();
-  const endpoint = `http://127.0.0.1:${port}`;
   const [python, ...args] = MOTO_COMMAND;
-  const child: ChildProcess = spawn(python, [...args, String(port)], {
+  const child: ChildProcess = spawn(python, [...args, "0"], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...MOTO_ENVIRONMENT, ...env },
   });
   let output = "";
+  let partialLine = "";
+  const troubleLines: string[] = [];
   const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-20000);
+    const text = chunk.toString();
+    output = (output + text).slice(-20000);
+    const lines = (partialLine + text).split("\n");
+    partialLine = lines.pop() ?? "";
+    for (const line of lines) {
+      const request = REQUEST_LOG_LINE.exec(line);
+      if ((request && request[1].startsWith("5")) || (!request && line.trim() !== "" && !STARTUP_LINE.test(line))) {
+        if (troubleLines.length < 400) troubleLines.push(line);
+      }
+    }
   };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
@@ -88,22 +106,39 @@ export async function startMoto(env: Record<string, string> = {}): Promise<Moto>
     clearTimeout(timer);
   };
   const deadline = Date.now() + 60_000;
+  let port: number | undefined;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`moto exited with ${child.exitCode} before answering:\n${output}`);
-    try {
-      const response = await fetch(`${endpoint}/moto-api/data.json`);
-      if (response.ok) break;
-    } catch {
-      // not listening yet
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`moto exited (${String(child.exitCode ?? child.signalCode)}) before answering:\n${output}`);
+    port ??= Number(RUNNING_ON.exec(output)?.[1]) || undefined;
+    if (port !== undefined) {
+      try {
+        const response = await fetch(`http://127.0.0.1:${port}/moto-api/data.json`);
+        if (response.ok) break;
+      } catch {
+        // bound, not answering yet
+      }
     }
     if (Date.now() > deadline) {
       await stop();
-      throw new Error(`moto did not answer on ${endpoint} within 60 s:\n${output}`);
+      throw new Error(`moto did not answer within 60 s${port === undefined ? " (it printed no port)" : ` on port ${port}`}:\n${output}`);
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  return { endpoint, port, stop, log: () => output };
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    stop,
+    log: () => output,
+    trouble: () => (troubleLines.length === 0 ? "(moto answered no request with a 5xx and printed no traceback)" : troubleLines.join("\n")),
+  };
 }
+
+/** werkzeug's line naming the bound address: ` * Running on http://127.0.0.1:44259`. */
+const RUNNING_ON = /Running on http:\/\/127\.0\.0\.1:(\d+)/;
+/** werkzeug's line for one request: `127.0.0.1 - - [date] "POST / HTTP/1.1" 200 -`; group 1 is the status. */
+const REQUEST_LOG_LINE = /^\S+ - - \[[^\]]+\] "[^"]*" (\d{3}) /;
+/** What moto prints once when it starts. */
+const STARTUP_LINE = /Running on|Press CTRL\+C|WARNING: This is a development server|Serving Flask|Debug mode/;
 
 /** Environment for AWS SDK/CLI clients talking to moto (static fake credentials, no real account). */
 export function motoClientEnv(moto: Moto, region: string): NodeJS.ProcessEnv {
