@@ -94,6 +94,17 @@ const noArchiver: Plugin = {
   },
 };
 
+/**
+ * cdktf writes each stack's JSON with the json-stable-stringify package; the bundle gets imaging-lb's
+ * writer instead (lib/app/stable-json.ts: the same bytes, in about a third of the time).
+ */
+const stableJsonWriter: Plugin = {
+  name: "stable-json-writer",
+  setup(b) {
+    b.onResolve({ filter: /^json-stable-stringify$/ }, () => ({ path: join(DIST, "lib", "app", "stable-json.js") }));
+  },
+};
+
 /** Synthesizes the bundled examples once through the launcher, which saves the code cache. */
 function warmCodeCache(): void {
   const outdir = mkdtempSync(join(tmpdir(), "imaging-lb-warm-"));
@@ -138,7 +149,7 @@ async function bundle(): Promise<void> {
     format: "cjs",
     // Non-ASCII characters escaped: the launcher reads the file as one-byte text, without UTF-8 decoding.
     charset: "ascii",
-    plugins: [zodEnglishOnly, noTokenStackTraces, noArchiver],
+    plugins: [zodEnglishOnly, noTokenStackTraces, noArchiver, stableJsonWriter],
     // Whitespace and syntax only: identifiers stay readable in stack traces and profiles (renaming them
     // too saves nothing measurable).
     minifyWhitespace: true,
