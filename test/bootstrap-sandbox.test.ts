@@ -181,18 +181,8 @@ describe("bootstrap sandbox (real bash, stubbed host commands, SIMULATED IMDSv2)
       ...overrides,
     });
 
-  /** Runs the network script alone (the IMDS reads) and returns its exit code and output. */
-  const runNetwork = (sb: Sandbox, imdsUrl: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stderr: string }> =>
-    new Promise((resolve) => {
-      const child = spawn(requireTool("bash", "bash"), [join(sb.root, "usr/local/sbin/imaging-lb-network")], {
-        env: { ...sb.env, IMAGING_LB_IMDS_URL: imdsUrl, ...extraEnv },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let stderr = "";
-      child.stdout.on("data", (d: Buffer) => (stderr += d.toString()));
-      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-      child.on("close", (code) => resolve({ code, stderr }));
-    });
+  /** Runs the network script alone (the IMDS reads). */
+  const runNetwork = (sb: Sandbox, imdsUrl: string, extraEnv: NodeJS.ProcessEnv = {}) => runBootstrap(sb, imdsUrl, extraEnv, "imaging-lb-network");
 
   /** A 127.0.0.1 port nothing listens on (connections are refused). */
   const freePort = async (): Promise<number> => {

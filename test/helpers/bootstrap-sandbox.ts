@@ -145,11 +145,11 @@ export interface Run {
   readonly commands: string[];
 }
 
-/** Runs the bootstrap asynchronously (the SIMULATED IMDS lives in this process's event loop). */
-export function runBootstrap(sb: Sandbox, imdsUrl: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
+/** Runs the bootstrap, or another of its scripts in /usr/local/sbin, asynchronously (the SIMULATED IMDS lives in this process's event loop). */
+export function runBootstrap(sb: Sandbox, imdsUrl: string, extraEnv: NodeJS.ProcessEnv = {}, script = "imaging-lb-bootstrap"): Promise<Run> {
   const before = readFileSync(sb.log, "utf8").split("\n").filter(Boolean).length;
   return new Promise((resolve, reject) => {
-    const child = spawn(requireTool("bash", "bash"), [join(sb.root, "usr/local/sbin/imaging-lb-bootstrap")], {
+    const child = spawn(requireTool("bash", "bash"), [join(sb.root, "usr/local/sbin", script)], {
       env: { ...sb.env, IMAGING_LB_IMDS_URL: imdsUrl, ...extraEnv },
       stdio: ["ignore", "pipe", "pipe"],
     });
