@@ -30,7 +30,7 @@ describe("imageBuild: the Image Builder pipeline validates and plans with the re
 
   before(async () => {
     root = mkdtempSync(join(tmpdir(), "imaging-lb-image-pipeline-"));
-    moto = await startMoto({}, { oneRequestAtATime: true });
+    moto = await startMoto();
     source = providerSource(root);
   });
   after(async () => {

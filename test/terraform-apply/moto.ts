@@ -65,11 +65,10 @@ export interface Moto {
  * its test talking to another test's moto. `env`: moto's own settings, e.g. INITIAL_NO_AUTH_ACTION_COUNT
  * (after that many requests moto checks every request's signature and IAM).
  */
-export async function startMoto(env: Record<string, string> = {}, options: { oneRequestAtATime?: boolean } = {}): Promise<Moto> {
+export async function startMoto(env: Record<string, string> = {}): Promise<Moto> {
   requireMoto();
   const [python, ...args] = MOTO_COMMAND;
-  const command = options.oneRequestAtATime ? ["-c", ONE_REQUEST_AT_A_TIME, "0"] : [...args, "0"];
-  const child: ChildProcess = spawn(python, command, {
+  const child: ChildProcess = spawn(python, [...args, "0"], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...MOTO_ENVIRONMENT, ...env },
   });
@@ -133,25 +132,6 @@ export async function startMoto(env: Record<string, string> = {}, options: { one
     trouble: () => (troubleLines.length === 0 ? "(moto answered no request with a 5xx and printed no traceback)" : troubleLines.join("\n")),
   };
 }
-
-/**
- * moto's server as `python3 -m moto.server` runs it, but answering one request at a time (werkzeug's
- * `threaded=False`; moto.server hard-codes `threaded=True`). moto's backends are plain dicts shared by the
- * request threads, and moto is not thread-safe (getmoto/moto#372): a request that fails with a 500 after
- * its change was made is retried by the AWS SDK and then refused as a duplicate. That is the likeliest
- * reading of a CI apply that once failed on InvalidSubnet.Conflict for a subnet created once; its output
- * did not keep moto's log to prove it. Python runs one thread at a time anyway, so the applies, which send
- * ten requests at once, lose little. `debug` as moto.server sets it (a failing request's traceback is
- * printed). The port is the last argument; 0 lets the kernel choose.
- */
-const ONE_REQUEST_AT_A_TIME = [
-  "import sys",
-  "from werkzeug.serving import run_simple",
-  "from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app",
-  "app = DomainDispatcherApplication(create_backend_app)",
-  "app.debug = True",
-  "run_simple('127.0.0.1', int(sys.argv[1]), app, threaded=False)",
-].join("\n");
 
 /** werkzeug's line naming the bound address: ` * Running on http://127.0.0.1:44259`. */
 const RUNNING_ON = /Running on http:\/\/127\.0\.0\.1:(\d+)/;

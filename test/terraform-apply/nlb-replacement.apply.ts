@@ -48,7 +48,7 @@ describe("nlb: a generation raise deregisters, drains, replaces and registers, i
 
   before(async () => {
     root = mkdtempSync(join(tmpdir(), "imaging-lb-nlb-replace-"));
-    moto = await startMoto({}, { oneRequestAtATime: true });
+    moto = await startMoto();
     source = providerSource(root);
     await boto3(moto, REGION, SEED_UBUNTU_AMI_SCRIPT, { name: UBUNTU_AMI_STAND_IN });
     tf = join(root, "tf");

@@ -93,7 +93,7 @@ describe("example pipelines: plan-sites.sh saves the plan, apply-sites.sh applie
 
   before(async () => {
     root = mkdtempSync(join(tmpdir(), "imaging-lb-pipeline-"));
-    moto = await startMoto({}, { oneRequestAtATime: true });
+    moto = await startMoto();
     source = providerSource(root);
     notes.push(source.mirror ? `AWS provider ${source.version} from the filesystem mirror ${source.mirror}` : "AWS provider from the registry (no filesystem mirror found)");
     const image = await boto3(moto, REGION, SEED_UBUNTU_AMI_SCRIPT, { name: UBUNTU_AMI_STAND_IN });

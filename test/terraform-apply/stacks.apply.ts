@@ -173,7 +173,7 @@ describe("every example and variant: terraform validate, apply to moto, then a p
   before(async () => {
     started = Date.now();
     root = mkdtempSync(join(tmpdir(), "imaging-lb-apply-"));
-    moto = await startMoto({}, { oneRequestAtATime: true });
+    moto = await startMoto();
     source = providerSource(root);
     const image = await boto3(moto, REGION, SEED_UBUNTU_AMI_SCRIPT, { name: UBUNTU_AMI_STAND_IN });
     standInImage = String(image);
