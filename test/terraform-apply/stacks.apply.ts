@@ -97,10 +97,23 @@ function planExcerpt(planOutput: string): string {
   return `${planOutput.slice(start, start + 8000)}\n...\n${summary}`;
 }
 
-/** The image the emulator copies run in place of a pinned one (loadBalancer.amiId): the seeded stand-in. */
-let standInImage: string | undefined;
+/**
+ * A moto of the variant's own, seeded with the Ubuntu AMI stand-in; `standInImage` is what the emulator
+ * copies run in place of a pinned image (loadBalancer.amiId). One moto per variant, not one for the suite:
+ * the two variants applied at once then run on both cores instead of sharing one Python process, and no
+ * variant sees another's resources.
+ */
+async function seededMoto(): Promise<{ moto: Moto; standInImage: string }> {
+  const moto = await startMoto();
+  try {
+    return { moto, standInImage: String(await boto3(moto, REGION, SEED_UBUNTU_AMI_SCRIPT, { name: UBUNTU_AMI_STAND_IN })) };
+  } catch (error) {
+    await moto.stop();
+    throw error;
+  }
+}
 
-async function applyVariant(variant: Variant, moto: Moto, source: ProviderSource, root: string, note: (line: string) => void): Promise<void> {
+async function applyVariant(variant: Variant, moto: Moto, standInImage: string, source: ProviderSource, root: string, note: (line: string) => void): Promise<void> {
   const dir = join(root, variant.name);
   mkdirSync(dir, { recursive: true });
   const seeded: Seeded = variant.seed
@@ -167,23 +180,18 @@ test("the matrix covers every example", () => {
 
 describe("every example and variant: terraform validate, apply to moto, then a plan with No changes", { concurrency: CONCURRENCY }, () => {
   let root: string;
-  let moto: Moto;
   let source: ProviderSource;
   let started: number;
-  before(async () => {
+  before(() => {
     started = Date.now();
     root = mkdtempSync(join(tmpdir(), "imaging-lb-apply-"));
-    moto = await startMoto();
     source = providerSource(root);
-    const image = await boto3(moto, REGION, SEED_UBUNTU_AMI_SCRIPT, { name: UBUNTU_AMI_STAND_IN });
-    standInImage = String(image);
     diagnostics.push(
       source.mirror ? `AWS provider ${source.version} from the filesystem mirror ${source.mirror}` : "AWS provider from the registry (no filesystem mirror found)",
-      `EMULATOR ${UBUNTU_AMI_STAND_IN} seeded with ${String(image)} (stand-in for ${AMI_SSM_PARAMETERS["ubuntu-24.04"]})`,
+      `EMULATOR ${UBUNTU_AMI_STAND_IN} seeded in each variant's own moto with an Ubuntu AMI moto knows (stand-in for ${AMI_SSM_PARAMETERS["ubuntu-24.04"]})`,
     );
   });
-  after(async () => {
-    await moto?.stop();
+  after(() => {
     if (root && process.env.IMAGING_LB_KEEP_APPLY_DIR !== "1") rmSync(root, { recursive: true, force: true });
     process.stdout.write(`# apply suite wall time: ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
   });
@@ -192,7 +200,12 @@ describe("every example and variant: terraform validate, apply to moto, then a p
     it(`${variant.name}: ${variant.covers}`, { timeout: 20 * 60_000 }, async (t) => {
       for (const line of diagnostics) t.diagnostic(line);
       const begun = Date.now();
-      await applyVariant(variant, moto, source, root, (line) => t.diagnostic(line));
+      const { moto, standInImage } = await seededMoto();
+      try {
+        await applyVariant(variant, moto, standInImage, source, root, (line) => t.diagnostic(line));
+      } finally {
+        await moto.stop();
+      }
       t.diagnostic(`${variant.name}: ${((Date.now() - begun) / 1000).toFixed(0)} s`);
     });
   }
