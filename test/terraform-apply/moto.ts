@@ -1,6 +1,7 @@
 /**
- * moto (the AWS API emulator, `python3 -m moto.server`) for the apply suite: one server per run on a
- * loopback port picked here, started and stopped by the test (by its pid, never by name).
+ * moto (the AWS API emulator, `python3 -m moto.server`) for the apply suite, the agent bed and the
+ * notification tests: a server per caller, on a loopback port the kernel picks, started and stopped by the
+ * test (by its pid, never by name).
  *
  * EMULATOR SETTING (not a code change): moto loads AWS managed policies only when asked
  * (MOTO_IAM_LOAD_MANAGED_POLICIES=true, {@link MOTO_ENVIRONMENT}); without them `AmazonSSMManagedInstanceCore`

@@ -31,7 +31,7 @@ const REGION = "eu-west-1";
 /** Setup notes printed with every variant's result. */
 const diagnostics: string[] = [];
 /**
- * Variants applied at the same time, against the one moto server. An apply spends most of its time in the
+ * Variants applied at the same time, each against its own moto. An apply spends most of its time in the
  * AWS provider's own waits (a VPC, a NAT gateway, an instance each wait for their state with fixed delays),
  * not on the CPU. IMAGING_LB_APPLY_CONCURRENCY overrides it.
  */
