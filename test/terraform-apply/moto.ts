@@ -52,11 +52,11 @@ export interface Moto {
   /** The server's output so far (for failure messages). */
   log(): string;
   /**
-   * What went wrong inside moto over the whole run, for failure messages: its 5xx answers (with their
-   * times) and every other line that is not a request's log line (tracebacks). Kept whole, however long
-   * the run, where `log()` is only the tail.
+   * For failure messages: what went wrong inside moto over the whole run (its 5xx answers with their times,
+   * and every other line that is not a request's log line: tracebacks), kept whole however long the run,
+   * then the tail of its log.
    */
-  trouble(): string;
+  report(): string;
 }
 
 /**
@@ -130,7 +130,9 @@ export async function startMoto(env: Record<string, string> = {}): Promise<Moto>
     port,
     stop,
     log: () => output,
-    trouble: () => (troubleLines.length === 0 ? "(moto answered no request with a 5xx and printed no traceback)" : troubleLines.join("\n")),
+    report: () =>
+      `moto, what went wrong:\n${troubleLines.length === 0 ? "(moto answered no request with a 5xx and printed no traceback)" : troubleLines.join("\n")}` +
+      `\nmoto, the tail of its log:\n${output.slice(-1500)}`,
   };
 }
 

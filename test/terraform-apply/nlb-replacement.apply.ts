@@ -68,7 +68,7 @@ describe("nlb: a generation raise deregisters, drains, replaces and registers, i
     const init = await terraform(tf, ["init", "-input=false", "-no-color"], source);
     assert.equal(init.code, 0, `${init.stdout}\n${init.stderr}`);
     const first = await terraform(tf, ["apply", "-auto-approve", "-input=false", "-no-color", "-parallelism=4"], source);
-    assert.equal(first.code, 0, `first apply:\n${first.stderr}\n${first.stdout.slice(-4000)}\nmoto, what went wrong:\n${moto.trouble()}\nmoto, the tail of its log:\n${moto.log().slice(-1500)}`);
+    assert.equal(first.code, 0, `first apply:\n${first.stderr}\n${first.stdout.slice(-4000)}\n${moto.report()}`);
 
     doc.loadBalancer.nodes["lb-a"].generation = 2;
     write(2);

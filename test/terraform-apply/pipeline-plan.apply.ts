@@ -175,7 +175,7 @@ describe("example pipelines: plan-sites.sh saves the plan, apply-sites.sh applie
     const older = join(root, "plan-job", "plans-older");
     for (const out of [older, plans]) {
       const planned = await script("plan-sites.sh", ["--out", out]);
-      assert.equal(planned.code, 0, `plan-sites.sh failed:\n${planned.stderr}\n${planned.stdout}\nmoto, what went wrong:\n${moto.trouble()}\nmoto, the tail of its log:\n${moto.log().slice(-1500)}`);
+      assert.equal(planned.code, 0, `plan-sites.sh failed:\n${planned.stderr}\n${planned.stdout}\n${moto.report()}`);
     }
     assert.equal(readFileSync(join(plans, "commit"), "utf8"), `${COMMIT}\n`);
     assert.equal(readFileSync(join(plans, "sites.tsv"), "utf8"), `${STACK}\t${envFile}\n`);
@@ -220,7 +220,7 @@ describe("example pipelines: plan-sites.sh saves the plan, apply-sites.sh applie
     const applied = await script("apply-sites.sh", ["--expect-commit", COMMIT, "--plans", join(deployDir, "plans")], { OUTPUTS: join(deployDir, "outputs.json") });
     applying = false;
     await agents;
-    assert.equal(applied.code, 0, `apply-sites.sh failed:\n${applied.stderr}\n${applied.stdout.slice(-4000)}\nmoto, what went wrong:\n${moto.trouble()}\nmoto, the tail of its log:\n${moto.log().slice(-1500)}`);
+    assert.equal(applied.code, 0, `apply-sites.sh failed:\n${applied.stderr}\n${applied.stdout.slice(-4000)}\n${moto.report()}`);
     assert.match(applied.stdout, new RegExp(`Apply complete! Resources: ${toAdd} added, 0 changed, 0 destroyed\\.`), "exactly the resources the saved plan listed");
     const calls = terraformCalls(mark);
     assert.deepEqual(

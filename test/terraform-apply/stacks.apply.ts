@@ -144,7 +144,7 @@ async function applyVariant(variant: Variant, moto: Moto, standInImage: string, 
   assert.match(validate.stdout, /Success! The configuration is valid/);
 
   const apply = await terraform(tf, ["apply", "-auto-approve", "-input=false", "-no-color", "-parallelism=4"], source);
-  assert.equal(apply.code, 0, `${variant.name}: terraform apply against moto failed:\n${apply.stderr}\n${apply.stdout.split("\n").slice(-40).join("\n")}\nmoto, what went wrong:\n${moto.trouble()}\nmoto, the tail of its log:\n${moto.log().slice(-1500)}`);
+  assert.equal(apply.code, 0, `${variant.name}: terraform apply against moto failed:\n${apply.stderr}\n${apply.stdout.split("\n").slice(-40).join("\n")}\n${moto.report()}`);
   assert.match(apply.stdout, /Apply complete! Resources: \d+ added, 0 changed, 0 destroyed/);
 
   const plan = await terraform(tf, ["plan", "-detailed-exitcode", "-input=false", "-no-color", "-parallelism=4"], source);
