@@ -11,6 +11,8 @@
  *    Also, for the record: the launcher with the code cache off (a first run after a Node upgrade), the
  *    unbundled `node dist/main.js`, and the files loaded and rendered without cdktf
  *    (dist/bench/load-only.js), which attributes the time to configuration versus cdktf.
+ *    And cdktf's own floor (dist/bench/cdktf-floor.js): a bare app with as many resources and stacks as the
+ *    examples give, which shows how much of the ratio cdktf alone takes for those resources.
  *    When NODE_EXTRA_CA_CERTS is set (it costs every Node process tens of milliseconds to start), the
  *    bare app and the launcher are measured without it too.
  * 2. 10, 25 and 50 generated environments (copies of the two-arm example with their own names and
@@ -28,6 +30,7 @@ const ROOT = join(DIST, "..");
 const MAIN = join(DIST, "main.js");
 const LAUNCHER = join(DIST, "lib", "app-launcher.js");
 const BARE = join(__dirname, "bare-app.js");
+const FLOOR = join(__dirname, "cdktf-floor.js");
 const PROBE = join(__dirname, "rss-probe.js");
 const LOAD_ONLY = join(__dirname, "load-only.js");
 const EXAMPLES = join(ROOT, "examples");
@@ -36,6 +39,8 @@ interface Sample {
   readonly ms: number;
   readonly cpuMs: number;
   readonly rssMiB: number;
+  /** What the child printed on stdout. */
+  readonly stdout?: string;
   /** The run's phases (from the app's performance marks), in ms; empty for a process without them. */
   readonly phases?: Readonly<Record<string, number>>;
 }
@@ -88,7 +93,7 @@ function measure(script: string, environments?: string, extra: NodeJS.ProcessEnv
   if (r.status !== 0) throw new Error(`${script} exited ${r.status}:\n${r.stderr}`);
   const probe = JSON.parse(readFileSync(rssFile, "utf8")) as { maxRssKiB: number; cpuMicros: number; marks: Record<string, number>; exitMs: number };
   rmSync(outdir, { recursive: true, force: true });
-  return { ms, cpuMs: probe.cpuMicros / 1000, rssMiB: probe.maxRssKiB / 1024, phases: phasesOf(probe.marks, probe.exitMs) };
+  return { ms, cpuMs: probe.cpuMicros / 1000, rssMiB: probe.maxRssKiB / 1024, stdout: r.stdout, phases: phasesOf(probe.marks, probe.exitMs) };
 }
 
 const median = (values: readonly number[]) => {
@@ -136,11 +141,21 @@ function compare(variants: ReadonlyArray<readonly [string, () => Sample]>): Map<
   );
 }
 
+/** The stacks and resources the app reports in its summary (`  <stack> (<file>): ...; <n> resources, ...`). */
+function synthesized(stdout: string): { stacks: number; resources: number } {
+  const counts = [...stdout.matchAll(/^ {2}\S+ \(.*\): .*; (\d+) resources?,/gm)].map((m) => Number(m[1]));
+  if (counts.length === 0) throw new Error(`the app's summary names no stack:\n${stdout}`);
+  return { stacks: counts.length, resources: counts.reduce((a, b) => a + b, 0) };
+}
+
 function main(): void {
   console.log(`synth benchmark: ${reps} repetitions, node ${process.version}`);
   const noCache = { IMAGING_LB_CODE_CACHE: "0" };
+  const size = synthesized(measure(LAUNCHER, EXAMPLES).stdout ?? "");
+  const floorSize = { IMAGING_LB_FLOOR_RESOURCES: String(size.resources), IMAGING_LB_FLOOR_STACKS: String(size.stacks) };
   const r = compare([
     ["bare", () => measure(BARE)],
+    ["floor", () => measure(FLOOR, undefined, floorSize)],
     ["app", () => measure(LAUNCHER, EXAMPLES)],
     ["cold", () => measure(LAUNCHER, EXAMPLES, noCache)],
     ["unbundled", () => measure(MAIN, EXAMPLES)],
@@ -159,10 +174,17 @@ function main(): void {
   row("  same, code cache off (first run)", get("cold"));
   row("  same, unbundled (node dist/main.js)", get("unbundled"));
   row("  config load + render only, no cdktf", get("load"));
+  row(`cdktf alone, ${size.resources} resources in ${size.stacks} stacks`, get("floor"));
   const rssMet = app.rssMiB * 1.048576 < TARGET_RSS_MB;
   console.log(`  ratio ${fmt(ratio, 2)} (target <= ${TARGET_RATIO}: ${met(ratio <= TARGET_RATIO)}; CPU time ${fmt(app.cpuMs / bare.cpuMs, 2)}); peak RSS ${fmt(app.rssMiB)} MiB (target < ${TARGET_RSS_MB} MB: ${met(rssMet)})`);
   console.log(`  attribution (unbundled): constructs + synthesis ≈ ${fmt(get("unbundled").ms - get("load").ms)} ms (main.js − load-only)`);
   console.log(`  where the app's time goes (ms, medians of its performance marks): ${phaseLine(app.phases)}`);
+  const floorExtra = get("floor").ms - bare.ms;
+  console.log(
+    `  over the bare app: imaging-lb ${fmt(app.ms - bare.ms)} ms (everything: files, rendering, constructs, synthesis); ` +
+      `cdktf alone ${fmt(floorExtra)} ms for as many resources; the ratio target leaves ${fmt((TARGET_RATIO - 1) * bare.ms)} ms ` +
+      `(${floorExtra > (TARGET_RATIO - 1) * bare.ms ? "less than cdktf alone takes" : "more than cdktf alone takes"})`,
+  );
   if (process.env.NODE_EXTRA_CA_CERTS) {
     const unset = { NODE_EXTRA_CA_CERTS: undefined };
     const u = compare([
@@ -197,7 +219,7 @@ function main(): void {
   console.log(`  per environment: ${fmt(marginal, 1)} ms at the margin (10→50), ${fmt(at50, 1)} ms on average at 50 (target < ${TARGET_MS_PER_ENV} ms: ${met(perEnvMet)})`);
   console.log("");
   console.log(
-    `summary: synth ${fmt(ratio, 2)}x the bare app (target <= ${TARGET_RATIO}: ${met(ratio <= TARGET_RATIO)}), ` +
+    `summary: synth ${fmt(ratio, 2)}x the bare app (target <= ${TARGET_RATIO}: ${met(ratio <= TARGET_RATIO)}; cdktf alone with as many resources ${fmt(get("floor").ms / bare.ms, 2)}x), ` +
       `${fmt(marginal, 1)} ms per environment (target < ${TARGET_MS_PER_ENV}: ${met(perEnvMet)}), peak RSS ${fmt(app.rssMiB)} MiB (target < ${TARGET_RSS_MB} MB: ${met(rssMet)})`,
   );
 }
