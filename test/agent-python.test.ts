@@ -7,15 +7,22 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { agentFiles } from "../lib/node/bundle";
 import { installAgentPackage } from "./helpers/agent-package";
 import { requireTool, tempDir } from "./helpers/tools";
 
 const REPO = join(__dirname, "..", "..");
 
-/** The agent package as a bundle carries it, in a folder of its own. */
-const installPackage = (): string => installAgentPackage(tempDir("agent-python").path);
+const folders: Array<ReturnType<typeof tempDir>> = [];
+after(() => folders.forEach((folder) => folder.cleanup()));
+
+/** The agent package as a bundle carries it, in a folder of its own (removed after the file's tests). */
+const installPackage = (): string => {
+  const folder = tempDir("agent-python");
+  folders.push(folder);
+  return installAgentPackage(folder.path);
+};
 
 describe("the node agent's Python unit tests", () => {
   it("pass (python3 -m unittest)", () => {
