@@ -22,8 +22,8 @@ for (let s = 0; s < stacks; s++) {
   new AwsProvider(stack, "aws", { region: "eu-west-1" });
   const vpc = new Vpc(stack, "vpc", { cidrBlock: `10.${s}.0.0/16` });
   const group = new SecurityGroup(stack, "group", { vpcId: vpc.id, name: `floor-${s}`, description: "synth benchmark floor" });
-  // The VPC and the group count among the stack's resources (the provider does not).
-  const rules = Math.max(0, Math.round(resources / stacks) - 2);
+  // The stacks share the resources out exactly; the VPC and the group count among them (the provider does not).
+  const rules = Math.max(0, Math.floor(resources / stacks) + (s < resources % stacks ? 1 : 0) - 2);
   for (let i = 0; i < rules; i++) {
     new VpcSecurityGroupIngressRule(stack, `rule-${i}`, {
       securityGroupId: group.id,
