@@ -97,6 +97,30 @@ export function providerRetries(log: string): string[] {
 
 let debugLogs = 0;
 
+/** What a failed apply's message ends with: the retry lines of the provider's debug log `file`. */
+function retrySummary(file: string): string {
+  let retries: string[];
+  try {
+    retries = providerRetries(readFileSync(file, "utf8"));
+  } catch {
+    return `(the provider's debug log ${file} could not be read)`;
+  }
+  if (retries.length === 0) return "the AWS SDK sent no request twice (provider debug log)";
+  const shown = retries.length > MAX_RETRY_LINES ? `, the first ${MAX_RETRY_LINES}` : "";
+  return `requests the AWS SDK sent again (provider debug log, ${retries.length} lines${shown}):\n${retries.slice(0, MAX_RETRY_LINES).join("\n")}`;
+}
+
+/** Runs terraform once with `env` added to this process's; never throws for a non-zero exit. */
+async function runTerraform(dir: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<TerraformRun> {
+  try {
+    const { stdout, stderr } = await execFileAsync("terraform", [...args], { cwd: dir, env: { ...process.env, ...env }, maxBuffer: 64 * 1024 * 1024 });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code?: number | string; stdout?: string; stderr?: string; message: string };
+    return { code: typeof err.code === "number" ? err.code : -1, stdout: err.stdout ?? "", stderr: err.stderr ?? err.message };
+  }
+}
+
 /**
  * Runs `terraform <args>` in `dir`; never throws for a non-zero exit (the caller asserts). An `apply`
  * runs with the AWS provider's debug log: when it fails, stderr ends with the requests the AWS SDK sent
@@ -105,41 +129,18 @@ let debugLogs = 0;
  */
 export async function terraform(dir: string, args: readonly string[], source: ProviderSource, env: NodeJS.ProcessEnv = {}): Promise<TerraformRun> {
   const debugLog = args[0] === "apply" && env.TF_LOG_PATH === undefined ? join(dir, `provider-debug-${++debugLogs}.log`) : undefined;
-  const run = async (): Promise<TerraformRun> => {
-    try {
-      const { stdout, stderr } = await execFileAsync("terraform", [...args], {
-        cwd: dir,
-        env: {
-          ...process.env,
-          ...(debugLog ? { TF_LOG_PROVIDER: "DEBUG", TF_LOG_PATH: debugLog } : {}),
-          ...env,
-          TF_CLI_CONFIG_FILE: source.cliConfigFile,
-          TF_IN_AUTOMATION: "1",
-          TF_INPUT: "0",
-          CHECKPOINT_DISABLE: "1",
-        },
-        maxBuffer: 64 * 1024 * 1024,
-      });
-      return { code: 0, stdout, stderr };
-    } catch (e) {
-      const err = e as { code?: number | string; stdout?: string; stderr?: string; message: string };
-      return { code: typeof err.code === "number" ? err.code : -1, stdout: err.stdout ?? "", stderr: err.stderr ?? err.message };
-    }
-  };
-  const result = await run();
+  const result = await runTerraform(dir, args, {
+    ...(debugLog ? { TF_LOG_PROVIDER: "DEBUG", TF_LOG_PATH: debugLog } : {}),
+    ...env,
+    TF_CLI_CONFIG_FILE: source.cliConfigFile,
+    TF_IN_AUTOMATION: "1",
+    TF_INPUT: "0",
+    CHECKPOINT_DISABLE: "1",
+  });
   if (!debugLog) return result;
-  let retries: string[] = [];
   try {
-    if (result.code !== 0) retries = providerRetries(readFileSync(debugLog, "utf8"));
-  } catch {
-    retries = [`(the provider's debug log ${debugLog} could not be read)`];
+    return result.code === 0 ? result : { ...result, stderr: `${result.stderr}\n${retrySummary(debugLog)}` };
   } finally {
     rmSync(debugLog, { force: true });
   }
-  if (result.code === 0) return result;
-  const said =
-    retries.length === 0
-      ? "the AWS SDK sent no request twice (provider debug log)"
-      : `requests the AWS SDK sent again (provider debug log, ${retries.length} lines${retries.length > MAX_RETRY_LINES ? `, the first ${MAX_RETRY_LINES}` : ""}):\n${retries.slice(0, MAX_RETRY_LINES).join("\n")}`;
-  return { ...result, stderr: `${result.stderr}\n${said}` };
 }
